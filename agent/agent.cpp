@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon: one io_context wiring store, intake and uplink, with systemd readiness, watchdog and signals.
+#include "agent.hpp"
+
+#include <csignal>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "logging.hpp"
+#include "migrations.hpp"
+
+namespace mto {
+
+Agent::Agent(Config config)
+    : config_(std::move(config)), signals_(io_, SIGTERM, SIGINT, SIGHUP), watchdog_(io_) {
+    std::error_code ec;
+    std::filesystem::create_directories(config_.stateDir, ec);
+    if (ec) throw Error("storage.state_dir " + config_.stateDir.string() + ": cannot create: " + ec.message());
+    auto catalog = std::make_shared<const Catalog>(Catalog::load(config_.intake.catalogPath));
+    db_ = std::make_unique<Database>(config_.databasePath(), Database::Mode::ReadWrite);
+    migrate(*db_);
+    store_ = std::make_unique<OrderStore>(*db_, config_.factoryId, clock_);
+    commits_ = std::make_unique<CommitQueue>(io_, *db_);
+    ParseLimits limits;
+    limits.maxPayloadBytes = config_.intake.maxPayloadBytes;
+    limits.maxItems = config_.intake.maxItems;
+    intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
+    uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
+    commits_->onCommitted([this] { uplink_->poke(); });
+    commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
+    spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
+                 config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
+                 config_.intake.catalogPath.string(), catalog->size());
+}
+
+Agent::~Agent() {
+    // The uplink goes first: its Paho threads may still be waiting on the loop.
+    uplink_.reset();
+}
+
+int Agent::run() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+        if (!ec) onSignal(signo);
+    });
+    uplink_->start();
+    std::uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0) {
+        // Pinged from the loop itself, so a stuck loop is restarted by systemd.
+        watchdogInterval_ = std::chrono::microseconds(usec / 2);
+        scheduleWatchdog();
+    }
+    sd_notify(0, "READY=1\nSTATUS=database open; connecting to the broker");
+    io_.run();
+    spdlog::info("mto-agent stopped cleanly");
+    return 0;
+}
+
+void Agent::scheduleWatchdog() {
+    watchdog_.expires_after(watchdogInterval_);
+    watchdog_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        sd_notify(0, "WATCHDOG=1");
+        scheduleWatchdog();
+    });
+}
+
+void Agent::onSignal(int signo) {
+    if (signo == SIGHUP) {
+        reload();
+        signals_.async_wait([this](const boost::system::error_code& ec, int s) {
+            if (!ec) onSignal(s);
+        });
+        return;
+    }
+    spdlog::info("received {}: draining in-flight work", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+        if (!ec) {
+            spdlog::warn("second signal: stopping now");
+            io_.stop();
+        }
+    });
+    uplink_->stop(std::chrono::seconds(5), [this] {
+        intake_->stop();
+        watchdog_.cancel();
+        signals_.cancel();
+        io_.stop();
+    });
+}
+
+void Agent::reload() {
+    sd_notify(0, "RELOADING=1");
+    try {
+        Config fresh = loadConfig(config_.sourcePath);
+        setLogLevel(fresh.logLevel);
+        auto catalog = std::make_shared<const Catalog>(Catalog::load(fresh.intake.catalogPath));
+        intake_->setCatalog(catalog);
+        spdlog::info("reloaded: log level {}, catalog {} ({} SKUs)", fresh.logLevel,
+                     fresh.intake.catalogPath.string(), catalog->size());
+    } catch (const std::exception& e) {
+        spdlog::error("reload refused, keeping the running configuration: {}", e.what());
+    }
+    sd_notify(0, "READY=1");
+}
+
+} // namespace mto

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon: one io_context wiring store, intake and uplink, with systemd readiness, watchdog and signals.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+
+#include "catalog.hpp"
+#include "clock.hpp"
+#include "commit_queue.hpp"
+#include "database.hpp"
+#include "intake.hpp"
+#include "mto/config.hpp"
+#include "order_store.hpp"
+#include "uplink.hpp"
+
+namespace mto {
+
+// Thread-bound: run() makes the calling thread the loop thread.
+class Agent {
+public:
+    explicit Agent(Config config);
+    ~Agent();
+
+    // Runs until SIGTERM or SIGINT; returns the process exit code.
+    int run();
+
+private:
+    void onSignal(int signo);
+    void reload();
+    void scheduleWatchdog();
+
+    Config config_;
+    boost::asio::io_context io_;
+    SystemClock clock_;
+    std::unique_ptr<Database> db_;
+    std::unique_ptr<OrderStore> store_;
+    std::unique_ptr<CommitQueue> commits_;
+    std::unique_ptr<Intake> intake_;
+    std::unique_ptr<Uplink> uplink_;
+    boost::asio::signal_set signals_;
+    boost::asio::steady_timer watchdog_;
+    std::chrono::microseconds watchdogInterval_{0};
+};
+
+} // namespace mto

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// Group commit: state changes that are ready together share one transaction and one fsync.
+#include "commit_queue.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace mto {
+
+CommitQueue::CommitQueue(boost::asio::io_context& io, Database& db) : io_(io), db_(db) {}
+
+void CommitQueue::submit(Work work, Done done) {
+    pending_.push_back({std::move(work), std::move(done)});
+    if (scheduled_) return;
+    scheduled_ = true;
+    // Deferred to the end of the current round of ready handlers, so whatever else is ready joins the group.
+    boost::asio::post(io_, [this] { flush(); });
+}
+
+void CommitQueue::setProblem(const std::string& p) {
+    if (p == problem_) return;
+    problem_ = p;
+    if (p.empty())
+        spdlog::info("storage healthy again: commits succeed");
+    else
+        spdlog::error("storage degraded ({}): nothing new can be stored; receipts are withheld until space returns",
+                      p);
+    if (healthChange_) healthChange_(p);
+}
+
+void CommitQueue::flush() {
+    scheduled_ = false;
+    std::vector<Entry> batch;
+    batch.swap(pending_);
+    std::vector<bool> ok(batch.size(), false);
+    bool committed = false;
+    try {
+        Transaction txn(db_);
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            Savepoint sp(db_);
+            try {
+                batch[i].work();
+                sp.release();
+                ok[i] = true;
+            } catch (const DbError& e) {
+                if (e.diskFull()) throw;
+                spdlog::error("store: {}", e.what());
+            } catch (const std::exception& e) {
+                spdlog::error("store: {}", e.what());
+            }
+        }
+        txn.commit();
+        committed = true;
+        ++commits_;
+    } catch (const DbError& e) {
+        spdlog::error("commit of {} change(s) failed: {}", batch.size(), e.what());
+        setProblem(e.diskFull() ? "disk_full" : "io_error");
+    } catch (const std::exception& e) {
+        spdlog::error("commit of {} change(s) failed: {}", batch.size(), e.what());
+        setProblem("io_error");
+    }
+    if (committed) setProblem("");
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (batch[i].done) batch[i].done(committed && ok[i]);
+    if (committed && afterCommit_) afterCommit_();
+}
+
+} // namespace mto

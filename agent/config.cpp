@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loads the agent's TOML configuration; every error names the file, the key and what is wrong.
+#include "mto/config.hpp"
+
+#include <set>
+#include <toml++/toml.h>
+
+#include "mto/error.hpp"
+#include "order_parser.hpp"
+
+namespace mto {
+
+namespace {
+
+class Reader {
+public:
+    Reader(const std::filesystem::path& file, const toml::table& root) : file_(file.string()), root_(root) {}
+
+    [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+        throw Error(file_ + ": key '" + key + "': " + what);
+    }
+
+    const toml::node* node(const std::string& key) const { return root_.at_path(key).node(); }
+
+    std::string string(const std::string& key, std::optional<std::string> fallback) const {
+        const toml::node* n = node(key);
+        if (!n) {
+            if (!fallback) fail(key, "missing (required)");
+            return *fallback;
+        }
+        if (!n->is_string()) fail(key, "must be a string");
+        return *n->value<std::string>();
+    }
+
+    std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min, std::int64_t max) const {
+        const toml::node* n = node(key);
+        if (!n) return fallback;
+        if (!n->is_integer()) fail(key, "must be an integer");
+        std::int64_t v = *n->value<std::int64_t>();
+        if (v < min || v > max) fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return v;
+    }
+
+    // Unknown keys are refused so a typo does not silently fall back to a default.
+    void onlyKnown(const std::set<std::string>& known) const {
+        for (const auto& [section, value] : root_) {
+            std::string s(section.str());
+            const toml::table* t = value.as_table();
+            if (!t) {
+                if (!known.count(s)) fail(s, "unknown key");
+                continue;
+            }
+            for (const auto& [key, ignored] : *t) {
+                std::string full = s + "." + std::string(key.str());
+                if (!known.count(full)) fail(full, "unknown key");
+            }
+        }
+    }
+
+    std::filesystem::path path(const std::string& key, std::optional<std::string> fallback) const {
+        std::filesystem::path p = string(key, std::move(fallback));
+        if (p.empty() || p.is_absolute()) return p;
+        // Relative paths are relative to the config file, so a config moved with its files still works.
+        return std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
+    }
+
+private:
+    std::string file_;
+    const toml::table& root_;
+};
+
+} // namespace
+
+std::string redactUri(const std::string& uri) {
+    auto scheme = uri.find("://");
+    auto at = uri.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+    if (scheme == std::string::npos || at == std::string::npos) return uri;
+    return uri.substr(0, scheme + 3) + "***@" + uri.substr(at + 1);
+}
+
+Config loadConfig(const std::filesystem::path& file) {
+    toml::table root;
+    try {
+        root = toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+        throw Error(file.string() + ":" + std::to_string(e.source().begin.line) + ":" +
+                    std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+    Reader r(file, root);
+    r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
+                 "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
+                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "log.level",
+                 "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s"});
+
+    Config c;
+    c.sourcePath = file;
+    c.factoryId = r.string("factory.id", std::nullopt);
+    if (!OrderParser::isValidId(c.factoryId))
+        r.fail("factory.id", "must be 1..64 characters of A-Z a-z 0-9 . _ : - (it is part of every MQTT topic)");
+
+    c.mqtt.uri = r.string("mqtt.uri", std::nullopt);
+    bool ssl = c.mqtt.uri.rfind("ssl://", 0) == 0;
+    if (!ssl && c.mqtt.uri.rfind("tcp://", 0) != 0) r.fail("mqtt.uri", "must start with tcp:// or ssl://");
+    if (c.mqtt.uri.find('@') != std::string::npos)
+        r.fail("mqtt.uri", "must not carry credentials; use mqtt.username and mqtt.password_file");
+    c.mqtt.clientId = r.string("mqtt.client_id", "mto-agent-" + c.factoryId);
+    if (c.mqtt.clientId.empty() || c.mqtt.clientId.size() > 128) r.fail("mqtt.client_id", "must be 1..128 characters");
+    c.mqtt.username = r.string("mqtt.username", "");
+    c.mqtt.password = r.string("mqtt.password", "");
+    auto passwordFile = r.path("mqtt.password_file", "");
+    if (!passwordFile.empty()) {
+        if (!c.mqtt.password.empty()) r.fail("mqtt.password_file", "set either mqtt.password or mqtt.password_file");
+        std::FILE* f = std::fopen(passwordFile.c_str(), "r");
+        if (!f) r.fail("mqtt.password_file", "cannot read " + passwordFile.string());
+        char buf[1024];
+        std::size_t n = std::fread(buf, 1, sizeof buf, f);
+        std::fclose(f);
+        c.mqtt.password.assign(buf, n);
+        while (!c.mqtt.password.empty() && (c.mqtt.password.back() == '\n' || c.mqtt.password.back() == '\r'))
+            c.mqtt.password.pop_back();
+    }
+    c.mqtt.caFile = r.path("mqtt.ca_file", "").string();
+    c.mqtt.certFile = r.path("mqtt.cert_file", "").string();
+    c.mqtt.keyFile = r.path("mqtt.key_file", "").string();
+    if (!ssl && !(c.mqtt.caFile.empty() && c.mqtt.certFile.empty() && c.mqtt.keyFile.empty()))
+        r.fail("mqtt.ca_file", "TLS files are only used with an ssl:// URI");
+    for (const auto& [key, value] : {std::pair{"mqtt.ca_file", c.mqtt.caFile}, {"mqtt.cert_file", c.mqtt.certFile},
+                                     {"mqtt.key_file", c.mqtt.keyFile}})
+        if (!value.empty() && !std::filesystem::exists(value)) r.fail(key, "file " + value + " does not exist");
+    c.mqtt.keepAliveSeconds = static_cast<int>(r.integer("mqtt.keepalive_s", 30, 5, 3600));
+    c.mqtt.inflightWindow = static_cast<int>(r.integer("mqtt.inflight_window", 64, 1, 65535));
+    c.mqtt.reconnectMin = std::chrono::milliseconds(r.integer("mqtt.reconnect_min_ms", 500, 10, 600000));
+    c.mqtt.reconnectMax = std::chrono::milliseconds(r.integer("mqtt.reconnect_max_ms", 30000, 10, 3600000));
+    if (c.mqtt.reconnectMax < c.mqtt.reconnectMin)
+        r.fail("mqtt.reconnect_max_ms", "must not be smaller than mqtt.reconnect_min_ms");
+
+    c.stateDir = r.path("storage.state_dir", std::nullopt);
+    if (c.stateDir.empty()) r.fail("storage.state_dir", "must not be empty");
+
+    c.logLevel = r.string("log.level", "info");
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(c.logLevel)) r.fail("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+
+    c.intake.maxPayloadBytes =
+        static_cast<std::size_t>(r.integer("intake.max_payload_bytes", 256 * 1024, 1024, 64 * 1024 * 1024));
+    c.intake.maxItems = static_cast<std::size_t>(r.integer("intake.max_items", 1000, 1, 100000));
+    c.intake.catalogPath = r.path("intake.catalog", std::nullopt);
+    if (!std::filesystem::is_regular_file(c.intake.catalogPath))
+        r.fail("intake.catalog", "file " + c.intake.catalogPath.string() + " does not exist");
+    c.statusInterval = std::chrono::seconds(r.integer("status.interval_s", 30, 1, 86400));
+    return c;
+}
+
+} // namespace mto

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// Intake: orders and commands from HQ are validated and committed before the broker gets its PUBACK.
+#include "intake.hpp"
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <spdlog/spdlog.h>
+
+#include "event_json.hpp"
+#include "utf8.hpp"
+
+namespace mto {
+
+Intake::Intake(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, std::string factory,
+               ParseLimits limits, std::shared_ptr<const Catalog> catalog)
+    : io_(io), commits_(commits), store_(store), factory_(std::move(factory)), parser_(limits),
+      catalog_(std::move(catalog)) {}
+
+std::string Intake::ordersTopic() const { return topicPrefix(factory_) + "/orders"; }
+std::string Intake::commandsTopic() const { return topicPrefix(factory_) + "/commands"; }
+
+bool Intake::submitAndWait(const std::string& topic, std::string payload) {
+    auto promise = std::make_shared<std::promise<bool>>();
+    auto future = promise->get_future();
+    boost::asio::post(io_, [this, topic, payload = std::move(payload), promise]() mutable {
+        auto shared = std::make_shared<std::string>(std::move(payload));
+        commits_.submit([this, topic, shared] { process(topic, *shared); },
+                        [this, promise](bool committed) {
+                            if (!committed) ++counters_.notStored;
+                            promise->set_value(committed);
+                        });
+    });
+    // The loop normally answers within a disk flush; the check on stopping keeps shutdown from hanging here.
+    while (future.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready)
+        if (stopping_) return false;
+    try {
+        return future.get();
+    } catch (const std::future_error&) {
+        return false;   // the loop ended before running the work
+    }
+}
+
+void Intake::process(const std::string& topic, const std::string& payload) {
+    auto reject = [&](const Rejections& rej) {
+        ++counters_.rejected;
+        const auto& r = rej.first();
+        spdlog::warn("rejected {} {} from {}: {} at '{}': {}", rej.probe.command.empty() ? "order" : rej.probe.command,
+                     rej.probe.orderId.empty() ? "(no id)" : rej.probe.orderId, topic, r.reason, r.path,
+                     sanitizeUtf8(r.message, 200));
+        store_.recordRejection(topic, payload, rej);
+    };
+
+    if (topic == ordersTopic()) {
+        auto parsed = parser_.parseOrder(payload, *catalog_);
+        if (auto* rej = std::get_if<Rejections>(&parsed)) return reject(*rej);
+        const Order& order = std::get<Order>(parsed);
+        Rejection refusal;
+        switch (store_.storeOrder(order, "", refusal)) {
+        case OrderOutcome::Stored:
+            ++counters_.orders;
+            spdlog::info("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
+                         order.items.size(), toString(order.priority));
+            break;
+        case OrderOutcome::Duplicate:
+            ++counters_.duplicates;
+            spdlog::debug("order {} re-sent with the same content; receipt sent again", order.orderId);
+            break;
+        case OrderOutcome::Revised:
+            ++counters_.revisions;
+            spdlog::info("order {} changed to revision {}", order.orderId, order.revision);
+            break;
+        case OrderOutcome::Rejected: {
+            Rejections rej;
+            rej.list.push_back(refusal);
+            rej.probe.orderId = order.orderId;
+            rej.probe.revision = order.revision;
+            reject(rej);
+            break;
+        }
+        }
+        return;
+    }
+    if (topic == commandsTopic()) {
+        auto parsed = parser_.parseCommand(payload, *catalog_);
+        if (auto* rej = std::get_if<Rejections>(&parsed)) return reject(*rej);
+        const Command& cmd = std::get<Command>(parsed);
+        if (auto refusal = store_.applyCommand(cmd)) {
+            Rejections rej;
+            rej.list.push_back(*refusal);
+            rej.probe.orderId = cmd.orderId;
+            rej.probe.command = toString(cmd.kind);
+            rej.probe.commandId = cmd.commandId;
+            if (cmd.order) rej.probe.revision = cmd.order->revision;
+            return reject(rej);
+        }
+        ++counters_.commands;
+        spdlog::info("command {} {} applied to {}", toString(cmd.kind), cmd.commandId,
+                     cmd.orderId.empty() ? "all open orders" : cmd.orderId);
+        return;
+    }
+    spdlog::warn("message on unexpected topic {} ignored", sanitizeUtf8(topic, 200));
+}
+
+} // namespace mto

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// Intake: orders and commands from HQ are validated and committed before the broker gets its PUBACK.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "catalog.hpp"
+#include "commit_queue.hpp"
+#include "order_parser.hpp"
+#include "order_store.hpp"
+
+namespace mto {
+
+struct IntakeCounters {
+    std::uint64_t orders = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t revisions = 0;
+    std::uint64_t commands = 0;
+    std::uint64_t rejected = 0;
+    std::uint64_t notStored = 0;
+};
+
+// Thread-bound to the io_context, except submitAndWait() which the MQTT client's thread calls.
+class Intake {
+public:
+    Intake(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, std::string factory,
+           ParseLimits limits, std::shared_ptr<const Catalog> catalog);
+
+    // Hands one inbound message to the loop and blocks until it is committed (true) or could not be
+    // stored (false: no receipt was produced, HQ will re-send). Returning lets the client send PUBACK.
+    bool submitAndWait(const std::string& topic, std::string payload);
+
+    // Runs on the loop inside the group transaction.
+    void process(const std::string& topic, const std::string& payload);
+
+    void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }
+    void stop() { stopping_ = true; }
+    const IntakeCounters& counters() const { return counters_; }
+
+    std::string ordersTopic() const;
+    std::string commandsTopic() const;
+
+private:
+    boost::asio::io_context& io_;
+    CommitQueue& commits_;
+    OrderStore& store_;
+    std::string factory_;
+    OrderParser parser_;
+    std::shared_ptr<const Catalog> catalog_;
+    std::atomic<bool> stopping_{false};
+    IntakeCounters counters_;
+};
+
+} // namespace mto

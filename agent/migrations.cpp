@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// Numbered schema migrations of the state database; never edit a released step, add a new one.
+#include "migrations.hpp"
+
+#include <array>
+#include <spdlog/spdlog.h>
+#include <string>
+
+namespace mto {
+
+namespace {
+
+constexpr std::array<const char*, 1> kMigrations{
+    // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
+    R"sql(
+CREATE TABLE orders (
+    order_id     TEXT PRIMARY KEY,
+    revision     INTEGER NOT NULL,
+    priority     TEXT NOT NULL,
+    due_by       TEXT,
+    state        TEXT NOT NULL,
+    held_from    TEXT,
+    content_hash TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+);
+CREATE TABLE items (
+    order_id        TEXT NOT NULL REFERENCES orders(order_id),
+    item_id         TEXT NOT NULL,
+    sku             TEXT NOT NULL,
+    qty             INTEGER NOT NULL CHECK (qty > 0),
+    personalization TEXT NOT NULL,
+    PRIMARY KEY (order_id, item_id)
+);
+CREATE TABLE events (
+    seq       INTEGER PRIMARY KEY,
+    event_id  TEXT NOT NULL UNIQUE,
+    order_id  TEXT,
+    item_id   TEXT,
+    milestone TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    topic     TEXT NOT NULL,
+    payload   TEXT NOT NULL
+);
+CREATE INDEX events_by_order ON events(order_id, seq);
+CREATE TABLE commands (
+    command_id TEXT PRIMARY KEY,
+    order_id   TEXT,
+    command    TEXT NOT NULL,
+    milestone  TEXT NOT NULL,
+    at         INTEGER NOT NULL
+);
+CREATE TABLE rejections (
+    id             INTEGER PRIMARY KEY,
+    at             INTEGER NOT NULL,
+    topic          TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    path           TEXT,
+    message        TEXT,
+    order_id       TEXT,
+    payload_sha256 TEXT NOT NULL,
+    payload_size   INTEGER NOT NULL,
+    excerpt        TEXT
+);
+CREATE TABLE outbox_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    acked_seq INTEGER NOT NULL
+);
+INSERT INTO outbox_state (id, acked_seq) VALUES (1, 0);
+)sql",
+};
+
+} // namespace
+
+int latestSchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+int schemaVersion(Database& db) {
+    auto& st = db.prepare("PRAGMA user_version");
+    st.step();
+    int v = static_cast<int>(st.columnInt(0));
+    st.reset();
+    return v;
+}
+
+void migrate(Database& db) {
+    int current = schemaVersion(db);
+    if (current > latestSchemaVersion())
+        throw Error("database " + db.path().string() + " has schema version " + std::to_string(current) +
+                    " but this agent knows only up to " + std::to_string(latestSchemaVersion()) +
+                    "; install the newer agent or restore a matching backup");
+    for (int v = current; v < latestSchemaVersion(); ++v) {
+        Transaction txn(db);
+        db.exec(kMigrations[static_cast<std::size_t>(v)]);
+        db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+        txn.commit();
+        spdlog::info("database {}: migrated to schema version {}", db.path().string(), v + 1);
+    }
+}
+
+} // namespace mto

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+// Numbered schema migrations of the state database.
+#pragma once
+
+#include "database.hpp"
+
+namespace mto {
+
+// The schema version this build writes.
+int latestSchemaVersion();
+
+// Brings the database up to latestSchemaVersion(), each step in its own transaction.
+// Throws mto::Error when the file was written by a newer agent.
+void migrate(Database& db);
+
+// The version recorded in the file (PRAGMA user_version).
+int schemaVersion(Database& db);
+
+} // namespace mto

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// mtoctl: read-only look into the agent's state database for factory IT.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "clock.hpp"
+#include "database.hpp"
+#include "migrations.hpp"
+#include "mto/config.hpp"
+#include "order_store.hpp"
+
+namespace {
+
+int usage(int code) {
+    (code ? std::cerr : std::cout)
+        << "usage: mtoctl [--config PATH] COMMAND\n"
+           "  orders             list stored orders\n"
+           "  order ID           one order with its milestones\n"
+           "  events --pending   events not yet acknowledged by the broker\n"
+           "  events [--all]     every event, oldest first\n"
+           "--config defaults to /etc/mto-agent/agent.toml\n";
+    return code;
+}
+
+void printEvent(const mto::Event& e) {
+    std::printf("%8lld  %s  %-20s %-12s %s\n", static_cast<long long>(e.seq), mto::formatRfc3339Ms(e.atMs).c_str(),
+                e.orderId.empty() ? "-" : e.orderId.c_str(), e.milestone.c_str(), e.payload.c_str());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string configPath = "/etc/mto-agent/agent.toml";
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--config" || a == "-c") {
+            if (i + 1 >= argc) return usage(2);
+            configPath = argv[++i];
+        } else if (a == "--help" || a == "-h") {
+            return usage(0);
+        } else {
+            args.push_back(a);
+        }
+    }
+    if (args.empty()) return usage(2);
+    try {
+        auto cfg = mto::loadConfig(configPath);
+        if (!std::filesystem::exists(cfg.databasePath()))
+            throw mto::Error("no database at " + cfg.databasePath().string() + " (has the agent run yet?)");
+        mto::Database db(cfg.databasePath(), mto::Database::Mode::ReadOnly);
+        if (mto::schemaVersion(db) != mto::latestSchemaVersion())
+            throw mto::Error("database " + cfg.databasePath().string() + " has schema version " +
+                             std::to_string(mto::schemaVersion(db)) + "; this mtoctl reads version " +
+                             std::to_string(mto::latestSchemaVersion()));
+        mto::SystemClock clock;
+        mto::OrderStore store(db, cfg.factoryId, clock);
+
+        if (args[0] == "orders" && args.size() == 1) {
+            auto rows = store.orders(1000000);
+            std::printf("%-24s %4s %-9s %-14s %5s  %s\n", "ORDER", "REV", "PRIORITY", "STATE", "ITEMS", "RECEIVED");
+            for (const auto& o : rows)
+                std::printf("%-24s %4lld %-9s %-14s %5lld  %s\n", o.orderId.c_str(),
+                            static_cast<long long>(o.revision), o.priority.c_str(), o.state.c_str(),
+                            static_cast<long long>(o.items), mto::formatRfc3339Ms(o.receivedAtMs).c_str());
+            std::printf("%zu order(s)\n", rows.size());
+            return 0;
+        }
+        if (args[0] == "order" && args.size() == 2) {
+            auto o = store.order(args[1]);
+            if (!o) {
+                std::cerr << "mtoctl: no order " << args[1] << "\n";
+                return 1;
+            }
+            std::printf("order %s revision %lld, %s, state %s, %lld item(s), due %s\n%s\nmilestones:\n",
+                        o->orderId.c_str(), static_cast<long long>(o->revision), o->priority.c_str(),
+                        o->state.c_str(), static_cast<long long>(o->items), o->dueBy.empty() ? "-" : o->dueBy.c_str(),
+                        o->body.c_str());
+            for (const auto& e : store.eventsForOrder(o->orderId)) printEvent(e);
+            return 0;
+        }
+        if (args[0] == "events" && args.size() <= 2) {
+            bool pending = args.size() == 2 && args[1] == "--pending";
+            if (args.size() == 2 && !pending && args[1] != "--all") return usage(2);
+            auto stats = store.outboxStats();
+            std::int64_t from = pending ? stats.ackedSeq : 0;
+            std::size_t shown = 0;
+            for (;;) {
+                auto batch = store.eventsAfter(from, 1000);
+                if (batch.empty()) break;
+                for (const auto& e : batch) printEvent(e);
+                shown += batch.size();
+                from = batch.back().seq;
+            }
+            std::printf("%zu event(s)%s; acknowledged up to seq %lld of %lld\n", shown, pending ? " pending" : "",
+                        static_cast<long long>(stats.ackedSeq), static_cast<long long>(stats.lastSeq));
+            return 0;
+        }
+        return usage(2);
+    } catch (const std::exception& e) {
+        std::cerr << "mtoctl: " << e.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+// Parses and validates untrusted order and command payloads from HQ.
+#include "order_parser.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <set>
+
+#include "clock.hpp"
+#include "sha256.hpp"
+#include "utf8.hpp"
+
+namespace mto {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxReported = 100;
+
+// Keys sorted at every level, so the same content always gives the same text and hash.
+void writeCanonical(const json::value& v, std::string& out) {
+    if (const auto* obj = v.if_object()) {
+        std::vector<std::pair<std::string_view, const json::value*>> fields;
+        for (const auto& kv : *obj) fields.emplace_back(kv.key(), &kv.value());
+        std::sort(fields.begin(), fields.end(), [](auto& a, auto& b) { return a.first < b.first; });
+        out.push_back('{');
+        bool first = true;
+        for (const auto& [k, val] : fields) {
+            if (!first) out.push_back(',');
+            first = false;
+            out += json::serialize(json::string(k));
+            out.push_back(':');
+            writeCanonical(*val, out);
+        }
+        out.push_back('}');
+    } else if (const auto* arr = v.if_array()) {
+        out.push_back('[');
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            if (i) out.push_back(',');
+            writeCanonical((*arr)[i], out);
+        }
+        out.push_back(']');
+    } else {
+        out += json::serialize(v);
+    }
+}
+
+std::string canonical(const json::value& v) {
+    std::string out;
+    writeCanonical(v, out);
+    return out;
+}
+
+// Collects problems with their JSON paths.
+class Checker {
+public:
+    explicit Checker(std::vector<Rejection>& out) : out_(out) {}
+
+    void add(std::string reason, std::string path, std::string message) {
+        if (out_.size() < kMaxReported) out_.push_back({std::move(reason), std::move(path), std::move(message)});
+    }
+
+    // The string at key, or nullptr after recording why not.
+    const json::string* string(const json::object& o, std::string_view key, const std::string& path, bool required) {
+        const json::value* v = o.if_contains(key);
+        if (!v) {
+            if (required) add("missing_field", path, "required field is missing");
+            return nullptr;
+        }
+        if (!v->is_string()) {
+            add("wrong_type", path, "must be a string");
+            return nullptr;
+        }
+        return &v->get_string();
+    }
+
+    void id(const json::object& o, std::string_view key, const std::string& path, std::string& out) {
+        if (const auto* s = string(o, key, path, true)) {
+            if (!OrderParser::isValidId(*s))
+                add("invalid_id", path, "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            else
+                out.assign(s->begin(), s->end());
+        }
+    }
+
+    // An integer value, or nullopt after recording why not. Floats with no fraction are refused too.
+    std::optional<std::int64_t> integer(const json::value& v, const std::string& path) {
+        if (v.is_int64()) return v.get_int64();
+        if (v.is_uint64()) {
+            add("invalid_value", path, "integer out of range");
+            return std::nullopt;
+        }
+        add("wrong_type", path, "must be an integer");
+        return std::nullopt;
+    }
+
+private:
+    std::vector<Rejection>& out_;
+};
+
+bool hasControlCharacters(std::string_view s) {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return true;
+    return false;
+}
+
+// Result of the first stage shared by orders and commands.
+struct Document {
+    json::value value;
+    std::vector<Rejection> problems;
+};
+
+Document parseDocument(std::string_view payload, const ParseLimits& limits) {
+    Document doc;
+    if (payload.size() > limits.maxPayloadBytes) {
+        doc.problems.push_back({"payload_too_large", "",
+                                "payload is " + std::to_string(payload.size()) + " bytes; the limit is " +
+                                    std::to_string(limits.maxPayloadBytes)});
+        return doc;
+    }
+    if (auto bad = findInvalidUtf8(payload); bad != std::string_view::npos) {
+        doc.problems.push_back({"invalid_utf8", "", "byte " + std::to_string(bad) + " is not valid UTF-8"});
+        return doc;
+    }
+    json::parse_options opts;
+    opts.max_depth = limits.maxDepth;
+    std::error_code ec;
+    json::value v = json::parse(json::string_view(payload.data(), payload.size()), ec, {}, opts);
+    if (ec == json::error::too_deep) {
+        doc.problems.push_back({"too_deep", "", "nesting deeper than " + std::to_string(limits.maxDepth) + " levels"});
+        return doc;
+    }
+    if (ec) {
+        doc.problems.push_back({"invalid_json", "", "not valid JSON: " + ec.message()});
+        return doc;
+    }
+    if (!v.is_object()) {
+        doc.problems.push_back({"not_an_object", "", "the payload must be a JSON object"});
+        return doc;
+    }
+    doc.value = std::move(v);
+    return doc;
+}
+
+PayloadProbe probeOf(const json::object& o) {
+    PayloadProbe p;
+    auto str = [&](const json::object& obj, std::string_view key, std::string& out) {
+        if (const auto* v = obj.if_contains(key); v && v->is_string() && OrderParser::isValidId(v->get_string()))
+            out.assign(v->get_string().begin(), v->get_string().end());
+    };
+    const json::object* order = &o;
+    if (const auto* inner = o.if_contains("order"); inner && inner->is_object()) order = &inner->get_object();
+    str(*order, "order_id", p.orderId);
+    if (p.orderId.empty()) str(o, "order_id", p.orderId);
+    if (const auto* r = order->if_contains("revision"); r && r->is_int64()) p.revision = r->get_int64();
+    if (const auto* c = o.if_contains("command"); c && c->is_string() && c->get_string().size() <= 32 &&
+                                                 OrderParser::isValidId(c->get_string()))
+        p.command.assign(c->get_string().begin(), c->get_string().end());
+    str(o, "command_id", p.commandId);
+    return p;
+}
+
+void checkPersonalization(Checker& check, const json::value& v, const std::string& path, const ParseLimits& limits,
+                          std::string& out) {
+    if (!v.is_object()) {
+        check.add("wrong_type", path, "must be an object");
+        return;
+    }
+    for (const auto& kv : v.get_object()) {
+        std::string fieldPath = path + "." + std::string(kv.key());
+        if (kv.key().empty() || kv.key().size() > 64 || hasControlCharacters(kv.key())) {
+            check.add("invalid_value", fieldPath, "parameter names must be 1..64 printable characters");
+            continue;
+        }
+        const json::value& val = kv.value();
+        if (val.is_string()) {
+            const auto& s = val.get_string();
+            if (s.size() > limits.maxTextBytes)
+                check.add("text_too_long", fieldPath, "longer than " + std::to_string(limits.maxTextBytes) + " bytes");
+            else if (hasControlCharacters(s))
+                check.add("invalid_text", fieldPath, "contains control characters");
+        } else if (!(val.is_number() || val.is_bool())) {
+            check.add("wrong_type", fieldPath, "must be a string, number or boolean");
+        }
+    }
+    out = canonical(v);
+}
+
+std::optional<Order> validateOrder(const json::object& o, const std::string& prefix, const Catalog& catalog,
+                                   const ParseLimits& limits, std::vector<Rejection>& problems) {
+    Checker check(problems);
+    Order order;
+    check.id(o, "order_id", prefix + "order_id", order.orderId);
+
+    if (const auto* r = o.if_contains("revision")) {
+        if (auto rev = check.integer(*r, prefix + "revision")) {
+            if (*rev < 1)
+                check.add("invalid_value", prefix + "revision", "must be 1 or more");
+            else
+                order.revision = *rev;
+        }
+    }
+    if (const auto* p = check.string(o, "priority", prefix + "priority", false)) {
+        if (*p == "rush")
+            order.priority = Priority::Rush;
+        else if (*p != "standard")
+            check.add("invalid_value", prefix + "priority", "must be \"standard\" or \"rush\"");
+    }
+    if (const auto* d = check.string(o, "due_by", prefix + "due_by", false)) {
+        std::string due(d->begin(), d->end());
+        if (!isRfc3339(due))
+            check.add("invalid_value", prefix + "due_by", "must be an RFC 3339 date-time like 2026-12-01T12:00:00Z");
+        else
+            order.dueBy = due;
+    }
+
+    const json::value* items = o.if_contains("items");
+    std::string itemsPath = prefix + "items";
+    if (!items) {
+        check.add("missing_field", itemsPath, "required field is missing");
+    } else if (!items->is_array()) {
+        check.add("wrong_type", itemsPath, "must be an array");
+    } else if (items->get_array().empty()) {
+        check.add("invalid_value", itemsPath, "an order needs at least one item");
+    } else if (items->get_array().size() > limits.maxItems) {
+        check.add("too_many_items", itemsPath,
+                  std::to_string(items->get_array().size()) + " items; the limit is " + std::to_string(limits.maxItems));
+    } else {
+        std::set<std::string> seen;
+        const auto& arr = items->get_array();
+        for (std::size_t i = 0; i < arr.size(); ++i) {
+            std::string path = itemsPath + "[" + std::to_string(i) + "]";
+            if (!arr[i].is_object()) {
+                check.add("wrong_type", path, "each item must be an object");
+                continue;
+            }
+            const auto& io = arr[i].get_object();
+            Item item;
+            check.id(io, "item_id", path + ".item_id", item.itemId);
+            if (!item.itemId.empty() && !seen.insert(item.itemId).second)
+                check.add("duplicate_item_id", path + ".item_id", "item_id repeats an earlier item of this order");
+            if (const auto* sku = check.string(io, "sku", path + ".sku", true)) {
+                item.sku.assign(sku->begin(), sku->end());
+                if (item.sku.empty())
+                    check.add("invalid_value", path + ".sku", "must not be empty");
+                else if (!catalog.contains(item.sku))
+                    check.add("unknown_sku", path + ".sku", "this factory's catalog has no such SKU");
+            }
+            if (const auto* q = io.if_contains("qty")) {
+                if (auto qty = check.integer(*q, path + ".qty")) {
+                    if (*qty < 1 || *qty > limits.maxQty)
+                        check.add("invalid_quantity", path + ".qty",
+                                  "must be between 1 and " + std::to_string(limits.maxQty));
+                    else
+                        item.qty = *qty;
+                }
+            } else {
+                check.add("missing_field", path + ".qty", "required field is missing");
+            }
+            if (const auto* pers = io.if_contains("personalization"))
+                checkPersonalization(check, *pers, path + ".personalization", limits, item.personalizationJson);
+            else
+                item.personalizationJson = "{}";
+            order.items.push_back(std::move(item));
+        }
+    }
+    if (!problems.empty()) return std::nullopt;
+    order.canonicalJson = canonical(o);
+    order.contentHash = sha256Hex(order.canonicalJson);
+    return order;
+}
+
+} // namespace
+
+bool OrderParser::isValidId(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == ':' || c == '-';
+    });
+}
+
+std::variant<Order, Rejections> OrderParser::parseOrder(std::string_view payload, const Catalog& catalog) const {
+    Document doc = parseDocument(payload, limits_);
+    Rejections rej;
+    if (!doc.problems.empty()) {
+        rej.list = std::move(doc.problems);
+        return rej;
+    }
+    const auto& obj = doc.value.get_object();
+    rej.probe = probeOf(obj);
+    if (auto order = validateOrder(obj, "", catalog, limits_, rej.list)) return std::move(*order);
+    return rej;
+}
+
+std::variant<Command, Rejections> OrderParser::parseCommand(std::string_view payload, const Catalog& catalog) const {
+    Document doc = parseDocument(payload, limits_);
+    Rejections rej;
+    if (!doc.problems.empty()) {
+        rej.list = std::move(doc.problems);
+        return rej;
+    }
+    const auto& obj = doc.value.get_object();
+    rej.probe = probeOf(obj);
+    Checker check(rej.list);
+    Command cmd;
+    check.id(obj, "command_id", "command_id", cmd.commandId);
+    const auto* name = check.string(obj, "command", "command", true);
+    if (!name) return rej;
+    if (*name == "cancel")
+        cmd.kind = CommandKind::Cancel;
+    else if (*name == "hold")
+        cmd.kind = CommandKind::Hold;
+    else if (*name == "resume")
+        cmd.kind = CommandKind::Resume;
+    else if (*name == "change")
+        cmd.kind = CommandKind::Change;
+    else if (*name == "resync")
+        cmd.kind = CommandKind::Resync;
+    else {
+        check.add("unknown_command", "command", "known commands: cancel, hold, resume, change, resync");
+        return rej;
+    }
+
+    if (const auto* reason = check.string(obj, "reason", "reason", false)) {
+        if (reason->size() > limits_.maxTextBytes || hasControlCharacters(*reason))
+            check.add("invalid_text", "reason", "must be printable text of at most " +
+                                                    std::to_string(limits_.maxTextBytes) + " bytes");
+        else
+            cmd.reason.assign(reason->begin(), reason->end());
+    }
+
+    switch (cmd.kind) {
+    case CommandKind::Cancel:
+    case CommandKind::Hold:
+    case CommandKind::Resume:
+        check.id(obj, "order_id", "order_id", cmd.orderId);
+        break;
+    case CommandKind::Resync:
+        if (obj.contains("order_id")) check.id(obj, "order_id", "order_id", cmd.orderId);
+        break;
+    case CommandKind::Change: {
+        const json::value* inner = obj.if_contains("order");
+        if (!inner)
+            check.add("missing_field", "order", "a change carries the new revision of the order");
+        else if (!inner->is_object())
+            check.add("wrong_type", "order", "must be an object");
+        else if (auto order = validateOrder(inner->get_object(), "order.", catalog, limits_, rej.list)) {
+            cmd.orderId = order->orderId;
+            cmd.order = std::move(*order);
+        }
+        break;
+    }
+    }
+    if (!rej.list.empty()) return rej;
+    return cmd;
+}
+
+const char* toString(Priority p) { return p == Priority::Rush ? "rush" : "standard"; }
+
+const char* toString(CommandKind k) {
+    switch (k) {
+    case CommandKind::Cancel: return "cancel";
+    case CommandKind::Hold: return "hold";
+    case CommandKind::Resume: return "resume";
+    case CommandKind::Change: return "change";
+    case CommandKind::Resync: return "resync";
+    }
+    return "unknown";
+}
+
+} // namespace mto

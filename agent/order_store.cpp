@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only owner of order state: orders, items, commands, the rejection audit and the events outbox.
+#include "order_store.hpp"
+
+#include <boost/json.hpp>
+
+#include "event_json.hpp"
+#include "sha256.hpp"
+#include "utf8.hpp"
+
+namespace mto {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kExcerptBytes = 512;
+
+const char* kSelectEvent = "SELECT seq, event_id, order_id, item_id, milestone, at, topic, payload FROM events ";
+const char* kSelectOrder =
+    "SELECT o.order_id, o.revision, o.priority, o.due_by, o.state, o.content_hash, o.body, o.received_at, "
+    "o.updated_at, (SELECT COUNT(*) FROM items i WHERE i.order_id = o.order_id) FROM orders o ";
+
+OrderRecord readOrder(Statement& st) {
+    OrderRecord r;
+    r.orderId = st.columnText(0);
+    r.revision = st.columnInt(1);
+    r.priority = st.columnText(2);
+    r.dueBy = st.columnText(3);
+    r.state = st.columnText(4);
+    r.contentHash = st.columnText(5);
+    r.body = st.columnText(6);
+    r.receivedAtMs = st.columnInt(7);
+    r.updatedAtMs = st.columnInt(8);
+    r.items = st.columnInt(9);
+    return r;
+}
+
+json::object commandData(const Command& cmd) {
+    json::object data;
+    data["command"] = toString(cmd.kind);
+    data["command_id"] = cmd.commandId;
+    if (!cmd.reason.empty()) data["reason"] = cmd.reason;
+    return data;
+}
+
+} // namespace
+
+OrderStore::OrderStore(Database& db, std::string factory, const Clock& clock)
+    : db_(db), factory_(std::move(factory)), clock_(clock) {}
+
+Event OrderStore::readEvent(Statement& st) {
+    Event e;
+    e.seq = st.columnInt(0);
+    e.eventId = st.columnText(1);
+    e.orderId = st.columnText(2);
+    e.itemId = st.columnText(3);
+    e.milestone = st.columnText(4);
+    e.atMs = st.columnInt(5);
+    e.topic = st.columnText(6);
+    e.payload = st.columnText(7);
+    return e;
+}
+
+std::int64_t OrderStore::emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                              json::object data) {
+    Event e;
+    e.seq = lastSeq() + 1;
+    e.eventId = uuids_.next();
+    e.orderId = orderId;
+    e.itemId = itemId;
+    e.milestone = std::string(milestone);
+    e.atMs = clock_.nowMs();
+    e.topic = eventTopic(factory_, orderId);
+    e.payload = eventPayload(e, factory_, data);
+    db_.prepare("INSERT INTO events (seq, event_id, order_id, item_id, milestone, at, topic, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, e.seq)
+        .bind(2, e.eventId)
+        .bindOptional(3, e.orderId)
+        .bindOptional(4, e.itemId)
+        .bind(5, e.milestone)
+        .bind(6, e.atMs)
+        .bind(7, e.topic)
+        .bind(8, e.payload)
+        .run();
+    return e.seq;
+}
+
+void OrderStore::insertItems(const Order& order) {
+    for (const auto& item : order.items) {
+        db_.prepare("INSERT INTO items (order_id, item_id, sku, qty, personalization) VALUES (?, ?, ?, ?, ?)")
+            .bind(1, order.orderId)
+            .bind(2, item.itemId)
+            .bind(3, item.sku)
+            .bind(4, item.qty)
+            .bind(5, item.personalizationJson)
+            .run();
+    }
+}
+
+void OrderStore::setState(const std::string& orderId, OrderState state, const std::string& heldFrom) {
+    db_.prepare("UPDATE orders SET state = ?, held_from = ?, updated_at = ? WHERE order_id = ?")
+        .bind(1, toString(state))
+        .bindOptional(2, heldFrom)
+        .bind(3, clock_.nowMs())
+        .bind(4, orderId)
+        .run();
+}
+
+void OrderStore::rememberCommand(const Command& cmd, std::string_view milestone) {
+    db_.prepare("INSERT INTO commands (command_id, order_id, command, milestone, at) VALUES (?, ?, ?, ?, ?)")
+        .bind(1, cmd.commandId)
+        .bindOptional(2, cmd.orderId)
+        .bind(3, toString(cmd.kind))
+        .bind(4, milestone)
+        .bind(5, clock_.nowMs())
+        .run();
+}
+
+OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& commandId, Rejection& rejection) {
+    auto existing = this->order(order.orderId);
+    json::object data;
+    data["revision"] = order.revision;
+    if (!commandId.empty()) {
+        data["command"] = "change";
+        data["command_id"] = commandId;
+    }
+    const std::int64_t now = clock_.nowMs();
+
+    if (!existing) {
+        db_.prepare("INSERT INTO orders (order_id, revision, priority, due_by, state, content_hash, body, "
+                    "received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(1, order.orderId)
+            .bind(2, order.revision)
+            .bind(3, toString(order.priority))
+            .bindOptional(4, order.dueBy)
+            .bind(5, toString(OrderState::Received))
+            .bind(6, order.contentHash)
+            .bind(7, order.canonicalJson)
+            .bind(8, now)
+            .bind(9, now)
+            .run();
+        insertItems(order);
+        data["items"] = order.items.size();
+        data["priority"] = toString(order.priority);
+        data["duplicate"] = false;
+        emit(order.orderId, "", "received", std::move(data));
+        return OrderOutcome::Stored;
+    }
+
+    if (existing->contentHash == order.contentHash) {
+        data["items"] = existing->items;
+        data["duplicate"] = true;
+        data["state"] = existing->state;
+        emit(order.orderId, "", "received", std::move(data));
+        return OrderOutcome::Duplicate;
+    }
+
+    auto state = orderStateFromString(existing->state).value_or(OrderState::Received);
+    if (order.revision < existing->revision) {
+        rejection = {"stale_revision", "revision",
+                     "revision " + std::to_string(order.revision) + " is older than the stored revision " +
+                         std::to_string(existing->revision)};
+    } else if (order.revision == existing->revision) {
+        rejection = {"revision_conflict", "revision",
+                     "same revision " + std::to_string(order.revision) +
+                         " with different content; a change needs a higher revision"};
+    } else if (!acceptsRevision(state)) {
+        rejection = {isTerminal(state) ? "order_closed" : "production_started", "revision",
+                     std::string("the order is ") + toString(state) + "; it can no longer be changed"};
+    } else {
+        db_.prepare("UPDATE orders SET revision = ?, priority = ?, due_by = ?, content_hash = ?, body = ?, "
+                    "updated_at = ? WHERE order_id = ?")
+            .bind(1, order.revision)
+            .bind(2, toString(order.priority))
+            .bindOptional(3, order.dueBy)
+            .bind(4, order.contentHash)
+            .bind(5, order.canonicalJson)
+            .bind(6, now)
+            .bind(7, order.orderId)
+            .run();
+        db_.prepare("DELETE FROM items WHERE order_id = ?").bind(1, order.orderId).run();
+        insertItems(order);
+        data["items"] = order.items.size();
+        data["priority"] = toString(order.priority);
+        data["duplicate"] = false;
+        data["revised_from"] = existing->revision;
+        emit(order.orderId, "", "received", std::move(data));
+        return OrderOutcome::Revised;
+    }
+    return OrderOutcome::Rejected;
+}
+
+std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
+    {
+        auto& st = db_.prepare("SELECT milestone, order_id FROM commands WHERE command_id = ?").bind(1, cmd.commandId);
+        if (st.step()) {
+            std::string milestone = st.columnText(0);
+            std::string orderId = st.columnText(1);
+            st.reset();
+            json::object data = commandData(cmd);
+            data["duplicate"] = true;
+            if (auto o = order(orderId)) data["state"] = o->state;
+            emit(orderId, "", milestone, std::move(data));
+            return std::nullopt;
+        }
+        st.reset();
+    }
+
+    if (cmd.kind == CommandKind::Resync) {
+        std::vector<OrderRecord> targets;
+        if (!cmd.orderId.empty()) {
+            auto o = order(cmd.orderId);
+            if (!o) return Rejection{"unknown_order", "order_id", "no order with this id"};
+            targets.push_back(*o);
+        } else {
+            auto& st = db_.prepare(std::string(kSelectOrder) +
+                                   "WHERE o.state NOT IN ('shipped', 'cancelled') ORDER BY o.received_at");
+            while (st.step()) targets.push_back(readOrder(st));
+            st.reset();
+        }
+        for (const auto& o : targets) {
+            json::object data = commandData(cmd);
+            data["state"] = o.state;
+            data["revision"] = o.revision;
+            emit(o.orderId, "", "state", std::move(data));
+        }
+        rememberCommand(cmd, "state");
+        return std::nullopt;
+    }
+
+    if (cmd.kind == CommandKind::Change) {
+        Rejection rejection;
+        auto outcome = storeOrder(*cmd.order, cmd.commandId, rejection);
+        if (outcome == OrderOutcome::Rejected) return rejection;
+        rememberCommand(cmd, "received");
+        return std::nullopt;
+    }
+
+    auto existing = order(cmd.orderId);
+    if (!existing) return Rejection{"unknown_order", "order_id", "no order with this id"};
+    OrderState from = orderStateFromString(existing->state).value_or(OrderState::Received);
+
+    OrderState to = OrderState::Cancelled;
+    std::string heldFrom;
+    const char* milestone = "cancelled";
+    if (cmd.kind == CommandKind::Hold) {
+        to = OrderState::OnHold;
+        heldFrom = toString(from);
+        milestone = "on_hold";
+    } else if (cmd.kind == CommandKind::Resume) {
+        auto& st = db_.prepare("SELECT held_from FROM orders WHERE order_id = ?").bind(1, cmd.orderId);
+        st.step();
+        auto back = orderStateFromString(st.columnText(0));
+        st.reset();
+        if (from != OrderState::OnHold || !back)
+            return Rejection{"illegal_transition", "command",
+                             std::string("resume needs an order on hold; the order is ") + toString(from)};
+        to = *back;
+        milestone = "resumed";
+    }
+    if (!isLegalTransition(from, to))
+        return Rejection{"illegal_transition", "command",
+                         std::string("cannot ") + toString(cmd.kind) + " an order that is " + toString(from)};
+    setState(cmd.orderId, to, heldFrom);
+    json::object data = commandData(cmd);
+    data["state"] = toString(to);
+    data["revision"] = existing->revision;
+    emit(cmd.orderId, "", milestone, std::move(data));
+    rememberCommand(cmd, milestone);
+    return std::nullopt;
+}
+
+void OrderStore::recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections) {
+    const Rejection& first = rejections.first();
+    const PayloadProbe& probe = rejections.probe;
+    db_.prepare("INSERT INTO rejections (at, topic, reason, path, message, order_id, payload_sha256, payload_size, "
+                "excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, clock_.nowMs())
+        .bind(2, sanitizeUtf8(topic, 256))
+        .bind(3, first.reason)
+        .bind(4, first.path)
+        .bind(5, first.message)
+        .bindOptional(6, probe.orderId)
+        .bind(7, sha256Hex(payload))
+        .bind(8, static_cast<std::int64_t>(payload.size()))
+        .bind(9, sanitizeUtf8(payload, kExcerptBytes))
+        .run();
+
+    json::object data;
+    data["reason"] = first.reason;
+    data["path"] = first.path;
+    data["message"] = first.message;
+    if (probe.revision) data["revision"] = *probe.revision;
+    if (!probe.command.empty()) data["command"] = probe.command;
+    if (!probe.commandId.empty()) data["command_id"] = probe.commandId;
+    if (rejections.list.size() > 1) {
+        json::array all;
+        for (const auto& r : rejections.list) all.push_back({{"reason", r.reason}, {"path", r.path}, {"message", r.message}});
+        data["errors"] = std::move(all);
+    }
+    emit(probe.orderId, "", "rejected", std::move(data));
+}
+
+void OrderStore::setAckedSeq(std::int64_t seq) {
+    db_.prepare("UPDATE outbox_state SET acked_seq = ? WHERE id = 1 AND acked_seq < ?").bind(1, seq).bind(2, seq).run();
+}
+
+std::int64_t OrderStore::ackedSeq() {
+    auto& st = db_.prepare("SELECT acked_seq FROM outbox_state WHERE id = 1");
+    std::int64_t v = st.step() ? st.columnInt(0) : 0;
+    st.reset();
+    return v;
+}
+
+std::int64_t OrderStore::lastSeq() {
+    auto& st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM events");
+    st.step();
+    std::int64_t v = st.columnInt(0);
+    st.reset();
+    return v;
+}
+
+std::vector<Event> OrderStore::eventsAfter(std::int64_t seq, std::size_t limit) {
+    std::vector<Event> out;
+    auto& st = db_.prepare(std::string(kSelectEvent) + "WHERE seq > ? ORDER BY seq LIMIT ?")
+                   .bind(1, seq)
+                   .bind(2, static_cast<std::int64_t>(limit));
+    while (st.step()) out.push_back(readEvent(st));
+    st.reset();
+    return out;
+}
+
+std::vector<Event> OrderStore::eventsForOrder(const std::string& orderId) {
+    std::vector<Event> out;
+    auto& st = db_.prepare(std::string(kSelectEvent) + "WHERE order_id = ? ORDER BY seq").bind(1, orderId);
+    while (st.step()) out.push_back(readEvent(st));
+    st.reset();
+    return out;
+}
+
+OutboxStats OrderStore::outboxStats() {
+    OutboxStats s;
+    s.lastSeq = lastSeq();
+    s.ackedSeq = ackedSeq();
+    s.unsent = s.lastSeq > s.ackedSeq ? s.lastSeq - s.ackedSeq : 0;
+    auto& st = db_.prepare("SELECT at FROM events WHERE seq > ? ORDER BY seq LIMIT 1").bind(1, s.ackedSeq);
+    if (st.step()) s.oldestUnsentAtMs = st.columnInt(0);
+    st.reset();
+    auto& open = db_.prepare("SELECT COUNT(*) FROM orders WHERE state NOT IN ('shipped', 'cancelled')");
+    open.step();
+    s.openOrders = open.columnInt(0);
+    open.reset();
+    return s;
+}
+
+std::vector<OrderRecord> OrderStore::orders(std::size_t limit) {
+    std::vector<OrderRecord> out;
+    auto& st = db_.prepare(std::string(kSelectOrder) + "ORDER BY o.received_at, o.order_id LIMIT ?")
+                   .bind(1, static_cast<std::int64_t>(limit));
+    while (st.step()) out.push_back(readOrder(st));
+    st.reset();
+    return out;
+}
+
+std::optional<OrderRecord> OrderStore::order(const std::string& orderId) {
+    auto& st = db_.prepare(std::string(kSelectOrder) + "WHERE o.order_id = ?").bind(1, orderId);
+    std::optional<OrderRecord> r;
+    if (st.step()) r = readOrder(st);
+    st.reset();
+    return r;
+}
+
+std::int64_t OrderStore::rejectionCount() {
+    auto& st = db_.prepare("SELECT COUNT(*) FROM rejections");
+    st.step();
+    std::int64_t n = st.columnInt(0);
+    st.reset();
+    return n;
+}
+
+} // namespace mto

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only owner of order state: orders, items, commands, the rejection audit and the events outbox.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clock.hpp"
+#include "database.hpp"
+#include "mto/event.hpp"
+#include "mto/order.hpp"
+#include "mto/order_state.hpp"
+#include "order_parser.hpp"
+#include "uuid.hpp"
+
+namespace mto {
+
+struct OrderRecord {
+    std::string orderId;
+    std::int64_t revision = 0;
+    std::string priority;
+    std::string dueBy;
+    std::string state;
+    std::string contentHash;
+    std::string body;
+    std::int64_t items = 0;
+    std::int64_t receivedAtMs = 0;
+    std::int64_t updatedAtMs = 0;
+};
+
+struct OutboxStats {
+    std::int64_t lastSeq = 0;
+    std::int64_t ackedSeq = 0;
+    std::int64_t unsent = 0;
+    std::int64_t oldestUnsentAtMs = 0;   // 0 when nothing is unsent
+    std::int64_t openOrders = 0;
+};
+
+enum class OrderOutcome { Stored, Duplicate, Revised, Rejected };
+
+// Thread-bound: used only from the io_context thread (or a CLI's main thread).
+// Write methods must run inside a Transaction owned by the caller, so a state change and the
+// events it causes commit together.
+class OrderStore {
+public:
+    OrderStore(Database& db, std::string factory, const Clock& clock);
+
+    // A new order, an identical re-send (fresh receipt), or a new revision. On a refused revision
+    // `rejection` is filled and the caller records it with recordRejection().
+    OrderOutcome storeOrder(const Order& order, const std::string& commandId, Rejection& rejection);
+
+    // Applies cancel/hold/resume/change/resync; returns the rejection when the command is refused.
+    std::optional<Rejection> applyCommand(const Command& cmd);
+
+    // Audit row plus a `rejected` event.
+    void recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections);
+
+    void setAckedSeq(std::int64_t seq);
+
+    std::int64_t ackedSeq();
+    std::int64_t lastSeq();
+    std::vector<Event> eventsAfter(std::int64_t seq, std::size_t limit);
+    std::vector<Event> eventsForOrder(const std::string& orderId);
+    OutboxStats outboxStats();
+    std::vector<OrderRecord> orders(std::size_t limit);
+    std::optional<OrderRecord> order(const std::string& orderId);
+    std::int64_t rejectionCount();
+
+private:
+    std::int64_t emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                      boost::json::object data);
+    void insertItems(const Order& order);
+    void setState(const std::string& orderId, OrderState state, const std::string& heldFrom);
+    void rememberCommand(const Command& cmd, std::string_view milestone);
+    static Event readEvent(Statement& st);
+
+    Database& db_;
+    std::string factory_;
+    const Clock& clock_;
+    UuidGenerator uuids_;
+};
+
+} // namespace mto

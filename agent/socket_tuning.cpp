@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns on TCP_NODELAY for the process's connections to the broker.
+#include "socket_tuning.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+namespace mto {
+
+namespace {
+
+int portOf(const std::string& uri) {
+    auto colon = uri.rfind(':');
+    if (colon == std::string::npos || uri.find("://") == colon) return uri.rfind("ssl://", 0) == 0 ? 8883 : 1883;
+    return std::atoi(uri.c_str() + colon + 1);
+}
+
+} // namespace
+
+int enableNoDelayTowards(const std::string& mqttUri) {
+    const int port = portOf(mqttUri);
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return 0;
+    int changed = 0;
+    while (dirent* entry = readdir(dir)) {
+        char* end = nullptr;
+        long fd = std::strtol(entry->d_name, &end, 10);
+        if (*end != '\0' || fd < 0 || fd == dirfd(dir)) continue;
+        struct stat st {};
+        if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
+        int peerPort = -1;
+        if (peer.ss_family == AF_INET)
+            peerPort = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
+        else if (peer.ss_family == AF_INET6)
+            peerPort = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
+        if (peerPort != port) continue;
+        int type = 0;
+        socklen_t tlen = sizeof type;
+        if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) continue;
+        int one = 1;
+        if (setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) ++changed;
+    }
+    closedir(dir);
+    return changed;
+}
+
+} // namespace mto

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+// The retained status message: online/degraded/offline, backlog and disk.
+#include "status_report.hpp"
+
+#include <boost/json.hpp>
+#include <sys/statvfs.h>
+
+#include "clock.hpp"
+
+namespace mto {
+
+std::string statusPayload(const StatusInputs& in) {
+    boost::json::object o;
+    o["state"] = in.state;
+    o["factory"] = in.factory;
+    o["version"] = MTO_VERSION;
+    o["at"] = formatRfc3339Ms(in.nowMs);
+    if (in.state == "offline") return boost::json::serialize(o);
+    o["queue_depth"] = in.outbox.openOrders;
+    o["unsent_events"] = in.outbox.unsent;
+    o["oldest_unsent_age_s"] =
+        in.outbox.oldestUnsentAtMs ? std::max<std::int64_t>(0, (in.nowMs - in.outbox.oldestUnsentAtMs) / 1000) : 0;
+    o["last_seq"] = in.outbox.lastSeq;
+    o["disk_free_bytes"] = in.diskFreeBytes;
+    if (!in.degradedReason.empty()) o["degraded_reason"] = in.degradedReason;
+    o["shed"] = boost::json::array();
+    return boost::json::serialize(o);
+}
+
+std::uint64_t diskFreeBytes(const std::filesystem::path& dir) {
+    struct statvfs vfs {};
+    if (statvfs(dir.c_str(), &vfs) != 0) return 0;
+    return static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+}
+
+} // namespace mto

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// The retained status message: online/degraded/offline, backlog and disk.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "order_store.hpp"
+
+namespace mto {
+
+struct StatusInputs {
+    std::string state;            // online | degraded | offline
+    std::string factory;
+    std::int64_t nowMs = 0;
+    OutboxStats outbox;
+    std::uint64_t diskFreeBytes = 0;
+    std::string degradedReason;   // empty when healthy
+};
+
+std::string statusPayload(const StatusInputs& in);
+
+// Bytes available to the agent on the filesystem holding `dir` (0 when unknown).
+std::uint64_t diskFreeBytes(const std::filesystem::path& dir);
+
+} // namespace mto

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Agent configuration as loaded from the TOML file given with --config.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+namespace mto {
+
+struct MqttConfig {
+    std::string uri;          // tcp://host:port or ssl://host:port
+    std::string clientId;
+    std::string username;
+    std::string password;     // never logged
+    std::string caFile;       // ssl:// only
+    std::string certFile;     // ssl:// only, client certificate
+    std::string keyFile;      // ssl:// only
+    int keepAliveSeconds = 30;
+    int inflightWindow = 64;
+    std::chrono::milliseconds reconnectMin{500};
+    std::chrono::milliseconds reconnectMax{30000};
+};
+
+struct IntakeConfig {
+    std::size_t maxPayloadBytes = 256 * 1024;
+    std::size_t maxItems = 1000;
+    std::filesystem::path catalogPath;
+};
+
+struct Config {
+    std::filesystem::path sourcePath;   // the file this was loaded from
+    std::string factoryId;
+    MqttConfig mqtt;
+    IntakeConfig intake;
+    std::filesystem::path stateDir;
+    std::string logLevel = "info";
+    std::chrono::seconds statusInterval{30};
+
+    std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
+};
+
+// Loads and validates the file; throws mto::Error naming the file, the key and the problem.
+Config loadConfig(const std::filesystem::path& path);
+
+// The MQTT URI with any user:password@ part removed, safe for logs.
+std::string redactUri(const std::string& uri);
+
+} // namespace mto
