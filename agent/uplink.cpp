@@ -48,8 +48,6 @@ public:
                    [this](const mqtt::token& t) {
                        asio::post(up_.io_, [this, s = seqOf(t)] { up_.onPublishFailed(s); });
                    }),
-          disconnect_([this](const mqtt::token&) { asio::post(up_.io_, [this] { up_.completeStop(); }); },
-                      [this](const mqtt::token&) { asio::post(up_.io_, [this] { up_.completeStop(); }); }),
           quiet_([](const mqtt::token&) {},
                  [](const mqtt::token& t) { spdlog::warn("MQTT request failed (code {})", t.get_return_code()); }) {}
 
@@ -63,17 +61,16 @@ public:
 
     Listener& connectListener() { return connect_; }
     Listener& publishListener() { return publish_; }
-    Listener& disconnectListener() { return disconnect_; }
     Listener& quietListener() { return quiet_; }
 
 private:
     Uplink& up_;
-    Listener connect_, publish_, disconnect_, quiet_;
+    Listener connect_, publish_, quiet_;
 };
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
-    : io_(io), config_(config), store_(store), commits_(commits), intake_(intake), reconnectTimer_(io),
-      persistTimer_(io), statusTimer_(io), stopTimer_(io) {
+    : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
+      pahoWork_(pahoCalls_.get_executor()), reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
     // No client-side persistence: the outbox in SQLite is the durable queue.
     client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId, nullptr);
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
@@ -99,9 +96,14 @@ Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, Co
     connectOptions_.set_will(mqtt::will_options(statusTopic(), statusText("offline"), 1, true));
     ackedSeq_ = persistedAcked_ = store_.ackedSeq();
     nextSeq_ = ackedSeq_ + 1;
+    pahoThread_ = std::thread([this] { pahoCalls_.run(); });
 }
 
 Uplink::~Uplink() {
+    // Inbound messages still being delivered would wait for a loop that no longer runs.
+    intake_.stop();
+    pahoWork_.reset();
+    pahoThread_.join();
     try {
         if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
     } catch (const std::exception& e) {
@@ -109,6 +111,8 @@ Uplink::~Uplink() {
     }
     client_->disable_callbacks();
 }
+
+void Uplink::onPahoThread(std::function<void()> f) { asio::post(pahoCalls_, std::move(f)); }
 
 std::string Uplink::statusTopic() const { return topicPrefix(config_.factoryId) + "/status"; }
 
@@ -136,13 +140,14 @@ void Uplink::start() {
 void Uplink::connect() {
     if (stopping_ || connecting_ || connected_) return;
     connecting_ = true;
-    try {
-        client_->connect(connectOptions_, nullptr, callbacks_->connectListener());
-    } catch (const mqtt::exception& e) {
-        connecting_ = false;
-        spdlog::warn("uplink: cannot start connecting to {}: {}", config_.mqtt.uri, e.what());
-        scheduleReconnect();
-    }
+    onPahoThread([this] {
+        try {
+            client_->connect(connectOptions_, nullptr, callbacks_->connectListener());
+        } catch (const mqtt::exception& e) {
+            std::string why = std::string("cannot start connecting: ") + e.what();
+            asio::post(io_, [this, why] { onConnectionLost(why); });
+        }
+    });
 }
 
 void Uplink::scheduleReconnect() {
@@ -167,12 +172,14 @@ void Uplink::onConnected() {
     attempts_ = 0;
     int tuned = enableNoDelayTowards(config_.mqtt.uri);
     spdlog::info("uplink: connected to {} ({} socket(s) set to TCP_NODELAY)", config_.mqtt.uri, tuned);
-    try {
-        client_->subscribe(intake_.ordersTopic(), 1, nullptr, callbacks_->quietListener());
-        client_->subscribe(intake_.commandsTopic(), 1, nullptr, callbacks_->quietListener());
-    } catch (const mqtt::exception& e) {
-        spdlog::warn("uplink: subscribe failed: {}", e.what());
-    }
+    onPahoThread([this] {
+        try {
+            client_->subscribe(intake_.ordersTopic(), 1, nullptr, callbacks_->quietListener());
+            client_->subscribe(intake_.commandsTopic(), 1, nullptr, callbacks_->quietListener());
+        } catch (const mqtt::exception& e) {
+            spdlog::warn("uplink: subscribe failed: {}", e.what());
+        }
+    });
     publishStatus();
     inflight_.clear();
     nextSeq_ = ackedSeq_ + 1;
@@ -200,21 +207,27 @@ void Uplink::poke() {
     while (inflight_.size() * 2 <= window || inflight_.empty()) {
         auto batch = store_.eventsAfter(nextSeq_ - 1, window - inflight_.size());
         if (batch.empty()) return;
+        std::vector<mqtt::const_message_ptr> messages;
+        std::vector<std::int64_t> seqs;
         for (const auto& e : batch) {
             nextSeq_ = e.seq + 1;
             if (ackedAbove_.count(e.seq)) continue;
-            try {
-                auto msg = mqtt::make_message(e.topic, e.payload, 1, false);
-                client_->publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(e.seq)),
-                                 callbacks_->publishListener());
-                inflight_.insert(e.seq);
-            } catch (const mqtt::exception& ex) {
-                // Not connected after all (the loss callback is on its way): send again after reconnect.
-                spdlog::debug("uplink: publish of seq {} failed: {}", e.seq, ex.what());
-                nextSeq_ = e.seq;
-                return;
-            }
+            messages.push_back(mqtt::make_message(e.topic, e.payload, 1, false));
+            seqs.push_back(e.seq);
+            inflight_.insert(e.seq);
         }
+        onPahoThread([this, messages = std::move(messages), seqs = std::move(seqs)] {
+            for (std::size_t i = 0; i < messages.size(); ++i) {
+                try {
+                    client_->publish(messages[i], reinterpret_cast<void*>(static_cast<std::intptr_t>(seqs[i])),
+                                     callbacks_->publishListener());
+                } catch (const mqtt::exception& ex) {
+                    // Not connected after all (the loss callback is on its way): sent again after reconnect.
+                    spdlog::debug("uplink: publish of seq {} failed: {}", seqs[i], ex.what());
+                    asio::post(io_, [this, s = seqs[i]] { onPublishFailed(s); });
+                }
+            }
+        });
     }
 }
 
@@ -247,6 +260,14 @@ void Uplink::onPublishFailed(std::int64_t seq) {
     inflight_.erase(seq);
     if (seq < nextSeq_ && seq > ackedSeq_ && !ackedAbove_.count(seq)) nextSeq_ = seq;
     spdlog::debug("uplink: publish of seq {} failed; it will be sent again", seq);
+    if (!connected_ || retryScheduled_) return;
+    // Still connected (Paho's own window was full, say): try again shortly rather than wait for a PUBACK.
+    retryScheduled_ = true;
+    retryTimer_.expires_after(std::chrono::milliseconds(20));
+    retryTimer_.async_wait([this](const boost::system::error_code& ec) {
+        retryScheduled_ = false;
+        if (!ec) poke();
+    });
 }
 
 void Uplink::persistAcked() {
@@ -260,12 +281,14 @@ void Uplink::persistAcked() {
 
 void Uplink::publishStatus() {
     if (!connected_) return;
-    try {
-        client_->publish(mqtt::make_message(statusTopic(), statusText("online"), 1, true), nullptr,
-                         callbacks_->quietListener());
-    } catch (const mqtt::exception& e) {
-        spdlog::debug("uplink: status publish failed: {}", e.what());
-    }
+    auto msg = mqtt::make_message(statusTopic(), statusText("online"), 1, true);
+    onPahoThread([this, msg] {
+        try {
+            client_->publish(msg, nullptr, callbacks_->quietListener());
+        } catch (const mqtt::exception& e) {
+            spdlog::debug("uplink: status publish failed: {}", e.what());
+        }
+    });
 }
 
 void Uplink::scheduleStatus() {
@@ -283,6 +306,7 @@ void Uplink::stop(std::chrono::milliseconds grace, std::function<void()> done) {
     stopPhase_ = StopPhase::Draining;
     stopDone_ = std::move(done);
     reconnectTimer_.cancel();
+    retryTimer_.cancel();
     statusTimer_.cancel();
     spdlog::info("uplink: stopping; {} event(s) in flight", inflight_.size());
     if (!connected_ || inflight_.empty()) return finishStop();
@@ -304,19 +328,17 @@ void Uplink::finishStop() {
 
 void Uplink::disconnectNow() {
     if (!connected_) return completeStop();
-    try {
-        // A clean disconnect does not trigger the will, so say offline ourselves, then let Paho
-        // flush it (and anything still in flight) for up to a second.
-        client_->publish(mqtt::make_message(statusTopic(), statusText("offline"), 1, true), nullptr,
-                         callbacks_->quietListener());
-        client_->disconnect(1000, nullptr, callbacks_->disconnectListener());
-    } catch (const std::exception& e) {
-        spdlog::warn("uplink: clean disconnect failed: {}", e.what());
-        return completeStop();
-    }
-    stopTimer_.expires_after(std::chrono::seconds(3));
-    stopTimer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) completeStop();
+    auto offline = mqtt::make_message(statusTopic(), statusText("offline"), 1, true);
+    onPahoThread([this, offline] {
+        try {
+            // A clean disconnect does not trigger the will, so say offline ourselves, then let Paho
+            // flush it (and anything still in flight) for up to a second. This thread may block; the loop does not.
+            client_->publish(offline)->wait_for(std::chrono::seconds(1));
+            client_->disconnect(1000)->wait_for(std::chrono::seconds(2));
+        } catch (const std::exception& e) {
+            spdlog::warn("uplink: clean disconnect failed: {}", e.what());
+        }
+        asio::post(io_, [this] { completeStop(); });
     });
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <mqtt/async_client.h>
@@ -19,6 +21,9 @@ namespace mto {
 
 // Thread-bound to the io_context. Paho's own threads only post to the loop, except inbound
 // orders, which wait in Intake::submitAndWait so the PUBACK follows the commit.
+// Paho holds its internal lock while an inbound message is delivered, and an inbound order waits
+// for the loop; so the loop never calls Paho itself. Every Paho call runs on one "mqtt-calls"
+// thread, in the order the loop asked for it (which keeps events in seq order on the wire).
 class Uplink {
 public:
     Uplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
@@ -39,6 +44,8 @@ public:
 private:
     class PahoCallbacks;
 
+    // Runs `f` on the mqtt-calls thread.
+    void onPahoThread(std::function<void()> f);
     void connect();
     void scheduleReconnect();
     void onConnected();
@@ -58,6 +65,9 @@ private:
     OrderStore& store_;
     CommitQueue& commits_;
     Intake& intake_;
+    boost::asio::io_context pahoCalls_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> pahoWork_;
+    std::thread pahoThread_;
     std::unique_ptr<mqtt::async_client> client_;
     std::unique_ptr<PahoCallbacks> callbacks_;
     mqtt::connect_options connectOptions_;
@@ -72,7 +82,9 @@ private:
     std::set<std::int64_t> inflight_;
     std::set<std::int64_t> ackedAbove_;  // PUBACKs that arrived ahead of a missing one
     bool persistScheduled_ = false;
+    bool retryScheduled_ = false;
     boost::asio::steady_timer reconnectTimer_;
+    boost::asio::steady_timer retryTimer_;
     boost::asio::steady_timer persistTimer_;
     boost::asio::steady_timer statusTimer_;
     boost::asio::steady_timer stopTimer_;

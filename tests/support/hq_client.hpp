@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+// A test HQ over real MQTT: sends orders, re-sends those without a receipt, de-duplicates events by event_id.
+#pragma once
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mqtt/async_client.h>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace mto::test {
+
+struct SeenEvent {
+    std::string topic;
+    std::string eventId;
+    std::int64_t seq = 0;
+    std::string orderId;
+    std::string milestone;
+    boost::json::object data;
+    std::chrono::steady_clock::time_point arrived;
+};
+
+// Thread-safe: Paho's thread records events, the test thread reads them under the same mutex.
+class HqClient {
+public:
+    HqClient(const std::string& uri, std::string factory, std::string clientId = "test-hq");
+    ~HqClient();
+
+    void connect();
+    void disconnect();
+
+    // Publishes at QoS1 and remembers it; a receipt is a received/rejected event of that order (and revision).
+    void sendOrder(const std::string& orderId, const std::string& payload, std::int64_t revision = 1);
+    void sendCommand(const std::string& payload);
+    void publishRaw(const std::string& topic, const std::string& payload);
+    // Re-sends every remembered order that has no receipt yet; returns how many.
+    std::size_t resendMissing();
+
+    std::size_t receiptCount();
+    bool hasReceipt(const std::string& orderId);
+    std::vector<std::string> missingReceipts();
+    // De-duplicated events in arrival order.
+    std::vector<SeenEvent> events();
+    std::size_t eventCount();
+    std::size_t duplicateCount();
+    std::optional<SeenEvent> lastEventFor(const std::string& orderId);
+    std::string lastStatus();
+    std::vector<std::string> statuses();
+    bool waitForEvents(std::size_t n, std::chrono::milliseconds timeout);
+    // Waits for a retained status saying online: the agent subscribes before it says so.
+    bool waitForOnline(std::chrono::milliseconds timeout);
+
+    std::string ordersTopic() const { return "mto/v1/" + factory_ + "/orders"; }
+    std::string commandsTopic() const { return "mto/v1/" + factory_ + "/commands"; }
+
+private:
+    class Callbacks;
+    void onMessage(const std::string& topic, const std::string& payload);
+
+    std::string factory_;
+    std::unique_ptr<mqtt::async_client> client_;
+    std::unique_ptr<Callbacks> callbacks_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::map<std::string, std::pair<std::string, std::int64_t>> sent_;   // order id → payload, revision
+    std::set<std::string> receipts_;
+    std::set<std::string> seenIds_;
+    std::vector<SeenEvent> events_;
+    std::size_t duplicates_ = 0;
+    std::vector<std::string> statuses_;
+};
+
+// A minimal valid order with `items` items of a known SKU.
+std::string makeOrder(const std::string& orderId, int items = 1, std::int64_t revision = 1,
+                      const std::string& text = "Ada");
+
+} // namespace mto::test

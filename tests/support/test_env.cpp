@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test fixtures around real peers: temp dirs, a mosquitto broker on a random port, the agent as a process.
+#include "test_env.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace mto::test {
+
+TempDir::TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mto-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+int freeTcpPort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        throw std::runtime_error("bind for a free port failed");
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool waitForPort(int port, std::chrono::milliseconds timeout) {
+    return waitUntil(
+        [port] {
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            addr.sin_port = htons(static_cast<uint16_t>(port));
+            bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+            ::close(fd);
+            return ok;
+        },
+        timeout);
+}
+
+std::string readFile(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void writeFile(const std::filesystem::path& p, const std::string& text) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + p.string());
+}
+
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (pred()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return pred();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+std::string sourceDir() { return MTO_SOURCE_DIR; }
+std::string agentBinary() { return MTO_AGENT_BIN; }
+std::string mtoctlBinary() { return MTOCTL_BIN; }
+
+Process::~Process() {
+    if (pid_ > 0) kill9();
+}
+
+void Process::start(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        pid_ = -1;
+        throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+    }
+}
+
+void Process::signal(int signo) {
+    if (pid_ > 0) ::kill(pid_, signo);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return -1;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int status = 0;
+        pid_t r = ::waitpid(pid_, &status, WNOHANG);
+        if (r == pid_) {
+            pid_ = -1;
+            return status;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return -1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+void Process::kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+bool Process::running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+Broker::Broker(const std::filesystem::path& dir, int port) : dir_(dir), port_(port ? port : freeTcpPort()) {
+    std::filesystem::create_directories(dir_);
+}
+
+Broker::~Broker() { stop(); }
+
+void Broker::start() {
+    writeFile(dir_ / "mosquitto.conf", "listener " + std::to_string(port_) +
+                                           " 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+                                           "persistence true\npersistence_location " + dir_.string() + "/\nautosave_interval 1\n"
+                                           "max_queued_messages 0\nmax_inflight_messages 0\n");
+    proc_.start({"/usr/sbin/mosquitto", "-c", (dir_ / "mosquitto.conf").string()}, dir_ / "mosquitto.log");
+    if (!waitForPort(port_, std::chrono::seconds(10)))
+        throw std::runtime_error("mosquitto did not open port " + std::to_string(port_) + ": " +
+                                 readFile(dir_ / "mosquitto.log"));
+}
+
+void Broker::stop() {
+    if (!proc_.running()) return;
+    proc_.signal(SIGTERM);
+    if (proc_.wait(std::chrono::seconds(5)) == -1) proc_.kill9();
+}
+
+AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, AgentOptions options)
+    : dir_(dir), config_(dir / "agent.toml"), options_(std::move(options)) {
+    std::filesystem::create_directories(dir_);
+    std::ostringstream toml;
+    toml << "[factory]\nid = \"" << options_.factory << "\"\n"
+         << "[mqtt]\nuri = \"tcp://127.0.0.1:" << brokerPort << "\"\nclient_id = \"agent-" << options_.factory
+         << "\"\ninflight_window = " << options_.inflightWindow
+         << "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\nkeepalive_s = 5\n"
+         << "[storage]\nstate_dir = \"" << stateDir().string() << "\"\n"
+         << "[log]\nlevel = \"" << options_.logLevel << "\"\n"
+         << "[intake]\nmax_items = " << options_.maxItems << "\ncatalog = \"" << sourceDir()
+         << "/config/catalog.toml\"\n"
+         << "[status]\ninterval_s = " << options_.statusIntervalSeconds << "\n";
+    writeFile(config_, toml.str());
+}
+
+void AgentProcess::start() {
+    proc_.start({agentBinary(), "--config", config_.string()}, dir_ / "agent.log");
+}
+
+void AgentProcess::stop() {
+    proc_.signal(SIGTERM);
+    if (proc_.wait(std::chrono::seconds(15)) == -1) proc_.kill9();
+}
+
+void AgentProcess::kill9() { proc_.kill9(); }
+
+int runCommand(const std::vector<std::string>& argv, std::string& output) {
+    TempDir tmp;
+    Process p;
+    p.start(argv, tmp.path() / "out.log");
+    int status = p.wait(std::chrono::minutes(5));
+    output = readFile(tmp.path() / "out.log");
+    if (status == -1) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+} // namespace mto::test

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test fixtures around real peers: temp dirs, a mosquitto broker on a random port, the agent as a process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mto::test {
+
+// A fresh directory under /tmp, removed with everything in it at destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+int freeTcpPort();
+bool waitForPort(int port, std::chrono::milliseconds timeout);
+std::string readFile(const std::filesystem::path& p);
+void writeFile(const std::filesystem::path& p, const std::string& text);
+// Polls `pred` every 10 ms until it holds or the timeout passes; returns its last value.
+bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+std::string sourceDir();
+
+// A child process with its output in a log file.
+class Process {
+public:
+    Process() = default;
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    void start(const std::vector<std::string>& argv, const std::filesystem::path& log);
+    void signal(int signo);
+    // Waits for exit; returns the wait status, or -1 on timeout.
+    int wait(std::chrono::milliseconds timeout);
+    void kill9();
+    bool running();
+    pid_t pid() const { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+};
+
+// A real mosquitto on 127.0.0.1 with TCP_NODELAY, as a plain process.
+class Broker {
+public:
+    explicit Broker(const std::filesystem::path& dir, int port = 0);
+    ~Broker();
+    void start();
+    void stop();
+    int port() const { return port_; }
+    std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    std::filesystem::path dir_;
+    int port_;
+    Process proc_;
+};
+
+struct AgentOptions {
+    std::string factory = "test-factory";
+    int inflightWindow = 64;
+    std::string logLevel = "info";
+    std::size_t maxItems = 1000;
+    int statusIntervalSeconds = 30;
+};
+
+// The real mto-agent binary, run with a config written for the given broker and state dir.
+class AgentProcess {
+public:
+    AgentProcess(const std::filesystem::path& dir, int brokerPort, AgentOptions options = {});
+    void start();
+    void stop();          // SIGTERM and wait for a clean exit
+    void kill9();
+    bool running() { return proc_.running(); }
+    int waitExit(std::chrono::milliseconds timeout) { return proc_.wait(timeout); }
+    pid_t pid() const { return proc_.pid(); }
+    const std::filesystem::path& configPath() const { return config_; }
+    std::filesystem::path stateDir() const { return dir_ / "state"; }
+    std::filesystem::path databasePath() const { return stateDir() / "agent.db"; }
+    std::string log() const { return readFile(dir_ / "agent.log"); }
+    const AgentOptions& options() const { return options_; }
+
+private:
+    std::filesystem::path dir_;
+    std::filesystem::path config_;
+    AgentOptions options_;
+    Process proc_;
+};
+
+std::string agentBinary();
+std::string mtoctlBinary();
+
+// Runs a command to completion; returns its exit code and fills `output` with stdout+stderr.
+int runCommand(const std::vector<std::string>& argv, std::string& output);
+
+} // namespace mto::test
