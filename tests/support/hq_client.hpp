@@ -33,6 +33,7 @@ public:
 
     void connect();
     void disconnect();
+    bool isConnected() const { return client_->is_connected(); }
 
     // Publishes at QoS1 and remembers it; a receipt is a received/rejected event of that order (and revision).
     void sendOrder(const std::string& orderId, const std::string& payload, std::int64_t revision = 1);

@@ -2,6 +2,8 @@
 // Test fixtures around real peers: temp dirs, a mosquitto broker on a random port, the agent as a process.
 #include "test_env.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -157,7 +159,7 @@ Broker::~Broker() { stop(); }
 void Broker::start() {
     writeFile(dir_ / "mosquitto.conf", "listener " + std::to_string(port_) +
                                            " 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
-                                           "persistence true\npersistence_location " + dir_.string() + "/\nautosave_interval 1\n"
+                                           "user root\npersistence true\npersistence_location " + dir_.string() + "/\nautosave_interval 1\n"
                                            "max_queued_messages 0\nmax_inflight_messages 0\n");
     proc_.start({"/usr/sbin/mosquitto", "-c", (dir_ / "mosquitto.conf").string()}, dir_ / "mosquitto.log");
     if (!waitForPort(port_, std::chrono::seconds(10)))
@@ -181,7 +183,7 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
          << "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\nkeepalive_s = 5\n"
          << "[storage]\nstate_dir = \"" << stateDir().string() << "\"\n"
          << "[log]\nlevel = \"" << options_.logLevel << "\"\n"
-         << "[intake]\nmax_items = " << options_.maxItems << "\ncatalog = \"" << sourceDir()
+         << "[intake]\nmax_items = " << options_.maxItems << "\nmax_payload_bytes = " << options_.maxPayloadBytes << "\ncatalog = \"" << sourceDir()
          << "/config/catalog.toml\"\n"
          << "[status]\ninterval_s = " << options_.statusIntervalSeconds << "\n";
     writeFile(config_, toml.str());
@@ -192,8 +194,17 @@ void AgentProcess::start() {
 }
 
 void AgentProcess::stop() {
+    if (!proc_.running()) return;
     proc_.signal(SIGTERM);
-    if (proc_.wait(std::chrono::seconds(15)) == -1) proc_.kill9();
+    int status = proc_.wait(std::chrono::seconds(15));
+    if (status == -1) {
+        proc_.kill9();
+        ADD_FAILURE() << "agent did not stop within 15 s of SIGTERM\n" << log();
+        return;
+    }
+    // A clean stop exits 0; a sanitizer report at exit would not.
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        ADD_FAILURE() << "agent exited with wait status " << status << "\n" << log();
 }
 
 void AgentProcess::kill9() { proc_.kill9(); }

@@ -74,6 +74,7 @@ struct AgentOptions {
     int inflightWindow = 64;
     std::string logLevel = "info";
     std::size_t maxItems = 1000;
+    std::size_t maxPayloadBytes = 256 * 1024;
     int statusIntervalSeconds = 30;
 };
 

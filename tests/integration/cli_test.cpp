@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// What factory IT touches: --check-config, mtoctl, and the systemd unit as systemd itself checks it.
+#include <gtest/gtest.h>
+
+#include "hq_client.hpp"
+#include "test_env.hpp"
+
+namespace mto::test {
+namespace {
+
+TEST(CheckConfig, AcceptsTheShippedExampleWithAnExistingCatalog) {
+    TempDir dir;
+    std::string text = readFile(sourceDir() + "/config/agent.toml");
+    auto at = text.find("/etc/mto-agent/catalog.toml");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("/etc/mto-agent/catalog.toml").size(), sourceDir() + "/config/catalog.toml");
+    writeFile(dir.path() / "agent.toml", text);
+    std::string out;
+    EXPECT_EQ(runCommand({agentBinary(), "--check-config", (dir.path() / "agent.toml").string()}, out), 0) << out;
+    EXPECT_NE(out.find("ok (factory berlin-01"), std::string::npos) << out;
+}
+
+TEST(CheckConfig, NamesFileKeyAndProblemAndExitsNonZero) {
+    TempDir dir;
+    AgentProcess agent(dir.path(), 1883);
+    std::string good = readFile(agent.configPath());
+    struct Case {
+        std::string from, to, expect;
+    };
+    std::vector<Case> cases{
+        {"uri = \"tcp://", "uri = \"http://", "key 'mqtt.uri': must start with tcp:// or ssl://"},
+        {"inflight_window = 64", "inflight_window = 0", "key 'mqtt.inflight_window': must be between 1 and 65535"},
+        {"inflight_window = 64", "inflight_windw = 64", "key 'mqtt.inflight_windw': unknown key"},
+        {"id = \"test-factory\"", "id = \"a/b\"", "key 'factory.id'"},
+        {"level = \"info\"", "level = \"loud\"", "key 'log.level'"},
+        {"catalog = \"", "catalog = \"/nonexistent", "key 'intake.catalog': file /nonexistent"},
+        {"[factory]", "[factory", "agent.toml:1"},
+    };
+    for (const auto& c : cases) {
+        std::string text = good;
+        auto at = text.find(c.from);
+        ASSERT_NE(at, std::string::npos) << c.from;
+        text.replace(at, c.from.size(), c.to);
+        writeFile(dir.path() / "agent.toml", text);
+        std::string out;
+        EXPECT_EQ(runCommand({agentBinary(), "--check-config", (dir.path() / "agent.toml").string()}, out), 1)
+            << c.to;
+        EXPECT_NE(out.find((dir.path() / "agent.toml").string()), std::string::npos) << out;
+        EXPECT_NE(out.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << out;
+    }
+    std::string out;
+    EXPECT_EQ(runCommand({agentBinary()}, out), 2);
+    EXPECT_NE(out.find("--config PATH is required"), std::string::npos) << out;
+}
+
+TEST(Mtoctl, ListsOrdersShowsMilestonesAndPendingEvents) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    hq.sendOrder("CTL-1", makeOrder("CTL-1", 2));
+    hq.sendCommand(R"({"command":"hold","command_id":"h-1","order_id":"CTL-1"})");
+    ASSERT_TRUE(hq.waitForEvents(2, std::chrono::seconds(20)));
+    agent.stop();
+
+    std::string out;
+    const std::string cfg = agent.configPath().string();
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "orders"}, out), 0) << out;
+    EXPECT_NE(out.find("CTL-1"), std::string::npos) << out;
+    EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
+    EXPECT_NE(out.find("1 order(s)"), std::string::npos) << out;
+
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "order", "CTL-1"}, out), 0) << out;
+    EXPECT_NE(out.find("received"), std::string::npos) << out;
+    EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
+
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "events", "--pending"}, out), 0) << out;
+    EXPECT_NE(out.find("0 event(s) pending; acknowledged up to seq 2 of 2"), std::string::npos) << out;
+
+    EXPECT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "order", "NOPE"}, out), 1);
+    EXPECT_NE(out.find("no order NOPE"), std::string::npos) << out;
+    EXPECT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "frobnicate"}, out), 2);
+}
+
+TEST(SystemdUnit, VerifiesCleanlyAndIsHardened) {
+    TempDir dir;
+    std::string unit = readFile(sourceDir() + "/systemd/mto-agent.service");
+    for (std::string::size_type at; (at = unit.find("/usr/bin/mto-agent")) != std::string::npos;)
+        unit.replace(at, std::string("/usr/bin/mto-agent").size(), agentBinary());
+    writeFile(dir.path() / "mto-agent.service", unit);
+    std::string out;
+    EXPECT_EQ(runCommand({"/usr/bin/systemd-analyze", "verify", (dir.path() / "mto-agent.service").string()}, out), 0)
+        << out;
+    EXPECT_EQ(out.find("mto-agent.service:"), std::string::npos) << "systemd complained: " << out;
+    ASSERT_EQ(runCommand({"/usr/bin/systemd-analyze", "security", "--offline=true",
+                          (dir.path() / "mto-agent.service").string()},
+                         out),
+              0)
+        << out;
+    auto at = out.find("Overall exposure level for mto-agent.service: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    double exposure = std::stod(out.substr(at + std::string("Overall exposure level for mto-agent.service: ").size()));
+    EXPECT_LE(exposure, 2.0) << out.substr(at);
+    for (const char* line : {"Type=notify", "WatchdogSec=", "ExecReload=", "KillSignal=SIGTERM"})
+        EXPECT_NE(unit.find(line), std::string::npos) << line;
+}
+
+} // namespace
+} // namespace mto::test

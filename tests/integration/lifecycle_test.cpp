@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent's life on the network: birth and will status, starting before the broker, SIGHUP reload.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "hq_client.hpp"
+#include "test_env.hpp"
+
+namespace mto::test {
+namespace {
+
+TEST(Lifecycle, BirthStatusCarriesBacklogAndKillNineLeavesTheWillOffline) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    auto status = boost::json::parse(hq.lastStatus()).as_object();
+    EXPECT_EQ(status.at("factory").as_string(), "test-factory");
+    EXPECT_EQ(status.at("version").as_string(), MTO_VERSION);
+    for (const char* key : {"queue_depth", "unsent_events", "oldest_unsent_age_s", "disk_free_bytes", "at"})
+        EXPECT_TRUE(status.contains(key)) << key;
+    EXPECT_GT(status.at("disk_free_bytes").to_number<std::int64_t>(), 0);
+
+    agent.kill9();
+    ASSERT_TRUE(waitUntil([&] { return hq.lastStatus().find("\"offline\"") != std::string::npos; },
+                          std::chrono::seconds(20)))
+        << hq.lastStatus();
+}
+
+TEST(Lifecycle, AgentStartedBeforeTheBrokerConnectsWhenItAppears) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    agent.start();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    ASSERT_TRUE(agent.running()) << agent.log();
+    broker.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    hq.sendOrder("LATE-1", makeOrder("LATE-1"));
+    ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("LATE-1"); }, std::chrono::seconds(20))) << agent.log();
+}
+
+TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    // Point the agent at a catalog of its own that the test can change.
+    std::string cfg = readFile(agent.configPath());
+    const std::string shipped = sourceDir() + "/config/catalog.toml";
+    cfg.replace(cfg.find(shipped), shipped.size(), (dir.path() / "catalog.toml").string());
+    writeFile(agent.configPath(), cfg);
+    writeFile(dir.path() / "catalog.toml", readFile(shipped));
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+
+    const std::string newSku =
+        R"({"order_id":"HUP-1","items":[{"item_id":"1","sku":"MUG-NEW","qty":1}]})";
+    hq.sendOrder("HUP-1", newSku);
+    ASSERT_TRUE(hq.waitForEvents(1, std::chrono::seconds(20)));
+    EXPECT_EQ(hq.events().back().data.at("reason").as_string(), "unknown_sku");
+
+    writeFile(dir.path() / "catalog.toml", readFile(shipped) + "\n[sku.MUG-NEW]\nname = \"Mug\"\n");
+    ::kill(agent.pid(), SIGHUP);
+    ASSERT_TRUE(waitUntil([&] { return agent.log().find("reloaded:") != std::string::npos; },
+                          std::chrono::seconds(10)));
+    hq.sendOrder("HUP-1", newSku);
+    ASSERT_TRUE(hq.waitForEvents(2, std::chrono::seconds(20)));
+    EXPECT_EQ(hq.events().back().milestone, "received");
+
+    writeFile(dir.path() / "catalog.toml", "[sku.BROKEN\n");
+    ::kill(agent.pid(), SIGHUP);
+    ASSERT_TRUE(waitUntil([&] { return agent.log().find("reload refused") != std::string::npos; },
+                          std::chrono::seconds(10)))
+        << agent.log();
+    hq.sendOrder("HUP-2", R"({"order_id":"HUP-2","items":[{"item_id":"1","sku":"MUG-NEW","qty":2}]})");
+    ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("HUP-2"); }, std::chrono::seconds(20)));
+    EXPECT_EQ(hq.lastEventFor("HUP-2")->milestone, "received") << "the old catalog stays in force";
+    ASSERT_TRUE(agent.running());
+}
+
+} // namespace
+} // namespace mto::test
