@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs the end-to-end demo: a private mosquitto broker, mto-agent and the example HQ client streaming order milestones to the terminal.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/demo.sh [--once]
+
+Builds mto-agent, starts a private mosquitto broker and the agent on a free
+local port, and sends the sample orders in docs/examples/orders/ with the
+example HQ client, which prints every milestone the agent reports.
+Press Ctrl-C to stop; the temporary directory with the logs and the state
+database is kept.
+
+  --once   stop by itself once every order and command has its receipt,
+           and fail if that takes longer than 60 s (for tests)
+EOF
+}
+
+ONCE=0
+for arg in "$@"; do
+  case "$arg" in
+    --once) ONCE=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+FACTORY=demo-factory
+
+say() { printf 'demo: %s\n' "$*"; }
+die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+# True while PID runs. Bash reaps finished background children itself, so
+# kill -0 fails as soon as one has exited.
+alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
+
+# shellcheck disable=SC2317  # reached only through the EXIT trap
+# stop_pid NAME PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL.
+# Returns the process's exit status.
+stop_pid() {
+  local name=$1 pid=$2 secs=$3 i
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    alive "$pid" || break
+    sleep 0.1
+  done
+  if alive "$pid"; then
+    say "$name did not stop within ${secs}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  local rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
+
+TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID=""
+
+# shellcheck disable=SC2317  # reached only through the EXIT trap
+cleanup() {
+  local rc=$? agent_rc=0
+  trap - EXIT INT TERM
+  set +e
+  stop_pid "HQ client" "$CLIENT_PID" 5
+  if [[ -n $AGENT_PID ]]; then
+    # The agent goes before the broker so it can still publish its final
+    # status and hand over queued events.
+    say "stopping mto-agent"
+    stop_pid "mto-agent" "$AGENT_PID" 15
+    agent_rc=$?
+    if ((agent_rc != 0)); then
+      say "mto-agent exited with status $agent_rc; last lines of $TMP_DIR/agent.log:"
+      tail -n 20 "$TMP_DIR/agent.log" | sed 's/^/    /'
+      ((rc != 0)) || rc=1
+    fi
+  fi
+  stop_pid "mosquitto" "$BROKER_PID" 5
+  if [[ -n $TMP_DIR ]]; then
+    say "logs, config and state database are kept in $TMP_DIR"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The client needs paho-mqtt, which Debian installs for its own python3; a
+# python3 earlier in PATH (a virtualenv, pyenv) may not have it.
+PYTHON=${PYTHON:-}
+if [[ -z $PYTHON ]]; then
+  for candidate in python3 /usr/bin/python3; do
+    if "$candidate" -c 'import paho.mqtt.client' 2>/dev/null; then
+      PYTHON=$candidate
+      break
+    fi
+  done
+fi
+
+"$ROOT/scripts/setup.sh"
+[[ -n $PYTHON ]] || die "no python3 with paho-mqtt found (Debian package python3-paho-mqtt)"
+[[ -f config/demo.toml ]] || die "config/demo.toml is missing"
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build
+[[ -x build/mto-agent ]] || die "build/mto-agent was not built"
+
+TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mto-demo.XXXXXX")
+STATE_DIR=$TMP_DIR/state
+mkdir -p "$STATE_DIR"
+# Port 0 makes the kernel pick a free port; it is released again right away
+# and mosquitto takes it a moment later.
+PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cat >"$TMP_DIR/mosquitto.conf" <<EOF
+listener $PORT 127.0.0.1
+allow_anonymous true
+set_tcp_nodelay true
+persistence false
+EOF
+
+# The replacement text of a sed s||| command must have \, & and | escaped.
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
+sed -e "s|@MQTT_PORT@|$(sed_escape "$PORT")|g" \
+    -e "s|@STATE_DIR@|$(sed_escape "$STATE_DIR")|g" \
+    -e "s|@CATALOG@|$(sed_escape "$ROOT/config/catalog.toml")|g" \
+    config/demo.toml >"$TMP_DIR/demo.toml"
+if grep -n '@[A-Z_]*@' "$TMP_DIR/demo.toml" >&2; then
+  die "config/demo.toml has placeholders this script does not fill in (above)"
+fi
+
+# Broker and agent get their own session so a Ctrl-C in the terminal reaches
+# only this script and the client; cleanup then stops them in the right order.
+SETSID=()
+if command -v setsid >/dev/null; then SETSID=(setsid); fi
+
+"${SETSID[@]}" mosquitto -c "$TMP_DIR/mosquitto.conf" >"$TMP_DIR/mosquitto.log" 2>&1 &
+BROKER_PID=$!
+for ((i = 0; i < 50; i++)); do
+  alive "$BROKER_PID" || { cat "$TMP_DIR/mosquitto.log" >&2; die "mosquitto did not start"; }
+  mosquitto_pub -h 127.0.0.1 -p "$PORT" -t "mto/demo/ping" -n 2>/dev/null && break
+  sleep 0.1
+done
+
+cat <<EOF
+
+demo: temp dir     $TMP_DIR
+demo: broker       mosquitto on 127.0.0.1:$PORT (log: $TMP_DIR/mosquitto.log)
+demo: agent log    $TMP_DIR/agent.log    (tail -f it in another terminal)
+demo: state DB     $STATE_DIR/
+demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
+demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
+demo: stop with Ctrl-C
+
+EOF
+
+"${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
+AGENT_PID=$!
+
+# Orders sent before the agent subscribes would only be re-sent later;
+# waiting for its retained status keeps the output easy to follow.
+say "waiting for mto-agent to report online"
+ready=0
+for ((i = 0; i < 30; i++)); do
+  alive "$AGENT_PID" || die "mto-agent exited during start-up"
+  status=$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "mto/v1/$FACTORY/status" -C 1 -W 1 2>/dev/null || true)
+  if [[ $status =~ \"state\"[[:space:]]*:[[:space:]]*\"(online|degraded)\" ]]; then
+    ready=1
+    break
+  fi
+done
+if ((ready)); then
+  say "mto-agent is ${BASH_REMATCH[1]}; sending the sample orders"
+else
+  say "no online status from mto-agent yet; sending anyway (the client re-sends until the agent answers)"
+fi
+
+CLIENT_ARGS=(--port "$PORT" --factory "$FACTORY" --client-id hq-demo)
+if ((ONCE)); then
+  CLIENT_ARGS+=(--exit-when-done --timeout 60)
+fi
+# Run in the background and wait, so INT/TERM traps fire at once instead of
+# after the client has finished; its output still goes straight to the terminal.
+"$PYTHON" docs/examples/hq_client.py "${CLIENT_ARGS[@]}" docs/examples/orders/*.json &
+CLIENT_PID=$!
+client_rc=0
+wait "$CLIENT_PID" || client_rc=$?
+CLIENT_PID=""
+
+if ! alive "$AGENT_PID"; then
+  say "mto-agent stopped during the demo"
+  ((client_rc != 0)) || client_rc=1
+fi
+if ((client_rc == 0)); then
+  say "every order and command got its receipt"
+else
+  say "HQ client finished with status $client_rc"
+fi
+exit "$client_rc"

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// The example HQ client that HQ engineers copy runs against the real agent and gets every receipt.
+#include <gtest/gtest.h>
+
+#include "test_env.hpp"
+
+namespace mto::test {
+namespace {
+
+TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentOptions options;
+    options.factory = "demo-factory";
+    AgentProcess agent(dir.path() / "agent", broker.port(), options);
+    agent.start();
+
+    std::vector<std::string> argv{"/usr/bin/python3", sourceDir() + "/docs/examples/hq_client.py", "--port",
+                                  std::to_string(broker.port()), "--factory", "demo-factory", "--client-id",
+                                  "hq-example-test", "--exit-when-done", "--timeout", "60"};
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(sourceDir() + "/docs/examples/orders"))
+        if (entry.path().extension() == ".json") files.push_back(entry.path().string());
+    std::sort(files.begin(), files.end());
+    ASSERT_GE(files.size(), 6u);
+    argv.insert(argv.end(), files.begin(), files.end());
+
+    std::string out;
+    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << agent.log();
+    EXPECT_NE(out.find("have their receipt"), std::string::npos) << out;
+    EXPECT_NE(out.find("reason=invalid_quantity"), std::string::npos) << out;
+    EXPECT_NE(out.find("items=200"), std::string::npos) << out;
+    EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
+    EXPECT_NE(out.find("cancelled"), std::string::npos) << out;
+    EXPECT_EQ(out.find("gap"), std::string::npos) << out;
+
+    std::string orders;
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, orders), 0);
+    EXPECT_NE(orders.find("4 order(s)"), std::string::npos) << orders;
+    agent.stop();
+}
+
+} // namespace
+} // namespace mto::test
