@@ -87,7 +87,9 @@ TEST(DiskFull, NoReceiptWithoutStorageAndEverythingRecoversWhenSpaceReturns) {
     auto stored = storedOrders(agent.databasePath());
     for (int i = 0; i < kWhileFull; ++i) {
         std::string id = "FULL-" + std::to_string(i);
-        if (hq.hasReceipt(id)) EXPECT_TRUE(stored.count(id)) << id << " has a receipt but is not stored";
+        if (hq.hasReceipt(id)) {
+            EXPECT_TRUE(stored.count(id)) << id << " has a receipt but is not stored";
+        }
     }
 
     disk.release();
