@@ -60,9 +60,11 @@ void CommitQueue::flush() {
         setProblem("io_error");
     }
     if (committed) setProblem("");
+    // New events are handed on before anyone is told of the commit: an inbound order's delivery
+    // thread, once released, then finds its receipt already queued for publishing.
+    if (committed && afterCommit_) afterCommit_();
     for (std::size_t i = 0; i < batch.size(); ++i)
         if (batch[i].done) batch[i].done(committed && ok[i]);
-    if (committed && afterCommit_) afterCommit_();
 }
 
 } // namespace mto

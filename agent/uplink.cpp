@@ -56,7 +56,9 @@ public:
     }
 
     void message_arrived(mqtt::const_message_ptr msg) override {
+        up_.pahoCalls_.enterDelivery();
         up_.intake_.submitAndWait(msg->get_topic(), msg->get_payload_str());
+        up_.pahoCalls_.leaveDelivery();
     }
 
     Listener& connectListener() { return connect_; }
@@ -70,7 +72,7 @@ private:
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
-      pahoWork_(pahoCalls_.get_executor()), reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
+      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
     // No client-side persistence: the outbox in SQLite is the durable queue.
     client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId, nullptr);
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
@@ -96,14 +98,12 @@ Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, Co
     connectOptions_.set_will(mqtt::will_options(statusTopic(), statusText("offline"), 1, true));
     ackedSeq_ = persistedAcked_ = store_.ackedSeq();
     nextSeq_ = ackedSeq_ + 1;
-    pahoThread_ = std::thread([this] { pahoCalls_.run(); });
 }
 
 Uplink::~Uplink() {
     // Inbound messages still being delivered would wait for a loop that no longer runs.
     intake_.stop();
-    pahoWork_.reset();
-    pahoThread_.join();
+    pahoCalls_.stop();
     try {
         if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
     } catch (const std::exception& e) {
@@ -112,7 +112,7 @@ Uplink::~Uplink() {
     client_->disable_callbacks();
 }
 
-void Uplink::onPahoThread(std::function<void()> f) { asio::post(pahoCalls_, std::move(f)); }
+void Uplink::onPahoThread(std::function<void()> f) { pahoCalls_.post(std::move(f)); }
 
 std::string Uplink::statusTopic() const { return topicPrefix(config_.factoryId) + "/status"; }
 

@@ -3,9 +3,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <thread>
 #include <functional>
 #include <memory>
 #include <mqtt/async_client.h>
@@ -16,14 +14,14 @@
 #include "intake.hpp"
 #include "mto/config.hpp"
 #include "order_store.hpp"
+#include "paho_call_queue.hpp"
 
 namespace mto {
 
 // Thread-bound to the io_context. Paho's own threads only post to the loop, except inbound
 // orders, which wait in Intake::submitAndWait so the PUBACK follows the commit.
 // Paho holds its internal lock while an inbound message is delivered, and an inbound order waits
-// for the loop; so the loop never calls Paho itself. Every Paho call runs on one "mqtt-calls"
-// thread, in the order the loop asked for it (which keeps events in seq order on the wire).
+// for the loop; so the loop never calls Paho itself: every Paho call goes through a PahoCallQueue.
 class Uplink {
 public:
     Uplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
@@ -44,7 +42,7 @@ public:
 private:
     class PahoCallbacks;
 
-    // Runs `f` on the mqtt-calls thread.
+    // Queues a call into Paho (see PahoCallQueue).
     void onPahoThread(std::function<void()> f);
     void connect();
     void scheduleReconnect();
@@ -65,9 +63,7 @@ private:
     OrderStore& store_;
     CommitQueue& commits_;
     Intake& intake_;
-    boost::asio::io_context pahoCalls_;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> pahoWork_;
-    std::thread pahoThread_;
+    PahoCallQueue pahoCalls_;
     std::unique_ptr<mqtt::async_client> client_;
     std::unique_ptr<PahoCallbacks> callbacks_;
     mqtt::connect_options connectOptions_;

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// Serialises every call into Paho, in order, without ever waiting on Paho's delivery thread.
+#include "paho_call_queue.hpp"
+
+namespace mto {
+
+PahoCallQueue::PahoCallQueue() : thread_([this] { run(); }) {}
+
+PahoCallQueue::~PahoCallQueue() { stop(); }
+
+void PahoCallQueue::post(std::function<void()> call) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(std::move(call));
+    changed_.notify_all();
+}
+
+void PahoCallQueue::enterDelivery() {
+    std::lock_guard lock(mutex_);
+    delivering_ = true;
+}
+
+void PahoCallQueue::leaveDelivery() {
+    std::unique_lock lock(mutex_);
+    // If our own thread is inside a call, it is waiting for the lock this thread holds: leave the
+    // rest to it (running them here would overtake it and break the order).
+    while (!running_ && !calls_.empty()) {
+        running_ = true;
+        auto batch = std::move(calls_);
+        calls_.clear();
+        lock.unlock();
+        for (auto& call : batch) call();
+        lock.lock();
+        running_ = false;
+    }
+    delivering_ = false;
+    changed_.notify_all();
+}
+
+void PahoCallQueue::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+        changed_.notify_all();
+    }
+    thread_.join();
+}
+
+void PahoCallQueue::run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        changed_.wait(lock, [this] {
+            return (stopping_ && calls_.empty()) || (!calls_.empty() && !delivering_ && !running_);
+        });
+        if (calls_.empty()) return;   // stopping, nothing left
+        running_ = true;
+        auto call = std::move(calls_.front());
+        calls_.pop_front();
+        lock.unlock();
+        call();
+        lock.lock();
+        running_ = false;
+        changed_.notify_all();
+    }
+}
+
+} // namespace mto
