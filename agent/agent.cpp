@@ -42,6 +42,11 @@ int Agent::run() {
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
         if (!ec) onSignal(signo);
     });
+    // main() blocked these until now; a signal that arrived during start-up is delivered here.
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
+    pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
     uplink_->start();
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // mto-agent: the factory's order agent (systemd service entry point).
 #include <boost/program_options.hpp>
+#include <csignal>
 #include <iostream>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +13,13 @@
 namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
+    // Until the event loop can handle them, stop and reload signals wait (blocked) instead of
+    // killing a half-started agent; every thread started from here on inherits the block.
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+
     po::options_description opts("mto-agent — receives a factory's orders over MQTT and reports milestones to HQ");
     opts.add_options()("help,h", "show this help")("version", "print the version")(
         "config,c", po::value<std::string>(), "run with this TOML configuration file")(

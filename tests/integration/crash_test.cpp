@@ -57,6 +57,16 @@ TEST(Crash, OrdersSurviveRepeatedKillNineExactlyOnceWithGaplessSeq) {
         agent.start();
     }
     sender.join();
+    // The last instance must be up before the end of the test stops it (a process signalled
+    // before main() runs cannot handle the signal at all).
+    auto starts = [&] {
+        std::string log = agent.log();
+        std::size_t n = 0;
+        for (auto at = log.find("uplink: connected"); at != std::string::npos; at = log.find("uplink: connected", at + 1))
+            ++n;
+        return n;
+    };
+    ASSERT_TRUE(waitUntil([&] { return starts() >= kKills + 1; }, std::chrono::seconds(30))) << agent.log();
 
     // HQ's contract: re-send every order that has no receipt yet, until all have one.
     bool complete = waitUntil(

@@ -102,6 +102,8 @@ void Process::start(const std::vector<std::string>& argv, const std::filesystem:
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    // Children must not inherit the test's own sockets (an HQ connection would then live in the agent too).
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -182,7 +184,7 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
          << "\"\ninflight_window = " << options_.inflightWindow
          << "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\nkeepalive_s = 5\n"
          << "[storage]\nstate_dir = \"" << stateDir().string() << "\"\n"
-         << "[log]\nlevel = \"" << options_.logLevel << "\"\n"
+         << "[log]\nlevel = \"" << (std::getenv("MTO_TEST_AGENT_LOG_LEVEL") ? std::getenv("MTO_TEST_AGENT_LOG_LEVEL") : options_.logLevel) << "\"\n"
          << "[intake]\nmax_items = " << options_.maxItems << "\nmax_payload_bytes = " << options_.maxPayloadBytes << "\ncatalog = \"" << sourceDir()
          << "/config/catalog.toml\"\n"
          << "[status]\ninterval_s = " << options_.statusIntervalSeconds << "\n";
