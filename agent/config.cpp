@@ -73,8 +73,11 @@ private:
 
 std::string redactUri(const std::string& uri) {
     auto scheme = uri.find("://");
-    auto at = uri.find('@', scheme == std::string::npos ? 0 : scheme + 3);
-    if (scheme == std::string::npos || at == std::string::npos) return uri;
+    if (scheme == std::string::npos) return uri;
+    // The last '@' before the path ends the user info: a password may itself contain an unescaped '@'.
+    auto authorityEnd = uri.find('/', scheme + 3);
+    auto at = uri.rfind('@', authorityEnd == std::string::npos ? std::string::npos : authorityEnd);
+    if (at == std::string::npos || at < scheme + 3) return uri;
     return uri.substr(0, scheme + 3) + "***@" + uri.substr(at + 1);
 }
 
@@ -122,11 +125,12 @@ Config loadConfig(const std::filesystem::path& file) {
     c.mqtt.caFile = r.path("mqtt.ca_file", "").string();
     c.mqtt.certFile = r.path("mqtt.cert_file", "").string();
     c.mqtt.keyFile = r.path("mqtt.key_file", "").string();
-    if (!ssl && !(c.mqtt.caFile.empty() && c.mqtt.certFile.empty() && c.mqtt.keyFile.empty()))
-        r.fail("mqtt.ca_file", "TLS files are only used with an ssl:// URI");
     for (const auto& [key, value] : {std::pair{"mqtt.ca_file", c.mqtt.caFile}, {"mqtt.cert_file", c.mqtt.certFile},
-                                     {"mqtt.key_file", c.mqtt.keyFile}})
+                                     {"mqtt.key_file", c.mqtt.keyFile}}) {
+        // Name the key that is actually set, so the person fixing the file looks at the right line.
+        if (!ssl && !value.empty()) r.fail(key, "TLS files are only used with an ssl:// URI");
         if (!value.empty() && !std::filesystem::exists(value)) r.fail(key, "file " + value + " does not exist");
+    }
     c.mqtt.keepAliveSeconds = static_cast<int>(r.integer("mqtt.keepalive_s", 30, 5, 3600));
     c.mqtt.inflightWindow = static_cast<int>(r.integer("mqtt.inflight_window", 64, 1, 65535));
     c.mqtt.reconnectMin = std::chrono::milliseconds(r.integer("mqtt.reconnect_min_ms", 500, 10, 600000));

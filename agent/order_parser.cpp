@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <set>
 
 #include "clock.hpp"
@@ -17,6 +18,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxReported = 100;
+constexpr std::string_view kReservedOrderId = "_invalid";
 
 // Keys sorted at every level, so the same content always gives the same text and hash.
 void writeCanonical(const json::value& v, std::string& out) {
@@ -84,11 +86,24 @@ public:
         }
     }
 
+    // Like id(), and `_invalid` is refused too: it is the topic of events about input with no usable order id.
+    void orderId(const json::object& o, const std::string& path, std::string& out) {
+        id(o, "order_id", path, out);
+        if (out == kReservedOrderId) {
+            add("invalid_id", path, "\"_invalid\" is reserved for events about input without an order id");
+            out.clear();
+        }
+    }
+
     // An integer value, or nullopt after recording why not. Floats with no fraction are refused too.
-    std::optional<std::int64_t> integer(const json::value& v, const std::string& path) {
+    // Integers beyond int64 get `tooLarge`, the reason the field uses for any value out of its range, so a
+    // huge qty reads as a bad quantity whatever its magnitude (the parser holds those as uint64 or double).
+    std::optional<std::int64_t> integer(const json::value& v, const std::string& path, const char* tooLarge,
+                                        const std::string& rangeMessage) {
         if (v.is_int64()) return v.get_int64();
-        if (v.is_uint64()) {
-            add("invalid_value", path, "integer out of range");
+        if (v.is_uint64() || (v.is_double() && std::abs(v.get_double()) >= 0x1p63 &&
+                              std::trunc(v.get_double()) == v.get_double())) {
+            add(tooLarge, path, rangeMessage);
             return std::nullopt;
         }
         add("wrong_type", path, "must be an integer");
@@ -146,7 +161,8 @@ Document parseDocument(std::string_view payload, const ParseLimits& limits) {
 PayloadProbe probeOf(const json::object& o) {
     PayloadProbe p;
     auto str = [&](const json::object& obj, std::string_view key, std::string& out) {
-        if (const auto* v = obj.if_contains(key); v && v->is_string() && OrderParser::isValidId(v->get_string()))
+        if (const auto* v = obj.if_contains(key); v && v->is_string() && OrderParser::isValidId(v->get_string()) &&
+                                                  !(key == "order_id" && v->get_string() == kReservedOrderId))
             out.assign(v->get_string().begin(), v->get_string().end());
     };
     const json::object* order = &o;
@@ -191,10 +207,10 @@ std::optional<Order> validateOrder(const json::object& o, const std::string& pre
                                    const ParseLimits& limits, std::vector<Rejection>& problems) {
     Checker check(problems);
     Order order;
-    check.id(o, "order_id", prefix + "order_id", order.orderId);
+    check.orderId(o, prefix + "order_id", order.orderId);
 
     if (const auto* r = o.if_contains("revision")) {
-        if (auto rev = check.integer(*r, prefix + "revision")) {
+        if (auto rev = check.integer(*r, prefix + "revision", "invalid_value", "must be 1 or more and fit 64 bits")) {
             if (*rev < 1)
                 check.add("invalid_value", prefix + "revision", "must be 1 or more");
             else
@@ -248,10 +264,10 @@ std::optional<Order> validateOrder(const json::object& o, const std::string& pre
                     check.add("unknown_sku", path + ".sku", "this factory's catalog has no such SKU");
             }
             if (const auto* q = io.if_contains("qty")) {
-                if (auto qty = check.integer(*q, path + ".qty")) {
+                const std::string qtyRange = "must be between 1 and " + std::to_string(limits.maxQty);
+                if (auto qty = check.integer(*q, path + ".qty", "invalid_quantity", qtyRange)) {
                     if (*qty < 1 || *qty > limits.maxQty)
-                        check.add("invalid_quantity", path + ".qty",
-                                  "must be between 1 and " + std::to_string(limits.maxQty));
+                        check.add("invalid_quantity", path + ".qty", qtyRange);
                     else
                         item.qty = *qty;
                 }
@@ -335,10 +351,10 @@ std::variant<Command, Rejections> OrderParser::parseCommand(std::string_view pay
     case CommandKind::Cancel:
     case CommandKind::Hold:
     case CommandKind::Resume:
-        check.id(obj, "order_id", "order_id", cmd.orderId);
+        check.orderId(obj, "order_id", cmd.orderId);
         break;
     case CommandKind::Resync:
-        if (obj.contains("order_id")) check.id(obj, "order_id", "order_id", cmd.orderId);
+        if (obj.contains("order_id")) check.orderId(obj, "order_id", cmd.orderId);
         break;
     case CommandKind::Change: {
         const json::value* inner = obj.if_contains("order");

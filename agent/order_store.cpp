@@ -36,6 +36,22 @@ OrderRecord readOrder(Statement& st) {
     return r;
 }
 
+// The state an order on hold returns to on resume; nullopt when it is not held.
+std::optional<OrderState> heldFromState(Database& db, const std::string& orderId) {
+    auto& st = db.prepare("SELECT held_from FROM orders WHERE order_id = ?").bind(1, orderId);
+    std::optional<OrderState> s;
+    if (st.step()) s = orderStateFromString(st.columnText(0));
+    st.reset();
+    return s;
+}
+
+// What an order may still undergo: a hold pauses production, it does not undo it, so an order held
+// in production is as far along as one that was never held.
+OrderState progressOf(Database& db, const std::string& orderId, OrderState state) {
+    if (state != OrderState::OnHold) return state;
+    return heldFromState(db, orderId).value_or(OrderState::OnHold);
+}
+
 json::object commandData(const Command& cmd) {
     json::object data;
     data["command"] = toString(cmd.kind);
@@ -158,6 +174,7 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
     }
 
     auto state = orderStateFromString(existing->state).value_or(OrderState::Received);
+    auto progress = progressOf(db_, order.orderId, state);
     if (order.revision < existing->revision) {
         rejection = {"stale_revision", "revision",
                      "revision " + std::to_string(order.revision) + " is older than the stored revision " +
@@ -166,9 +183,11 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
         rejection = {"revision_conflict", "revision",
                      "same revision " + std::to_string(order.revision) +
                          " with different content; a change needs a higher revision"};
-    } else if (!acceptsRevision(state)) {
+    } else if (!acceptsRevision(state) || !acceptsRevision(progress)) {
         rejection = {isTerminal(state) ? "order_closed" : "production_started", "revision",
-                     std::string("the order is ") + toString(state) + "; it can no longer be changed"};
+                     std::string("the order is ") + toString(state) +
+                         (progress != state ? std::string(" (held while ") + toString(progress) + ")" : "") +
+                         "; it can no longer be changed"};
     } else {
         db_.prepare("UPDATE orders SET revision = ?, priority = ?, due_by = ?, content_hash = ?, body = ?, "
                     "updated_at = ? WHERE order_id = ?")
@@ -250,10 +269,7 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
         heldFrom = toString(from);
         milestone = "on_hold";
     } else if (cmd.kind == CommandKind::Resume) {
-        auto& st = db_.prepare("SELECT held_from FROM orders WHERE order_id = ?").bind(1, cmd.orderId);
-        st.step();
-        auto back = orderStateFromString(st.columnText(0));
-        st.reset();
+        auto back = heldFromState(db_, cmd.orderId);
         if (from != OrderState::OnHold || !back)
             return Rejection{"illegal_transition", "command",
                              std::string("resume needs an order on hold; the order is ") + toString(from)};
@@ -263,6 +279,10 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     if (!isLegalTransition(from, to))
         return Rejection{"illegal_transition", "command",
                          std::string("cannot ") + toString(cmd.kind) + " an order that is " + toString(from)};
+    if (auto progress = progressOf(db_, cmd.orderId, from); cmd.kind == CommandKind::Cancel && progress != from &&
+                                                            !isLegalTransition(progress, to))
+        return Rejection{"illegal_transition", "command",
+                         std::string("cannot cancel an order that is on_hold (held while ") + toString(progress) + ")"};
     setState(cmd.orderId, to, heldFrom);
     json::object data = commandData(cmd);
     data["state"] = toString(to);

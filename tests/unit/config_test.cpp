@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0
+// loadConfig: defaults, relative paths, secrets, and an error that names file and key for every mistake.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mto/config.hpp"
+#include "mto/error.hpp"
+#include "test_env.hpp"
+
+namespace mto {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kCatalog = "[sku.COASTER-OAK-ENGRAVED]\nname = \"Oak coaster\"\n";
+
+// Sections of a minimal valid config; tests replace or extend single lines.
+struct ConfigText {
+    std::string factory = "id = \"f1\"\n";
+    std::string mqtt = "uri = \"tcp://127.0.0.1:1883\"\n";
+    std::string storage = "state_dir = \"state\"\n";
+    std::string intake = "catalog = \"catalog.toml\"\n";
+    std::string extra;
+
+    std::string str() const {
+        return "[factory]\n" + factory + "\n[mqtt]\n" + mqtt + "\n[storage]\n" + storage + "\n[intake]\n" + intake +
+               "\n" + extra;
+    }
+};
+
+class ConfigTest : public ::testing::Test {
+protected:
+    ConfigTest() { test::writeFile(dir_.path() / "catalog.toml", kCatalog); }
+
+    fs::path write(const ConfigText& text) {
+        const auto path = dir_.path() / "agent.toml";
+        test::writeFile(path, text.str());
+        return path;
+    }
+
+    Config load(const ConfigText& text) { return loadConfig(write(text)); }
+
+    // The message of the mto::Error that loading gives, or a failure when it loads.
+    std::string errorOf(const ConfigText& text) {
+        const auto path = write(text);
+        try {
+            loadConfig(path);
+        } catch (const Error& e) {
+            return e.what();
+        }
+        ADD_FAILURE() << "loaded without error:\n" << text.str();
+        return {};
+    }
+
+    // The error must start with "<file>: key '<key>'" so a person knows where to look.
+    void expectKeyError(const ConfigText& text, const std::string& key, const std::string& words = "") {
+        const std::string msg = errorOf(text);
+        const std::string head = (dir_.path() / "agent.toml").string() + ": key '" + key + "'";
+        EXPECT_EQ(msg.rfind(head, 0), 0u) << "expected it to start with: " << head << "\ngot: " << msg;
+        if (!words.empty()) {
+            EXPECT_NE(msg.find(words), std::string::npos) << msg;
+        }
+    }
+
+    test::TempDir dir_;
+};
+
+TEST_F(ConfigTest, MinimalConfigLoadsWithDocumentedDefaults) {
+    Config c = load(ConfigText{});
+    EXPECT_EQ(c.sourcePath, dir_.path() / "agent.toml");
+    EXPECT_EQ(c.factoryId, "f1");
+    EXPECT_EQ(c.mqtt.uri, "tcp://127.0.0.1:1883");
+    EXPECT_EQ(c.mqtt.clientId, "mto-agent-f1");
+    EXPECT_EQ(c.mqtt.username, "");
+    EXPECT_EQ(c.mqtt.password, "");
+    EXPECT_EQ(c.mqtt.caFile, "");
+    EXPECT_EQ(c.mqtt.keepAliveSeconds, 30);
+    EXPECT_EQ(c.mqtt.inflightWindow, 64);
+    EXPECT_EQ(c.mqtt.reconnectMin, std::chrono::milliseconds(500));
+    EXPECT_EQ(c.mqtt.reconnectMax, std::chrono::milliseconds(30000));
+    EXPECT_EQ(c.intake.maxPayloadBytes, 256u * 1024);
+    EXPECT_EQ(c.intake.maxItems, 1000u);
+    EXPECT_EQ(c.logLevel, "info");
+    EXPECT_EQ(c.statusInterval, std::chrono::seconds(30));
+    EXPECT_EQ(c.databasePath(), dir_.path() / "state" / "agent.db");
+}
+
+TEST_F(ConfigTest, EveryKeyIsReadWhenGiven) {
+    ConfigText t;
+    t.mqtt += "client_id = \"cid\"\nusername = \"agent\"\npassword = \"pw\"\nkeepalive_s = 10\ninflight_window = 200\n"
+              "reconnect_min_ms = 100\nreconnect_max_ms = 100\n";
+    t.intake += "max_payload_bytes = 4096\nmax_items = 7\n";
+    t.extra = "[log]\nlevel = \"debug\"\n[status]\ninterval_s = 5\n";
+    Config c = load(t);
+    EXPECT_EQ(c.mqtt.clientId, "cid");
+    EXPECT_EQ(c.mqtt.username, "agent");
+    EXPECT_EQ(c.mqtt.password, "pw");
+    EXPECT_EQ(c.mqtt.keepAliveSeconds, 10);
+    EXPECT_EQ(c.mqtt.inflightWindow, 200);
+    EXPECT_EQ(c.mqtt.reconnectMin, std::chrono::milliseconds(100));
+    EXPECT_EQ(c.mqtt.reconnectMax, std::chrono::milliseconds(100)) << "equal bounds are allowed";
+    EXPECT_EQ(c.intake.maxPayloadBytes, 4096u);
+    EXPECT_EQ(c.intake.maxItems, 7u);
+    EXPECT_EQ(c.logLevel, "debug");
+    EXPECT_EQ(c.statusInterval, std::chrono::seconds(5));
+}
+
+TEST_F(ConfigTest, RelativePathsAreResolvedAgainstTheConfigFilesDirectory) {
+    fs::create_directories(dir_.path() / "etc");
+    test::writeFile(dir_.path() / "etc" / "products.toml", kCatalog);
+    test::writeFile(dir_.path() / "etc" / "ca.pem", "not checked here");
+    ConfigText t;
+    t.mqtt = "uri = \"ssl://broker:8883\"\nca_file = \"etc/ca.pem\"\n";
+    t.storage = "state_dir = \"var/state\"\n";
+    t.intake = "catalog = \"etc/products.toml\"\n";
+    Config c = load(t);
+    EXPECT_EQ(c.stateDir, dir_.path() / "var" / "state");
+    EXPECT_EQ(c.intake.catalogPath, dir_.path() / "etc" / "products.toml");
+    EXPECT_EQ(c.mqtt.caFile, (dir_.path() / "etc" / "ca.pem").string());
+    EXPECT_TRUE(c.stateDir.is_absolute());
+}
+
+TEST_F(ConfigTest, AbsolutePathsAreKeptAsGiven) {
+    ConfigText t;
+    t.storage = "state_dir = \"/var/lib/mto-agent\"\n";
+    t.intake = "catalog = \"" + (dir_.path() / "catalog.toml").string() + "\"\n";
+    Config c = load(t);
+    EXPECT_EQ(c.stateDir, fs::path("/var/lib/mto-agent"));
+    EXPECT_EQ(c.intake.catalogPath, dir_.path() / "catalog.toml");
+}
+
+TEST_F(ConfigTest, MissingFactoryIdIsAnError) {
+    ConfigText t;
+    t.factory = "";
+    expectKeyError(t, "factory.id", "missing");
+}
+
+TEST_F(ConfigTest, FactoryIdThatCannotBeATopicLevelIsAnError) {
+    for (const char* id : {"", "berlin 01", "berlin/01", "f+", "f#", "b\xc3\xa9rlin"}) {
+        SCOPED_TRACE(id);
+        ConfigText t;
+        t.factory = std::string("id = \"") + id + "\"\n";
+        expectKeyError(t, "factory.id");
+    }
+}
+
+TEST_F(ConfigTest, UriWithoutTcpOrSslSchemeIsAnError) {
+    for (const char* uri : {"mqtt://broker:1883", "broker:1883", "", "TCP://broker:1883", "ws://broker"}) {
+        SCOPED_TRACE(uri);
+        ConfigText t;
+        t.mqtt = std::string("uri = \"") + uri + "\"\n";
+        expectKeyError(t, "mqtt.uri", "tcp://");
+    }
+}
+
+TEST_F(ConfigTest, UriWithCredentialsIsRefusedWithoutRepeatingThem) {
+    ConfigText t;
+    t.mqtt = "uri = \"tcp://agent:hunter2@broker:1883\"\n";
+    const std::string msg = errorOf(t);
+    EXPECT_NE(msg.find("key 'mqtt.uri'"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("hunter2"), std::string::npos) << "the password must not reach a log: " << msg;
+}
+
+TEST_F(ConfigTest, MisspelledKeyIsNamedInsteadOfSilentlyIgnored) {
+    ConfigText t;
+    t.mqtt += "urii = \"tcp://other:1883\"\n";
+    expectKeyError(t, "mqtt.urii", "unknown key");
+}
+
+TEST_F(ConfigTest, UnknownSectionAndTopLevelKeyAreNamed) {
+    ConfigText t;
+    t.extra = "[logging]\nlevel = \"debug\"\n";
+    expectKeyError(t, "logging.level", "unknown key");
+
+    const auto path = dir_.path() / "agent.toml";
+    test::writeFile(path, "verbose = true\n" + ConfigText{}.str());
+    try {
+        loadConfig(path);
+        ADD_FAILURE() << "top-level key accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("key 'verbose'"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(ConfigTest, ValueOfTheWrongTypeIsAnError) {
+    ConfigText t;
+    t.mqtt += "inflight_window = \"64\"\n";
+    expectKeyError(t, "mqtt.inflight_window", "integer");
+
+    ConfigText s;
+    s.factory = "id = 42\n";
+    expectKeyError(s, "factory.id", "string");
+
+    ConfigText f;
+    f.mqtt += "keepalive_s = 30.5\n";
+    expectKeyError(f, "mqtt.keepalive_s", "integer");
+}
+
+TEST_F(ConfigTest, InflightWindowOutOfRangeIsAnError) {
+    for (const char* v : {"0", "-1", "65536"}) {
+        SCOPED_TRACE(v);
+        ConfigText t;
+        t.mqtt += std::string("inflight_window = ") + v + "\n";
+        expectKeyError(t, "mqtt.inflight_window", "between 1 and 65535");
+    }
+    ConfigText edge;
+    edge.mqtt += "inflight_window = 65535\n";
+    EXPECT_EQ(load(edge).mqtt.inflightWindow, 65535);
+}
+
+TEST_F(ConfigTest, ReconnectMaximumBelowMinimumIsAnError) {
+    ConfigText t;
+    t.mqtt += "reconnect_min_ms = 2000\nreconnect_max_ms = 1000\n";
+    expectKeyError(t, "mqtt.reconnect_max_ms", "reconnect_min_ms");
+}
+
+TEST_F(ConfigTest, TlsFilesWithAPlainTcpUriAreAnErrorNamingTheKeyThatWasSet) {
+    test::writeFile(dir_.path() / "tls.pem", "x");
+    for (const char* key : {"ca_file", "cert_file", "key_file"}) {
+        SCOPED_TRACE(key);
+        ConfigText t;
+        t.mqtt += std::string(key) + " = \"tls.pem\"\n";
+        expectKeyError(t, std::string("mqtt.") + key, "ssl://");
+    }
+}
+
+TEST_F(ConfigTest, MissingTlsFileIsAnError) {
+    ConfigText t;
+    t.mqtt = "uri = \"ssl://broker:8883\"\nca_file = \"nowhere/ca.pem\"\n";
+    expectKeyError(t, "mqtt.ca_file", "does not exist");
+}
+
+TEST_F(ConfigTest, MissingCatalogFileIsAnError) {
+    ConfigText t;
+    t.intake = "catalog = \"missing.toml\"\n";
+    expectKeyError(t, "intake.catalog", "does not exist");
+
+    ConfigText none;
+    none.intake = "";
+    expectKeyError(none, "intake.catalog", "missing");
+}
+
+TEST_F(ConfigTest, MissingOrEmptyStateDirIsAnError) {
+    ConfigText t;
+    t.storage = "";
+    expectKeyError(t, "storage.state_dir", "missing");
+    ConfigText e;
+    e.storage = "state_dir = \"\"\n";
+    expectKeyError(e, "storage.state_dir", "empty");
+}
+
+TEST_F(ConfigTest, UnknownLogLevelIsAnError) {
+    ConfigText t;
+    t.extra = "[log]\nlevel = \"verbose\"\n";
+    expectKeyError(t, "log.level");
+}
+
+TEST_F(ConfigTest, PasswordFileIsReadWithItsTrailingNewlineStripped) {
+    test::writeFile(dir_.path() / "mqtt-password", "s3cr3t pass\n");
+    test::writeFile(dir_.path() / "mqtt-password-crlf", "other\r\n");
+    ConfigText t;
+    t.mqtt += "username = \"agent\"\npassword_file = \"mqtt-password\"\n";
+    EXPECT_EQ(load(t).mqtt.password, "s3cr3t pass");
+
+    ConfigText crlf;
+    crlf.mqtt += "password_file = \"" + (dir_.path() / "mqtt-password-crlf").string() + "\"\n";
+    EXPECT_EQ(load(crlf).mqtt.password, "other");
+}
+
+TEST_F(ConfigTest, UnreadablePasswordFileIsAnError) {
+    ConfigText t;
+    t.mqtt += "password_file = \"no-such-file\"\n";
+    expectKeyError(t, "mqtt.password_file", "cannot read");
+}
+
+TEST_F(ConfigTest, PasswordAndPasswordFileTogetherAreAnError) {
+    test::writeFile(dir_.path() / "mqtt-password", "fromfile\n");
+    ConfigText t;
+    t.mqtt += "password = \"inline\"\npassword_file = \"mqtt-password\"\n";
+    expectKeyError(t, "mqtt.password_file", "either");
+}
+
+TEST_F(ConfigTest, TomlSyntaxErrorNamesFileAndLine) {
+    const auto path = dir_.path() / "agent.toml";
+    test::writeFile(path, "[factory]\nid = \"f1\"\n[mqtt\nuri = \"tcp://x:1\"\n");
+    try {
+        loadConfig(path);
+        FAIL() << "broken TOML accepted";
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(msg.rfind(path.string() + ":3:", 0), 0u) << msg;
+    }
+}
+
+TEST_F(ConfigTest, MissingConfigFileIsAnErrorNamingIt) {
+    const auto path = dir_.path() / "absent.toml";
+    try {
+        loadConfig(path);
+        FAIL() << "a missing file loaded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(ConfigTest, ExampleConfigFromTheRepositoryLoadsWithItsCatalogNextToIt) {
+    // config/agent.toml points at /etc/mto-agent, which a build machine need not have: copy it and point it here.
+    std::string text = test::readFile(fs::path(test::sourceDir()) / "config" / "agent.toml");
+    ASSERT_FALSE(text.empty());
+    const std::string from = "\"/etc/mto-agent/catalog.toml\"";
+    ASSERT_NE(text.find(from), std::string::npos);
+    text.replace(text.find(from), from.size(), "\"catalog.toml\"");
+    const auto path = dir_.path() / "agent.toml";
+    test::writeFile(path, text);
+    Config c = loadConfig(path);
+    EXPECT_EQ(c.factoryId, "berlin-01");
+    EXPECT_EQ(c.mqtt.clientId, "mto-agent-berlin-01");
+    EXPECT_EQ(c.stateDir, fs::path("/var/lib/mto-agent"));
+    EXPECT_EQ(c.intake.catalogPath, dir_.path() / "catalog.toml");
+}
+
+TEST_F(ConfigTest, DemoConfigLoadsOnceItsPlaceholdersAreFilledIn) {
+    std::string text = test::readFile(fs::path(test::sourceDir()) / "config" / "demo.toml");
+    ASSERT_FALSE(text.empty());
+    const std::pair<std::string, std::string> fills[] = {
+        {"@MQTT_PORT@", "18830"},
+        {"@STATE_DIR@", (dir_.path() / "state").string()},
+        {"@CATALOG@", (fs::path(test::sourceDir()) / "config" / "catalog.toml").string()},
+    };
+    for (const auto& [placeholder, value] : fills) {
+        auto at = text.find(placeholder);
+        ASSERT_NE(at, std::string::npos) << placeholder;
+        for (; at != std::string::npos; at = text.find(placeholder)) text.replace(at, placeholder.size(), value);
+    }
+    const auto path = dir_.path() / "demo.toml";
+    test::writeFile(path, text);
+    Config c = loadConfig(path);
+    EXPECT_EQ(c.factoryId, "demo-factory");
+    EXPECT_EQ(c.mqtt.uri, "tcp://127.0.0.1:18830");
+    EXPECT_EQ(c.stateDir, dir_.path() / "state");
+}
+
+TEST(RedactUri, HidesUserAndPassword) {
+    EXPECT_EQ(redactUri("tcp://agent:hunter2@broker:1883"), "tcp://***@broker:1883");
+    EXPECT_EQ(redactUri("ssl://agent@broker:8883"), "ssl://***@broker:8883");
+}
+
+TEST(RedactUri, HidesAPasswordThatItselfContainsAnAt) {
+    const std::string redacted = redactUri("tcp://agent:p@ss@broker:1883");
+    EXPECT_EQ(redacted, "tcp://***@broker:1883");
+    EXPECT_EQ(redacted.find("ss"), std::string::npos);
+}
+
+TEST(RedactUri, LeavesUrisWithoutCredentialsAlone) {
+    EXPECT_EQ(redactUri("tcp://127.0.0.1:1883"), "tcp://127.0.0.1:1883");
+    EXPECT_EQ(redactUri("ssl://broker:8883/path@x"), "ssl://broker:8883/path@x");
+    EXPECT_EQ(redactUri("not a uri"), "not a uri");
+}
+
+}   // namespace
+}   // namespace mto
