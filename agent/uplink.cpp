@@ -46,7 +46,7 @@ public:
                    }),
           publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, s = seqOf(t)] { up_.onAcked(s); }); },
                    [this](const mqtt::token& t) {
-                       asio::post(up_.io_, [this, s = seqOf(t)] { up_.onPublishFailed(s); });
+                       asio::post(up_.io_, [this, s = seqOf(t)] { up_.onPublishFailed(s, up_.epoch_); });
                    }),
           quiet_([](const mqtt::token&) {},
                  [](const mqtt::token& t) { spdlog::warn("MQTT request failed (code {})", t.get_return_code()); }) {}
@@ -74,7 +74,10 @@ Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, Co
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
       reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
     // No client-side persistence: the outbox in SQLite is the durable queue.
-    client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId, nullptr);
+    // Paho refuses publishes beyond its buffer (default 100) even while connected; the window bounds
+    // what we hand it, so room for the window, status messages and Paho's own resends is enough.
+    client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId,
+                                                   2 * config_.mqtt.inflightWindow + 64, nullptr);
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
     client_->set_callback(*callbacks_);
 
@@ -106,10 +109,10 @@ Uplink::~Uplink() {
     pahoCalls_.stop();
     try {
         if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
+        client_->disable_callbacks();   // Paho refuses (throws) while a connect attempt is under way
     } catch (const std::exception& e) {
-        spdlog::debug("disconnect at exit: {}", e.what());
+        spdlog::debug("MQTT client shutdown: {}", e.what());
     }
-    client_->disable_callbacks();
 }
 
 void Uplink::onPahoThread(std::function<void()> f) { pahoCalls_.post(std::move(f)); }
@@ -170,6 +173,8 @@ void Uplink::onConnected() {
     if (stopping_ || connected_) return;
     connected_ = true;
     attempts_ = 0;
+    ++epoch_;
+    ++generation_;
     int tuned = enableNoDelayTowards(config_.mqtt.uri);
     spdlog::info("uplink: connected to {} ({} socket(s) set to TCP_NODELAY)", config_.mqtt.uri, tuned);
     onPahoThread([this] {
@@ -189,6 +194,8 @@ void Uplink::onConnected() {
 void Uplink::onConnectionLost(const std::string& cause) {
     bool wasConnected = connected_;
     connected_ = false;
+    ++epoch_;
+    ++generation_;
     connecting_ = false;
     inflight_.clear();
     nextSeq_ = ackedSeq_ + 1;
@@ -216,16 +223,24 @@ void Uplink::poke() {
             seqs.push_back(e.seq);
             inflight_.insert(e.seq);
         }
-        onPahoThread([this, messages = std::move(messages), seqs = std::move(seqs)] {
+        const std::uint64_t generation = generation_.load();
+        onPahoThread([this, generation, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs)] {
             for (std::size_t i = 0; i < messages.size(); ++i) {
-                try {
-                    client_->publish(messages[i], reinterpret_cast<void*>(static_cast<std::intptr_t>(seqs[i])),
-                                     callbacks_->publishListener());
-                } catch (const mqtt::exception& ex) {
-                    // Not connected after all (the loss callback is on its way): sent again after reconnect.
-                    spdlog::debug("uplink: publish of seq {} failed: {}", seqs[i], ex.what());
-                    asio::post(io_, [this, s = seqs[i]] { onPublishFailed(s); });
+                // After a failure (or a reconnect) nothing queued earlier may go out: a later seq on
+                // the wire before the failed one would reach HQ out of order.
+                bool sent = false;
+                if (generation_.load() == generation) {
+                    try {
+                        client_->publish(messages[i], reinterpret_cast<void*>(static_cast<std::intptr_t>(seqs[i])),
+                                         callbacks_->publishListener());
+                        sent = true;
+                    } catch (const mqtt::exception& ex) {
+                        spdlog::debug("uplink: publish of seq {} failed: {}", seqs[i], ex.what());
+                        std::uint64_t expected = generation;
+                        generation_.compare_exchange_strong(expected, generation + 1);
+                    }
                 }
+                if (!sent) asio::post(io_, [this, s = seqs[i], epoch] { onPublishFailed(s, epoch); });
             }
         });
     }
@@ -256,7 +271,8 @@ void Uplink::onAcked(std::int64_t seq) {
     poke();
 }
 
-void Uplink::onPublishFailed(std::int64_t seq) {
+void Uplink::onPublishFailed(std::int64_t seq, std::uint64_t epoch) {
+    if (epoch != epoch_) return;   // from before a reconnect, which reset the window already
     inflight_.erase(seq);
     if (seq < nextSeq_ && seq > ackedSeq_ && !ackedAbove_.count(seq)) nextSeq_ = seq;
     spdlog::debug("uplink: publish of seq {} failed; it will be sent again", seq);

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mqtt/async_client.h>
@@ -49,7 +50,7 @@ private:
     void onConnected();
     void onConnectionLost(const std::string& cause);
     void onAcked(std::int64_t seq);
-    void onPublishFailed(std::int64_t seq);
+    void onPublishFailed(std::int64_t seq, std::uint64_t epoch);
     void persistAcked();
     void scheduleStatus();
     std::string statusTopic() const;
@@ -76,6 +77,8 @@ private:
     std::int64_t persistedAcked_ = 0;
     std::int64_t nextSeq_ = 1;           // next event to publish
     std::set<std::int64_t> inflight_;
+    std::uint64_t epoch_ = 0;                   // connection count: reports from an older one are stale
+    std::atomic<std::uint64_t> generation_{0};  // bumped when a publish fails: later queued ones hold back
     std::set<std::int64_t> ackedAbove_;  // PUBACKs that arrived ahead of a missing one
     bool persistScheduled_ = false;
     bool retryScheduled_ = false;

@@ -78,3 +78,34 @@ TEST(BrokerOutage, FiveThousandPendingEventsAreDeliveredInOrderAfterTheBrokerRet
 
 } // namespace
 } // namespace mto::test
+
+namespace mto::test {
+namespace {
+
+// A window far above Paho's default buffer of 100 publishes must neither drop nor reorder events.
+TEST(BrokerOutage, LargeInFlightWindowDrainsABacklogInSeqOrder) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentOptions options;
+    options.inflightWindow = 1000;
+    AgentProcess agent(dir.path() / "agent", broker.port(), options);
+    HqClient hq(broker.uri(), agent.options().factory, "window-hq");
+    hq.connect();
+    std::filesystem::create_directories(agent.stateDir());
+    {
+        Database db(agent.databasePath(), Database::Mode::ReadWrite);
+        migrate(db);
+    }
+    storeOrdersDirectly(agent.databasePath(), agent.options().factory, 0, 20000);
+    agent.start();
+    ASSERT_TRUE(waitUntil([&] { return hq.eventCount() >= 20000; }, std::chrono::seconds(120)))
+        << hq.eventCount() << " events\n" << agent.log();
+    auto events = hq.events();
+    for (std::size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].seq, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(agent.log().find("failed"), std::string::npos) << agent.log();
+    agent.stop();
+}
+
+} // namespace
+} // namespace mto::test

@@ -48,6 +48,19 @@ TEST(Lifecycle, AgentStartedBeforeTheBrokerConnectsWhenItAppears) {
     ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("LATE-1"); }, std::chrono::seconds(20))) << agent.log();
 }
 
+TEST(Lifecycle, SigtermWhileTheBrokerIsUnreachableStopsCleanly) {
+    TempDir dir;
+    AgentProcess agent(dir.path() / "agent", freeTcpPort());   // nothing listens there
+    for (int round = 0; round < 5; ++round) {
+        agent.start();
+        ASSERT_TRUE(waitUntil([&] { return agent.log().find("uplink: broker") != std::string::npos; },
+                              std::chrono::seconds(10)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 + 150 * round));
+        agent.stop();   // fails the test unless the agent exits 0
+    }
+    EXPECT_NE(agent.log().find("stopped cleanly"), std::string::npos);
+}
+
 TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
     TempDir dir;
     Broker broker(dir.path() / "broker");
