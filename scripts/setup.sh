@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   mosquitto mosquitto-clients
   python3 python3-paho-mqtt
+  libopencv-dev hershey-fonts-data fonts-dejavu-core openscad prusa-slicer xvfb
   procps util-linux
 )
 
