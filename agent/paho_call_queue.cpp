@@ -11,7 +11,8 @@ PahoCallQueue::~PahoCallQueue() { stop(); }
 void PahoCallQueue::post(std::function<void()> call) {
     std::lock_guard lock(mutex_);
     calls_.push_back(std::move(call));
-    changed_.notify_all();
+    // During a delivery the delivery thread runs it on its way out; waking ours would only cost a switch.
+    if (!delivering_) changed_.notify_all();
 }
 
 void PahoCallQueue::enterDelivery() {
