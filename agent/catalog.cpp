@@ -1,12 +1,123 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads config/catalog.toml: one [sku.<SKU>] table per product.
+// Loads config/catalog.toml: one [sku.<SKU>] table per product, with its route and parameter schema.
 #include "catalog.hpp"
 
+#include <algorithm>
+#include <set>
 #include <toml++/toml.h>
 
 #include "mto/error.hpp"
 
 namespace mto {
+
+namespace {
+
+class EntryReader {
+public:
+    EntryReader(const std::string& file, const std::string& prefix, const toml::table& t)
+        : file_(file), prefix_(prefix), t_(t) {}
+
+    [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+        throw Error(file_ + ": key '" + prefix_ + (key.empty() ? "" : "." + key) + "': " + what);
+    }
+
+    std::string string(const std::string& key, bool required) const {
+        const toml::node* n = t_.get(key);
+        if (!n) {
+            if (required) fail(key, "missing (required)");
+            return {};
+        }
+        if (!n->is_string()) fail(key, "must be a string");
+        return *n->value<std::string>();
+    }
+
+    std::optional<double> number(const std::string& key) const {
+        const toml::node* n = t_.get(key);
+        if (!n) return std::nullopt;
+        if (!n->is_number()) fail(key, "must be a number");
+        return *n->value<double>();
+    }
+
+    std::vector<std::string> strings(const std::string& key) const {
+        std::vector<std::string> out;
+        const toml::node* n = t_.get(key);
+        if (!n) return out;
+        const toml::array* arr = n->as_array();
+        if (!arr) fail(key, "must be an array of strings");
+        for (const auto& v : *arr) {
+            if (!v.is_string()) fail(key, "must be an array of strings");
+            out.push_back(*v.value<std::string>());
+        }
+        return out;
+    }
+
+    void onlyKnown(const std::set<std::string>& known) const {
+        for (const auto& [k, v] : t_)
+            if (!known.count(std::string(k.str()))) fail(std::string(k.str()), "unknown key");
+    }
+
+private:
+    std::string file_, prefix_;
+    const toml::table& t_;
+};
+
+ParamSpec readParam(const std::string& file, const std::string& prefix, const std::string& name,
+                    const toml::table& t) {
+    EntryReader r(file, prefix, t);
+    r.onlyKnown({"type", "required", "min", "max", "max_length", "charset", "values", "default"});
+    ParamSpec p;
+    p.name = name;
+    std::string type = r.string("type", true);
+    if (type == "string")
+        p.type = ParamSpec::Type::String;
+    else if (type == "integer")
+        p.type = ParamSpec::Type::Integer;
+    else if (type == "number")
+        p.type = ParamSpec::Type::Number;
+    else if (type == "boolean")
+        p.type = ParamSpec::Type::Boolean;
+    else if (type == "enum")
+        p.type = ParamSpec::Type::Enum;
+    else
+        r.fail("type", "must be one of string, integer, number, boolean, enum");
+    if (const toml::node* req = t.get("required")) {
+        if (!req->is_boolean()) r.fail("required", "must be true or false");
+        p.required = *req->value<bool>();
+    }
+    p.min = r.number("min");
+    p.max = r.number("max");
+    if (p.min && p.max && *p.min > *p.max) r.fail("min", "is greater than max");
+    if (auto len = r.number("max_length")) {
+        if (*len < 1 || *len > 1024) r.fail("max_length", "must be between 1 and 1024");
+        p.maxLength = static_cast<std::size_t>(*len);
+    }
+    if (t.get("charset")) {
+        p.charset = r.string("charset", true);
+        static const std::set<std::string> charsets{"any", "ascii_printable", "latin", "digits"};
+        if (!charsets.count(p.charset)) r.fail("charset", "must be one of any, ascii_printable, latin, digits");
+    }
+    p.values = r.strings("values");
+    if (p.type == ParamSpec::Type::Enum && p.values.empty()) r.fail("values", "an enum needs its list of values");
+    if (const toml::node* d = t.get("default")) {
+        if (p.required) r.fail("default", "a required parameter has no default");
+        if (d->is_string())
+            p.defaultValue = *d->value<std::string>();
+        else if (d->is_integer())
+            p.defaultValue = std::to_string(*d->value<std::int64_t>());
+        else if (d->is_floating_point())
+            p.defaultValue = std::to_string(*d->value<double>());
+        else if (d->is_boolean())
+            p.defaultValue = *d->value<bool>() ? "true" : "false";
+        else
+            r.fail("default", "must be a string, number or boolean");
+        if (p.type == ParamSpec::Type::Enum &&
+            std::find(p.values.begin(), p.values.end(), *p.defaultValue) == p.values.end())
+            r.fail("default", "is not one of the values");
+    }
+    return p;
+}
+
+} // namespace
 
 Catalog Catalog::load(const std::filesystem::path& path) {
     toml::table root;
@@ -15,20 +126,77 @@ Catalog Catalog::load(const std::filesystem::path& path) {
     } catch (const toml::parse_error& e) {
         throw Error(path.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
     }
+    const std::string file = path.string();
     const toml::table* skus = root["sku"].as_table();
-    if (!skus) throw Error(path.string() + ": key 'sku': missing; add one [sku.<SKU>] table per product");
+    if (!skus) throw Error(file + ": key 'sku': missing; add one [sku.<SKU>] table per product");
     Catalog catalog;
     for (const auto& [key, node] : *skus) {
         std::string sku(key.str());
+        const std::string prefix = "sku." + sku;
         const toml::table* t = node.as_table();
-        if (!t) throw Error(path.string() + ": key 'sku." + sku + "': must be a table");
-        if (sku.empty() || sku.size() > 64) throw Error(path.string() + ": key 'sku." + sku + "': SKU must be 1..64 characters");
-        auto name = (*t)["name"].value<std::string>();
-        if (!name || name->empty())
-            throw Error(path.string() + ": key 'sku." + sku + ".name': missing or not a non-empty string");
-        catalog.add({sku, *name});
+        if (!t) throw Error(file + ": key '" + prefix + "': must be a table");
+        if (sku.empty() || sku.size() > 64) throw Error(file + ": key '" + prefix + "': SKU must be 1..64 characters");
+        EntryReader r(file, prefix, *t);
+        CatalogEntry e;
+        e.sku = sku;
+        e.name = r.string("name", true);
+        if (e.name.empty()) r.fail("name", "must not be empty");
+        r.onlyKnown({"name", "generator", "capability", "route", "material", "machine", "work_area", "font",
+                     "min_text_height", "max_text_height", "template", "gcode", "printer_profile", "params"});
+        e.generator = r.string("generator", false);
+        static const std::set<std::string> generators{"",           "laser_text", "vbit_text",
+                                                      "profile_cut", "print_scad", "print_file"};
+        if (!generators.count(e.generator))
+            r.fail("generator", "must be one of laser_text, vbit_text, profile_cut, print_scad, print_file");
+        e.capability = r.string("capability", !e.generator.empty());
+        static const std::set<std::string> capabilities{"", "laser", "cnc", "fdm"};
+        if (!capabilities.count(e.capability)) r.fail("capability", "must be one of laser, cnc, fdm");
+        e.route = r.strings("route");
+        e.material = r.string("material", false);
+        e.machine = r.string("machine", false);
+        if (const toml::node* wa = t->get("work_area")) {
+            const toml::table* w = wa->as_table();
+            if (!w) r.fail("work_area", "must be a table {x, y, width, height}");
+            EntryReader wr(file, prefix + ".work_area", *w);
+            wr.onlyKnown({"x", "y", "width", "height"});
+            WorkArea area;
+            area.x = wr.number("x").value_or(0);
+            area.y = wr.number("y").value_or(0);
+            area.width = wr.number("width").value_or(0);
+            area.height = wr.number("height").value_or(0);
+            if (area.width <= 0 || area.height <= 0) wr.fail("", "width and height must be greater than 0");
+            e.workArea = area;
+        }
+        e.font = r.string("font", false);
+        e.minTextHeight = r.number("min_text_height").value_or(0);
+        e.maxTextHeight = r.number("max_text_height").value_or(0);
+        if (e.maxTextHeight && e.minTextHeight > e.maxTextHeight)
+            r.fail("min_text_height", "is greater than max_text_height");
+        auto relative = [&](const std::string& p) {
+            if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
+            return (path.parent_path() / p).lexically_normal().string();
+        };
+        e.templatePath = relative(r.string("template", false));
+        e.gcodePath = relative(r.string("gcode", false));
+        e.printerProfile = relative(r.string("printer_profile", false));
+        if ((e.generator == "laser_text" || e.generator == "vbit_text") && (e.font.empty() || !e.workArea))
+            r.fail("generator", "text generators need font and work_area");
+        if (e.generator == "print_scad" && (e.templatePath.empty() || e.printerProfile.empty()))
+            r.fail("generator", "print_scad needs template and printer_profile");
+        if (e.generator == "print_file" && e.gcodePath.empty()) r.fail("generator", "print_file needs gcode");
+        if (const toml::node* params = t->get("params")) {
+            const toml::table* pt = params->as_table();
+            if (!pt) r.fail("params", "must be a table of parameter tables");
+            for (const auto& [pname, pnode] : *pt) {
+                std::string name(pname.str());
+                const toml::table* spec = pnode.as_table();
+                if (!spec) r.fail("params." + name, "must be a table");
+                e.params[name] = readParam(file, prefix + ".params." + name, name, *spec);
+            }
+        }
+        catalog.add(std::move(e));
     }
-    if (catalog.size() == 0) throw Error(path.string() + ": key 'sku': the catalog lists no products");
+    if (catalog.size() == 0) throw Error(file + ": key 'sku': the catalog lists no products");
     return catalog;
 }
 

@@ -203,6 +203,102 @@ void checkPersonalization(Checker& check, const json::value& v, const std::strin
     out = canonical(v);
 }
 
+// Decodes UTF-8 already known to be well formed.
+std::vector<char32_t> codePoints(std::string_view s) {
+    std::vector<char32_t> out;
+    for (std::size_t i = 0; i < s.size();) {
+        auto c = static_cast<unsigned char>(s[i]);
+        int len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+        for (int k = 1; k < len && i + static_cast<std::size_t>(k) < s.size(); ++k)
+            cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3F);
+        out.push_back(cp);
+        i += static_cast<std::size_t>(len);
+    }
+    return out;
+}
+
+bool inCharset(char32_t c, const std::string& charset) {
+    if (charset == "any") return true;
+    if (charset == "digits") return c >= '0' && c <= '9';
+    bool ascii = (c >= 0x20 && c <= 0x7E) || c == '\n';
+    if (charset == "ascii_printable") return ascii;
+    // latin: printable ASCII plus the accented letters of Latin-1 (not its symbols).
+    return ascii || (c >= 0xC0 && c <= 0xFF && c != 0xD7 && c != 0xF7);
+}
+
+std::string formatNumber(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// Checks one item's personalization against its SKU's parameter schema.
+void checkAgainstSchema(Checker& check, const CatalogEntry& entry, const json::value* personalization,
+                        const std::string& path) {
+    static const json::object empty;
+    const json::object& given =
+        personalization && personalization->is_object() ? personalization->get_object() : empty;
+    for (const auto& kv : given)
+        if (!entry.params.count(std::string(kv.key())))
+            check.add("unknown_parameter", path + "." + std::string(kv.key()),
+                      "SKU " + entry.sku + " takes no parameter of this name");
+    for (const auto& [name, spec] : entry.params) {
+        const std::string at = path + "." + name;
+        const json::value* v = given.if_contains(name);
+        if (!v) {
+            if (spec.required) check.add("missing_parameter", at, "SKU " + entry.sku + " needs this parameter");
+            continue;
+        }
+        using T = ParamSpec::Type;
+        switch (spec.type) {
+        case T::String: {
+            if (!v->is_string()) {
+                check.add("invalid_parameter", at, "must be a string");
+                break;
+            }
+            auto cps = codePoints(v->get_string());
+            if (spec.required && cps.empty()) check.add("missing_parameter", at, "must not be empty");
+            if (spec.maxLength && cps.size() > spec.maxLength)
+                check.add("too_long", at, "at most " + std::to_string(spec.maxLength) + " characters");
+            for (std::size_t i = 0; i < cps.size(); ++i)
+                if (!inCharset(cps[i], spec.charset)) {
+                    check.add("invalid_characters", at,
+                              "character " + std::to_string(i + 1) + " is outside the allowed set (" + spec.charset +
+                                  ")");
+                    break;
+                }
+            break;
+        }
+        case T::Integer:
+        case T::Number: {
+            bool integral = v->is_int64() || v->is_uint64();
+            if (!(integral || (spec.type == T::Number && v->is_double()))) {
+                check.add("invalid_parameter", at, spec.type == T::Integer ? "must be an integer" : "must be a number");
+                break;
+            }
+            double d = v->to_number<double>();
+            if ((spec.min && d < *spec.min) || (spec.max && d > *spec.max))
+                check.add("out_of_range", at,
+                          "must be between " + (spec.min ? formatNumber(*spec.min) : std::string("-inf")) + " and " +
+                              (spec.max ? formatNumber(*spec.max) : std::string("inf")));
+            break;
+        }
+        case T::Boolean:
+            if (!v->is_bool()) check.add("invalid_parameter", at, "must be true or false");
+            break;
+        case T::Enum:
+            if (!v->is_string() ||
+                std::find(spec.values.begin(), spec.values.end(), std::string(v->get_string())) == spec.values.end()) {
+                std::string list;
+                for (const auto& value : spec.values) list += (list.empty() ? "" : ", ") + value;
+                check.add("not_allowed", at, "must be one of " + list);
+            }
+            break;
+        }
+    }
+}
+
 std::optional<Order> validateOrder(const json::object& o, const std::string& prefix, const Catalog& catalog,
                                    const ParseLimits& limits, std::vector<Rejection>& problems) {
     Checker check(problems);
@@ -262,6 +358,7 @@ std::optional<Order> validateOrder(const json::object& o, const std::string& pre
                     check.add("invalid_value", path + ".sku", "must not be empty");
                 else if (!catalog.contains(item.sku))
                     check.add("unknown_sku", path + ".sku", "this factory's catalog has no such SKU");
+
             }
             if (const auto* q = io.if_contains("qty")) {
                 const std::string qtyRange = "must be between 1 and " + std::to_string(limits.maxQty);
@@ -278,6 +375,9 @@ std::optional<Order> validateOrder(const json::object& o, const std::string& pre
                 checkPersonalization(check, *pers, path + ".personalization", limits, item.personalizationJson);
             else
                 item.personalizationJson = "{}";
+            // Against the SKU's schema last, so the item's own basic faults come first in the report.
+            if (const CatalogEntry* entry = catalog.find(item.sku); entry && entry->hasSchema())
+                checkAgainstSchema(check, *entry, io.if_contains("personalization"), path + ".personalization");
             order.items.push_back(std::move(item));
         }
     }

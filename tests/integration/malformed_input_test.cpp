@@ -18,8 +18,8 @@ struct BadInput {
 };
 
 std::string item(const std::string& fields) { return R"({"order_id":"BAD-1","items":[{)" + fields + "}]}"; }
-std::string goodItem(const std::string& extra = "") {
-    return R"("item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":1)" + extra;
+std::string goodItem(const std::string& personalization = R"({"text":"Ada"})") {
+    return R"("item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":1,"personalization":)" + personalization;
 }
 
 std::vector<BadInput> badInputs() {
@@ -44,6 +44,14 @@ std::vector<BadInput> badInputs() {
         {"invalid utf-8", false, "{\"order_id\":\"BAD-\xff\xfe\",\"items\":[]}", "invalid_utf8", ""},
         {"overlong utf-8", false, "{\"order_id\":\"\xc0\xaf\"}", "invalid_utf8", ""},
         {"ten thousand items", false, manyItems, "too_many_items", "items"},
+        {"text longer than the SKU allows", false, item(goodItem(R"({"text":")" + std::string(61, 'a') + "\"}")),
+         "too_long", "items[0].personalization.text"},
+        {"parameter the SKU does not take", false, item(goodItem(R"({"text":"Ada","colour":"red"})")),
+         "unknown_parameter", "items[0].personalization.colour"},
+        {"required parameter missing", false, item(goodItem("{}")), "missing_parameter",
+         "items[0].personalization.text"},
+        {"enum value not offered", false, item(goodItem(R"({"text":"Ada","align":"diagonal"})")), "not_allowed",
+         "items[0].personalization.align"},
         {"negative quantity", false, item(R"("item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":-1)"),
          "invalid_quantity", "items[0].qty"},
         {"zero quantity", false, item(R"("item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":0)"), "invalid_quantity",
@@ -77,13 +85,13 @@ std::vector<BadInput> badInputs() {
          "invalid_value", "due_by"},
         {"revision zero", false, R"({"order_id":"BAD-1","revision":0,"items":[{)" + goodItem() + "}]}",
          "invalid_value", "revision"},
-        {"control character in text", false, item(goodItem(R"(,"personalization":{"text":"a\u0007b"})")),
+        {"control character in text", false, item(goodItem(R"({"text":"a\u0007b"})")),
          "invalid_text", "items[0].personalization.text"},
-        {"nul in text", false, item(goodItem(R"(,"personalization":{"text":"a\u0000b"})")), "invalid_text",
+        {"nul in text", false, item(goodItem(R"({"text":"a\u0000b"})")), "invalid_text",
          "items[0].personalization.text"},
-        {"nested personalization", false, item(goodItem(R"(,"personalization":{"text":{"x":1}})")), "wrong_type",
+        {"nested personalization", false, item(goodItem(R"({"text":{"x":1}})")), "wrong_type",
          "items[0].personalization.text"},
-        {"text too long", false, item(goodItem(R"(,"personalization":{"text":")" + std::string(2000, 'a') + "\"}")),
+        {"text too long", false, item(goodItem(R"({"text":")" + std::string(2000, 'a') + "\"}")),
          "text_too_long", "items[0].personalization.text"},
         {"unknown command", true, R"({"command":"explode","command_id":"c-x","order_id":"GOOD-1"})",
          "unknown_command", "command"},
@@ -94,7 +102,7 @@ std::vector<BadInput> badInputs() {
          "illegal_transition", "command"},
         {"change to lower revision", true,
          R"({"command":"change","command_id":"c-w","order":{"order_id":"GOOD-1","revision":1,"items":[{)" +
-             goodItem(R"(,"personalization":{"text":"other"})") + "}]}}",
+             goodItem(R"({"text":"other"})") + "}]}}",
          "revision_conflict", "revision"},
         {"command not json", true, "cancel GOOD-1", "invalid_json", ""},
     };
