@@ -34,6 +34,7 @@ void PahoCallQueue::leaveDelivery() {
         running_ = false;
     }
     delivering_ = false;
+    lastDelivery_ = std::chrono::steady_clock::now();
     changed_.notify_all();
 }
 
@@ -48,12 +49,19 @@ void PahoCallQueue::stop() {
 }
 
 void PahoCallQueue::run() {
+    constexpr auto kQuiet = std::chrono::milliseconds(2);
     std::unique_lock lock(mutex_);
     for (;;) {
         changed_.wait(lock, [this] {
             return (stopping_ && calls_.empty()) || (!calls_.empty() && !delivering_ && !running_);
         });
         if (calls_.empty()) return;   // stopping, nothing left
+        auto quietUntil = lastDelivery_ + kQuiet;
+        if (!stopping_ && std::chrono::steady_clock::now() < quietUntil) {
+            // Deliveries are flowing: the next one will likely run these calls on its way out.
+            changed_.wait_until(lock, quietUntil);
+            continue;
+        }
         running_ = true;
         auto call = std::move(calls_.front());
         calls_.pop_front();

@@ -2,6 +2,7 @@
 // Serialises every call into Paho, in order, without ever waiting on Paho's delivery thread.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -15,7 +16,9 @@ namespace mto {
 // lock and, under a steady stream of orders, may lose the race for it every time. So calls run
 // either on this queue's own thread while no delivery is in progress, or on Paho's delivery thread
 // itself at the end of a delivery (Paho allows calls from its callbacks). One call at a time, in
-// the order they were posted, which keeps events in seq order on the wire.
+// the order they were posted, which keeps events in seq order on the wire. While deliveries keep
+// coming, the delivery thread runs the calls; our own thread steps in only after a short quiet
+// spell, so it seldom ends up waiting on Paho's lock while deliveries (which could run the calls) stall.
 class PahoCallQueue {
 public:
     PahoCallQueue();
@@ -41,6 +44,7 @@ private:
     bool delivering_ = false;
     bool running_ = false;
     bool stopping_ = false;
+    std::chrono::steady_clock::time_point lastDelivery_{};
     std::thread thread_;
 };
 

@@ -61,7 +61,7 @@ void HqClient::disconnect() {
 void HqClient::sendOrder(const std::string& orderId, const std::string& payload, std::int64_t revision) {
     {
         std::lock_guard lock(mutex_);
-        sent_[orderId] = {payload, revision};
+        sent_[orderId] = {payload, revision, std::chrono::steady_clock::now()};
     }
     publishRaw(ordersTopic(), payload);
 }
@@ -81,12 +81,16 @@ void HqClient::publishRaw(const std::string& topic, const std::string& payload) 
     }
 }
 
-std::size_t HqClient::resendMissing() {
+std::size_t HqClient::resendMissing(std::chrono::milliseconds minAge) {
     std::vector<std::pair<std::string, std::string>> todo;
     {
         std::lock_guard lock(mutex_);
-        for (const auto& [id, sent] : sent_)
-            if (!receipts_.count(id)) todo.emplace_back(id, sent.first);
+        auto now = std::chrono::steady_clock::now();
+        for (auto& [id, sent] : sent_)
+            if (!receipts_.count(id) && now - sent.at >= minAge) {
+                todo.emplace_back(id, sent.payload);
+                sent.at = now;
+            }
     }
     for (const auto& [id, payload] : todo) publishRaw(ordersTopic(), payload);
     return todo.size();
@@ -118,7 +122,7 @@ void HqClient::onMessage(const std::string& topic, const std::string& payload) {
     if (e.milestone == "received" || e.milestone == "rejected") {
         auto it = sent_.find(e.orderId);
         const auto* rev = e.data.if_contains("revision");
-        if (it != sent_.end() && (!rev || rev->to_number<std::int64_t>() == it->second.second))
+        if (it != sent_.end() && (!rev || rev->to_number<std::int64_t>() == it->second.revision))
             receipts_.insert(e.orderId);
         else if (it == sent_.end())
             receipts_.insert(e.orderId);

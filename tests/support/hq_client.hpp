@@ -39,8 +39,9 @@ public:
     void sendOrder(const std::string& orderId, const std::string& payload, std::int64_t revision = 1);
     void sendCommand(const std::string& payload);
     void publishRaw(const std::string& topic, const std::string& payload);
-    // Re-sends every remembered order that has no receipt yet; returns how many.
-    std::size_t resendMissing();
+    // Re-sends every remembered order that has no receipt yet and was last sent at least
+    // `minAge` ago (as a real HQ does: a re-send storm only buries the receipts); returns how many.
+    std::size_t resendMissing(std::chrono::milliseconds minAge = std::chrono::seconds(2));
 
     std::size_t receiptCount();
     bool hasReceipt(const std::string& orderId);
@@ -68,7 +69,12 @@ private:
     std::unique_ptr<Callbacks> callbacks_;
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::map<std::string, std::pair<std::string, std::int64_t>> sent_;   // order id → payload, revision
+    struct Sent {
+        std::string payload;
+        std::int64_t revision = 1;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::map<std::string, Sent> sent_;
     std::set<std::string> receipts_;
     std::set<std::string> seenIds_;
     std::vector<SeenEvent> events_;
