@@ -30,21 +30,21 @@ struct WorkArea {
 };
 
 struct CatalogEntry {
-    std::string sku;
-    std::string name;
-    std::string generator;                 // laser_text | vbit_text | profile_cut | print_scad | print_file | (empty: none yet)
-    std::string capability;                // laser | cnc | fdm
-    std::vector<std::string> route;        // operations in order, e.g. laser_engrave → qc → pack
-    std::string material;
-    std::string machine;                   // machine profile name
-    std::optional<WorkArea> workArea;
-    std::string font;                      // Hershey font for text generators
+    std::string sku{};
+    std::string name{};
+    std::string generator{};                 // laser_text | vbit_text | profile_cut | print_scad | print_file | (empty: none yet)
+    std::string capability{};                // laser | cnc | fdm
+    std::vector<std::string> route{};        // operations in order, e.g. laser_engrave → qc → pack
+    std::string material{};
+    std::string machine{};                   // machine profile name
+    std::optional<WorkArea> workArea{};
+    std::string font{};                      // Hershey font for text generators
     double minTextHeight = 0;
     double maxTextHeight = 0;
-    std::string templatePath;              // print_scad: OpenSCAD template
-    std::string gcodePath;                 // print_file: pre-sliced program
-    std::string printerProfile;            // print_scad: slicer profile
-    std::map<std::string, ParamSpec> params;
+    std::string templatePath{};              // print_scad: OpenSCAD template
+    std::string gcodePath{};                 // print_file: pre-sliced program
+    std::string printerProfile{};            // print_scad: slicer profile
+    std::map<std::string, ParamSpec> params{};
 
     bool hasSchema() const { return !params.empty(); }
 };
