@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// Draws a program's tool path over the machine and work area as a PNG proof for a person to approve.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "compiler/gcode_program.hpp"
+#include "mto/job.hpp"
+
+namespace mto {
+
+// A rectangle on the machine bed, mm, machine coordinates.
+struct WorkArea {
+    double x = 0, y = 0;
+    double width = 0, height = 0;   // 0 → no work area drawn
+};
+
+// Where the drawing landed: lets a caller (or a test) find a machine point in the image.
+struct ProofLayout {
+    int width = 0, height = 0;          // image, px
+    double pxPerMm = 1;
+    double viewMinX = 0, viewMaxY = 0;  // mm at the plot's top-left corner
+    double plotLeft = 0, plotTop = 0;   // px
+    double plotRight = 0, plotBottom = 0;
+
+    // Machine mm → image px (Y up on the machine, down in the image).
+    Point2 toPixel(Point2 mm) const {
+        return {plotLeft + (mm.x - viewMinX) * pxPerMm, plotTop + (viewMaxY - mm.y) * pxPerMm};
+    }
+};
+
+// Thread-safe: holds only the profile and the size.
+//
+// White page; envelope in grey, work area in blue, work moves in black, travel in light grey, a scale
+// bar in mm below and a title line above. The view spans the envelope, the work area and the program,
+// the program clipped at half an envelope beyond the machine so one wild move cannot shrink the rest
+// to a dot (the checker reports such moves anyway).
+class ProofRenderer {
+public:
+    // longSidePx: the image's longer side. Throws mto::Error outside 64..8192 px or for an empty envelope.
+    explicit ProofRenderer(MachineProfile profile, int longSidePx = 1024);
+
+    // PNG bytes. The title is drawn in ASCII; other characters become '?'.
+    std::string render(const GcodeProgram& program, const WorkArea& workArea = {}, std::string_view title = {}) const;
+
+    ProofLayout layout(const GcodeProgram& program, const WorkArea& workArea = {}) const;
+
+private:
+    MachineProfile profile_;
+    int longSidePx_;
+};
+
+} // namespace mto
