@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+// GRBL laser G-code for text strokes: limits checks, travel-shortening order, program text and its metrics.
+#include "laser_text_generator.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <system_error>
+#include <limits>
+#include <utility>
+
+#include "mto/error.hpp"
+#include "sha256.hpp"
+
+namespace mto {
+namespace {
+
+// Integer micrometres: rounding once up front makes the printed program, the deduplication of
+// points and the measured distances agree exactly, and printing needs no floating-point locale.
+struct Um {
+    std::int64_t x = 0;
+    std::int64_t y = 0;
+    bool operator==(const Um&) const = default;
+};
+using Path = std::vector<Um>;
+
+// Shortest plain decimal for program words; values only messages show (a typo like 1e300) may need
+// the exponent form to fit.
+std::string number(double v) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    if (r.ec != std::errc()) {
+        r = std::to_chars(buf, buf + sizeof buf, v);
+    }
+    return std::string(buf, r.ptr);
+}
+
+void appendMm(std::string& out, std::int64_t um) {
+    if (um < 0) {
+        out += '-';
+        um = -um;
+    }
+    out += std::to_string(um / 1000);
+    out += '.';
+    const auto frac = static_cast<int>(um % 1000);
+    out += static_cast<char>('0' + frac / 100);
+    out += static_cast<char>('0' + frac / 10 % 10);
+    out += static_cast<char>('0' + frac % 10);
+}
+
+double distance(const Um& a, const Um& b) {
+    return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y)) / 1000.0;
+}
+
+// Greedy nearest neighbour over both ends of every stroke: O(n²), fine for the hundreds of strokes
+// a text has, and typically halves the travel of the layout order.
+std::vector<Path> orderForTravel(std::vector<Path> paths, Um from) {
+    std::vector<Path> ordered;
+    ordered.reserve(paths.size());
+    std::vector<bool> used(paths.size(), false);
+    for (std::size_t n = 0; n < paths.size(); ++n) {
+        std::size_t best = 0;
+        bool reverse = false;
+        double bestDist = std::numeric_limits<double>::infinity();
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+            if (used[i]) {
+                continue;
+            }
+            const double toStart = distance(from, paths[i].front());
+            const double toEnd = distance(from, paths[i].back());
+            if (toStart < bestDist) {
+                bestDist = toStart;
+                best = i;
+                reverse = false;
+            }
+            if (toEnd < bestDist) {
+                bestDist = toEnd;
+                best = i;
+                reverse = true;
+            }
+        }
+        used[best] = true;
+        Path p = std::move(paths[best]);
+        if (reverse) {
+            std::reverse(p.begin(), p.end());
+        }
+        from = p.back();
+        ordered.push_back(std::move(p));
+    }
+    return ordered;
+}
+
+// Program text plus what the artifact reports about it, tracked as lines are added.
+class LaserProgram {
+public:
+    void line(const std::string& text) {
+        program_ += text;
+        program_ += '\n';
+        ++lines_;
+    }
+    void move(const char* word, const Um& to, const std::string& suffix, bool burning) {
+        std::string text = word;
+        text += " X";
+        appendMm(text, to.x);
+        text += " Y";
+        appendMm(text, to.y);
+        text += suffix;
+        line(text);
+        (burning ? work_ : travel_) += distance(pos_, to);
+        pos_ = to;
+        extend(to);
+    }
+    const Um& pos() const { return pos_; }
+
+    JobArtifact finish() {
+        JobArtifact a;
+        a.capability = "laser";
+        a.format = "gcode-grbl";
+        a.sha256 = sha256Hex(program_);
+        a.program = std::move(program_);
+        a.bbox.minX = static_cast<double>(min_.x) / 1000.0;
+        a.bbox.minY = static_cast<double>(min_.y) / 1000.0;
+        a.bbox.maxX = static_cast<double>(max_.x) / 1000.0;
+        a.bbox.maxY = static_cast<double>(max_.y) / 1000.0;
+        a.travelMm = travel_;
+        a.workMm = work_;
+        a.lines = lines_;
+        return a;
+    }
+
+private:
+    void extend(const Um& p) {
+        min_ = {std::min(min_.x, p.x), std::min(min_.y, p.y)};
+        max_ = {std::max(max_.x, p.x), std::max(max_.y, p.y)};
+    }
+
+    std::string program_;
+    std::uint64_t lines_ = 0;
+    Um pos_;   // the job starts at the work origin
+    Um min_;   // the origin is in the box: the job starts and ends there
+    Um max_;
+    double travel_ = 0;
+    double work_ = 0;
+};
+
+bool positive(double v) {
+    return std::isfinite(v) && v > 0;
+}
+
+// Larger sizes are typos; the limit also keeps micrometre values far from integer overflow.
+constexpr double kMaxSizeMm = 100'000;
+
+} // namespace
+
+LaserTextGenerator::LaserTextGenerator(MachineProfile profile) : profile_(std::move(profile)) {
+    if (profile_.capability != "laser") {
+        throw Error("machine profile \"" + profile_.name + "\" has capability \"" + profile_.capability +
+                    "\"; laser text needs a profile with capability \"laser\"");
+    }
+    if (!positive(profile_.sizeX) || !positive(profile_.sizeY) || profile_.sizeX > kMaxSizeMm || profile_.sizeY > kMaxSizeMm) {
+        throw Error("machine profile \"" + profile_.name + "\" needs a sizeX and sizeY (its work area) between 0 and " +
+                    number(kMaxSizeMm) + " mm");
+    }
+    if (!positive(profile_.maxPower)) {
+        throw Error("machine profile \"" + profile_.name + "\" needs a positive maxPower (GRBL $30)");
+    }
+}
+
+JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, const LaserMaterial& material) const {
+    const std::string what = "material \"" + material.name + "\" on machine \"" + profile_.name + "\"";
+    if (!positive(material.power) || material.power > profile_.maxPower) {
+        throw Error(what + ": power S" + number(material.power) + " must be above 0 and at most the machine's maxPower S" +
+                    number(profile_.maxPower));
+    }
+    if (!positive(material.feed) || (profile_.maxFeed > 0 && material.feed > profile_.maxFeed)) {
+        throw Error(what + ": feed " + number(material.feed) + " mm/min must be above 0 and at most the machine's maxFeed " +
+                    number(profile_.maxFeed) + " mm/min");
+    }
+    constexpr int kMaxPasses = 100;
+    if (material.passes < 1 || material.passes > kMaxPasses) {
+        throw Error(what + ": passes " + std::to_string(material.passes) + " must be between 1 and " +
+                    std::to_string(kMaxPasses));
+    }
+    if (!profile_.allowedWords.empty()) {
+        for (const char* word : {"G0", "G1", "G21", "G90", "M4", "M5", "S", "F"}) {
+            if (!profile_.allowedWords.contains(word)) {
+                throw Error("machine profile \"" + profile_.name + "\" does not allow " + word +
+                            ", which laser text needs (G0 G1 G21 G90 M4 M5 S F); add it to allowedWords");
+            }
+        }
+    }
+
+    const auto limitX = std::llround(profile_.sizeX * 1000.0);
+    const auto limitY = std::llround(profile_.sizeY * 1000.0);
+    std::vector<Path> paths;
+    paths.reserve(strokes.size());
+    for (std::size_t s = 0; s < strokes.size(); ++s) {
+        Path path;
+        path.reserve(strokes[s].points.size());
+        for (const Point2& p : strokes[s].points) {
+            if (!std::isfinite(p.x) || !std::isfinite(p.y)) {
+                throw Error("stroke " + std::to_string(s) + " has a coordinate that is not a number; the layout is broken");
+            }
+            // Far-off points are refused before rounding, which could not represent them.
+            const bool near = p.x > -1 && p.y > -1 && p.x < profile_.sizeX + 1 && p.y < profile_.sizeY + 1;
+            const Um q = near ? Um{std::llround(p.x * 1000.0), std::llround(p.y * 1000.0)} : Um{};
+            if (!near || q.x < 0 || q.y < 0 || q.x > limitX || q.y > limitY) {
+                throw Error("stroke " + std::to_string(s) + " reaches X" + number(p.x) + " Y" + number(p.y) +
+                            ", outside the " + number(profile_.sizeX) + " x " + number(profile_.sizeY) +
+                            " mm work area of machine \"" + profile_.name + "\"; move or shrink the text");
+            }
+            if (path.empty() || !(path.back() == q)) {
+                path.push_back(q);
+            }
+        }
+        if (path.size() >= 2) {
+            paths.push_back(std::move(path));
+        }
+    }
+    if (paths.empty()) {
+        throw Error("nothing to burn: no stroke is longer than 0.001 mm");
+    }
+
+    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um{});
+    const std::string burn = " S" + number(material.power) + " F" + number(material.feed);
+
+    LaserProgram out;
+    out.line("G21");
+    out.line("G90");
+    out.line("M4 S0");
+    for (int pass = 0; pass < material.passes; ++pass) {
+        // Odd passes retrace the order backwards, so the next pass starts where this one ended.
+        const bool backwards = pass % 2 == 1;
+        for (std::size_t k = 0; k < ordered.size(); ++k) {
+            const Path& path = ordered[backwards ? ordered.size() - 1 - k : k];
+            const auto point = [&](std::size_t i) -> const Um& {
+                return backwards ? path[path.size() - 1 - i] : path[i];
+            };
+            if (!(out.pos() == point(0))) {
+                out.move("G0", point(0), " S0", false);
+            }
+            for (std::size_t i = 1; i < path.size(); ++i) {
+                out.move("G1", point(i), i == 1 ? burn : std::string(), true);
+            }
+        }
+    }
+    out.line("M5 S0");
+    out.move("G0", Um{}, "", false);
+    return out.finish();
+}
+
+} // namespace mto
