@@ -25,6 +25,8 @@ Agent::Agent(Config config)
     limits.maxPayloadBytes = config_.intake.maxPayloadBytes;
     limits.maxItems = config_.intake.maxItems;
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
+    compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog);
+    intake_->onOrderStored([this](const std::string& id) { compiler_->enqueue(id); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
     commits_->onCommitted([this] { uplink_->poke(); });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
@@ -36,6 +38,7 @@ Agent::Agent(Config config)
 Agent::~Agent() {
     // The uplink goes first: its Paho threads may still be waiting on the loop.
     uplink_.reset();
+    compiler_->stop();
 }
 
 int Agent::run() {
@@ -48,6 +51,7 @@ int Agent::run() {
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
     uplink_->start();
+    compiler_->resumePending();
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) {
         // Pinged from the loop itself, so a stuck loop is restarted by systemd.
@@ -100,6 +104,7 @@ void Agent::reload() {
         setLogLevel(fresh.logLevel);
         auto catalog = std::make_shared<const Catalog>(Catalog::load(fresh.intake.catalogPath));
         intake_->setCatalog(catalog);
+        compiler_->setCatalog(catalog);
         spdlog::info("reloaded: log level {}, catalog {} ({} SKUs)", fresh.logLevel,
                      fresh.intake.catalogPath.string(), catalog->size());
     } catch (const std::exception& e) {

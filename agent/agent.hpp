@@ -10,6 +10,7 @@
 #include "catalog.hpp"
 #include "clock.hpp"
 #include "commit_queue.hpp"
+#include "compile_queue.hpp"
 #include "database.hpp"
 #include "intake.hpp"
 #include "mto/config.hpp"
@@ -39,6 +40,7 @@ private:
     std::unique_ptr<OrderStore> store_;
     std::unique_ptr<CommitQueue> commits_;
     std::unique_ptr<Intake> intake_;
+    std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<Uplink> uplink_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads config/catalog.toml: one [sku.<SKU>] table per product, with its route and parameter schema.
+// Loads config/catalog.toml: machines, materials and one [sku.<SKU>] table per product with its route and parameter schema.
 #include "catalog.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <toml++/toml.h>
 
@@ -37,6 +38,29 @@ public:
         if (!n->is_number()) fail(key, "must be a number");
         return *n->value<double>();
     }
+
+    // A number above 0 (or at least 0 when zeroAllowed); missing → nullopt unless required.
+    std::optional<double> positive(const std::string& key, bool required, bool zeroAllowed = false) const {
+        std::optional<double> v = number(key);
+        if (!v) {
+            if (required) fail(key, "missing (required)");
+            return v;
+        }
+        if (!std::isfinite(*v) || *v < 0 || (!zeroAllowed && *v == 0))
+            fail(key, zeroAllowed ? "must be 0 or more" : "must be greater than 0");
+        return v;
+    }
+
+    int count(const std::string& key, int fallback, int min, int max) const {
+        const toml::node* n = t_.get(key);
+        if (!n) return fallback;
+        if (!n->is_integer()) fail(key, "must be a whole number");
+        std::int64_t v = *n->value<std::int64_t>();
+        if (v < min || v > max) fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return static_cast<int>(v);
+    }
+
+    bool has(const std::string& key) const { return t_.get(key) != nullptr; }
 
     std::vector<std::string> strings(const std::string& key) const {
         std::vector<std::string> out;
@@ -117,6 +141,84 @@ ParamSpec readParam(const std::string& file, const std::string& prefix, const st
     return p;
 }
 
+MachineProfile readMachine(const std::string& file, const std::string& name, const toml::table& t) {
+    EntryReader r(file, "machine." + name, t);
+    r.onlyKnown({"capability", "size_x", "size_y", "min_z", "max_z", "max_feed", "acceleration", "max_power", "allowed"});
+    MachineProfile m;
+    m.name = name;
+    m.capability = r.string("capability", true);
+    if (m.capability != "laser" && m.capability != "cnc" && m.capability != "fdm")
+        r.fail("capability", "must be one of laser, cnc, fdm");
+    m.sizeX = *r.positive("size_x", true);
+    m.sizeY = *r.positive("size_y", true);
+    m.minZ = r.number("min_z").value_or(0);
+    m.maxZ = r.number("max_z").value_or(0);
+    if (m.minZ > m.maxZ) r.fail("min_z", "is greater than max_z");
+    m.maxFeed = *r.positive("max_feed", true);
+    m.acceleration = *r.positive("acceleration", true);
+    m.maxPower = r.positive("max_power", false).value_or(1000);
+    std::vector<std::string> words = r.strings("allowed");
+    if (words.empty()) r.fail("allowed", "list the G-code words this machine accepts, e.g. [\"G0\", \"G1\", \"F\"]");
+    m.allowedWords.insert(words.begin(), words.end());
+    return m;
+}
+
+MaterialProfile readMaterial(const std::string& file, const std::string& name, const toml::table& t) {
+    EntryReader r(file, "material." + name, t);
+    r.onlyKnown({"power", "passes", "feed", "vbit_angle", "depth", "step_down", "safe_z", "plunge_feed", "rpm",
+                 "spin_up", "tool_diameter", "thickness", "tabs", "tab_width", "tab_height"});
+    MaterialProfile m;
+    m.name = name;
+    if (r.has("power")) {
+        LaserMaterial laser;
+        laser.name = name;
+        laser.power = *r.positive("power", true);
+        laser.feed = *r.positive("feed", true);
+        laser.passes = r.count("passes", 1, 1, 100);
+        m.laser = laser;
+    }
+    if (r.has("vbit_angle")) {
+        VBitTool v;
+        v.angleDeg = *r.positive("vbit_angle", true);
+        if (v.angleDeg >= 180) r.fail("vbit_angle", "must be below 180 degrees");
+        v.depth = *r.positive("depth", true);
+        v.stepDown = *r.positive("step_down", true);
+        v.safeZ = *r.positive("safe_z", true);
+        v.plungeFeed = *r.positive("plunge_feed", true);
+        v.feed = *r.positive("feed", true);
+        v.rpm = *r.positive("rpm", true);
+        v.spinUpSeconds = r.positive("spin_up", false, true).value_or(v.spinUpSeconds);
+        m.vbit = v;
+    }
+    if (r.has("tool_diameter")) {
+        ProfileMaterial p;
+        p.tool.diameter = *r.positive("tool_diameter", true);
+        p.tool.stepDown = *r.positive("step_down", true);
+        p.tool.safeZ = *r.positive("safe_z", true);
+        p.tool.plungeFeed = *r.positive("plunge_feed", true);
+        p.tool.feed = *r.positive("feed", true);
+        p.tool.rpm = *r.positive("rpm", true);
+        p.thickness = *r.positive("thickness", true);
+        p.tabs.count = r.count("tabs", 0, 0, 64);
+        p.tabs.width = r.positive("tab_width", p.tabs.count > 0, true).value_or(0);
+        p.tabs.height = r.positive("tab_height", p.tabs.count > 0, true).value_or(0);
+        if (p.tabs.height >= p.thickness) r.fail("tab_height", "must be below the thickness");
+        m.profile = p;
+    }
+    return m;
+}
+
+// [a, b] → Range{a, b}.
+Range readRange(const EntryReader& r, const toml::table& t, const std::string& key) {
+    const toml::node* n = t.get(key);
+    if (!n) return {};
+    const toml::array* a = n->as_array();
+    if (!a || a->size() != 2 || !(*a)[0].is_number() || !(*a)[1].is_number()) r.fail(key, "must be [min, max] in mm");
+    Range range{*(*a)[0].value<double>(), *(*a)[1].value<double>()};
+    if (range.min > range.max) r.fail(key, "min is greater than max");
+    return range;
+}
+
 } // namespace
 
 Catalog Catalog::load(const std::filesystem::path& path) {
@@ -127,9 +229,24 @@ Catalog Catalog::load(const std::filesystem::path& path) {
         throw Error(path.string() + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
     }
     const std::string file = path.string();
+    Catalog catalog;
+    for (const char* kind : {"machine", "material"}) {
+        const toml::node* section = root.get(kind);
+        if (!section) continue;
+        const toml::table* tables = section->as_table();
+        if (!tables) throw Error(file + ": key '" + kind + "': must hold one [" + kind + ".<name>] table each");
+        for (const auto& [key, node] : *tables) {
+            const std::string name(key.str());
+            const toml::table* t = node.as_table();
+            if (!t) throw Error(file + ": key '" + kind + "." + name + "': must be a table");
+            if (std::string(kind) == "machine")
+                catalog.addMachine(readMachine(file, name, *t));
+            else
+                catalog.addMaterial(readMaterial(file, name, *t));
+        }
+    }
     const toml::table* skus = root["sku"].as_table();
     if (!skus) throw Error(file + ": key 'sku': missing; add one [sku.<SKU>] table per product");
-    Catalog catalog;
     for (const auto& [key, node] : *skus) {
         std::string sku(key.str());
         const std::string prefix = "sku." + sku;
@@ -142,7 +259,7 @@ Catalog Catalog::load(const std::filesystem::path& path) {
         e.name = r.string("name", true);
         if (e.name.empty()) r.fail("name", "must not be empty");
         r.onlyKnown({"name", "generator", "capability", "route", "material", "machine", "work_area", "font",
-                     "min_text_height", "max_text_height", "template", "gcode", "printer_profile", "params"});
+                     "min_text_height", "max_text_height", "template", "gcode", "printer_profile", "expect", "fonts", "params"});
         e.generator = r.string("generator", false);
         static const std::set<std::string> generators{"",           "laser_text", "vbit_text",
                                                       "profile_cut", "print_scad", "print_file"};
@@ -184,6 +301,44 @@ Catalog Catalog::load(const std::filesystem::path& path) {
         if (e.generator == "print_scad" && (e.templatePath.empty() || e.printerProfile.empty()))
             r.fail("generator", "print_scad needs template and printer_profile");
         if (e.generator == "print_file" && e.gcodePath.empty()) r.fail("generator", "print_file needs gcode");
+        if (const toml::node* ex = t->get("expect")) {
+            const toml::table* et = ex->as_table();
+            if (!et) r.fail("expect", "must be a table {width, depth, height, min_shells, contour_z, min_contours}");
+            EntryReader er(file, prefix + ".expect", *et);
+            er.onlyKnown({"width", "depth", "height", "min_shells", "contour_z", "min_contours"});
+            e.expect.width = readRange(er, *et, "width");
+            e.expect.depth = readRange(er, *et, "depth");
+            e.expect.height = readRange(er, *et, "height");
+            e.expect.minShells = static_cast<std::size_t>(er.count("min_shells", 1, 0, 1000));
+            e.expect.contourZ = er.number("contour_z").value_or(0);
+            e.expect.minContours = static_cast<std::size_t>(er.count("min_contours", 0, 0, 100000));
+        }
+        e.fonts = r.strings("fonts");
+        // A generator makes a job for a named machine (and material): both must be in this file, so a typo
+        // is refused at load rather than when the first order arrives.
+        if (!e.generator.empty()) {
+            if (e.machine.empty()) r.fail("machine", "missing (required with a generator)");
+            const MachineProfile* m = catalog.machine(e.machine);
+            if (!m) r.fail("machine", "no [machine." + e.machine + "] table in this file");
+            if (m->capability != e.capability)
+                r.fail("machine", "machine '" + e.machine + "' is " + m->capability + ", the SKU needs " + e.capability);
+            if (e.workArea && (e.workArea->x < 0 || e.workArea->y < 0 || e.workArea->x + e.workArea->width > m->sizeX ||
+                               e.workArea->y + e.workArea->height > m->sizeY))
+                r.fail("work_area", "does not fit machine '" + e.machine + "' (" + std::to_string(m->sizeX) + " x " +
+                                        std::to_string(m->sizeY) + " mm)");
+            const bool needsMaterial = e.generator == "laser_text" || e.generator == "vbit_text" || e.generator == "profile_cut";
+            if (needsMaterial && e.material.empty()) r.fail("material", "missing (required with generator " + e.generator + ")");
+            if (!e.material.empty()) {
+                const MaterialProfile* mat = catalog.material(e.material);
+                if (!mat) r.fail("material", "no [material." + e.material + "] table in this file");
+                if (e.generator == "laser_text" && !mat->laser)
+                    r.fail("material", "material '" + e.material + "' has no laser settings (power, feed)");
+                if (e.generator == "vbit_text" && !mat->vbit)
+                    r.fail("material", "material '" + e.material + "' has no V-bit settings (vbit_angle, depth, ...)");
+                if (e.generator == "profile_cut" && !mat->profile)
+                    r.fail("material", "material '" + e.material + "' has no profile settings (tool_diameter, thickness, ...)");
+            }
+        }
         if (const toml::node* params = t->get("params")) {
             const toml::table* pt = params->as_table();
             if (!pt) r.fail("params", "must be a table of parameter tables");

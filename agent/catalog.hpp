@@ -8,6 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "compiler/laser_text_generator.hpp"
+#include "compiler/print_job_compiler.hpp"
+#include "compiler/profile_cut_generator.hpp"
+#include "compiler/proof_renderer.hpp"
+#include "compiler/vbit_text_generator.hpp"
+#include "mto/job.hpp"
+
 namespace mto {
 
 // One personalization parameter of a SKU and the values it accepts.
@@ -24,9 +31,22 @@ struct ParamSpec {
     std::optional<std::string> defaultValue;   // as text; applied by the compiler
 };
 
-// A rectangle on the machine bed, mm, origin front-left.
-struct WorkArea {
-    double x = 0, y = 0, width = 0, height = 0;
+// WorkArea (a rectangle on the machine bed, mm, origin front-left) comes from compiler/proof_renderer.hpp:
+// one definition, so the catalog's area can be drawn on a proof and both headers can meet in one file.
+
+// A profile cut's tool and stock, from a [material.<name>] table.
+struct ProfileMaterial {
+    CncTool tool{};
+    double thickness = 0;   // mm, of the stock
+    Tabs tabs{};
+};
+
+// How one material is worked on each kind of machine; a group is set when its keys are present.
+struct MaterialProfile {
+    std::string name{};
+    std::optional<LaserMaterial> laser{};       // power, feed, passes
+    std::optional<VBitTool> vbit{};             // vbit_angle, depth, step_down, safe_z, plunge_feed, feed, rpm
+    std::optional<ProfileMaterial> profile{};   // tool_diameter, thickness, tabs, ... (shares the CNC feeds)
 };
 
 struct CatalogEntry {
@@ -44,6 +64,8 @@ struct CatalogEntry {
     std::string templatePath{};              // print_scad: OpenSCAD template
     std::string gcodePath{};                 // print_file: pre-sliced program
     std::string printerProfile{};            // print_scad: slicer profile
+    ModelExpectation expect{};               // print_scad: what the rendered model must look like
+    std::vector<std::string> fonts{};        // print_scad: fontconfig patterns the template needs
     std::map<std::string, ParamSpec> params{};
 
     bool hasSchema() const { return !params.empty(); }
@@ -63,8 +85,22 @@ public:
     std::size_t size() const { return entries_.size(); }
     void add(CatalogEntry e) { entries_[e.sku] = std::move(e); }
 
+    // [machine.<name>] and [material.<name>]; nullptr when the catalog has none by that name.
+    const MachineProfile* machine(const std::string& name) const {
+        auto it = machines_.find(name);
+        return it == machines_.end() ? nullptr : &it->second;
+    }
+    const MaterialProfile* material(const std::string& name) const {
+        auto it = materials_.find(name);
+        return it == materials_.end() ? nullptr : &it->second;
+    }
+    void addMachine(MachineProfile m) { machines_[m.name] = std::move(m); }
+    void addMaterial(MaterialProfile m) { materials_[m.name] = std::move(m); }
+
 private:
     std::map<std::string, CatalogEntry> entries_;
+    std::map<std::string, MachineProfile> machines_;
+    std::map<std::string, MaterialProfile> materials_;
 };
 
 } // namespace mto

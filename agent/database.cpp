@@ -24,6 +24,12 @@ Statement& Statement::bindNull(int index) {
     return *this;
 }
 
+Statement& Statement::bindReal(int index, double value) {
+    int rc = sqlite3_bind_double(stmt_, index, value);
+    if (rc != SQLITE_OK) db_->fail(rc, "bind");
+    return *this;
+}
+
 Statement& Statement::bindOptional(int index, const std::string& value) {
     return value.empty() ? bindNull(index) : bind(index, value);
 }
@@ -49,6 +55,8 @@ void Statement::reset() {
 }
 
 std::int64_t Statement::columnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+double Statement::columnReal(int col) const { return sqlite3_column_double(stmt_, col); }
 
 std::string Statement::columnText(int col) const {
     const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));

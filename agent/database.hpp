@@ -41,6 +41,7 @@ public:
     Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
     Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
     Statement& bindNull(int index);
+    Statement& bindReal(int index, double value);
     Statement& bindOptional(int index, const std::string& value);   // empty → NULL
 
     bool step();        // true while a row is available
@@ -48,6 +49,7 @@ public:
     void reset();
 
     std::int64_t columnInt(int col) const;
+    double columnReal(int col) const;
     std::string columnText(int col) const;
     bool columnIsNull(int col) const;
 

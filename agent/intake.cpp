@@ -24,10 +24,21 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
     auto future = promise->get_future();
     boost::asio::post(io_, [this, topic, payload = std::move(payload), promise]() mutable {
         auto shared = std::make_shared<std::string>(std::move(payload));
-        commits_.submit([this, topic, shared] { process(topic, *shared); },
-                        [this, promise](bool committed) {
+        auto toCompile = std::make_shared<std::vector<std::string>>();
+        commits_.submit([this, topic, shared, toCompile] { *toCompile = process(topic, *shared); },
+                        [this, promise, toCompile](bool committed) {
                             if (!committed) ++counters_.notStored;
                             promise->set_value(committed);
+                            if (committed && orderStored_)
+                                for (const auto& id : *toCompile) {
+                                    try {
+                                        orderStored_(id);
+                                    } catch (const std::exception& e) {
+                                        // The order is stored; it is compiled again at the next start.
+                                        spdlog::error("order {} stored but not handed to the compiler: {}", id,
+                                                      e.what());
+                                    }
+                                }
                         });
     });
     // The loop normally answers within a disk flush; the check on stopping keeps shutdown from hanging here.
@@ -40,7 +51,7 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
     }
 }
 
-void Intake::process(const std::string& topic, const std::string& payload) {
+std::vector<std::string> Intake::process(const std::string& topic, const std::string& payload) {
     auto reject = [&](const Rejections& rej) {
         ++counters_.rejected;
         const auto& r = rej.first();
@@ -52,7 +63,10 @@ void Intake::process(const std::string& topic, const std::string& payload) {
 
     if (topic == ordersTopic()) {
         auto parsed = parser_.parseOrder(payload, *catalog_);
-        if (auto* rej = std::get_if<Rejections>(&parsed)) return reject(*rej);
+        if (auto* rej = std::get_if<Rejections>(&parsed)) {
+            reject(*rej);
+            return {};
+        }
         const Order& order = std::get<Order>(parsed);
         Rejection refusal;
         switch (store_.storeOrder(order, "", refusal)) {
@@ -60,7 +74,7 @@ void Intake::process(const std::string& topic, const std::string& payload) {
             ++counters_.orders;
             spdlog::info("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
                          order.items.size(), toString(order.priority));
-            break;
+            return {order.orderId};
         case OrderOutcome::Duplicate:
             ++counters_.duplicates;
             spdlog::debug("order {} re-sent with the same content; receipt sent again", order.orderId);
@@ -68,7 +82,7 @@ void Intake::process(const std::string& topic, const std::string& payload) {
         case OrderOutcome::Revised:
             ++counters_.revisions;
             spdlog::info("order {} changed to revision {}", order.orderId, order.revision);
-            break;
+            return {order.orderId};
         case OrderOutcome::Rejected: {
             Rejections rej;
             rej.list.push_back(refusal);
@@ -78,11 +92,14 @@ void Intake::process(const std::string& topic, const std::string& payload) {
             break;
         }
         }
-        return;
+        return {};
     }
     if (topic == commandsTopic()) {
         auto parsed = parser_.parseCommand(payload, *catalog_);
-        if (auto* rej = std::get_if<Rejections>(&parsed)) return reject(*rej);
+        if (auto* rej = std::get_if<Rejections>(&parsed)) {
+            reject(*rej);
+            return {};
+        }
         const Command& cmd = std::get<Command>(parsed);
         if (auto refusal = store_.applyCommand(cmd)) {
             Rejections rej;
@@ -91,14 +108,17 @@ void Intake::process(const std::string& topic, const std::string& payload) {
             rej.probe.command = toString(cmd.kind);
             rej.probe.commandId = cmd.commandId;
             if (cmd.order) rej.probe.revision = cmd.order->revision;
-            return reject(rej);
+            reject(rej);
+            return {};
         }
         ++counters_.commands;
         spdlog::info("command {} {} applied to {}", toString(cmd.kind), cmd.commandId,
                      cmd.orderId.empty() ? "all open orders" : cmd.orderId);
-        return;
+        if (cmd.kind == CommandKind::Change) return {cmd.orderId};
+        return {};
     }
     spdlog::warn("message on unexpected topic {} ignored", sanitizeUtf8(topic, 200));
+    return {};
 }
 
 } // namespace mto

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -34,8 +36,11 @@ public:
     // stored (false: no receipt was produced, HQ will re-send). Returning lets the client send PUBACK.
     bool submitAndWait(const std::string& topic, std::string payload);
 
-    // Runs on the loop inside the group transaction.
-    void process(const std::string& topic, const std::string& payload);
+    // Runs on the loop inside the group transaction; returns the orders that need compiling once committed.
+    std::vector<std::string> process(const std::string& topic, const std::string& payload);
+
+    // Called on the loop for every order stored or revised, after its commit.
+    void onOrderStored(std::function<void(const std::string&)> f) { orderStored_ = std::move(f); }
 
     void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }
     void stop() { stopping_ = true; }
@@ -53,6 +58,7 @@ private:
     std::shared_ptr<const Catalog> catalog_;
     std::atomic<bool> stopping_{false};
     IntakeCounters counters_;
+    std::function<void(const std::string&)> orderStored_;
 };
 
 } // namespace mto

@@ -10,7 +10,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 1> kMigrations{
+constexpr std::array<const char*, 2> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -70,6 +70,21 @@ CREATE TABLE outbox_state (
     acked_seq INTEGER NOT NULL
 );
 INSERT INTO outbox_state (id, acked_seq) VALUES (1, 0);
+)sql",
+    // 2: one machine job per item (the key makes a second job for an item impossible).
+    R"sql(
+CREATE TABLE jobs (
+    order_id     TEXT NOT NULL,
+    item_id      TEXT NOT NULL,
+    revision     INTEGER NOT NULL,
+    capability   TEXT NOT NULL,
+    artifact_sha TEXT NOT NULL,
+    proof_sha    TEXT NOT NULL,
+    estimated_s  REAL NOT NULL,
+    rush         INTEGER NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'queued',
+    PRIMARY KEY (order_id, item_id)
+) WITHOUT ROWID;
 )sql",
 };
 

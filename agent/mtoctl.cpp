@@ -20,6 +20,7 @@ int usage(int code) {
            "  order ID           one order with its milestones\n"
            "  events --pending   events not yet acknowledged by the broker\n"
            "  events [--all]     every event, oldest first\n"
+           "  proof ORDER/ITEM -o FILE.png   the toolpath proof of an item\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -96,6 +97,21 @@ int main(int argc, char** argv) {
             }
             std::printf("%zu event(s)%s; acknowledged up to seq %lld of %lld\n", shown, pending ? " pending" : "",
                         static_cast<long long>(stats.ackedSeq), static_cast<long long>(stats.lastSeq));
+            return 0;
+        }
+        if (args[0] == "proof" && args.size() == 3 && args[2].rfind("-o", 0) != 0) return usage(2);
+        if (args[0] == "proof" && (args.size() == 3 || args.size() == 4)) {
+            auto slash = args[1].find('/');
+            std::string out = args.size() == 4 ? args[3] : args[2].substr(2);
+            if (slash == std::string::npos || (args.size() == 4 && args[2] != "-o") || out.empty()) return usage(2);
+            auto sha = store.proofSha(args[1].substr(0, slash), args[1].substr(slash + 1));
+            if (!sha) {
+                std::cerr << "mtoctl: no compiled job for " << args[1] << "\n";
+                return 1;
+            }
+            std::filesystem::copy_file(cfg.stateDir / "media" / (*sha + ".png"), out,
+                                       std::filesystem::copy_options::overwrite_existing);
+            std::printf("%s: proof %s\n", out.c_str(), sha->c_str());
             return 0;
         }
         return usage(2);

@@ -9,7 +9,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<std::pair<OrderState, const char*>, 8> kNames{{
+constexpr std::array<std::pair<OrderState, const char*>, 9> kNames{{
     {OrderState::Received, "received"},
     {OrderState::Accepted, "accepted"},
     {OrderState::Scheduled, "scheduled"},
@@ -18,13 +18,14 @@ constexpr std::array<std::pair<OrderState, const char*>, 8> kNames{{
     {OrderState::Shipped, "shipped"},
     {OrderState::OnHold, "on_hold"},
     {OrderState::Cancelled, "cancelled"},
+    {OrderState::Rejected, "rejected"},
 }};
 
 using S = OrderState;
 
 // Forward moves of production, plus hold (from any state before shipping) and cancel (before shipping).
 // Leaving OnHold goes back to the state the order was held in; the store checks that separately.
-constexpr std::array<std::pair<S, S>, 19> kLegal{{
+constexpr std::array<std::pair<S, S>, 22> kLegal{{
     {S::Received, S::Accepted},
     {S::Accepted, S::Scheduled},
     {S::Scheduled, S::InProduction},
@@ -44,6 +45,9 @@ constexpr std::array<std::pair<S, S>, 19> kLegal{{
     {S::Accepted, S::Cancelled},
     {S::Scheduled, S::Cancelled},
     {S::OnHold, S::Cancelled},
+    {S::Received, S::Rejected},
+    {S::Rejected, S::Received},
+    {S::Rejected, S::Cancelled},
 }};
 
 } // namespace
@@ -67,7 +71,7 @@ bool isLegalTransition(OrderState from, OrderState to) {
 }
 
 bool acceptsRevision(OrderState s) {
-    return s == S::Received || s == S::Accepted || s == S::Scheduled || s == S::OnHold;
+    return s == S::Received || s == S::Accepted || s == S::Scheduled || s == S::OnHold || s == S::Rejected;
 }
 
 bool isTerminal(OrderState s) { return s == S::Shipped || s == S::Cancelled; }

@@ -3,6 +3,7 @@
 #include "order_store.hpp"
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "event_json.hpp"
 #include "sha256.hpp"
@@ -200,7 +201,13 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
             .bind(7, order.orderId)
             .run();
         db_.prepare("DELETE FROM items WHERE order_id = ?").bind(1, order.orderId).run();
+        db_.prepare("DELETE FROM jobs WHERE order_id = ?").bind(1, order.orderId).run();
         insertItems(order);
+        // A new revision is compiled again from scratch.
+        if (state == OrderState::OnHold)
+            db_.prepare("UPDATE orders SET held_from = 'received' WHERE order_id = ?").bind(1, order.orderId).run();
+        else
+            setState(order.orderId, OrderState::Received, "");
         data["items"] = order.items.size();
         data["priority"] = toString(order.priority);
         data["duplicate"] = false;
@@ -321,6 +328,131 @@ void OrderStore::recordRejection(std::string_view topic, std::string_view payloa
         data["errors"] = std::move(all);
     }
     emit(probe.orderId, "", "rejected", std::move(data));
+}
+
+std::vector<std::string> OrderStore::ordersAwaitingCompile() {
+    std::vector<std::string> out;
+    auto& st = db_.prepare("SELECT order_id FROM orders WHERE state = 'received' OR "
+                           "(state = 'on_hold' AND held_from = 'received') ORDER BY received_at");
+    while (st.step()) out.push_back(st.columnText(0));
+    st.reset();
+    return out;
+}
+
+std::optional<CompileInput> OrderStore::compileInput(const std::string& orderId) {
+    auto o = order(orderId);
+    if (!o) return std::nullopt;
+    CompileInput in;
+    in.orderId = orderId;
+    in.revision = o->revision;
+    in.contentHash = o->contentHash;
+    in.rush = o->priority == "rush";
+    auto& st = db_.prepare("SELECT item_id, sku, qty, personalization FROM items WHERE order_id = ?")
+                   .bind(1, orderId);
+    while (st.step()) in.items.push_back({st.columnText(0), st.columnText(1), st.columnInt(2), st.columnText(3)});
+    st.reset();
+    // Items keep the order HQ sent them in: that is the index used in error paths.
+    auto body = boost::json::parse(o->body);
+    std::vector<Item> ordered;
+    for (const auto& it : body.at("items").as_array()) {
+        std::string id(it.at("item_id").as_string());
+        for (auto& item : in.items)
+            if (item.itemId == id) ordered.push_back(item);
+    }
+    in.items = std::move(ordered);
+    return in;
+}
+
+std::optional<OrderState> OrderStore::compileTarget(const CompileInput& input) {
+    auto o = order(input.orderId);
+    if (!o || o->revision != input.revision || o->contentHash != input.contentHash) return std::nullopt;
+    auto state = orderStateFromString(o->state);
+    if (state == OrderState::Received) return state;
+    if (state == OrderState::OnHold) {
+        auto& st = db_.prepare("SELECT held_from FROM orders WHERE order_id = ?").bind(1, input.orderId);
+        st.step();
+        bool fresh = st.columnText(0) == "received";
+        st.reset();
+        if (fresh) return state;
+    }
+    return std::nullopt;
+}
+
+void OrderStore::recordCompiled(const CompileInput& input, const std::vector<CompiledJob>& jobs) {
+    auto state = compileTarget(input);
+    if (!state) return;
+    json::object perCapability;
+    json::array items;
+    double total = 0;
+    for (const auto& job : jobs) {
+        db_.prepare("INSERT OR REPLACE INTO jobs (order_id, item_id, revision, capability, artifact_sha, proof_sha, "
+                    "estimated_s, rush) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(1, input.orderId)
+            .bind(2, job.itemId)
+            .bind(3, input.revision)
+            .bind(4, job.capability)
+            .bind(5, job.artifactSha)
+            .bind(6, job.proofSha)
+            .bindReal(7, job.estimatedSeconds)
+            .bind(8, static_cast<std::int64_t>(input.rush))
+            .run();
+        double prev = perCapability.contains(job.capability) ? perCapability[job.capability].as_double() : 0.0;
+        perCapability[job.capability] = prev + job.estimatedSeconds;
+        total += job.estimatedSeconds;
+        items.push_back({{"item_id", job.itemId},
+                         {"capability", job.capability},
+                         {"job_sha256", job.artifactSha},
+                         {"estimated_s", std::round(job.estimatedSeconds * 10) / 10}});
+    }
+    if (*state == OrderState::OnHold)
+        db_.prepare("UPDATE orders SET held_from = 'accepted' WHERE order_id = ?").bind(1, input.orderId).run();
+    else
+        setState(input.orderId, OrderState::Accepted, "");
+    json::object data;
+    data["revision"] = input.revision;
+    data["rush"] = input.rush;
+    data["items"] = std::move(items);
+    data["estimated_s_by_capability"] = std::move(perCapability);
+    data["estimated_s"] = std::round(total * 10) / 10;
+    emit(input.orderId, "", "accepted", std::move(data));
+    for (const auto& job : jobs)
+        emit(input.orderId, job.itemId, "proof_ready",
+             json::object{{"media_sha256", job.proofSha}, {"job_sha256", job.artifactSha}, {"revision", input.revision}});
+}
+
+void OrderStore::recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems) {
+    auto state = compileTarget(input);
+    if (!state || problems.empty()) return;
+    if (*state == OrderState::OnHold)
+        db_.prepare("UPDATE orders SET held_from = 'rejected' WHERE order_id = ?").bind(1, input.orderId).run();
+    else
+        setState(input.orderId, OrderState::Rejected, "");
+    json::array errors;
+    for (const auto& p : problems) errors.push_back({{"reason", p.reason}, {"path", p.path}, {"message", p.message}});
+    json::object data{{"reason", problems.front().reason},
+                      {"path", problems.front().path},
+                      {"message", problems.front().message},
+                      {"revision", input.revision},
+                      {"stage", "compile"},
+                      {"errors", std::move(errors)}};
+    emit(input.orderId, "", "rejected", std::move(data));
+}
+
+std::map<std::string, double> OrderStore::queuedWorkSeconds() {
+    std::map<std::string, double> out;
+    auto& st = db_.prepare("SELECT j.capability, SUM(j.estimated_s) FROM jobs j JOIN orders o ON o.order_id = "
+                           "j.order_id WHERE o.state NOT IN ('shipped', 'cancelled', 'rejected') GROUP BY j.capability");
+    while (st.step()) out[st.columnText(0)] = st.columnReal(1);
+    st.reset();
+    return out;
+}
+
+std::optional<std::string> OrderStore::proofSha(const std::string& orderId, const std::string& itemId) {
+    auto& st = db_.prepare("SELECT proof_sha FROM jobs WHERE order_id = ? AND item_id = ?").bind(1, orderId).bind(2, itemId);
+    std::optional<std::string> r;
+    if (st.step()) r = st.columnText(0);
+    st.reset();
+    return r;
 }
 
 void OrderStore::setAckedSeq(std::int64_t seq) {

@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,31 @@ struct OutboxStats {
 
 enum class OrderOutcome { Stored, Duplicate, Revised, Rejected };
 
+// An order's items as they stand, for the compiler.
+struct CompileInput {
+    std::string orderId;
+    std::int64_t revision = 0;
+    std::string contentHash;
+    bool rush = false;
+    std::vector<Item> items;
+};
+
+// One item's compiled job, ready to be recorded.
+struct CompiledJob {
+    std::string itemId;
+    std::string capability;
+    std::string artifactSha;
+    std::string proofSha;
+    double estimatedSeconds = 0;
+    double textHeight = 0;
+};
+
+struct ItemProblem {
+    std::string reason;
+    std::string path;
+    std::string message;
+};
+
 // Thread-bound: used only from the io_context thread (or a CLI's main thread).
 // Write methods must run inside a Transaction owned by the caller, so a state change and the
 // events it causes commit together.
@@ -61,6 +87,17 @@ public:
 
     void setAckedSeq(std::int64_t seq);
 
+    // Orders whose items still need compiling (received, or held before they were compiled).
+    std::vector<std::string> ordersAwaitingCompile();
+    std::optional<CompileInput> compileInput(const std::string& orderId);
+    // Records the jobs and emits `accepted` + one `proof_ready` per item, or `rejected` listing every
+    // failing item; does nothing when the order changed (revision) or was cancelled meanwhile.
+    void recordCompiled(const CompileInput& input, const std::vector<CompiledJob>& jobs);
+    void recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems);
+    // Seconds of compiled work per capability over orders not yet shipped or cancelled.
+    std::map<std::string, double> queuedWorkSeconds();
+    std::optional<std::string> proofSha(const std::string& orderId, const std::string& itemId);
+
     std::int64_t ackedSeq();
     std::int64_t lastSeq();
     std::vector<Event> eventsAfter(std::int64_t seq, std::size_t limit);
@@ -71,6 +108,8 @@ public:
     std::int64_t rejectionCount();
 
 private:
+    // Still the same revision and in a state where compile results apply?
+    std::optional<OrderState> compileTarget(const CompileInput& input);
     std::int64_t emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
                       boost::json::object data);
     void insertItems(const Order& order);

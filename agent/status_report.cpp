@@ -3,6 +3,7 @@
 #include "status_report.hpp"
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <sys/statvfs.h>
 
 #include "clock.hpp"
@@ -24,6 +25,10 @@ std::string statusPayload(const StatusInputs& in) {
     o["disk_free_bytes"] = in.diskFreeBytes;
     if (!in.degradedReason.empty()) o["degraded_reason"] = in.degradedReason;
     o["shed"] = boost::json::array();
+    // Capacity forecast: hours of compiled, not yet shipped work per machine capability.
+    boost::json::object hours;
+    for (const auto& [capability, seconds] : in.queuedWorkSeconds) hours[capability] = std::round(seconds / 36.0) / 100.0;
+    o["queued_hours"] = std::move(hours);
     return boost::json::serialize(o);
 }
 

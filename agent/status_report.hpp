@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "order_store.hpp"
@@ -17,6 +18,7 @@ struct StatusInputs {
     OutboxStats outbox;
     std::uint64_t diskFreeBytes = 0;
     std::string degradedReason;   // empty when healthy
+    std::map<std::string, double> queuedWorkSeconds;   // per capability
 };
 
 std::string statusPayload(const StatusInputs& in);

@@ -5,6 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "compile_queue.hpp"
 #include "event_json.hpp"
 #include "socket_tuning.hpp"
 #include "status_report.hpp"
@@ -128,6 +132,7 @@ std::string Uplink::statusText(const std::string& state) {
         in.outbox = store_.outboxStats();
         in.diskFreeBytes = diskFreeBytes(config_.stateDir);
         in.degradedReason = commits_.problem();
+        in.queuedWorkSeconds = store_.queuedWorkSeconds();
         if (!in.degradedReason.empty()) in.state = "degraded";
     }
     return statusPayload(in);
@@ -219,6 +224,13 @@ void Uplink::poke() {
         for (const auto& e : batch) {
             nextSeq_ = e.seq + 1;
             if (ackedAbove_.count(e.seq)) continue;
+            if (e.milestone == "proof_ready") {
+                // The picture goes out just before the event that names it, so HQ can show it at once.
+                if (auto media = proofMessage(e)) {
+                    messages.push_back(media);
+                    seqs.push_back(0);   // not an event: its PUBACK moves no delivery mark
+                }
+            }
             messages.push_back(mqtt::make_message(e.topic, e.payload, 1, false));
             seqs.push_back(e.seq);
             inflight_.insert(e.seq);
@@ -246,7 +258,24 @@ void Uplink::poke() {
     }
 }
 
+mqtt::const_message_ptr Uplink::proofMessage(const Event& e) {
+    std::error_code ec;
+    auto data = boost::json::parse(e.payload, ec);
+    if (ec) return nullptr;
+    const auto* sha = data.as_object().at("data").as_object().if_contains("media_sha256");
+    if (!sha || !sha->is_string()) return nullptr;
+    std::string hash(sha->get_string());
+    std::ifstream in(CompileQueue::mediaPath(config_.stateDir, hash), std::ios::binary);
+    if (!in) {
+        spdlog::warn("uplink: proof {} of seq {} is missing on disk; the event goes out without it", hash, e.seq);
+        return nullptr;
+    }
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return mqtt::make_message(topicPrefix(config_.factoryId) + "/media/" + hash, bytes, 1, false);
+}
+
 void Uplink::onAcked(std::int64_t seq) {
+    if (seq == 0) return;   // a media message
     inflight_.erase(seq);
     if (seq > ackedSeq_) {
         ackedAbove_.insert(seq);
@@ -272,7 +301,7 @@ void Uplink::onAcked(std::int64_t seq) {
 }
 
 void Uplink::onPublishFailed(std::int64_t seq, std::uint64_t epoch) {
-    if (epoch != epoch_) return;   // from before a reconnect, which reset the window already
+    if (epoch != epoch_ || seq == 0) return;   // from before a reconnect (window reset already), or media
     inflight_.erase(seq);
     if (seq < nextSeq_ && seq > ackedSeq_ && !ackedAbove_.count(seq)) nextSeq_ = seq;
     spdlog::debug("uplink: publish of seq {} failed; it will be sent again", seq);

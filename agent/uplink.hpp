@@ -50,6 +50,7 @@ private:
     void onConnected();
     void onConnectionLost(const std::string& cause);
     void onAcked(std::int64_t seq);
+    mqtt::const_message_ptr proofMessage(const Event& e);
     void onPublishFailed(std::int64_t seq, std::uint64_t epoch);
     void persistAcked();
     void scheduleStatus();

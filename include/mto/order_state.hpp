@@ -16,6 +16,7 @@ enum class OrderState {
     Shipped,
     OnHold,
     Cancelled,
+    Rejected,   // an item could not be compiled; a new revision brings it back to Received
 };
 
 const char* toString(OrderState s);

@@ -13,6 +13,7 @@ TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
     broker.start();
     AgentOptions options;
     options.factory = "demo-factory";
+    options.compile = true;
     AgentProcess agent(dir.path() / "agent", broker.port(), options);
     agent.start();
 
@@ -37,7 +38,7 @@ TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
 
     std::string orders;
     ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, orders), 0);
-    EXPECT_NE(orders.find("4 order(s)"), std::string::npos) << orders;
+    EXPECT_NE(orders.find("5 order(s)"), std::string::npos) << orders;
     agent.stop();
 }
 

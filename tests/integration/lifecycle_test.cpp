@@ -68,7 +68,7 @@ TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
     AgentProcess agent(dir.path() / "agent", broker.port());
     // Point the agent at a catalog of its own that the test can change.
     std::string cfg = readFile(agent.configPath());
-    const std::string shipped = sourceDir() + "/config/catalog.toml";
+    const std::string shipped = agent.catalogPath().string();
     cfg.replace(cfg.find(shipped), shipped.size(), (dir.path() / "catalog.toml").string());
     writeFile(agent.configPath(), cfg);
     writeFile(dir.path() / "catalog.toml", readFile(shipped));

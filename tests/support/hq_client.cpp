@@ -17,6 +17,7 @@ public:
         try {
             hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/events/#", 1);
             hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/status", 1);
+            hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/media/#", 1);
         } catch (const std::exception&) {
         }
         enableNoDelayTowards(hq_.client_->get_server_uri());
@@ -52,6 +53,7 @@ void HqClient::connect() {
     // `connected` subscribes asynchronously; wait until both subscriptions are in place.
     client_->subscribe("mto/v1/" + factory_ + "/events/#", 1)->wait();
     client_->subscribe("mto/v1/" + factory_ + "/status", 1)->wait();
+    client_->subscribe("mto/v1/" + factory_ + "/media/#", 1)->wait();
 }
 
 void HqClient::disconnect() {
@@ -100,6 +102,11 @@ void HqClient::onMessage(const std::string& topic, const std::string& payload) {
     std::lock_guard lock(mutex_);
     if (topic.size() > 7 && topic.compare(topic.size() - 7, 7, "/status") == 0) {
         statuses_.push_back(payload);
+        changed_.notify_all();
+        return;
+    }
+    if (auto at = topic.find("/media/"); at != std::string::npos) {
+        media_[topic.substr(at + 7)] = payload;
         changed_.notify_all();
         return;
     }
@@ -176,6 +183,11 @@ std::optional<SeenEvent> HqClient::lastEventFor(const std::string& orderId) {
 std::string HqClient::lastStatus() {
     std::lock_guard lock(mutex_);
     return statuses_.empty() ? std::string() : statuses_.back();
+}
+
+std::map<std::string, std::string> HqClient::media() {
+    std::lock_guard lock(mutex_);
+    return media_;
 }
 
 std::vector<std::string> HqClient::statuses() {

@@ -53,6 +53,8 @@ public:
     std::optional<SeenEvent> lastEventFor(const std::string& orderId);
     std::string lastStatus();
     std::vector<std::string> statuses();
+    // Media messages (proof images) by the sha256 in their topic.
+    std::map<std::string, std::string> media();
     bool waitForEvents(std::size_t n, std::chrono::milliseconds timeout);
     // Waits for a retained status saying online: the agent subscribes before it says so.
     bool waitForOnline(std::chrono::milliseconds timeout);
@@ -80,6 +82,7 @@ private:
     std::vector<SeenEvent> events_;
     std::size_t duplicates_ = 0;
     std::vector<std::string> statuses_;
+    std::map<std::string, std::string> media_;
 };
 
 // A minimal valid order with `items` items of a known SKU.

@@ -178,6 +178,17 @@ void Broker::stop() {
 AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, AgentOptions options)
     : dir_(dir), config_(dir / "agent.toml"), options_(std::move(options)) {
     std::filesystem::create_directories(dir_);
+    const std::string shipped = sourceDir() + "/config/catalog.toml";
+    if (options_.compile) {
+        catalog_ = shipped;
+    } else {
+        std::istringstream in(readFile(shipped));
+        std::string text, line;
+        while (std::getline(in, line))
+            if (line.rfind("generator", 0) != 0) text += line + "\n";
+        catalog_ = dir_ / "catalog.toml";
+        writeFile(catalog_, text);
+    }
     std::ostringstream toml;
     toml << "[factory]\nid = \"" << options_.factory << "\"\n"
          << "[mqtt]\nuri = \"tcp://127.0.0.1:" << brokerPort << "\"\nclient_id = \"agent-" << options_.factory
@@ -185,8 +196,7 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
          << "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\nkeepalive_s = 5\n"
          << "[storage]\nstate_dir = \"" << stateDir().string() << "\"\n"
          << "[log]\nlevel = \"" << (std::getenv("MTO_TEST_AGENT_LOG_LEVEL") ? std::getenv("MTO_TEST_AGENT_LOG_LEVEL") : options_.logLevel) << "\"\n"
-         << "[intake]\nmax_items = " << options_.maxItems << "\nmax_payload_bytes = " << options_.maxPayloadBytes << "\ncatalog = \"" << sourceDir()
-         << "/config/catalog.toml\"\n"
+         << "[intake]\nmax_items = " << options_.maxItems << "\nmax_payload_bytes = " << options_.maxPayloadBytes << "\ncatalog = \"" << catalog_.string() << "\"\n"
          << "[status]\ninterval_s = " << options_.statusIntervalSeconds << "\n";
     writeFile(config_, toml.str());
 }

@@ -76,6 +76,9 @@ struct AgentOptions {
     std::size_t maxItems = 1000;
     std::size_t maxPayloadBytes = 256 * 1024;
     int statusIntervalSeconds = 30;
+    // Off: the shipped catalog without its generators, so delivery tests see receipts only.
+    // On: the shipped catalog as it is, so stored orders are compiled into jobs.
+    bool compile = false;
 };
 
 // The real mto-agent binary, run with a config written for the given broker and state dir.
@@ -91,12 +94,14 @@ public:
     const std::filesystem::path& configPath() const { return config_; }
     std::filesystem::path stateDir() const { return dir_ / "state"; }
     std::filesystem::path databasePath() const { return stateDir() / "agent.db"; }
+    std::filesystem::path catalogPath() const { return catalog_; }
     std::string log() const { return readFile(dir_ / "agent.log"); }
     const AgentOptions& options() const { return options_; }
 
 private:
     std::filesystem::path dir_;
     std::filesystem::path config_;
+    std::filesystem::path catalog_;
     AgentOptions options_;
     Process proc_;
 };

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+// The compiler room: turns stored orders into machine jobs, proofs and estimates off the io thread.
+#include "compile_queue.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mto/error.hpp"
+#include "sha256.hpp"
+
+namespace mto {
+
+namespace {
+
+// Content-addressed, so an existing file already holds these bytes.
+void writeDurably(const std::filesystem::path& path, const std::string& bytes) {
+    if (std::filesystem::exists(path)) return;
+    std::filesystem::create_directories(path.parent_path());
+    auto tmp = path;
+    tmp += ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            throw Error("cannot write " + tmp.string() + ": " + std::strerror(err));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fdatasync(fd) != 0 || ::close(fd) != 0) throw Error("cannot flush " + tmp.string());
+    std::filesystem::rename(tmp, path);
+}
+
+} // namespace
+
+CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store,
+                           const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog,
+                           unsigned threads)
+    : io_(io), commits_(commits), store_(store), stateDir_(stateDir), catalog_(std::move(catalog)),
+      compiler_(std::make_unique<ItemCompiler>(stateDir / "slice-cache")), pool_(threads) {}
+
+CompileQueue::~CompileQueue() { stop(); }
+
+void CompileQueue::stop() { pool_.join(); }
+
+std::filesystem::path CompileQueue::artifactPath(const std::filesystem::path& stateDir, const std::string& sha) {
+    return stateDir / "artifacts" / (sha + ".gcode");
+}
+
+std::filesystem::path CompileQueue::mediaPath(const std::filesystem::path& stateDir, const std::string& sha) {
+    return stateDir / "media" / (sha + ".png");
+}
+
+void CompileQueue::resumePending() {
+    for (const auto& id : store_.ordersAwaitingCompile()) enqueue(id);
+}
+
+void CompileQueue::enqueue(const std::string& orderId) {
+    auto input = store_.compileInput(orderId);
+    if (!input) return;
+    boost::asio::post(pool_, [this, input = std::move(*input), catalog = catalog_] {
+        std::vector<CompiledJob> jobs;
+        std::vector<ItemProblem> problems;
+        try {
+            for (std::size_t i = 0; i < input.items.size(); ++i) {
+                const Item& item = input.items[i];
+                // A product without a generator has no machine job (yet): nothing to compile or refuse.
+                if (const CatalogEntry* entry = catalog->find(item.sku); !entry || entry->generator.empty()) continue;
+                auto result = compiler_->compile(*catalog, item.sku, item.personalizationJson, i);
+                if (auto* failure = std::get_if<ItemFailure>(&result)) {
+                    problems.push_back({failure->reason, failure->path, failure->message});
+                    continue;
+                }
+                const auto& compiled = std::get<CompiledItem>(result);
+                std::string proofSha = sha256Hex(compiled.proofPng);
+                writeDurably(artifactPath(stateDir_, compiled.artifact.sha256), compiled.artifact.program);
+                writeDurably(mediaPath(stateDir_, proofSha), compiled.proofPng);
+                jobs.push_back({item.itemId, compiled.artifact.capability, compiled.artifact.sha256, proofSha,
+                                compiled.artifact.estimatedSeconds, compiled.textHeight});
+            }
+        } catch (const std::exception& e) {
+            // Storage trouble is not the order's fault: leave it received; it is compiled again at start-up.
+            spdlog::error("compile of order {} stopped: {}", input.orderId, e.what());
+            return;
+        }
+        if (jobs.empty() && problems.empty()) return;
+        boost::asio::post(io_, [this, input, jobs = std::move(jobs), problems = std::move(problems)] {
+            commits_.submit(
+                [this, input, jobs, problems] {
+                    if (problems.empty())
+                        store_.recordCompiled(input, jobs);
+                    else
+                        store_.recordCompileFailure(input, problems);
+                },
+                [input, ok = problems.empty(), n = problems.size()](bool committed) {
+                    if (!committed)
+                        spdlog::error("compile result of order {} could not be stored", input.orderId);
+                    else if (ok)
+                        spdlog::info("order {} compiled: {} job(s)", input.orderId, input.items.size());
+                    else
+                        spdlog::warn("order {} refused at compile: {} item(s) cannot be made", input.orderId, n);
+                });
+        });
+    });
+}
+
+} // namespace mto

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Orders through the real agent into machine jobs: accepted with estimates, proofs published, impossible items refused.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "hq_client.hpp"
+#include "sha256.hpp"
+#include "test_env.hpp"
+
+namespace mto::test {
+namespace {
+
+std::string order(const std::string& id, const std::string& sku, const std::string& personalization) {
+    return R"({"order_id":")" + id + R"(","priority":"rush","items":[{"item_id":"1","sku":")" + sku +
+           R"(","qty":1,"personalization":)" + personalization + "}]}";
+}
+
+std::optional<SeenEvent> milestone(HqClient& hq, const std::string& orderId, const std::string& name) {
+    for (const auto& e : hq.events())
+        if (e.orderId == orderId && e.milestone == name) return e;
+    return std::nullopt;
+}
+
+TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentOptions options;
+    options.compile = true;
+    AgentProcess agent(dir.path() / "agent", broker.port(), options);
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+
+    hq.sendOrder("C-LASER", order("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
+    hq.sendOrder("C-HEART", order("C-HEART", "COASTER-OAK-ENGRAVED", R"({"text":"Ada \u2665 2026"})"));
+    hq.sendOrder("C-CNC", order("C-CNC", "SIGN-PINE-CNC", R"({"text":"The Millers"})"));
+    hq.sendOrder("C-PRINT", order("C-PRINT", "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})"));
+
+    ASSERT_TRUE(waitUntil(
+        [&] {
+            return milestone(hq, "C-LASER", "proof_ready") && milestone(hq, "C-CNC", "proof_ready") &&
+                   milestone(hq, "C-PRINT", "proof_ready") && milestone(hq, "C-HEART", "rejected");
+        },
+        std::chrono::seconds(120)))
+        << agent.log();
+
+    for (const auto& [id, capability] : {std::pair{"C-LASER", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}}) {
+        auto accepted = milestone(hq, id, "accepted");
+        ASSERT_TRUE(accepted) << id;
+        EXPECT_TRUE(accepted->data.at("rush").as_bool());
+        EXPECT_GT(accepted->data.at("estimated_s").to_number<double>(), 1.0) << id;
+        EXPECT_TRUE(accepted->data.at("estimated_s_by_capability").as_object().contains(capability)) << id;
+        // The picture arrives before the event that names it, and its name is its hash.
+        auto proof = milestone(hq, id, "proof_ready");
+        std::string sha(proof->data.at("media_sha256").as_string());
+        auto media = hq.media();
+        ASSERT_TRUE(media.count(sha)) << id;
+        EXPECT_EQ(sha256Hex(media[sha]), sha);
+        cv::Mat png = cv::imdecode(std::vector<unsigned char>(media[sha].begin(), media[sha].end()), cv::IMREAD_COLOR);
+        EXPECT_FALSE(png.empty()) << id;
+        EXPECT_GT(accepted->seq, 0);
+        EXPECT_LT(accepted->seq, proof->seq);
+    }
+    auto heart = milestone(hq, "C-HEART", "rejected");
+    EXPECT_EQ(std::string(heart->data.at("reason").as_string()), "missing_glyph");
+    EXPECT_EQ(std::string(heart->data.at("path").as_string()), "items[0].personalization.text");
+
+    std::string out;
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-LASER/1", "-o",
+                          (dir.path() / "proof.png").string()},
+                         out),
+              0)
+        << out;
+    EXPECT_FALSE(cv::imread((dir.path() / "proof.png").string()).empty());
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "order", "C-LASER"}, out), 0);
+    EXPECT_NE(out.find("state accepted"), std::string::npos) << out;
+    agent.stop();
+}
+
+} // namespace
+} // namespace mto::test

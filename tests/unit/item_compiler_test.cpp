@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: Apache-2.0
+// ItemCompiler over the shipped catalog: each generator to a checked job and proof, and each failure to its reason and path.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "catalog.hpp"
+#include "compiler/gcode_checker.hpp"
+#include "compiler/gcode_program.hpp"
+#include "compiler/hershey_font.hpp"
+#include "item_compiler.hpp"
+#include "mto/error.hpp"
+#include "test_env.hpp"
+
+namespace mto {
+namespace {
+
+namespace fs = std::filesystem;
+
+Catalog shipped() { return Catalog::load(test::sourceDir() + "/config/catalog.toml"); }
+
+bool onPath(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "");
+    std::string dir;
+    while (std::getline(dirs, dir, ':'))
+        if (!dir.empty() && ::access((fs::path(dir) / program).c_str(), X_OK) == 0) return true;
+    return false;
+}
+
+bool hersheyFontsInstalled() { return fs::exists(HersheyFont::fontPath("futural")); }
+
+#define REQUIRE_HERSHEY_FONTS()                                                                     \
+    do {                                                                                            \
+        if (!hersheyFontsInstalled())                                                               \
+            GTEST_SKIP() << "Hershey fonts are not installed (apt install hershey-fonts-data)";     \
+    } while (0)
+
+CompiledItem compiled(const std::variant<CompiledItem, ItemFailure>& r) {
+    if (const auto* f = std::get_if<ItemFailure>(&r)) {
+        ADD_FAILURE() << "failed: " << f->reason << " at " << f->path << ": " << f->message;
+        return {};
+    }
+    return std::get<CompiledItem>(r);
+}
+
+ItemFailure failure(const std::variant<CompiledItem, ItemFailure>& r) {
+    if (const auto* f = std::get_if<ItemFailure>(&r)) return *f;
+    ADD_FAILURE() << "compiled, expected a failure";
+    return {};
+}
+
+// The artifact as the machine's checker sees it.
+std::string violations(const Catalog& catalog, const std::string& machine, const JobArtifact& a) {
+    auto parsed = GcodeProgram::parse(a.program);
+    if (!std::holds_alternative<GcodeProgram>(parsed)) return "unparsable";
+    std::string out;
+    for (const Violation& v : GcodeChecker(*catalog.machine(machine)).check(std::get<GcodeProgram>(parsed)))
+        out += v.reason + " line " + std::to_string(v.line) + ": " + v.message + "\n";
+    return out;
+}
+
+bool decodesAsImage(const std::string& png) {
+    std::vector<unsigned char> bytes(png.begin(), png.end());
+    return !bytes.empty() && !cv::imdecode(bytes, cv::IMREAD_COLOR).empty();
+}
+
+TEST(ItemCompiler, CoasterTextCompilesToACheckedLaserJobWithProof) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const auto r = compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada 2026"})", 0);
+    const CompiledItem item = compiled(r);
+    EXPECT_EQ(item.artifact.capability, "laser");
+    EXPECT_EQ(item.artifact.format, "gcode-grbl");
+    EXPECT_EQ("", violations(catalog, "laser-400", item.artifact));
+    EXPECT_GT(item.artifact.estimatedSeconds, 0);
+    EXPECT_GT(item.artifact.workMm, 0);
+    EXPECT_LE(item.artifact.bbox.maxX, 100) << "inside the coaster's work area (the head starts and ends at X0 Y0)";
+    EXPECT_LE(item.artifact.bbox.maxY, 100);
+    EXPECT_GT(item.textHeight, 3.0);
+    EXPECT_LE(item.textHeight, 18.0);
+    EXPECT_TRUE(decodesAsImage(item.proofPng));
+}
+
+TEST(ItemCompiler, CharacterOutsideTheFontIsMissingGlyphAtTheTextParameter) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    ItemCompiler compiler(dir.path() / "cache");
+    const ItemFailure f = failure(compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ♥ 2026"})", 0));
+    EXPECT_EQ(f.reason, "missing_glyph");
+    EXPECT_EQ(f.path, "items[0].personalization.text");
+}
+
+TEST(ItemCompiler, LongTextOnTheSmallTagIsTooLarge) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    ItemCompiler compiler(dir.path() / "cache");
+    const std::string name(60, 'W');
+    const ItemFailure f = failure(compiler.compile(shipped(), "TAG-STEEL-ENGRAVED", R"({"name":")" + name + "\"}", 3));
+    EXPECT_EQ(f.reason, "text_too_large");
+    EXPECT_EQ(f.path, "items[3].personalization.name");
+}
+
+TEST(ItemCompiler, SignCompilesToACheckedCncJob) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const CompiledItem item = compiled(compiler.compile(catalog, "SIGN-PINE-CNC", R"({"text":"The Millers"})", 1));
+    EXPECT_EQ(item.artifact.capability, "cnc");
+    EXPECT_EQ("", violations(catalog, "cnc-600", item.artifact));
+    EXPECT_GT(item.artifact.estimatedSeconds, 0);
+    EXPECT_LT(item.artifact.bbox.minZ, 0) << "the V-bit goes into the wood";
+    EXPECT_GE(item.textHeight, 10.0);
+    EXPECT_TRUE(decodesAsImage(item.proofPng));
+}
+
+TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
+    for (const char* tool : {"openscad", "prusa-slicer", "fc-list"})
+        if (!onPath(tool)) GTEST_SKIP() << tool << " is not installed (apt install openscad prusa-slicer fontconfig)";
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const CompiledItem first = compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0));
+    EXPECT_EQ(first.artifact.capability, "fdm");
+    EXPECT_EQ(first.artifact.format, "gcode-marlin");
+    EXPECT_EQ("", violations(catalog, "mk3s", first.artifact));
+    EXPECT_GT(first.artifact.estimatedSeconds, 60);
+    EXPECT_TRUE(decodesAsImage(first.proofPng));
+
+    std::size_t cached = 0;
+    for (const auto& f : fs::directory_iterator(dir.path() / "cache")) cached += f.path().extension() == ".gcode";
+    EXPECT_EQ(cached, 1u);
+    const auto before = fs::last_write_time(fs::directory_iterator(dir.path() / "cache")->path());
+    const CompiledItem second = compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0));
+    EXPECT_EQ(second.artifact.sha256, first.artifact.sha256);
+    cached = 0;
+    for (const auto& f : fs::directory_iterator(dir.path() / "cache")) cached += f.path().extension() == ".gcode";
+    EXPECT_EQ(cached, 1u) << "the second compile is served from the cache";
+    EXPECT_EQ(fs::last_write_time(fs::directory_iterator(dir.path() / "cache")->path()), before);
+}
+
+TEST(ItemCompiler, SkuWithoutGeneratorIsCompileFailedAtTheSku) {
+    test::TempDir dir;
+    Catalog catalog;
+    catalog.add(CatalogEntry{.sku = "MUG-PLAIN", .name = "Plain mug"});
+    ItemCompiler compiler(dir.path() / "cache");
+    ItemFailure f = failure(compiler.compile(catalog, "MUG-PLAIN", "{}", 2));
+    EXPECT_EQ(f.reason, "compile_failed");
+    EXPECT_EQ(f.path, "items[2].sku");
+    f = failure(compiler.compile(catalog, "NOT-SOLD-HERE", "{}", 0));
+    EXPECT_EQ(f.reason, "unknown_sku");
+}
+
+TEST(ItemCompiler, ToolErrorsComeBackAsCompileFailedNotExceptions) {
+    test::TempDir dir;
+    Catalog catalog = shipped();
+    CatalogEntry broken = *catalog.find("COASTER-OAK-ENGRAVED");
+    broken.sku = "COASTER-NO-FONT";
+    broken.font = "../etc/passwd";   // fontPath refuses it
+    catalog.add(broken);
+    ItemCompiler compiler(dir.path() / "cache");
+    const ItemFailure f = failure(compiler.compile(catalog, "COASTER-NO-FONT", R"({"text":"Ada"})", 0));
+    EXPECT_EQ(f.reason, "compile_failed");
+    EXPECT_EQ(f.path, "items[0].sku");
+    EXPECT_FALSE(f.message.empty());
+}
+
+TEST(CatalogMachines, ShippedCatalogDefinesTheMachinesAndMaterialsItsSkusUse) {
+    const Catalog catalog = shipped();
+    const MachineProfile* laser = catalog.machine("laser-400");
+    ASSERT_NE(laser, nullptr);
+    EXPECT_EQ(laser->capability, "laser");
+    EXPECT_DOUBLE_EQ(laser->sizeX, 400);
+    EXPECT_TRUE(laser->allowedWords.count("M4"));
+    ASSERT_NE(catalog.machine("cnc-600"), nullptr);
+    EXPECT_DOUBLE_EQ(catalog.machine("cnc-600")->minZ, -20);
+    ASSERT_NE(catalog.machine("mk3s"), nullptr);
+    ASSERT_NE(catalog.material("oak"), nullptr);
+    EXPECT_TRUE(catalog.material("oak")->laser);
+    ASSERT_NE(catalog.material("pine"), nullptr);
+    EXPECT_TRUE(catalog.material("pine")->vbit);
+    EXPECT_TRUE(catalog.material("pine")->profile);
+    EXPECT_NE(catalog.material("pla"), nullptr);
+    EXPECT_EQ(catalog.machine("laser-900"), nullptr);
+}
+
+TEST(CatalogMachines, UnknownMachineOrMaterialIsRefusedNamingFileAndKey) {
+    test::TempDir dir;
+    const std::string machine =
+        "[machine.l]\ncapability='laser'\nsize_x=100\nsize_y=100\nmax_feed=3000\nacceleration=500\n"
+        "allowed=['G0','G1','M4','M5','S','F']\n[material.oak]\npower=500\nfeed=1000\n";
+    const std::string sku = "[sku.A]\nname='a'\ngenerator='laser_text'\ncapability='laser'\nfont='futural'\n"
+                            "work_area={x=0,y=0,width=50,height=50}\n";
+    struct Case {
+        std::string toml, expect;
+    };
+    std::vector<Case> cases{
+        {machine + sku + "machine='nope'\nmaterial='oak'\n", "key 'sku.A.machine'"},
+        {machine + sku + "material='oak'\n", "key 'sku.A.machine'"},
+        {machine + sku + "machine='l'\nmaterial='teak'\n", "key 'sku.A.material'"},
+        {machine + "[material.pine]\nvbit_angle=60\n" + sku + "machine='l'\nmaterial='oak'\n",
+         "key 'material.pine.depth'"},
+        {"[machine.l]\ncapability='laser'\nsize_x=0\n" + sku, "key 'machine.l.size_x'"},
+        {machine + "[sku.A]\nname='a'\ngenerator='laser_text'\ncapability='laser'\nfont='futural'\n"
+                   "work_area={x=80,y=0,width=50,height=50}\nmachine='l'\nmaterial='oak'\n",
+         "key 'sku.A.work_area'"},
+    };
+    for (const auto& c : cases) {
+        const fs::path path = dir.path() / "catalog.toml";
+        test::writeFile(path, c.toml);
+        try {
+            Catalog::load(path);
+            ADD_FAILURE() << "accepted: " << c.toml;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+        }
+    }
+    // Without a generator a SKU needs no machine: catalogs that only describe products still load.
+    test::writeFile(dir.path() / "catalog.toml", "[sku.A]\nname='a'\nmachine='anything'\n");
+    EXPECT_NO_THROW(Catalog::load(dir.path() / "catalog.toml"));
+}
+
+} // namespace
+} // namespace mto
