@@ -151,6 +151,8 @@ demo: temp dir     $TMP_DIR
 demo: broker       mosquitto on 127.0.0.1:$PORT (log: $TMP_DIR/mosquitto.log)
 demo: agent log    $TMP_DIR/agent.log    (tail -f it in another terminal)
 demo: state DB     $STATE_DIR/
+demo: proofs       $STATE_DIR/media/<sha256>.png (one per item; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1001/1 -o proof.png)
+demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
 demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
 demo: stop with Ctrl-C
