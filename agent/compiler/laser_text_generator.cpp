@@ -10,6 +10,7 @@
 #include <limits>
 #include <utility>
 
+#include "compiler/gcode_text.hpp"
 #include "mto/error.hpp"
 #include "sha256.hpp"
 
@@ -25,29 +26,8 @@ struct Um {
 };
 using Path = std::vector<Um>;
 
-// Shortest plain decimal for program words; values only messages show (a typo like 1e300) may need
-// the exponent form to fit.
-std::string number(double v) {
-    char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-    if (r.ec != std::errc()) {
-        r = std::to_chars(buf, buf + sizeof buf, v);
-    }
-    return std::string(buf, r.ptr);
-}
-
-void appendMm(std::string& out, std::int64_t um) {
-    if (um < 0) {
-        out += '-';
-        um = -um;
-    }
-    out += std::to_string(um / 1000);
-    out += '.';
-    const auto frac = static_cast<int>(um % 1000);
-    out += static_cast<char>('0' + frac / 100);
-    out += static_cast<char>('0' + frac / 10 % 10);
-    out += static_cast<char>('0' + frac % 10);
-}
+using gcode::appendMm;
+using gcode::number;
 
 double distance(const Um& a, const Um& b) {
     return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y)) / 1000.0;
