@@ -45,11 +45,14 @@ CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, Or
                            const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog,
                            unsigned threads)
     : io_(io), commits_(commits), store_(store), stateDir_(stateDir), catalog_(std::move(catalog)),
-      compiler_(std::make_unique<ItemCompiler>(stateDir / "slice-cache")), pool_(threads) {}
+      compiler_(std::make_unique<ItemCompiler>(stateDir / "slice-cache")), pool_(threads), resumeTimer_(io) {}
 
 CompileQueue::~CompileQueue() { stop(); }
 
-void CompileQueue::stop() { pool_.join(); }
+void CompileQueue::stop() {
+    resumeTimer_.cancel();
+    pool_.join();
+}
 
 std::filesystem::path CompileQueue::artifactPath(const std::filesystem::path& stateDir, const std::string& sha) {
     return stateDir / "artifacts" / (sha + ".gcode");
@@ -60,13 +63,30 @@ std::filesystem::path CompileQueue::mediaPath(const std::filesystem::path& state
 }
 
 void CompileQueue::resumePending() {
-    for (const auto& id : store_.ordersAwaitingCompile()) enqueue(id);
+    resumeFrom(std::make_shared<std::vector<std::string>>(store_.ordersAwaitingCompile()), 0);
+}
+
+// A backlog is fed to the pool a few orders at a time, so the loop stays free for the uplink and
+// memory does not grow with the backlog (the orders wait in the database, not in the pool's queue).
+void CompileQueue::resumeFrom(std::shared_ptr<std::vector<std::string>> ids, std::size_t at) {
+    constexpr std::size_t kInFlight = 16;
+    while (at < ids->size() && pending_.load() < kInFlight) enqueue((*ids)[at++]);
+    if (at >= ids->size()) return;
+    resumeTimer_.expires_after(std::chrono::milliseconds(20));
+    resumeTimer_.async_wait([this, ids, at](const boost::system::error_code& ec) {
+        if (!ec) resumeFrom(ids, at);
+    });
 }
 
 void CompileQueue::enqueue(const std::string& orderId) {
     auto input = store_.compileInput(orderId);
     if (!input) return;
+    ++pending_;
     boost::asio::post(pool_, [this, input = std::move(*input), catalog = catalog_] {
+        struct Done {
+            std::atomic<std::size_t>& n;
+            ~Done() { --n; }
+        } done{pending_};
         std::vector<CompiledJob> jobs;
         std::vector<ItemProblem> problems;
         try {

@@ -2,7 +2,9 @@
 // The compiler room: turns stored orders into machine jobs, proofs and estimates off the io thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <memory>
@@ -30,10 +32,15 @@ public:
     void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }
     void stop();
 
+    // Orders handed to the pool and not yet finished there.
+    std::size_t pending() const { return pending_.load(); }
+
     static std::filesystem::path artifactPath(const std::filesystem::path& stateDir, const std::string& sha);
     static std::filesystem::path mediaPath(const std::filesystem::path& stateDir, const std::string& sha);
 
 private:
+    void resumeFrom(std::shared_ptr<std::vector<std::string>> ids, std::size_t at);
+
     boost::asio::io_context& io_;
     CommitQueue& commits_;
     OrderStore& store_;
@@ -41,6 +48,8 @@ private:
     std::shared_ptr<const Catalog> catalog_;
     std::unique_ptr<ItemCompiler> compiler_;
     boost::asio::thread_pool pool_;
+    std::atomic<std::size_t> pending_{0};
+    boost::asio::steady_timer resumeTimer_;
 };
 
 } // namespace mto
