@@ -9,7 +9,7 @@
 namespace mto::bench {
 
 const std::vector<std::string>& allBenchmarks() {
-    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory"};
+    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile"};
     return names;
 }
 

@@ -12,5 +12,6 @@ void runIngestBench(const BenchOptions& options, BenchReport& report);
 void runLatencyBench(const BenchOptions& options, BenchReport& report);
 void runDrainBench(const BenchOptions& options, BenchReport& report);
 void runMemoryBench(const BenchOptions& options, BenchReport& report);
+void runCompileBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

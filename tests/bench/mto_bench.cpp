@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     const std::map<std::string, std::function<void(const BenchOptions&, BenchReport&)>> runners{
-        {"ingest", runIngestBench}, {"latency", runLatencyBench}, {"drain", runDrainBench}, {"memory", runMemoryBench}};
+        {"ingest", runIngestBench}, {"latency", runLatencyBench}, {"drain", runDrainBench}, {"memory", runMemoryBench},
+        {"compile", runCompileBench}};
     BenchReport report;
     for (const auto& name : o.benchmarks) {
         auto started = Clock::now();
