@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "compiler/gcode_text.hpp"
+#include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
 #include "sha256.hpp"
 
@@ -31,44 +32,6 @@ using gcode::number;
 
 double distance(const Um& a, const Um& b) {
     return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y)) / 1000.0;
-}
-
-// Greedy nearest neighbour over both ends of every stroke: O(n²), fine for the hundreds of strokes
-// a text has, and typically halves the travel of the layout order.
-std::vector<Path> orderForTravel(std::vector<Path> paths, Um from) {
-    std::vector<Path> ordered;
-    ordered.reserve(paths.size());
-    std::vector<bool> used(paths.size(), false);
-    for (std::size_t n = 0; n < paths.size(); ++n) {
-        std::size_t best = 0;
-        bool reverse = false;
-        double bestDist = std::numeric_limits<double>::infinity();
-        for (std::size_t i = 0; i < paths.size(); ++i) {
-            if (used[i]) {
-                continue;
-            }
-            const double toStart = distance(from, paths[i].front());
-            const double toEnd = distance(from, paths[i].back());
-            if (toStart < bestDist) {
-                bestDist = toStart;
-                best = i;
-                reverse = false;
-            }
-            if (toEnd < bestDist) {
-                bestDist = toEnd;
-                best = i;
-                reverse = true;
-            }
-        }
-        used[best] = true;
-        Path p = std::move(paths[best]);
-        if (reverse) {
-            std::reverse(p.begin(), p.end());
-        }
-        from = p.back();
-        ordered.push_back(std::move(p));
-    }
-    return ordered;
 }
 
 // Program text plus what the artifact reports about it, tracked as lines are added.
@@ -202,7 +165,7 @@ JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, c
         throw Error("nothing to burn: no stroke is longer than 0.001 mm");
     }
 
-    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um{});
+    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um{}, distance);
     const std::string burn = " S" + number(material.power) + " F" + number(material.feed);
 
     LaserProgram out;

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "compiler/gcode_text.hpp"
+#include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
 #include "sha256.hpp"
 
@@ -42,44 +43,6 @@ double distance(const Um3& a, const Um3& b) {
 
 double distanceXY(const Um3& a, const Um3& b) {
     return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y));
-}
-
-// Greedy nearest neighbour over both ends of every stroke. With an even number of depth passes a
-// stroke is left where it was entered, so the next search starts from there.
-std::vector<Path> orderForTravel(std::vector<Path> paths, Um3 from, bool exitsAtEntry) {
-    std::vector<Path> ordered;
-    ordered.reserve(paths.size());
-    std::vector<bool> used(paths.size(), false);
-    for (std::size_t n = 0; n < paths.size(); ++n) {
-        std::size_t best = 0;
-        bool reverse = false;
-        double bestDist = std::numeric_limits<double>::infinity();
-        for (std::size_t i = 0; i < paths.size(); ++i) {
-            if (used[i]) {
-                continue;
-            }
-            const double toStart = distanceXY(from, paths[i].front());
-            const double toEnd = distanceXY(from, paths[i].back());
-            if (toStart < bestDist) {
-                bestDist = toStart;
-                best = i;
-                reverse = false;
-            }
-            if (toEnd < bestDist) {
-                bestDist = toEnd;
-                best = i;
-                reverse = true;
-            }
-        }
-        used[best] = true;
-        Path p = std::move(paths[best]);
-        if (reverse) {
-            std::reverse(p.begin(), p.end());
-        }
-        from = exitsAtEntry ? p.front() : p.back();
-        ordered.push_back(std::move(p));
-    }
-    return ordered;
 }
 
 // Program text plus what the artifact reports about it, tracked as lines are added.
@@ -253,7 +216,7 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
         throw Error("nothing to engrave: no stroke is longer than 0.001 mm");
     }
 
-    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um3{}, passes % 2 == 0);
+    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um3{}, distanceXY, passes % 2 == 0);
     const std::string plunge = " F" + number(tool.plungeFeed);
     const std::string cut = " F" + number(tool.feed);
 
