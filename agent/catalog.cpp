@@ -143,7 +143,8 @@ ParamSpec readParam(const std::string& file, const std::string& prefix, const st
 
 MachineProfile readMachine(const std::string& file, const std::string& name, const toml::table& t) {
     EntryReader r(file, "machine." + name, t);
-    r.onlyKnown({"capability", "size_x", "size_y", "min_z", "max_z", "max_feed", "acceleration", "max_power", "allowed"});
+    r.onlyKnown({"capability", "size_x", "size_y", "min_z", "max_z", "max_feed", "acceleration", "max_power", "allowed",
+                 "materials"});
     MachineProfile m;
     m.name = name;
     m.capability = r.string("capability", true);
@@ -219,6 +220,45 @@ Range readRange(const EntryReader& r, const toml::table& t, const std::string& k
     return range;
 }
 
+// Checks one operation against the machines and materials of this file, so a typo is refused at load
+// rather than when the first order arrives. `r` reads the table the operation came from.
+void checkOperation(const EntryReader& r, const Catalog& catalog, const Operation& op, const CatalogEntry& e) {
+    const bool textGenerator = op.generator == "laser_text" || op.generator == "vbit_text";
+    if (textGenerator && (e.font.empty() || !e.workArea)) r.fail("generator", "text generators need font and work_area");
+    if (op.generator == "profile_cut" && !e.workArea) r.fail("generator", "profile_cut needs work_area (the cut is centred on it)");
+    if (op.generator == "print_scad" && (e.templatePath.empty() || e.printerProfile.empty()))
+        r.fail("generator", "print_scad needs template and printer_profile");
+    if (op.generator == "print_file" && e.gcodePath.empty()) r.fail("generator", "print_file needs gcode");
+    if (op.machine.empty()) r.fail("machine", "missing (required with a generator)");
+    const MachineProfile* m = catalog.machine(op.machine);
+    if (!m) r.fail("machine", "no [machine." + op.machine + "] table in this file");
+    if (m->capability != op.capability)
+        r.fail("machine", "machine '" + op.machine + "' is " + m->capability + ", the operation needs " + op.capability);
+    if (e.workArea && (e.workArea->x < 0 || e.workArea->y < 0 || e.workArea->x + e.workArea->width > m->sizeX ||
+                       e.workArea->y + e.workArea->height > m->sizeY))
+        r.fail("work_area", "does not fit machine '" + op.machine + "' (" + std::to_string(m->sizeX) + " x " +
+                                std::to_string(m->sizeY) + " mm)");
+    const bool needsMaterial = textGenerator || op.generator == "profile_cut";
+    if (needsMaterial && op.material.empty()) r.fail("material", "missing (required with generator " + op.generator + ")");
+    if (op.material.empty()) return;
+    const MaterialProfile* mat = catalog.material(op.material);
+    if (!mat) r.fail("material", "no [material." + op.material + "] table in this file");
+    const auto& allowed = catalog.materialsAllowedOn(op.machine);
+    if (!allowed.empty() && !allowed.count(op.material))
+        r.fail("material", "material '" + op.material + "' is not in the materials of machine '" + op.machine + "'");
+    if (op.generator == "laser_text" && !mat->laser)
+        r.fail("material", "material '" + op.material + "' has no laser settings (power, feed)");
+    if (op.generator == "vbit_text" && !mat->vbit)
+        r.fail("material", "material '" + op.material + "' has no V-bit settings (vbit_angle, depth, ...)");
+    if (op.generator == "profile_cut" && !mat->profile)
+        r.fail("material", "material '" + op.material + "' has no profile settings (tool_diameter, thickness, ...)");
+}
+
+const std::set<std::string>& knownGenerators() {
+    static const std::set<std::string> generators{"laser_text", "vbit_text", "profile_cut", "print_scad", "print_file"};
+    return generators;
+}
+
 } // namespace
 
 Catalog Catalog::load(const std::filesystem::path& path) {
@@ -239,8 +279,11 @@ Catalog Catalog::load(const std::filesystem::path& path) {
             const std::string name(key.str());
             const toml::table* t = node.as_table();
             if (!t) throw Error(file + ": key '" + kind + "." + name + "': must be a table");
-            if (std::string(kind) == "machine")
+            if (std::string(kind) == "machine") {
                 catalog.addMachine(readMachine(file, name, *t));
+                std::vector<std::string> materials = EntryReader(file, "machine." + name, *t).strings("materials");
+                catalog.allowMaterials(name, {materials.begin(), materials.end()});
+            }
             else
                 catalog.addMaterial(readMaterial(file, name, *t));
         }
@@ -259,11 +302,9 @@ Catalog Catalog::load(const std::filesystem::path& path) {
         e.name = r.string("name", true);
         if (e.name.empty()) r.fail("name", "must not be empty");
         r.onlyKnown({"name", "generator", "capability", "route", "material", "machine", "work_area", "font",
-                     "min_text_height", "max_text_height", "template", "gcode", "printer_profile", "expect", "fonts", "params"});
+                     "min_text_height", "max_text_height", "template", "gcode", "printer_profile", "expect", "fonts", "params", "operations"});
         e.generator = r.string("generator", false);
-        static const std::set<std::string> generators{"",           "laser_text", "vbit_text",
-                                                      "profile_cut", "print_scad", "print_file"};
-        if (!generators.count(e.generator))
+        if (!e.generator.empty() && !knownGenerators().count(e.generator))
             r.fail("generator", "must be one of laser_text, vbit_text, profile_cut, print_scad, print_file");
         e.capability = r.string("capability", !e.generator.empty());
         static const std::set<std::string> capabilities{"", "laser", "cnc", "fdm"};
@@ -296,11 +337,6 @@ Catalog Catalog::load(const std::filesystem::path& path) {
         e.templatePath = relative(r.string("template", false));
         e.gcodePath = relative(r.string("gcode", false));
         e.printerProfile = relative(r.string("printer_profile", false));
-        if ((e.generator == "laser_text" || e.generator == "vbit_text") && (e.font.empty() || !e.workArea))
-            r.fail("generator", "text generators need font and work_area");
-        if (e.generator == "print_scad" && (e.templatePath.empty() || e.printerProfile.empty()))
-            r.fail("generator", "print_scad needs template and printer_profile");
-        if (e.generator == "print_file" && e.gcodePath.empty()) r.fail("generator", "print_file needs gcode");
         if (const toml::node* ex = t->get("expect")) {
             const toml::table* et = ex->as_table();
             if (!et) r.fail("expect", "must be a table {width, depth, height, min_shells, contour_z, min_contours}");
@@ -314,30 +350,42 @@ Catalog Catalog::load(const std::filesystem::path& path) {
             e.expect.minContours = static_cast<std::size_t>(er.count("min_contours", 0, 0, 100000));
         }
         e.fonts = r.strings("fonts");
-        // A generator makes a job for a named machine (and material): both must be in this file, so a typo
-        // is refused at load rather than when the first order arrives.
         if (!e.generator.empty()) {
-            if (e.machine.empty()) r.fail("machine", "missing (required with a generator)");
-            const MachineProfile* m = catalog.machine(e.machine);
-            if (!m) r.fail("machine", "no [machine." + e.machine + "] table in this file");
-            if (m->capability != e.capability)
-                r.fail("machine", "machine '" + e.machine + "' is " + m->capability + ", the SKU needs " + e.capability);
-            if (e.workArea && (e.workArea->x < 0 || e.workArea->y < 0 || e.workArea->x + e.workArea->width > m->sizeX ||
-                               e.workArea->y + e.workArea->height > m->sizeY))
-                r.fail("work_area", "does not fit machine '" + e.machine + "' (" + std::to_string(m->sizeX) + " x " +
-                                        std::to_string(m->sizeY) + " mm)");
-            const bool needsMaterial = e.generator == "laser_text" || e.generator == "vbit_text" || e.generator == "profile_cut";
-            if (needsMaterial && e.material.empty()) r.fail("material", "missing (required with generator " + e.generator + ")");
-            if (!e.material.empty()) {
-                const MaterialProfile* mat = catalog.material(e.material);
-                if (!mat) r.fail("material", "no [material." + e.material + "] table in this file");
-                if (e.generator == "laser_text" && !mat->laser)
-                    r.fail("material", "material '" + e.material + "' has no laser settings (power, feed)");
-                if (e.generator == "vbit_text" && !mat->vbit)
-                    r.fail("material", "material '" + e.material + "' has no V-bit settings (vbit_angle, depth, ...)");
-                if (e.generator == "profile_cut" && !mat->profile)
-                    r.fail("material", "material '" + e.material + "' has no profile settings (tool_diameter, thickness, ...)");
+            Operation first{e.route.empty() ? e.generator : e.route.front(), e.generator, e.capability, e.machine, e.material};
+            checkOperation(r, catalog, first, e);
+            e.operations.push_back(first);
+        }
+        if (const toml::node* ops = t->get("operations")) {
+            const toml::table* ot = ops->as_table();
+            if (!ot) r.fail("operations", "must hold one [" + prefix + ".operations.<route step>] table each");
+            if (e.generator.empty()) r.fail("operations", "further operations need the SKU's own generator for the first one");
+            for (const auto& [okey, onode] : *ot) {
+                const std::string name(okey.str());
+                const toml::table* o = onode.as_table();
+                if (!o) r.fail("operations." + name, "must be a table");
+                EntryReader orr(file, prefix + ".operations." + name, *o);
+                orr.onlyKnown({"generator", "machine", "material", "margin"});
+                auto step = std::find(e.route.begin(), e.route.end(), name);
+                if (step == e.route.end()) orr.fail("", "is not a step of the route");
+                if (step == e.route.begin()) orr.fail("", "is the first step: its job comes from the SKU's own generator");
+                Operation op;
+                op.name = name;
+                op.generator = orr.string("generator", true);
+                if (!knownGenerators().count(op.generator))
+                    orr.fail("generator", "must be one of laser_text, vbit_text, profile_cut, print_scad, print_file");
+                op.machine = o->get("machine") ? orr.string("machine", true) : e.machine;
+                op.material = o->get("material") ? orr.string("material", true) : e.material;
+                const MachineProfile* m = catalog.machine(op.machine);
+                if (!m) orr.fail("machine", "no [machine." + op.machine + "] table in this file");
+                op.capability = m->capability;
+                op.margin = orr.positive("margin", false, true).value_or(0);
+                checkOperation(orr, catalog, op, e);
+                e.operations.push_back(op);
             }
+            // Route order, whatever order the tables were written in.
+            auto position = [&](const Operation& op) { return std::find(e.route.begin(), e.route.end(), op.name) - e.route.begin(); };
+            std::stable_sort(e.operations.begin(), e.operations.end(),
+                             [&](const Operation& a, const Operation& b) { return position(a) < position(b); });
         }
         if (const toml::node* params = t->get("params")) {
             const toml::table* pt = params->as_table();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,18 @@ struct MaterialProfile {
     std::optional<ProfileMaterial> profile{};   // tool_diameter, thickness, tabs, ... (shares the CNC feeds)
 };
 
+// One machine operation of a SKU's route: which generator makes its job, on which machine, from which stock.
+// The SKU's own generator/capability/machine/material keys describe the first operation; further ones come
+// from [sku.<SKU>.operations.<step>] tables (e.g. the sign's cnc_profile cut-out after its cnc_engrave).
+struct Operation {
+    std::string name{};          // the route step, e.g. cnc_engrave
+    std::string generator{};     // laser_text | vbit_text | profile_cut | print_scad | print_file
+    std::string capability{};    // laser | cnc | fdm
+    std::string machine{};
+    std::string material{};
+    double margin = 0;           // profile_cut: text of the item's other operations stays this far inside the cut, mm
+};
+
 struct CatalogEntry {
     std::string sku{};
     std::string name{};
@@ -67,6 +80,7 @@ struct CatalogEntry {
     ModelExpectation expect{};               // print_scad: what the rendered model must look like
     std::vector<std::string> fonts{};        // print_scad: fontconfig patterns the template needs
     std::map<std::string, ParamSpec> params{};
+    std::vector<Operation> operations{};     // machine operations in route order; empty without a generator
 
     bool hasSchema() const { return !params.empty(); }
 };
@@ -95,12 +109,22 @@ public:
         return it == materials_.end() ? nullptr : &it->second;
     }
     void addMachine(MachineProfile m) { machines_[m.name] = std::move(m); }
+    // Materials a machine may work; empty: the machine names none, any material with settings for it will do.
+    const std::set<std::string>& materialsAllowedOn(const std::string& machine) const {
+        static const std::set<std::string> none;
+        auto it = machineMaterials_.find(machine);
+        return it == machineMaterials_.end() ? none : it->second;
+    }
+    void allowMaterials(const std::string& machine, std::set<std::string> materials) {
+        machineMaterials_[machine] = std::move(materials);
+    }
     void addMaterial(MaterialProfile m) { materials_[m.name] = std::move(m); }
 
 private:
     std::map<std::string, CatalogEntry> entries_;
     std::map<std::string, MachineProfile> machines_;
     std::map<std::string, MaterialProfile> materials_;
+    std::map<std::string, std::set<std::string>> machineMaterials_;
 };
 
 } // namespace mto

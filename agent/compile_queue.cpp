@@ -100,11 +100,14 @@ void CompileQueue::enqueue(const std::string& orderId) {
                     continue;
                 }
                 const auto& compiled = std::get<CompiledItem>(result);
-                std::string proofSha = sha256Hex(compiled.proofPng);
-                writeDurably(artifactPath(stateDir_, compiled.artifact.sha256), compiled.artifact.program);
-                writeDurably(mediaPath(stateDir_, proofSha), compiled.proofPng);
-                jobs.push_back({item.itemId, compiled.artifact.capability, compiled.artifact.sha256, proofSha,
-                                compiled.artifact.estimatedSeconds, compiled.textHeight});
+                int step = 0;
+                for (const CompiledOperation& op : compiled.operations) {
+                    std::string proofSha = sha256Hex(op.proofPng);
+                    writeDurably(artifactPath(stateDir_, op.artifact.sha256), op.artifact.program);
+                    writeDurably(mediaPath(stateDir_, proofSha), op.proofPng);
+                    jobs.push_back({item.itemId, op.operation, step++, op.artifact.capability, op.artifact.sha256, proofSha,
+                                    op.artifact.estimatedSeconds, op.textHeight});
+                }
             }
         } catch (const std::exception& e) {
             // Storage trouble is not the order's fault: leave it received; it is compiled again at start-up.
@@ -124,7 +127,7 @@ void CompileQueue::enqueue(const std::string& orderId) {
                     if (!committed)
                         spdlog::error("compile result of order {} could not be stored", input.orderId);
                     else if (ok)
-                        spdlog::info("order {} compiled: {} job(s)", input.orderId, input.items.size());
+                        spdlog::info("order {} compiled: {} item(s)", input.orderId, input.items.size());
                     else
                         spdlog::warn("order {} refused at compile: {} item(s) cannot be made", input.orderId, n);
                 });

@@ -33,12 +33,6 @@ struct Params {
     std::map<std::string, double> number;
 };
 
-// What a generator produced before the common checks, plus what the failure paths need.
-struct Generated {
-    JobArtifact artifact;
-    double textHeight = 0;
-};
-
 // A failure raised inside a generator branch; caught in compile() and returned as a value.
 struct Refusal {
     ItemFailure failure;
@@ -88,14 +82,14 @@ HorizontalAlign alignOf(const Params& p) {
 }
 
 // Laid-out text in machine coordinates, or a Refusal naming the parameter.
-LaidOutText layOut(const CatalogEntry& entry, const Params& params, const std::string& itemPath) {
+LaidOutText layOut(const CatalogEntry& entry, const WorkArea& area, const Params& params, const std::string& itemPath) {
     const std::string param = textParam(entry);
     const std::string path = itemPath + ".personalization." + param;
     auto it = params.text.find(param);
     if (it == params.text.end()) throw Refusal{{TextLayout::kReasonEmptyText, path, "no text to engrave"}};
     TextLayoutOptions options;
-    options.areaWidth = entry.workArea->width;
-    options.areaHeight = entry.workArea->height;
+    options.areaWidth = area.width;
+    options.areaHeight = area.height;
     if (entry.minTextHeight > 0) options.minCapHeight = entry.minTextHeight;
     options.maxCapHeight = entry.maxTextHeight > 0 ? entry.maxTextHeight : std::max(options.maxCapHeight, options.minCapHeight);
     options.align = alignOf(params);
@@ -107,21 +101,21 @@ LaidOutText layOut(const CatalogEntry& entry, const Params& params, const std::s
     LaidOutText text = std::move(*result.text);
     for (Polyline& stroke : text.strokes)
         for (Point2& p : stroke.points) {
-            p.x += entry.workArea->x;
-            p.y += entry.workArea->y;
+            p.x += area.x;
+            p.y += area.y;
         }
     return text;
 }
 
-const MachineProfile& machineOf(const Catalog& catalog, const CatalogEntry& entry) {
-    const MachineProfile* m = catalog.machine(entry.machine);
-    if (!m) throw Error("SKU " + entry.sku + " names machine '" + entry.machine + "', which the catalog does not define");
+const MachineProfile& machineOf(const Catalog& catalog, const Operation& op) {
+    const MachineProfile* m = catalog.machine(op.machine);
+    if (!m) throw Error("operation " + op.name + " names machine '" + op.machine + "', which the catalog does not define");
     return *m;
 }
 
-const MaterialProfile& materialOf(const Catalog& catalog, const CatalogEntry& entry) {
-    const MaterialProfile* m = catalog.material(entry.material);
-    if (!m) throw Error("SKU " + entry.sku + " names material '" + entry.material + "', which the catalog does not define");
+const MaterialProfile& materialOf(const Catalog& catalog, const Operation& op) {
+    const MaterialProfile* m = catalog.material(op.material);
+    if (!m) throw Error("operation " + op.name + " names material '" + op.material + "', which the catalog does not define");
     return *m;
 }
 
@@ -131,13 +125,85 @@ double numberParam(const Params& p, const std::string& name) {
     return it->second;
 }
 
+// The outline a profile_cut operation cuts: width_mm x height_mm (corner_radius_mm) centred on the work area.
+ProfileShape cutOutline(const CatalogEntry& entry, const Params& params) {
+    const double width = numberParam(params, "width_mm");
+    const double height = numberParam(params, "height_mm");
+    auto radius = params.number.find("corner_radius_mm");
+    const WorkArea& a = *entry.workArea;
+    return ProfileShape::roundedRectangle({a.x + a.width / 2, a.y + a.height / 2}, width, height,
+                                          radius == params.number.end() ? 0 : radius->second);
+}
+
+// Where text goes: the work area, or, when the item is also cut out, the cut's inside less its margin
+// (clipped to the work area) so the lettering stays on the part.
+WorkArea textArea(const CatalogEntry& entry, const Params& params, const std::string& itemPath) {
+    WorkArea area = *entry.workArea;
+    for (const Operation& op : entry.operations) {
+        if (op.generator != "profile_cut") continue;
+        const ProfileShape cut = cutOutline(entry, params);
+        const double x0 = std::max(area.x, cut.center.x - cut.width / 2 + op.margin);
+        const double y0 = std::max(area.y, cut.center.y - cut.height / 2 + op.margin);
+        const double x1 = std::min(area.x + area.width, cut.center.x + cut.width / 2 - op.margin);
+        const double y1 = std::min(area.y + area.height, cut.center.y + cut.height / 2 - op.margin);
+        if (x1 - x0 <= 0 || y1 - y0 <= 0)
+            throw Refusal{{TextLayout::kReasonTextTooLarge, itemPath + ".personalization",
+                           "the part leaves no room for text inside its " + std::to_string(op.margin) + " mm margin"}};
+        area = {x0, y0, x1 - x0, y1 - y0};
+    }
+    return area;
+}
+
 } // namespace
+
+struct ItemCompiler::GenerateContext {
+    const Params* params;
+    std::string itemPath;
+};
 
 ItemCompiler::ItemCompiler(const std::filesystem::path& printCacheDir)
     : ItemCompiler(PrintToolOptions{.cacheDir = printCacheDir}) {}
 
 ItemCompiler::ItemCompiler(PrintToolOptions printOptions)
     : print_(std::make_unique<PrintJobCompiler>(std::move(printOptions))) {}
+
+JobArtifact ItemCompiler::generate(const Catalog& catalog, const CatalogEntry& entry, const Operation& op,
+                                   const GenerateContext& ctx, double& textHeight) const {
+    const MachineProfile& machine = machineOf(catalog, op);
+    const std::string& gen = op.generator;
+    if (gen == "laser_text" || gen == "vbit_text") {
+        const LaidOutText text = layOut(entry, textArea(entry, *ctx.params, ctx.itemPath), *ctx.params, ctx.itemPath);
+        textHeight = text.capHeight;
+        const MaterialProfile& material = materialOf(catalog, op);
+        if (gen == "laser_text") {
+            if (!material.laser) throw Error("material '" + material.name + "' has no laser settings");
+            return LaserTextGenerator(machine).generate(text.strokes, *material.laser);
+        }
+        if (!material.vbit) throw Error("material '" + material.name + "' has no V-bit settings");
+        return VBitTextGenerator(machine).generate(text.strokes, *material.vbit);
+    }
+    if (gen == "profile_cut") {
+        const MaterialProfile& material = materialOf(catalog, op);
+        if (!material.profile) throw Error("material '" + material.name + "' has no profile cut settings");
+        ProfileCut cut;
+        cut.shape = cutOutline(entry, *ctx.params);
+        cut.thickness = material.profile->thickness;
+        cut.tabs = material.profile->tabs;
+        return ProfileCutGenerator(material.profile->tool).generate(cut);
+    }
+    if (gen == "print_scad") {
+        PrintRequest request;
+        request.templatePath = entry.templatePath;
+        request.profilePath = entry.printerProfile;
+        for (const auto& [name, value] : ctx.params->text)
+            if (entry.params.at(name).type == ParamSpec::Type::String) request.parameters[name] = value;
+        request.expect = entry.expect;
+        request.requiredFonts = entry.fonts;
+        return print_->compile(request).artifact;
+    }
+    if (gen == "print_file") return print_->compilePreSliced(entry.gcodePath);
+    throw Error("SKU " + entry.sku + " has generator '" + gen + "', which this agent cannot run");
+}
 
 std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& catalog, const std::string& sku,
                                                               const std::string& personalizationJson,
@@ -147,79 +213,58 @@ std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& cat
     const CatalogEntry* entry = catalog.find(sku);
     if (!entry) return ItemFailure{"unknown_sku", skuPath, "this factory's catalog has no SKU " + sku};
     try {
-        if (entry->generator.empty())
+        if (entry->operations.empty())
             return ItemFailure{"compile_failed", skuPath, "SKU " + sku + " has no generator: its jobs are not made here yet"};
         const Params params = readParams(*entry, personalizationJson, itemPath);
-        const MachineProfile& machine = machineOf(catalog, *entry);
-        Generated out;
-        const std::string& gen = entry->generator;
-        if (gen == "laser_text" || gen == "vbit_text") {
-            if (!entry->workArea) throw Error("SKU " + sku + " has no work_area for its text");
-            const LaidOutText text = layOut(*entry, params, itemPath);
-            out.textHeight = text.capHeight;
-            const MaterialProfile& material = materialOf(catalog, *entry);
-            if (gen == "laser_text") {
-                if (!material.laser) throw Error("material '" + material.name + "' has no laser settings");
-                out.artifact = LaserTextGenerator(machine).generate(text.strokes, *material.laser);
-            } else {
-                // Only the lettering: cutting the sign out (width_mm x height_mm) is a separate profile_cut
-                // job on the route, so a failed cut-out does not waste the engraving's program.
-                if (!material.vbit) throw Error("material '" + material.name + "' has no V-bit settings");
-                out.artifact = VBitTextGenerator(machine).generate(text.strokes, *material.vbit);
-            }
-        } else if (gen == "profile_cut") {
-            const MaterialProfile& material = materialOf(catalog, *entry);
-            if (!material.profile) throw Error("material '" + material.name + "' has no profile cut settings");
-            const double width = numberParam(params, "width_mm");
-            const double height = numberParam(params, "height_mm");
-            auto radius = params.number.find("corner_radius_mm");
-            Point2 center{10 + width / 2, 10 + height / 2};
-            if (entry->workArea)
-                center = {entry->workArea->x + entry->workArea->width / 2, entry->workArea->y + entry->workArea->height / 2};
-            ProfileCut cut;
-            cut.shape = ProfileShape::roundedRectangle(center, width, height,
-                                                       radius == params.number.end() ? 0 : radius->second);
-            cut.thickness = material.profile->thickness;
-            cut.tabs = material.profile->tabs;
-            out.artifact = ProfileCutGenerator(material.profile->tool).generate(cut);
-        } else if (gen == "print_scad") {
-            PrintRequest request;
-            request.templatePath = entry->templatePath;
-            request.profilePath = entry->printerProfile;
-            for (const auto& [name, value] : params.text)
-                if (entry->params.at(name).type == ParamSpec::Type::String) request.parameters[name] = value;
-            request.expect = entry->expect;
-            request.requiredFonts = entry->fonts;
-            out.artifact = print_->compile(request).artifact;
-        } else if (gen == "print_file") {
-            out.artifact = print_->compilePreSliced(entry->gcodePath);
-        } else {
-            throw Error("SKU " + sku + " has generator '" + gen + "', which this agent cannot run");
-        }
-
-        auto parsed = GcodeProgram::parse(out.artifact.program);
-        if (const auto* error = std::get_if<GcodeParseError>(&parsed))
-            return ItemFailure{"compile_failed", skuPath,
-                               "the generated program does not parse at line " + std::to_string(error->line) + ": " +
-                                   error->message};
-        const GcodeProgram& program = std::get<GcodeProgram>(parsed);
-        const std::vector<Violation> violations = GcodeChecker(machine).check(program);
-        if (!violations.empty()) {
-            const Violation& v = violations.front();
-            std::string message = "machine " + machine.name + ": " + v.message;
-            if (v.line > 0) message += " (line " + std::to_string(v.line) + ")";
-            if (violations.size() > 1) message += "; " + std::to_string(violations.size() - 1) + " more";
-            return ItemFailure{v.reason, skuPath, message};
-        }
-        // The slicer models its firmware's planner better than our estimator does: keep its figure.
-        const double slicerSeconds = out.artifact.capability == "fdm" ? out.artifact.estimatedSeconds : 0;
-        GcodeEstimator::annotate(out.artifact, machine);
-        if (slicerSeconds > 0) out.artifact.estimatedSeconds = slicerSeconds;
-
+        const GenerateContext ctx{&params, itemPath};
         CompiledItem item;
-        item.proofPng = ProofRenderer(machine).render(program, entry->workArea.value_or(WorkArea{}), sku);
-        item.artifact = std::move(out.artifact);
-        item.textHeight = out.textHeight;
+        std::vector<GcodeProgram> programs;
+        programs.reserve(entry->operations.size());
+        for (const Operation& op : entry->operations) {
+            const MachineProfile& machine = machineOf(catalog, op);
+            CompiledOperation compiled;
+            compiled.operation = op.name;
+            compiled.machine = op.machine;
+            compiled.artifact = generate(catalog, *entry, op, ctx, compiled.textHeight);
+            const std::string where = entry->operations.size() > 1 ? "operation " + op.name + ": " : "";
+
+            auto parsed = GcodeProgram::parse(compiled.artifact.program);
+            if (const auto* error = std::get_if<GcodeParseError>(&parsed))
+                return ItemFailure{"compile_failed", skuPath,
+                                   where + "the generated program does not parse at line " + std::to_string(error->line) +
+                                       ": " + error->message};
+            const std::vector<Violation> violations = GcodeChecker(machine).check(std::get<GcodeProgram>(parsed));
+            if (!violations.empty()) {
+                const Violation& v = violations.front();
+                std::string message = where + "machine " + machine.name + ": " + v.message;
+                if (v.line > 0) message += " (line " + std::to_string(v.line) + ")";
+                if (violations.size() > 1) message += "; " + std::to_string(violations.size() - 1) + " more";
+                return ItemFailure{v.reason, skuPath, message};
+            }
+            // The slicer models its firmware's planner better than our estimator does: keep its figure.
+            const double slicerSeconds = compiled.artifact.capability == "fdm" ? compiled.artifact.estimatedSeconds : 0;
+            GcodeEstimator::annotate(compiled.artifact, machine);
+            if (slicerSeconds > 0) compiled.artifact.estimatedSeconds = slicerSeconds;
+            programs.push_back(std::move(std::get<GcodeProgram>(parsed)));
+            item.operations.push_back(std::move(compiled));
+        }
+        // One proof per machine: the operations that run on it drawn over each other, in route order.
+        for (std::size_t i = 0; i < item.operations.size(); ++i) {
+            if (!item.operations[i].proofPng.empty()) continue;
+            std::vector<const GcodeProgram*> layers;
+            std::vector<std::size_t> members;
+            for (std::size_t j = i; j < item.operations.size(); ++j)
+                if (item.operations[j].machine == item.operations[i].machine) {
+                    layers.push_back(&programs[j]);
+                    members.push_back(j);
+                }
+            std::string title = sku;
+            if (item.operations.size() > 1)
+                for (std::size_t j : members) title += (j == members.front() ? "  " : " + ") + item.operations[j].operation;
+            const std::string png = ProofRenderer(machineOf(catalog, entry->operations[i]))
+                                        .render(layers, entry->workArea.value_or(WorkArea{}), title);
+            for (std::size_t j : members) item.operations[j].proofPng = png;
+        }
         return item;
     } catch (const Refusal& r) {
         return r.failure;

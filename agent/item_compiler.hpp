@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "catalog.hpp"
 #include "compiler/print_job_compiler.hpp"
@@ -14,10 +15,18 @@
 
 namespace mto {
 
-struct CompiledItem {
+// The job of one machine operation of the item's route.
+struct CompiledOperation {
+    std::string operation;    // route step, e.g. cnc_engrave
+    std::string machine;
     JobArtifact artifact;
-    std::string proofPng;     // the tool path over the machine and work area, for a person to approve
+    std::string proofPng;     // the tool paths of all the item's operations on this machine, over the work area
     double textHeight = 0;    // cap height the layout chose, mm; 0 for jobs without laid-out text
+};
+
+// Every machine operation of the item, in route order (at least one).
+struct CompiledItem {
+    std::vector<CompiledOperation> operations;
 };
 
 // Why an item cannot be made, in the intake's rejection shape.
@@ -44,6 +53,10 @@ public:
                                                     std::size_t itemIndex) const;
 
 private:
+    struct GenerateContext;
+    JobArtifact generate(const Catalog& catalog, const CatalogEntry& entry, const Operation& op,
+                         const GenerateContext& ctx, double& textHeight) const;
+
     std::unique_ptr<PrintJobCompiler> print_;
 };
 

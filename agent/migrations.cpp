@@ -2,6 +2,8 @@
 // Numbered schema migrations of the state database; never edit a released step, add a new one.
 #include "migrations.hpp"
 
+#include <algorithm>
+
 #include <array>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -10,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 2> kMigrations{
+constexpr std::array<const char*, 3> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -86,6 +88,31 @@ CREATE TABLE jobs (
     PRIMARY KEY (order_id, item_id)
 ) WITHOUT ROWID;
 )sql",
+    // 3: one job per machine operation of an item (a sign is engraved, then cut out). Jobs stored by v2 were
+    // the first operation of their SKU's route; the shipped catalog names it after the capability.
+    R"sql(
+CREATE TABLE jobs_v3 (
+    order_id     TEXT NOT NULL,
+    item_id      TEXT NOT NULL,
+    operation    TEXT NOT NULL,
+    step         INTEGER NOT NULL,
+    revision     INTEGER NOT NULL,
+    capability   TEXT NOT NULL,
+    artifact_sha TEXT NOT NULL,
+    proof_sha    TEXT NOT NULL,
+    estimated_s  REAL NOT NULL,
+    rush         INTEGER NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'queued',
+    PRIMARY KEY (order_id, item_id, operation)
+) WITHOUT ROWID;
+INSERT INTO jobs_v3 (order_id, item_id, operation, step, revision, capability, artifact_sha, proof_sha, estimated_s, rush, state)
+    SELECT order_id, item_id,
+           CASE capability WHEN 'laser' THEN 'laser_engrave' WHEN 'cnc' THEN 'cnc_engrave' WHEN 'fdm' THEN 'print' ELSE capability END,
+           0, revision, capability, artifact_sha, proof_sha, estimated_s, rush, state
+    FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+)sql",
 };
 
 } // namespace
@@ -100,13 +127,15 @@ int schemaVersion(Database& db) {
     return v;
 }
 
-void migrate(Database& db) {
+void migrate(Database& db) { migrateTo(db, latestSchemaVersion()); }
+
+void migrateTo(Database& db, int target) {
     int current = schemaVersion(db);
     if (current > latestSchemaVersion())
         throw Error("database " + db.path().string() + " has schema version " + std::to_string(current) +
                     " but this agent knows only up to " + std::to_string(latestSchemaVersion()) +
                     "; install the newer agent or restore a matching backup");
-    for (int v = current; v < latestSchemaVersion(); ++v) {
+    for (int v = current; v < std::min(target, latestSchemaVersion()); ++v) {
         Transaction txn(db);
         db.exec(kMigrations[static_cast<std::size_t>(v)]);
         db.exec("PRAGMA user_version = " + std::to_string(v + 1));

@@ -12,6 +12,8 @@ int latestSchemaVersion();
 // Brings the database up to latestSchemaVersion(), each step in its own transaction.
 // Throws mto::Error when the file was written by a newer agent.
 void migrate(Database& db);
+// Up to `target` only (an older schema, for tests of the steps after it).
+void migrateTo(Database& db, int target);
 
 // The version recorded in the file (PRAGMA user_version).
 int schemaVersion(Database& db);

@@ -20,7 +20,8 @@ int usage(int code) {
            "  order ID           one order with its milestones\n"
            "  events --pending   events not yet acknowledged by the broker\n"
            "  events [--all]     every event, oldest first\n"
-           "  proof ORDER/ITEM -o FILE.png   the toolpath proof of an item\n"
+           "  proof ORDER/ITEM[/OPERATION] -o FILE.png\n"
+           "                                 the toolpath proof of an item (of one operation on another machine)\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -104,7 +105,13 @@ int main(int argc, char** argv) {
             auto slash = args[1].find('/');
             std::string out = args.size() == 4 ? args[3] : args[2].substr(2);
             if (slash == std::string::npos || (args.size() == 4 && args[2] != "-o") || out.empty()) return usage(2);
-            auto sha = store.proofSha(args[1].substr(0, slash), args[1].substr(slash + 1));
+            // ORDER/ITEM or ORDER/ITEM/OPERATION (item ids cannot hold '/': they go into topics).
+            std::string item = args[1].substr(slash + 1), operation;
+            if (auto second = item.find('/'); second != std::string::npos) {
+                operation = item.substr(second + 1);
+                item.resize(second);
+            }
+            auto sha = store.proofSha(args[1].substr(0, slash), item, operation);
             if (!sha) {
                 std::cerr << "mtoctl: no compiled job for " << args[1] << "\n";
                 return 1;

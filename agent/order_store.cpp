@@ -385,21 +385,24 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
     json::array items;
     double total = 0;
     for (const auto& job : jobs) {
-        db_.prepare("INSERT OR REPLACE INTO jobs (order_id, item_id, revision, capability, artifact_sha, proof_sha, "
-                    "estimated_s, rush) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        db_.prepare("INSERT OR REPLACE INTO jobs (order_id, item_id, operation, step, revision, capability, artifact_sha, "
+                    "proof_sha, estimated_s, rush) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(1, input.orderId)
             .bind(2, job.itemId)
-            .bind(3, input.revision)
-            .bind(4, job.capability)
-            .bind(5, job.artifactSha)
-            .bind(6, job.proofSha)
-            .bindReal(7, job.estimatedSeconds)
-            .bind(8, static_cast<std::int64_t>(input.rush))
+            .bind(3, job.operation)
+            .bind(4, static_cast<std::int64_t>(job.step))
+            .bind(5, input.revision)
+            .bind(6, job.capability)
+            .bind(7, job.artifactSha)
+            .bind(8, job.proofSha)
+            .bindReal(9, job.estimatedSeconds)
+            .bind(10, static_cast<std::int64_t>(input.rush))
             .run();
         double prev = perCapability.contains(job.capability) ? perCapability[job.capability].as_double() : 0.0;
         perCapability[job.capability] = prev + job.estimatedSeconds;
         total += job.estimatedSeconds;
         items.push_back({{"item_id", job.itemId},
+                         {"operation", job.operation},
                          {"capability", job.capability},
                          {"job_sha256", job.artifactSha},
                          {"estimated_s", std::round(job.estimatedSeconds * 10) / 10}});
@@ -415,9 +418,24 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
     data["estimated_s_by_capability"] = std::move(perCapability);
     data["estimated_s"] = std::round(total * 10) / 10;
     emit(input.orderId, "", "accepted", std::move(data));
-    for (const auto& job : jobs)
-        emit(input.orderId, job.itemId, "proof_ready",
-             json::object{{"media_sha256", job.proofSha}, {"job_sha256", job.artifactSha}, {"revision", input.revision}});
+    // One proof_ready per proof image of an item; an image shows every operation on one machine.
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+        bool seen = false;
+        for (std::size_t j = 0; j < i; ++j) seen = seen || (jobs[j].itemId == jobs[i].itemId && jobs[j].proofSha == jobs[i].proofSha);
+        if (seen) continue;
+        json::array operations, jobShas;
+        for (const auto& job : jobs)
+            if (job.itemId == jobs[i].itemId && job.proofSha == jobs[i].proofSha) {
+                operations.push_back(json::string(job.operation));
+                jobShas.push_back(json::string(job.artifactSha));
+            }
+        emit(input.orderId, jobs[i].itemId, "proof_ready",
+             json::object{{"media_sha256", jobs[i].proofSha},
+                          {"job_sha256", jobs[i].artifactSha},
+                          {"operations", std::move(operations)},
+                          {"job_sha256s", std::move(jobShas)},
+                          {"revision", input.revision}});
+    }
 }
 
 void OrderStore::recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems) {
@@ -447,8 +465,14 @@ std::map<std::string, double> OrderStore::queuedWorkSeconds() {
     return out;
 }
 
-std::optional<std::string> OrderStore::proofSha(const std::string& orderId, const std::string& itemId) {
-    auto& st = db_.prepare("SELECT proof_sha FROM jobs WHERE order_id = ? AND item_id = ?").bind(1, orderId).bind(2, itemId);
+std::optional<std::string> OrderStore::proofSha(const std::string& orderId, const std::string& itemId,
+                                                const std::string& operation) {
+    auto& st = db_.prepare("SELECT proof_sha FROM jobs WHERE order_id = ? AND item_id = ? AND (? = '' OR operation = ?) "
+                           "ORDER BY step LIMIT 1")
+                   .bind(1, orderId)
+                   .bind(2, itemId)
+                   .bind(3, operation)
+                   .bind(4, operation);
     std::optional<std::string> r;
     if (st.step()) r = st.columnText(0);
     st.reset();

@@ -55,6 +55,8 @@ struct CompileInput {
 // One item's compiled job, ready to be recorded.
 struct CompiledJob {
     std::string itemId;
+    std::string operation;    // route step; an item has one job per machine operation
+    int step = 0;             // its position among the item's jobs
     std::string capability;
     std::string artifactSha;
     std::string proofSha;
@@ -96,7 +98,9 @@ public:
     void recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems);
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
-    std::optional<std::string> proofSha(const std::string& orderId, const std::string& itemId);
+    // The proof of an item's job: the given operation's, or the first operation's when none is given.
+    std::optional<std::string> proofSha(const std::string& orderId, const std::string& itemId,
+                                        const std::string& operation = {});
 
     std::int64_t ackedSeq();
     std::int64_t lastSeq();

@@ -286,4 +286,56 @@ const Glyph& HersheyFont::glyph(char32_t c) const {
     return glyphs_[c - kFirstChar];
 }
 
+namespace {
+
+// Code point → the ASCII slot of its drawing in symbolic.jhf (Debian's file holds the Hershey symbol set at
+// U+0020..U+007E; the slots were read off a rendering of every glyph). Outline and solid forms of a
+// symbol share one drawing: a single-stroke tool engraves outlines either way.
+constexpr std::pair<char32_t, char> kSymbolSlots[] = {
+    {U'\u00A7', 'i'},   // § section sign
+    {U'\u00A9', '_'},   // © copyright sign
+    {U'\u00D7', 'N'},   // × multiplication sign
+    {U'\u2020', 'j'},   // † dagger
+    {U'\u2021', 'k'},   // ‡ double dagger
+    {U'\u2234', 'l'},   // ∴ therefore
+    {U'\u25A1', 'I'},   // □ white square
+    {U'\u25B3', 'J'},   // △ white up-pointing triangle
+    {U'\u25C7', 'K'},   // ◇ white diamond
+    {U'\u25CB', 'H'},   // ○ white circle
+    {U'\u2605', '~'},   // ★ black star
+    {U'\u2606', 'L'},   // ☆ white star
+    {U'\u2618', 'h'},   // ☘ shamrock
+    {U'\u2660', 'm'},   // ♠ black spade suit
+    {U'\u2661', 'n'},   // ♡ white heart suit
+    {U'\u2662', 'o'},   // ♢ white diamond suit
+    {U'\u2663', 'p'},   // ♣ black club suit
+    {U'\u2664', 'm'},   // ♤ white spade suit
+    {U'\u2665', 'n'},   // ♥ black heart suit
+    {U'\u2666', 'o'},   // ♦ black diamond suit
+    {U'\u2667', 'p'},   // ♧ white club suit
+    {U'\u2693', 'X'},   // ⚓ anchor
+    {U'\u2721', '`'},   // ✡ star of David
+    {U'\u2764', 'n'},   // ❤ heavy black heart
+};
+
+} // namespace
+
+const Glyph* HersheyFont::symbol(char32_t c) {
+    const auto* end = std::end(kSymbolSlots);
+    const auto* it = std::find_if(std::begin(kSymbolSlots), end, [c](const auto& s) { return s.first == c; });
+    if (it == end) return nullptr;
+    try {
+        const std::shared_ptr<const HersheyFont> font = named(kSymbolFont);   // cached for the process
+        return &font->glyph(static_cast<char32_t>(it->second));
+    } catch (const Error&) {
+        return nullptr;
+    }
+}
+
+std::vector<char32_t> HersheyFont::symbols() {
+    std::vector<char32_t> out;
+    for (const auto& [code, slot] : kSymbolSlots) out.push_back(code);
+    return out;
+}
+
 } // namespace mto

@@ -37,6 +37,15 @@ public:
 
     // The Hershey sets cover printable ASCII only (U+0020..U+007E).
     bool hasGlyph(char32_t c) const;
+
+    // The stem of the symbol font the text fonts fall back to.
+    static constexpr const char* kSymbolFont = "symbolic";
+    // A symbol no text font has (hearts, card suits, stars, §, ©, ×, anchor, shamrock, a few shapes), drawn
+    // from kSymbolFont in the same units as the text fonts; nullptr for anything else or when the symbol
+    // font is not installed. The glyph lives as long as the process.
+    static const Glyph* symbol(char32_t c);
+    // Every code point symbol() knows, ascending.
+    static std::vector<char32_t> symbols();
     // Throws mto::Error if hasGlyph(c) is false.
     const Glyph& glyph(char32_t c) const;
 

@@ -28,7 +28,6 @@ const cv::Scalar kWhite(255, 255, 255);
 const cv::Scalar kEnvelopeGrey(150, 150, 150);
 const cv::Scalar kWorkAreaBlue(230, 120, 30);
 const cv::Scalar kTravelGrey(215, 215, 215);
-const cv::Scalar kWorkBlack(0, 0, 0);
 const cv::Scalar kInk(40, 40, 40);
 
 struct Style {
@@ -114,7 +113,20 @@ ProofRenderer::ProofRenderer(MachineProfile profile, int longSidePx) : profile_(
         throw Error("machine profile '" + profile_.name + "': sizeX and sizeY must be > 0 mm to draw a proof");
 }
 
+std::array<double, 3> ProofRenderer::layerColour(std::size_t i) {
+    static constexpr std::array<std::array<double, 3>, 4> colours{{{0, 0, 0}, {30, 30, 210}, {40, 150, 40}, {0, 140, 255}}};
+    return colours[i % colours.size()];
+}
+
 ProofLayout ProofRenderer::layout(const GcodeProgram& program, const WorkArea& workArea) const {
+    return layout(std::vector<const GcodeProgram*>{&program}, workArea);
+}
+
+std::string ProofRenderer::render(const GcodeProgram& program, const WorkArea& workArea, std::string_view title) const {
+    return render(std::vector<const GcodeProgram*>{&program}, workArea, title);
+}
+
+ProofLayout ProofRenderer::layout(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea) const {
     const double sx = profile_.sizeX, sy = profile_.sizeY;
     double minX = 0, minY = 0, maxX = sx, maxY = sy;
     if (workArea.width > 0 && workArea.height > 0 && std::isfinite(workArea.x + workArea.y + workArea.width + workArea.height)) {
@@ -123,7 +135,8 @@ ProofLayout ProofRenderer::layout(const GcodeProgram& program, const WorkArea& w
         maxX = std::max(maxX, workArea.x + workArea.width);
         maxY = std::max(maxY, workArea.y + workArea.height);
     }
-    for (const Move& m : program.moves()) {
+    for (const GcodeProgram* program : layers)
+    for (const Move& m : program->moves()) {
         for (const Point3& p : {m.from, m.to}) {
             minX = std::min(minX, p.x);
             minY = std::min(minY, p.y);
@@ -160,8 +173,9 @@ ProofLayout ProofRenderer::layout(const GcodeProgram& program, const WorkArea& w
     return l;
 }
 
-std::string ProofRenderer::render(const GcodeProgram& program, const WorkArea& workArea, std::string_view title) const {
-    const ProofLayout l = layout(program, workArea);
+std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea,
+                                  std::string_view title) const {
+    const ProofLayout l = layout(layers, workArea);
     const Style st = styleFor(longSidePx_);
     cv::Mat img(l.height, l.width, CV_8UC3, kWhite);
 
@@ -188,8 +202,7 @@ std::string ProofRenderer::render(const GcodeProgram& program, const WorkArea& w
 
     // Raster engravings and flattened arcs are millions of moves shorter than a pixel; joined moves that
     // stay within a pixel of where the stroke started are drawn as one line, which looks the same.
-    const auto& moves = program.moves();
-    auto strokes = [&](bool work, const cv::Scalar& colour, int thickness) {
+    auto strokes = [&](const std::vector<Move>& moves, bool work, const cv::Scalar& colour, int thickness) {
         bool pending = false;
         Point2 start, end;
         for (const Move& m : moves) {
@@ -206,8 +219,12 @@ std::string ProofRenderer::render(const GcodeProgram& program, const WorkArea& w
         }
         if (pending) segment(start, end, colour, thickness);
     };
-    strokes(false, kTravelGrey, 1);   // travel first so that burns crossing it stay black
-    strokes(true, kWorkBlack, workThickness);
+    // Travel first so that work crossing it stays visible.
+    for (const GcodeProgram* program : layers) strokes(program->moves(), false, kTravelGrey, 1);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        const auto c = layerColour(i);
+        strokes(layers[i]->moves(), true, cv::Scalar(c[0], c[1], c[2]), workThickness);
+    }
 
     // Scale bar, bottom left, about a fifth of the plot wide.
     const double plotWmm = (l.plotRight - l.plotLeft) / l.pxPerMm;

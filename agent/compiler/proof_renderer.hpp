@@ -2,7 +2,9 @@
 // Draws a program's tool path over the machine and work area as a PNG proof for a person to approve.
 #pragma once
 
+#include <array>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "compiler/gcode_program.hpp"
@@ -43,8 +45,16 @@ public:
 
     // PNG bytes. The title is drawn in ASCII; other characters become '?'.
     std::string render(const GcodeProgram& program, const WorkArea& workArea = {}, std::string_view title = {}) const;
+    // Several programs for the same machine over each other, e.g. a sign's lettering and its cut-out: the
+    // first program's work in black, the next in red, then green, then orange (the colours repeat).
+    std::string render(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {},
+                       std::string_view title = {}) const;
 
     ProofLayout layout(const GcodeProgram& program, const WorkArea& workArea = {}) const;
+    ProofLayout layout(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {}) const;
+
+    // Work moves in BGR of layer i.
+    static std::array<double, 3> layerColour(std::size_t i);
 
 private:
     MachineProfile profile_;

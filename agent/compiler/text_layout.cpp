@@ -97,6 +97,12 @@ LayoutResult failure(const char* reason, std::string message, std::size_t charIn
     return r;
 }
 
+// The text font's glyph, or the symbol font's for the symbols it lacks (checked before layout).
+const Glyph& glyphOf(const HersheyFont& font, char32_t c) {
+    if (font.hasGlyph(c)) return font.glyph(c);
+    return *HersheyFont::symbol(c);
+}
+
 void validate(const TextLayoutOptions& o) {
     const auto positive = [](double v) { return std::isfinite(v) && v > 0; };
     if (!positive(o.areaWidth) || !positive(o.areaHeight)) {
@@ -145,10 +151,11 @@ LayoutResult TextLayout::layout(std::string_view utf8, const TextLayoutOptions& 
             lines.back().firstChar = i + 1;
             continue;
         }
-        if (!font.hasGlyph(c)) {
+        if (!font.hasGlyph(c) && !HersheyFont::symbol(c)) {
             return failure(kReasonMissingGlyph,
                            "character " + std::to_string(i + 1) + " (" + describe(c) + ") cannot be engraved: the font " +
-                               font.path().stem().string() + " has no glyph for it (printable ASCII only)",
+                               font.path().stem().string() +
+                               " has no glyph for it (printable ASCII, plus hearts, card suits, stars and a few symbols)",
                            i);
         }
         lines.back().chars.push_back(c);
@@ -164,7 +171,7 @@ LayoutResult TextLayout::layout(std::string_view utf8, const TextLayoutOptions& 
     for (Line& line : lines) {
         double pen = 0;
         for (const char32_t c : line.chars) {
-            const Glyph& g = font.glyph(c);
+            const Glyph& g = glyphOf(font, c);
             for (const Polyline& stroke : g.strokes) {
                 for (const Point2& p : stroke.points) {
                     const double x = pen + p.x;
@@ -249,7 +256,7 @@ LayoutResult TextLayout::layout(std::string_view utf8, const TextLayoutOptions& 
         const double baseline = -static_cast<double>(i) * pitch;
         double pen = 0;
         for (const char32_t c : line.chars) {
-            const Glyph& g = font.glyph(c);
+            const Glyph& g = glyphOf(font, c);
             for (const Polyline& stroke : g.strokes) {
                 Polyline placed;
                 placed.points.reserve(stroke.points.size());

@@ -36,18 +36,21 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
 
     hq.sendOrder("C-LASER", order("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
     hq.sendOrder("C-HEART", order("C-HEART", "COASTER-OAK-ENGRAVED", R"({"text":"Ada \u2665 2026"})"));
+    hq.sendOrder("C-SNOW", order("C-SNOW", "COASTER-OAK-ENGRAVED", R"({"text":"Let it \u2603"})"));
     hq.sendOrder("C-CNC", order("C-CNC", "SIGN-PINE-CNC", R"({"text":"The Millers"})"));
     hq.sendOrder("C-PRINT", order("C-PRINT", "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})"));
 
     ASSERT_TRUE(waitUntil(
         [&] {
             return milestone(hq, "C-LASER", "proof_ready") && milestone(hq, "C-CNC", "proof_ready") &&
-                   milestone(hq, "C-PRINT", "proof_ready") && milestone(hq, "C-HEART", "rejected");
+                   milestone(hq, "C-PRINT", "proof_ready") && milestone(hq, "C-HEART", "proof_ready") &&
+                   milestone(hq, "C-SNOW", "rejected");
         },
         std::chrono::seconds(120)))
         << agent.log();
 
-    for (const auto& [id, capability] : {std::pair{"C-LASER", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}}) {
+    for (const auto& [id, capability] :
+         {std::pair{"C-LASER", "laser"}, {"C-HEART", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}}) {
         auto accepted = milestone(hq, id, "accepted");
         ASSERT_TRUE(accepted) << id;
         EXPECT_TRUE(accepted->data.at("rush").as_bool());
@@ -64,11 +67,42 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
         EXPECT_GT(accepted->seq, 0);
         EXPECT_LT(accepted->seq, proof->seq);
     }
-    auto heart = milestone(hq, "C-HEART", "rejected");
-    EXPECT_EQ(std::string(heart->data.at("reason").as_string()), "missing_glyph");
-    EXPECT_EQ(std::string(heart->data.at("path").as_string()), "items[0].personalization.text");
+    auto snowman = milestone(hq, "C-SNOW", "rejected");
+    EXPECT_EQ(std::string(snowman->data.at("reason").as_string()), "missing_glyph");
+    EXPECT_EQ(std::string(snowman->data.at("path").as_string()), "items[0].personalization.text");
+    EXPECT_EQ(std::string(snowman->data.at("stage").as_string()), "compile");
 
+    // The sign is two jobs on the router, engraved then cut out, both named by one proof.
+    auto sign = milestone(hq, "C-CNC", "accepted");
+    const auto& jobs = sign->data.at("items").as_array();
+    ASSERT_EQ(jobs.size(), 2u);
+    EXPECT_EQ(std::string(jobs[0].at("operation").as_string()), "cnc_engrave");
+    EXPECT_EQ(std::string(jobs[1].at("operation").as_string()), "cnc_profile");
+    double sum = 0;
+    for (const auto& job : jobs) sum += job.at("estimated_s").to_number<double>();
+    EXPECT_NEAR(sign->data.at("estimated_s_by_capability").at("cnc").to_number<double>(), sum, 0.2);
+    std::size_t signProofs = 0;
+    for (const auto& e : hq.events())
+        if (e.orderId == "C-CNC" && e.milestone == "proof_ready") {
+            ++signProofs;
+            const auto& ops = e.data.at("operations").as_array();
+            ASSERT_EQ(ops.size(), 2u);
+            EXPECT_EQ(std::string(ops[1].as_string()), "cnc_profile");
+            EXPECT_EQ(e.data.at("job_sha256s").as_array().size(), 2u);
+        }
+    EXPECT_EQ(signProofs, 1u);
     std::string out;
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-CNC/1/cnc_profile", "-o",
+                          (dir.path() / "cut.png").string()},
+                         out),
+              0)
+        << out;
+    EXPECT_FALSE(cv::imread((dir.path() / "cut.png").string()).empty());
+    EXPECT_NE(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-CNC/1/paint", "-o",
+                          (dir.path() / "none.png").string()},
+                         out),
+              0);
+
     ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-LASER/1", "-o",
                           (dir.path() / "proof.png").string()},
                          out),

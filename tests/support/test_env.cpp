@@ -19,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <toml++/toml.h>
 
 extern char** environ;
 
@@ -182,12 +183,18 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
     if (options_.compile) {
         catalog_ = shipped;
     } else {
-        std::istringstream in(readFile(shipped));
-        std::string text, line;
-        while (std::getline(in, line))
-            if (line.rfind("generator", 0) != 0) text += line + "\n";
+        // The same products without their generators (first operation) and further operations.
+        toml::table catalog = toml::parse_file(shipped);
+        if (toml::table* skus = catalog["sku"].as_table())
+            for (auto& [sku, entry] : *skus)
+                if (toml::table* t = entry.as_table()) {
+                    t->erase("generator");
+                    t->erase("operations");
+                }
+        std::ostringstream text;
+        text << catalog << "\n";
         catalog_ = dir_ / "catalog.toml";
-        writeFile(catalog_, text);
+        writeFile(catalog_, text.str());
     }
     std::ostringstream toml;
     toml << "[factory]\nid = \"" << options_.factory << "\"\n"

@@ -101,5 +101,56 @@ TEST(CatalogSchema, BadSchemaIsRefusedNamingTheKey) {
     }
 }
 
+TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
+    test::TempDir dir;
+    const std::string base =
+        "[machine.cnc]\ncapability='cnc'\nsize_x=600\nsize_y=400\nmin_z=-20\nmax_z=30\nmax_feed=3000\n"
+        "acceleration=200\nallowed=['G0','G1','G4','G21','G90','M3','M5','S','F']\nmaterials=['pine']\n"
+        "[machine.laser]\ncapability='laser'\nsize_x=400\nsize_y=400\nmax_feed=6000\nacceleration=1000\n"
+        "allowed=['G0','G1','M4','M5','S','F']\n"
+        "[material.pine]\nvbit_angle=60\ndepth=1.5\nstep_down=0.75\nsafe_z=5\nplunge_feed=300\nfeed=1200\n"
+        "rpm=18000\ntool_diameter=3.175\nthickness=18\n"
+        "[material.oak]\ntool_diameter=3.175\nthickness=10\nstep_down=2\nsafe_z=5\nplunge_feed=300\nfeed=1200\n"
+        "rpm=18000\n"
+        "[sku.S]\nname='sign'\ngenerator='vbit_text'\ncapability='cnc'\nmachine='cnc'\nmaterial='pine'\n"
+        "font='rowmans'\nwork_area={x=10,y=10,width=380,height=200}\nroute=['engrave','cut','qc']\n";
+    struct Case {
+        std::string toml, expect;
+    };
+    std::vector<Case> cases{
+        {"[sku.S.operations.paint]\ngenerator='profile_cut'\n", "key 'sku.S.operations.paint': is not a step of the route"},
+        {"[sku.S.operations.engrave]\ngenerator='profile_cut'\n", "key 'sku.S.operations.engrave': is the first step"},
+        {"[sku.S.operations.cut]\ngenerator='weld'\n", "key 'sku.S.operations.cut.generator'"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nmachine='mill'\n", "key 'sku.S.operations.cut.machine'"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nmaterial='oak'\n",
+         "key 'sku.S.operations.cut.material': material 'oak' is not in the materials of machine 'cnc'"},
+        {"[sku.S.operations.cut]\ngenerator='laser_text'\nmachine='laser'\n",
+         "key 'sku.S.operations.cut.material': material 'pine' has no laser settings"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nmargin=-1\n", "key 'sku.S.operations.cut.margin'"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nspeed=3\n", "key 'sku.S.operations.cut.speed': unknown key"},
+    };
+    for (const auto& c : cases) {
+        test::writeFile(dir.path() / "catalog.toml", base + c.toml);
+        try {
+            Catalog::load(dir.path() / "catalog.toml");
+            ADD_FAILURE() << "accepted: " << c.toml;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
+        }
+    }
+    // And a good one: the second operation inherits machine and material and is kept in route order.
+    test::writeFile(dir.path() / "catalog.toml", base + "[sku.S.operations.cut]\ngenerator='profile_cut'\nmargin=12\n");
+    const Catalog catalog = Catalog::load(dir.path() / "catalog.toml");
+    const auto& ops = catalog.find("S")->operations;
+    ASSERT_EQ(ops.size(), 2u);
+    EXPECT_EQ(ops[0].name, "engrave");
+    EXPECT_EQ(ops[0].generator, "vbit_text");
+    EXPECT_EQ(ops[1].name, "cut");
+    EXPECT_EQ(ops[1].machine, "cnc");
+    EXPECT_EQ(ops[1].material, "pine");
+    EXPECT_EQ(ops[1].capability, "cnc");
+    EXPECT_DOUBLE_EQ(ops[1].margin, 12);
+}
+
 } // namespace
 } // namespace mto

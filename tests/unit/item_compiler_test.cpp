@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
@@ -16,6 +17,7 @@
 #include "compiler/gcode_checker.hpp"
 #include "compiler/gcode_program.hpp"
 #include "compiler/hershey_font.hpp"
+#include "compiler/proof_renderer.hpp"
 #include "item_compiler.hpp"
 #include "mto/error.hpp"
 #include "test_env.hpp"
@@ -52,6 +54,15 @@ CompiledItem compiled(const std::variant<CompiledItem, ItemFailure>& r) {
     return std::get<CompiledItem>(r);
 }
 
+// The job of an item whose route has a single machine operation.
+CompiledOperation only(const CompiledItem& item) {
+    if (item.operations.size() != 1) {
+        ADD_FAILURE() << "expected one machine operation, got " << item.operations.size();
+        return {};
+    }
+    return item.operations.front();
+}
+
 ItemFailure failure(const std::variant<CompiledItem, ItemFailure>& r) {
     if (const auto* f = std::get_if<ItemFailure>(&r)) return *f;
     ADD_FAILURE() << "compiled, expected a failure";
@@ -79,7 +90,8 @@ TEST(ItemCompiler, CoasterTextCompilesToACheckedLaserJobWithProof) {
     const Catalog catalog = shipped();
     ItemCompiler compiler(dir.path() / "cache");
     const auto r = compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada 2026"})", 0);
-    const CompiledItem item = compiled(r);
+    const CompiledOperation item = only(compiled(r));
+    EXPECT_EQ(item.operation, "laser_engrave");
     EXPECT_EQ(item.artifact.capability, "laser");
     EXPECT_EQ(item.artifact.format, "gcode-grbl");
     EXPECT_EQ("", violations(catalog, "laser-400", item.artifact));
@@ -96,7 +108,10 @@ TEST(ItemCompiler, CharacterOutsideTheFontIsMissingGlyphAtTheTextParameter) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
     ItemCompiler compiler(dir.path() / "cache");
-    const ItemFailure f = failure(compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ♥ 2026"})", 0));
+    // ♥ comes from the symbol font; a snowman is in no Hershey set.
+    EXPECT_TRUE(std::holds_alternative<CompiledItem>(
+        compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ♥ 2026"})", 0)));
+    const ItemFailure f = failure(compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ☃ 2026"})", 0));
     EXPECT_EQ(f.reason, "missing_glyph");
     EXPECT_EQ(f.path, "items[0].personalization.text");
 }
@@ -111,18 +126,92 @@ TEST(ItemCompiler, LongTextOnTheSmallTagIsTooLarge) {
     EXPECT_EQ(f.path, "items[3].personalization.name");
 }
 
-TEST(ItemCompiler, SignCompilesToACheckedCncJob) {
+// Work moves (below Z 0) of a CNC program: their XY bounding box and deepest Z.
+struct CutExtent {
+    double minX = 1e9, minY = 1e9, maxX = -1e9, maxY = -1e9, minZ = 0;
+};
+
+CutExtent cutExtent(const JobArtifact& a) {
+    CutExtent e;
+    const auto parsed = GcodeProgram::parse(a.program);
+    for (const Move& m : std::get<GcodeProgram>(parsed).moves()) {
+        if (m.to.z >= 0 || m.from.z >= 0) continue;
+        e.minX = std::min({e.minX, m.from.x, m.to.x});
+        e.maxX = std::max({e.maxX, m.from.x, m.to.x});
+        e.minY = std::min({e.minY, m.from.y, m.to.y});
+        e.maxY = std::max({e.maxY, m.from.y, m.to.y});
+        e.minZ = std::min(e.minZ, m.to.z);
+    }
+    return e;
+}
+
+TEST(ItemCompiler, SignIsEngravedThenCutOutAsTwoCheckedJobsOnOneProof) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
     const Catalog catalog = shipped();
     ItemCompiler compiler(dir.path() / "cache");
-    const CompiledItem item = compiled(compiler.compile(catalog, "SIGN-PINE-CNC", R"({"text":"The Millers"})", 1));
-    EXPECT_EQ(item.artifact.capability, "cnc");
-    EXPECT_EQ("", violations(catalog, "cnc-600", item.artifact));
-    EXPECT_GT(item.artifact.estimatedSeconds, 0);
-    EXPECT_LT(item.artifact.bbox.minZ, 0) << "the V-bit goes into the wood";
-    EXPECT_GE(item.textHeight, 10.0);
-    EXPECT_TRUE(decodesAsImage(item.proofPng));
+    const CompiledItem item =
+        compiled(compiler.compile(catalog, "SIGN-PINE-CNC", R"({"text":"The Millers","width_mm":300,"height_mm":120})", 1));
+    ASSERT_EQ(item.operations.size(), 2u);
+    const CompiledOperation& engrave = item.operations[0];
+    const CompiledOperation& cut = item.operations[1];
+    EXPECT_EQ(engrave.operation, "cnc_engrave");
+    EXPECT_EQ(cut.operation, "cnc_profile");
+    for (const CompiledOperation* op : {&engrave, &cut}) {
+        EXPECT_EQ(op->artifact.capability, "cnc");
+        EXPECT_EQ("", violations(catalog, "cnc-600", op->artifact)) << op->operation;
+        EXPECT_GT(op->artifact.estimatedSeconds, 0) << op->operation;
+    }
+    EXPECT_NE(engrave.artifact.sha256, cut.artifact.sha256);
+    EXPECT_GE(engrave.textHeight, 10.0);
+
+    // The shipped catalog: work area x 10..430, y 10..230, so the 300 x 120 sign spans x 70..370, y 60..180;
+    // pine is 18 mm thick, the tool 3.175 mm, the text margin 15 mm.
+    const CatalogEntry& sku = *catalog.find("SIGN-PINE-CNC");
+    const WorkArea area = *sku.workArea;
+    const double cx = area.x + area.width / 2, cy = area.y + area.height / 2;
+    const double tool = catalog.material("pine")->profile->tool.diameter;
+    const CutExtent outline = cutExtent(cut.artifact);
+    EXPECT_NEAR(outline.minX, cx - 150 - tool / 2, 0.01);
+    EXPECT_NEAR(outline.maxX, cx + 150 + tool / 2, 0.01);
+    EXPECT_NEAR(outline.minY, cy - 60 - tool / 2, 0.01);
+    EXPECT_NEAR(outline.maxY, cy + 60 + tool / 2, 0.01);
+    EXPECT_LE(outline.minZ, -catalog.material("pine")->profile->thickness) << "the cut goes through the board";
+
+    const CutExtent letters = cutExtent(engrave.artifact);
+    EXPECT_GE(letters.minX, cx - 150 + 15 - 1e-6) << "the lettering stays inside the sign, 15 mm from its edge";
+    EXPECT_LE(letters.maxX, cx + 150 - 15 + 1e-6);
+    EXPECT_GE(letters.minY, cy - 60 + 15 - 1e-6);
+    EXPECT_LE(letters.maxY, cy + 60 - 15 + 1e-6);
+    EXPECT_GE(letters.minZ, -catalog.material("pine")->vbit->depth - 1e-9) << "the V-bit stops at its depth";
+
+    // Both jobs run on the same router: one proof, the cut drawn in the second layer's colour.
+    EXPECT_EQ(engrave.proofPng, cut.proofPng);
+    const std::vector<unsigned char> bytes(cut.proofPng.begin(), cut.proofPng.end());
+    const cv::Mat img = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    ASSERT_FALSE(img.empty());
+    const auto red = ProofRenderer::layerColour(1);
+    std::size_t redPixels = 0;
+    for (int y = 0; y < img.rows; ++y)
+        for (int x = 0; x < img.cols; ++x) {
+            const auto px = img.at<cv::Vec3b>(y, x);
+            redPixels += px[0] == red[0] && px[1] == red[1] && px[2] == red[2];
+        }
+    EXPECT_GT(redPixels, 500u) << "the cut-out outline is on the proof";
+}
+
+TEST(ItemCompiler, SmallSignLeavesTooLittleRoomForLongTextInsideItsMargin) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    ItemCompiler compiler(dir.path() / "cache");
+    // Fits the 420 mm work area at 10 mm, but not the 120 mm inside of a 150 mm sign.
+    const std::string text(24, 'W');
+    const auto big = compiler.compile(shipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":400})", 0);
+    EXPECT_TRUE(std::holds_alternative<CompiledItem>(big));
+    const ItemFailure f =
+        failure(compiler.compile(shipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":150})", 0));
+    EXPECT_EQ(f.reason, "text_too_large");
+    EXPECT_EQ(f.path, "items[0].personalization.text");
 }
 
 TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
@@ -131,7 +220,7 @@ TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
     test::TempDir dir;
     const Catalog catalog = shipped();
     ItemCompiler compiler(dir.path() / "cache");
-    const CompiledItem first = compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0));
+    const CompiledOperation first = only(compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0)));
     EXPECT_EQ(first.artifact.capability, "fdm");
     EXPECT_EQ(first.artifact.format, "gcode-marlin");
     EXPECT_EQ("", violations(catalog, "mk3s", first.artifact));
@@ -142,7 +231,7 @@ TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
     for (const auto& f : fs::directory_iterator(dir.path() / "cache")) cached += f.path().extension() == ".gcode";
     EXPECT_EQ(cached, 1u);
     const auto before = fs::last_write_time(fs::directory_iterator(dir.path() / "cache")->path());
-    const CompiledItem second = compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0));
+    const CompiledOperation second = only(compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0)));
     EXPECT_EQ(second.artifact.sha256, first.artifact.sha256);
     cached = 0;
     for (const auto& f : fs::directory_iterator(dir.path() / "cache")) cached += f.path().extension() == ".gcode";

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "database.hpp"
 #include "migrations.hpp"
@@ -42,6 +43,33 @@ TEST(Migrations, FreshDatabaseReachesTheLatestVersionInWalModeWithFullSync) {
                   1)
             << table;
     EXPECT_EQ(scalar(db, "SELECT acked_seq FROM outbox_state WHERE id = 1"), 0);
+}
+
+TEST(Migrations, JobsOfVersionTwoBecomeTheFirstOperationOfTheirItem) {
+    test::TempDir dir;
+    Database db(dir.path() / "agent.db", Database::Mode::ReadWrite);
+    migrateTo(db, 2);
+    ASSERT_EQ(schemaVersion(db), 2);
+    db.exec("INSERT INTO jobs (order_id, item_id, revision, capability, artifact_sha, proof_sha, estimated_s, rush) VALUES "
+            "('O1', '1', 1, 'laser', 'a1', 'p1', 12.5, 1), ('O1', '2', 1, 'cnc', 'a2', 'p2', 60, 0), "
+            "('O2', '1', 2, 'fdm', 'a3', 'p3', 3600, 0)");
+    migrate(db);
+    EXPECT_EQ(schemaVersion(db), latestSchemaVersion());
+    auto& st = db.prepare("SELECT order_id, item_id, operation, step, revision, capability, artifact_sha, proof_sha, "
+                          "estimated_s, rush, state FROM jobs ORDER BY order_id, item_id");
+    std::vector<std::string> rows;
+    while (st.step())
+        rows.push_back(st.columnText(0) + "/" + st.columnText(1) + " " + st.columnText(2) + " " + st.columnText(3) + " r" +
+                       st.columnText(4) + " " + st.columnText(5) + " " + st.columnText(6) + " " + st.columnText(7) + " " +
+                       std::to_string(st.columnReal(8)) + " " + st.columnText(9) + " " + st.columnText(10));
+    st.reset();
+    EXPECT_EQ(rows, (std::vector<std::string>{"O1/1 laser_engrave 0 r1 laser a1 p1 12.500000 1 queued",
+                                              "O1/2 cnc_engrave 0 r1 cnc a2 p2 60.000000 0 queued",
+                                              "O2/1 print 0 r2 fdm a3 p3 3600.000000 0 queued"}));
+    // A second operation of the same item now has a row of its own.
+    db.exec("INSERT INTO jobs (order_id, item_id, operation, step, revision, capability, artifact_sha, proof_sha, "
+            "estimated_s, rush) VALUES ('O1', '2', 'cnc_profile', 1, 1, 'cnc', 'a4', 'p2', 600, 0)");
+    EXPECT_EQ(scalar(db, "SELECT COUNT(*) FROM jobs WHERE order_id = 'O1' AND item_id = '2'"), 2);
 }
 
 TEST(Migrations, VersionAndJournalModeSurviveReopening) {

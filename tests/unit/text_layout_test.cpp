@@ -47,14 +47,18 @@ void appendUtf8(std::string& out, char32_t c) {
     }
 }
 
-std::size_t expectedStrokes(const HersheyFont& font, const std::string& ascii) {
+std::size_t expectedStrokes(const HersheyFont& font, const std::u32string& text) {
     std::size_t n = 0;
-    for (const char c : ascii) {
-        if (c != '\n' && c != '\r') {
-            n += font.glyph(static_cast<unsigned char>(c)).strokes.size();
+    for (const char32_t c : text) {
+        if (c != U'\n' && c != U'\r') {
+            n += (font.hasGlyph(c) ? font.glyph(c) : *HersheyFont::symbol(c)).strokes.size();
         }
     }
     return n;
+}
+
+std::size_t expectedStrokes(const HersheyFont& font, const std::string& ascii) {
+    return expectedStrokes(font, std::u32string(ascii.begin(), ascii.end()));
 }
 
 void expectInside(const LaidOutText& t, const TextLayoutOptions& o) {
@@ -211,15 +215,51 @@ TEST_F(TextLayoutTest, CrLfBreaksLinesLikeLf) {
     EXPECT_DOUBLE_EQ(lf.text->bbox.maxX, crlf.text->bbox.maxX);
 }
 
-TEST_F(TextLayoutTest, AHeartIsRefusedAsAMissingGlyphAtItsCharacterIndex) {
+TEST_F(TextLayoutTest, AHeartComesFromTheSymbolFontAtTheTextsSize) {
     const TextLayout layout(font_);
-    const auto r = layout.layout("I \xe2\x99\xa5 NY", area(100, 40));
-    ASSERT_FALSE(r);
+    const auto o = area(100, 40, 2, 10);
+    const auto r = layout.layout("I \xe2\x99\xa5 NY", o);   // "I ♥ NY"
+    ASSERT_TRUE(r) << r.error->message;
+    EXPECT_EQ(r.text->glyphCount, 4u);
+    const Glyph* heart = HersheyFont::symbol(U'\u2665');
+    ASSERT_NE(heart, nullptr);
+    EXPECT_FALSE(heart->strokes.empty());
+    EXPECT_EQ(r.text->strokes.size(), expectedStrokes(*font_, U"I \u2665 NY"));
+    expectInside(*r.text, o);
+    // The heart's strokes sit between the I and the N and are about as tall as a capital.
+    const auto iStrokes = font_->glyph(U'I').strokes.size();
+    double minX = 1e9, maxX = -1e9, minY = 1e9, maxY = -1e9;
+    for (std::size_t k = iStrokes; k < iStrokes + heart->strokes.size(); ++k)
+        for (const Point2& p : r.text->strokes[k].points) {
+            minX = std::min(minX, p.x);
+            maxX = std::max(maxX, p.x);
+            minY = std::min(minY, p.y);
+            maxY = std::max(maxY, p.y);
+        }
+    double iMaxX = -1e9, nMinX = 1e9;
+    for (std::size_t k = 0; k < iStrokes; ++k)
+        for (const Point2& p : r.text->strokes[k].points) iMaxX = std::max(iMaxX, p.x);
+    for (const Point2& p : r.text->strokes[iStrokes + heart->strokes.size()].points) nMinX = std::min(nMinX, p.x);
+    EXPECT_GT(minX, iMaxX);
+    EXPECT_LT(maxX, nMinX);
+    EXPECT_GT(maxY - minY, 0.5 * r.text->capHeight);
+    EXPECT_LT(maxY - minY, 1.5 * r.text->capHeight);
+}
+
+TEST_F(TextLayoutTest, EverySymbolOfTheFallbackHasStrokesAndOthersStayMissing) {
+    for (const char32_t c : HersheyFont::symbols()) {
+        const Glyph* g = HersheyFont::symbol(c);
+        ASSERT_NE(g, nullptr) << static_cast<unsigned>(c);
+        EXPECT_FALSE(g->strokes.empty()) << static_cast<unsigned>(c);
+        EXPECT_GT(g->advance, 0) << static_cast<unsigned>(c);
+    }
+    EXPECT_EQ(HersheyFont::symbol(U'A'), nullptr) << "letters come from the text font";
+    const TextLayout layout(font_);
+    const auto r = layout.layout("I \xe2\x98\x83 NY", area(100, 40));   // ☃ snowman: in no Hershey set
     ASSERT_TRUE(r.error);
-    EXPECT_FALSE(r.text);
     EXPECT_EQ(r.error->reason, "missing_glyph");
     EXPECT_EQ(r.error->charIndex, 2u);
-    EXPECT_NE(r.error->message.find("U+2665"), std::string::npos) << r.error->message;
+    EXPECT_NE(r.error->message.find("U+2603"), std::string::npos) << r.error->message;
     EXPECT_NE(r.error->message.find("character 3"), std::string::npos) << r.error->message;
 }
 
@@ -378,7 +418,7 @@ TEST_F(TextLayoutTest, RandomTextFromEveryUnicodeCategoryLaysOutOrFailsWithTheRi
             for (std::size_t i = 0; i < cps.size() && expected.empty(); ++i) {
                 const char32_t c = cps[i];
                 const bool lineBreak = c == U'\n' || (c == U'\r' && i + 1 < cps.size() && cps[i + 1] == U'\n');
-                if (!lineBreak && !font_->hasGlyph(c)) {
+                if (!lineBreak && !font_->hasGlyph(c) && !HersheyFont::symbol(c)) {
                     expected = "missing_glyph";
                     expectedIndex = i;
                 }
@@ -407,11 +447,7 @@ TEST_F(TextLayoutTest, RandomTextFromEveryUnicodeCategoryLaysOutOrFailsWithTheRi
             ++laidOut;
             EXPECT_TRUE(expected.empty()) << "expected " << expected;
             EXPECT_EQ(r.text->glyphCount, visible);
-            std::string ascii;
-            for (const char32_t c : cps) {
-                ascii += static_cast<char>(c);
-            }
-            EXPECT_EQ(r.text->strokes.size(), expectedStrokes(*font_, ascii));
+            EXPECT_EQ(r.text->strokes.size(), expectedStrokes(*font_, std::u32string(cps.begin(), cps.end())));
             EXPECT_GE(r.text->capHeight, o.minCapHeight);
             EXPECT_LE(r.text->capHeight, o.maxCapHeight);
             expectInside(*r.text, o);
