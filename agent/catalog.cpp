@@ -229,6 +229,16 @@ void checkOperation(const EntryReader& r, const Catalog& catalog, const Operatio
     if (op.generator == "print_scad" && (e.templatePath.empty() || e.printerProfile.empty()))
         r.fail("generator", "print_scad needs template and printer_profile");
     if (op.generator == "print_file" && e.gcodePath.empty()) r.fail("generator", "print_file needs gcode");
+    // The files a generator reads are part of the catalog: a missing one is a catalog error, not an order's.
+    auto mustExist = [&](const char* key, const std::string& file) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(file, ec)) r.fail(key, "file " + file + " does not exist or is not a file");
+    };
+    if (op.generator == "print_scad") {
+        mustExist("template", e.templatePath);
+        mustExist("printer_profile", e.printerProfile);
+    }
+    if (op.generator == "print_file") mustExist("gcode", e.gcodePath);
     if (op.machine.empty()) r.fail("machine", "missing (required with a generator)");
     const MachineProfile* m = catalog.machine(op.machine);
     if (!m) r.fail("machine", "no [machine." + op.machine + "] table in this file");

@@ -39,18 +39,20 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
     hq.sendOrder("C-SNOW", order("C-SNOW", "COASTER-OAK-ENGRAVED", R"({"text":"Let it \u2603"})"));
     hq.sendOrder("C-CNC", order("C-CNC", "SIGN-PINE-CNC", R"({"text":"The Millers"})"));
     hq.sendOrder("C-PRINT", order("C-PRINT", "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})"));
+    hq.sendOrder("C-CLIP", order("C-CLIP", "CLIP-PLA-PRINT", "{}"));
 
     ASSERT_TRUE(waitUntil(
         [&] {
             return milestone(hq, "C-LASER", "proof_ready") && milestone(hq, "C-CNC", "proof_ready") &&
                    milestone(hq, "C-PRINT", "proof_ready") && milestone(hq, "C-HEART", "proof_ready") &&
+                   milestone(hq, "C-CLIP", "proof_ready") &&
                    milestone(hq, "C-SNOW", "rejected");
         },
         std::chrono::seconds(120)))
         << agent.log();
 
     for (const auto& [id, capability] :
-         {std::pair{"C-LASER", "laser"}, {"C-HEART", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}}) {
+         {std::pair{"C-LASER", "laser"}, {"C-HEART", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}, {"C-CLIP", "fdm"}}) {
         auto accepted = milestone(hq, id, "accepted");
         ASSERT_TRUE(accepted) << id;
         EXPECT_TRUE(accepted->data.at("rush").as_bool());

@@ -75,6 +75,7 @@ std::string readFile(const std::filesystem::path& p) {
 }
 
 void writeFile(const std::filesystem::path& p, const std::string& text) {
+    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
     out << text;
     if (!out) throw std::runtime_error("cannot write " + p.string());

@@ -152,5 +152,39 @@ TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
     EXPECT_DOUBLE_EQ(ops[1].margin, 12);
 }
 
+TEST(CatalogSchema, FilesAGeneratorReadsMustExistWhenTheCatalogLoads) {
+    test::TempDir dir;
+    const std::string printer =
+        "[machine.p]\ncapability='fdm'\nsize_x=250\nsize_y=210\nmax_z=210\nmax_feed=12000\nacceleration=1250\n"
+        "allowed=['G1']\n";
+    test::writeFile(dir.path() / "catalog.toml",
+                    printer + "[sku.CLIP]\nname='clip'\ngenerator='print_file'\ncapability='fdm'\nmachine='p'\n"
+                              "gcode='gcode/missing.gcode'\n");
+    try {
+        Catalog::load(dir.path() / "catalog.toml");
+        ADD_FAILURE() << "a missing G-code file was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("key 'sku.CLIP.gcode': file " + (dir.path() / "gcode/missing.gcode").string() +
+                                             " does not exist"),
+                  std::string::npos)
+            << e.what();
+    }
+    test::writeFile(dir.path() / "catalog.toml",
+                    printer + "[sku.KEY]\nname='key'\ngenerator='print_scad'\ncapability='fdm'\nmachine='p'\n"
+                              "template='scad/missing.scad'\nprinter_profile='p.ini'\n");
+    try {
+        Catalog::load(dir.path() / "catalog.toml");
+        ADD_FAILURE() << "a missing template was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("key 'sku.KEY.template'"), std::string::npos) << e.what();
+    }
+    // Present files load; paths are relative to the catalog.
+    test::writeFile(dir.path() / "gcode/clip.gcode", "G1 X1 Y1 E1\n");
+    test::writeFile(dir.path() / "catalog.toml",
+                    printer + "[sku.CLIP]\nname='clip'\ngenerator='print_file'\ncapability='fdm'\nmachine='p'\n"
+                              "gcode='gcode/clip.gcode'\n");
+    EXPECT_EQ(Catalog::load(dir.path() / "catalog.toml").find("CLIP")->gcodePath, (dir.path() / "gcode/clip.gcode").string());
+}
+
 } // namespace
 } // namespace mto

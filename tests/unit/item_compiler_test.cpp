@@ -239,6 +239,49 @@ TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
     EXPECT_EQ(fs::last_write_time(fs::directory_iterator(dir.path() / "cache")->path()), before);
 }
 
+TEST(ItemCompiler, StockClipIsItsPreSlicedProgramCheckedAgainstThePrinter) {
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const CompiledOperation clip = only(compiled(compiler.compile(catalog, "CLIP-PLA-PRINT", "", 0)));
+    EXPECT_EQ(clip.operation, "print");
+    EXPECT_EQ(clip.artifact.capability, "fdm");
+    EXPECT_EQ(clip.artifact.format, "gcode-marlin");
+    EXPECT_EQ("", violations(catalog, "mk3s", clip.artifact));
+    EXPECT_EQ(clip.artifact.program, test::readFile(test::sourceDir() + "/config/gcode/cable-clip.gcode"));
+    // The slicer wrote "estimated printing time (normal mode) = 5m 48s" into the file.
+    EXPECT_NEAR(clip.artifact.estimatedSeconds, 348, 1);
+    EXPECT_GT(clip.artifact.workMm, 100);
+    EXPECT_TRUE(decodesAsImage(clip.proofPng));
+    EXPECT_TRUE(fs::is_empty(dir.path() / "cache") || !fs::exists(dir.path() / "cache")) << "nothing is sliced";
+}
+
+TEST(ItemCompiler, PreSlicedProgramOutsideThePrinterIsRefusedWithTheCheckersReason) {
+    test::TempDir dir;
+    Catalog catalog = shipped();
+    // The same clip moved 300 mm to the right: past the MK3S's 250 mm bed.
+    std::string program = test::readFile(test::sourceDir() + "/config/gcode/cable-clip.gcode");
+    std::string moved;
+    std::istringstream lines(program);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("G1 X", 0) == 0) {
+            const std::size_t end = line.find(' ', 4);
+            line = "G1 X" + std::to_string(std::stod(line.substr(4, end - 4)) + 300) + (end == std::string::npos ? "" : line.substr(end));
+        }
+        moved += line + "\n";
+    }
+    test::writeFile(dir.path() / "far.gcode", moved);
+    CatalogEntry far = *catalog.find("CLIP-PLA-PRINT");
+    far.sku = "CLIP-FAR";
+    far.gcodePath = (dir.path() / "far.gcode").string();
+    catalog.add(far);
+    ItemCompiler compiler(dir.path() / "cache");
+    const ItemFailure f = failure(compiler.compile(catalog, "CLIP-FAR", "", 4));
+    EXPECT_EQ(f.reason, "outside_envelope");
+    EXPECT_EQ(f.path, "items[4].sku");
+    EXPECT_NE(f.message.find("mk3s"), std::string::npos) << f.message;
+}
+
 TEST(ItemCompiler, SkuWithoutGeneratorIsCompileFailedAtTheSku) {
     test::TempDir dir;
     Catalog catalog;
