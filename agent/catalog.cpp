@@ -199,6 +199,7 @@ MaterialProfile readMaterial(const std::string& file, const std::string& name, c
         p.tool.plungeFeed = *r.positive("plunge_feed", true);
         p.tool.feed = *r.positive("feed", true);
         p.tool.rpm = *r.positive("rpm", true);
+        p.tool.spinUpSeconds = r.positive("spin_up", false, true).value_or(p.tool.spinUpSeconds);
         p.thickness = *r.positive("thickness", true);
         p.tabs.count = r.count("tabs", 0, 0, 64);
         p.tabs.width = r.positive("tab_width", p.tabs.count > 0, true).value_or(0);

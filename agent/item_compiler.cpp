@@ -243,7 +243,7 @@ std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& cat
             }
             // The slicer models its firmware's planner better than our estimator does: keep its figure.
             const double slicerSeconds = compiled.artifact.capability == "fdm" ? compiled.artifact.estimatedSeconds : 0;
-            GcodeEstimator::annotate(compiled.artifact, machine);
+            GcodeEstimator::annotate(compiled.artifact, std::get<GcodeProgram>(parsed), machine);
             if (slicerSeconds > 0) compiled.artifact.estimatedSeconds = slicerSeconds;
             programs.push_back(std::move(std::get<GcodeProgram>(parsed)));
             item.operations.push_back(std::move(compiled));

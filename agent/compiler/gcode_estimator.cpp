@@ -58,6 +58,7 @@ GcodeEstimate GcodeEstimator::estimate(const GcodeProgram& program) const {
     const double a = profile_.acceleration;
     const double vMax = profile_.maxFeed / 60.0;
     GcodeEstimate out;
+    for (const Dwell& d : program.dwells()) out.seconds += dwellSeconds(d, profile_.capability);
     if (n == 0) return out;
 
     // A move's path length: XYZ, or the filament length for a move that only drives the extruder.
@@ -90,6 +91,8 @@ GcodeEstimate GcodeEstimator::estimate(const GcodeProgram& program) const {
         prev = k;
         prevXyz = xyz;
     }
+    // The tool stands still during a pause.
+    for (const Dwell& d : program.dwells()) junction[std::min(d.beforeMove, n)] = 0;
     for (std::size_t k = n; k-- > 0;) {
         double len = pathLength(moves[k], length(moves[k]));
         junction[k] = std::min(junction[k], std::sqrt(junction[k + 1] * junction[k + 1] + 2 * a * len));
@@ -117,15 +120,23 @@ GcodeEstimate GcodeEstimator::estimate(const GcodeProgram& program) const {
     return out;
 }
 
+double GcodeEstimator::dwellSeconds(const Dwell& dwell, const std::string& capability) {
+    if (capability == "fdm") return dwell.s > 0 ? dwell.s : dwell.p / 1000.0;
+    return dwell.p;
+}
+
 void GcodeEstimator::annotate(JobArtifact& artifact, const MachineProfile& profile) {
+    auto parsed = GcodeProgram::parse(artifact.program);
+    if (auto* error = std::get_if<GcodeParseError>(&parsed))
+        throw Error("job program does not parse at line " + std::to_string(error->line) + ": " + error->message);
+    annotate(artifact, std::get<GcodeProgram>(parsed), profile);
+}
+
+void GcodeEstimator::annotate(JobArtifact& artifact, const GcodeProgram& program, const MachineProfile& profile) {
     if (!artifact.capability.empty() && artifact.capability != profile.capability)
         throw Error("job artifact is for capability '" + artifact.capability + "' but machine profile '" + profile.name + "' is '" +
                     profile.capability + "'");
     GcodeEstimator estimator(profile);
-    auto parsed = GcodeProgram::parse(artifact.program);
-    if (auto* error = std::get_if<GcodeParseError>(&parsed))
-        throw Error("job program does not parse at line " + std::to_string(error->line) + ": " + error->message);
-    const auto& program = std::get<GcodeProgram>(parsed);
     GcodeEstimate e = estimator.estimate(program);
     artifact.bbox = e.bbox;
     artifact.travelMm = e.travelMm;

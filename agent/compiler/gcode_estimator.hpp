@@ -22,8 +22,10 @@ struct GcodeEstimate {
 // - at a join the tool keeps min(speed before, speed after) when the direction turns by 45° or less
 //   (flattened arcs and polylines flow through), and stops at sharper corners, at the start and end,
 //   and around moves that only drive the extruder;
-// - speeds are then lowered where a move is too short to reach them (forward and backward pass).
-// Not counted: dwells (G4), homing, heating and tool changes.
+// - speeds are then lowered where a move is too short to reach them (forward and backward pass);
+// - a G4 dwell stops the tool and adds its time: P in seconds on GRBL machines (laser, cnc), P in
+//   milliseconds or S in seconds on Marlin printers (fdm).
+// Not counted: homing, heating and tool changes.
 class GcodeEstimator {
 public:
     // Throws mto::Error when maxFeed or acceleration is not above 0.
@@ -34,6 +36,11 @@ public:
     // Fills bbox, travelMm, workMm, estimatedSeconds and lines from artifact.program.
     // Throws mto::Error when the program does not parse or is for another capability than the machine's.
     static void annotate(JobArtifact& artifact, const MachineProfile& profile);
+    // The same from an already parsed copy of artifact.program (saves parsing it twice).
+    static void annotate(JobArtifact& artifact, const GcodeProgram& program, const MachineProfile& profile);
+
+    // Seconds a G4 stands still on this kind of machine.
+    static double dwellSeconds(const Dwell& dwell, const std::string& capability);
 
 private:
     MachineProfile profile_;

@@ -322,6 +322,7 @@ public:
             if (ownerG == 920) setPosition(b);
             else if (ownerG == 921) offset_ = {};
             else if (ownerG == 280) home(b);
+            else if (ownerG == 40) dwell(b, line);
             applySpindle(spindle);
             applyProgramEnd(b);
             return;
@@ -382,8 +383,20 @@ public:
         return std::move(moves_);
     }
     std::map<std::string, std::vector<int>> takeWords() { return std::move(words_); }
+    std::vector<Dwell> takeDwells() { return std::move(dwells_); }
 
 private:
+    // G4: P and S as written; which unit P is in depends on the firmware (see Dwell).
+    void dwell(const Block& b, int line) {
+        Dwell d;
+        d.beforeMove = moves_.size();
+        d.line = line;
+        if (b.has('P')) d.p = b.get('P');
+        if (b.has('S')) d.s = b.get('S');
+        if (d.p < 0 || d.s < 0 || !std::isfinite(d.p) || !std::isfinite(d.s)) fail("G4 dwell time is negative or not a number");
+        dwells_.push_back(d);
+    }
+
     static bool isUnitConflict(const std::vector<int>& g, int a, int b) {
         return std::find(g.begin(), g.end(), a) != g.end() && std::find(g.begin(), g.end(), b) != g.end();
     }
@@ -569,6 +582,7 @@ private:
     double power_ = 0;
     bool toolOn_ = false;
     std::vector<Move> moves_;
+    std::vector<Dwell> dwells_;
     std::map<std::string, std::vector<int>> words_;
     std::unordered_map<std::uint32_t, std::vector<int>*> cache_;
 };
@@ -604,7 +618,7 @@ std::variant<GcodeProgram, GcodeParseError> GcodeProgram::parse(std::string_view
             return GcodeParseError{lineInt, e.message};
         }
     }
-    return GcodeProgram(reader.takeMoves(), reader.takeWords(), lineNo);
+    return GcodeProgram(reader.takeMoves(), reader.takeWords(), lineNo, reader.takeDwells());
 }
 
 bool isWorkMove(const Move& move, std::string_view capability) {

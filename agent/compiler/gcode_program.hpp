@@ -31,6 +31,14 @@ struct Move {
     int line = 0;          // 1-based source line
 };
 
+// A G4 pause, as written. GRBL reads P as seconds; Marlin reads P as milliseconds and S as seconds.
+struct Dwell {
+    std::size_t beforeMove = 0;   // index of the move that follows the pause (moves().size() at the end)
+    double p = 0;                 // 0 when absent
+    double s = 0;
+    int line = 0;
+};
+
 struct GcodeParseError {
     int line = 0;          // 1-based; the line the reader stopped at
     std::string message;
@@ -75,12 +83,16 @@ public:
     const std::map<std::string, std::vector<int>>& words() const { return words_; }
     // Lines in the text; a final newline does not start another.
     std::uint64_t lineCount() const { return lineCount_; }
+    // G4 pauses in program order; the machine stands still for each.
+    const std::vector<Dwell>& dwells() const { return dwells_; }
 
 private:
-    GcodeProgram(std::vector<Move> moves, std::map<std::string, std::vector<int>> words, std::uint64_t lineCount)
-        : moves_(std::move(moves)), words_(std::move(words)), lineCount_(lineCount) {}
+    GcodeProgram(std::vector<Move> moves, std::map<std::string, std::vector<int>> words, std::uint64_t lineCount,
+                 std::vector<Dwell> dwells)
+        : moves_(std::move(moves)), dwells_(std::move(dwells)), words_(std::move(words)), lineCount_(lineCount) {}
 
     std::vector<Move> moves_;
+    std::vector<Dwell> dwells_;
     std::map<std::string, std::vector<int>> words_;
     std::uint64_t lineCount_ = 0;
 };

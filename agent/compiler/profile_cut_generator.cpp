@@ -353,6 +353,8 @@ ProfileCutGenerator::ProfileCutGenerator(CncTool tool, double maxChordError)
     positive(tool_.feed, "feed (mm/min)");
     positive(tool_.rpm, "rpm");
     positive(maxChordError_, "maximum chord error (mm)");
+    if (!(tool_.spinUpSeconds >= 0) || !std::isfinite(tool_.spinUpSeconds))
+        throw Error("CNC tool: spinUpSeconds must be 0 or more (got " + std::to_string(tool_.spinUpSeconds) + ")");
 }
 
 Polyline ProfileCutGenerator::toolPath(const ProfileCut& cut) const {
@@ -371,6 +373,7 @@ JobArtifact ProfileCutGenerator::generate(const std::vector<ProfileCut>& cuts) c
     // The position at program start is whatever the last job left; going up first is the only safe move.
     w.line("G0 Z" + number(tool_.safeZ));
     w.line("M3 S" + number(tool_.rpm));
+    if (tool_.spinUpSeconds > 0) w.line("G4 P" + number(tool_.spinUpSeconds));   // GRBL: P in seconds
 
     for (std::size_t i = 0; i < cuts.size(); ++i) {
         const ProfileCut& cut = cuts[i];

@@ -16,6 +16,7 @@ struct CncTool {
     double plungeFeed;    // for every vertical move into or inside the material
     double feed;
     double rpm;
+    double spinUpSeconds = 2.0;   // G4 after M3 so the spindle is at speed before the first plunge; 0 = none
 };
 
 // Bridges of material that keep the part attached to the sheet until the operator cuts it free.
@@ -58,7 +59,7 @@ public:
     // Throws mto::Error when the tool cannot cut (non-positive size, feed or speed).
     explicit ProfileCutGenerator(CncTool tool, double maxChordError = 0.01);
 
-    // A GRBL program (G21 G90, G0/G1 only, M3/M5) cutting the parts in order; estimatedSeconds is left 0.
+    // A GRBL program (G21 G90, G0/G1, M3/M5, and G4 for the spindle's spin-up when it is above 0) cutting the parts in order; estimatedSeconds is left 0.
     // The program assumes the tool starts and ends at X0 Y0 at safe Z. Throws mto::Error naming the part
     // and the problem when a shape, depth or tab layout cannot be cut with this tool.
     JobArtifact generate(const std::vector<ProfileCut>& cuts) const;

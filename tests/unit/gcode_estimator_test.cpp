@@ -86,6 +86,25 @@ TEST(GcodeEstimator, ExtruderOnlyMovesTakeTheirFilamentLength) {
     EXPECT_NEAR(estimate("M83\nG1 E-2 F2400").seconds, 0.04 + 0.01 + 0.04, 1e-9);
 }
 
+// A pause stops the tool: the split line now brakes to 0 and starts again (2 x 1.1 s), plus the pause.
+TEST(GcodeEstimator, DwellStopsTheToolAndAddsItsSecondsOnGrbl) {
+    EXPECT_NEAR(estimate("G1 X100 F6000\nG1 X200").seconds, 0.1 + 1.9 + 0.1, 1e-9);
+    EXPECT_NEAR(estimate("G1 X100 F6000\nG4 P1.5\nG1 X200").seconds, 2 * 1.1 + 1.5, 1e-9);
+    EXPECT_NEAR(estimate("M3 S1000\nG4 P2\nG1 X100 F6000").seconds, 2 + 1.1, 1e-9) << "spin-up before the first move";
+    EXPECT_NEAR(estimate("G1 X100 F6000\nG4 P0.5").seconds, 1.1 + 0.5, 1e-9) << "a pause at the end";
+}
+
+TEST(GcodeEstimator, MarlinDwellIsMillisecondsInPOrSecondsInS) {
+    MachineProfile printer = laser();
+    printer.capability = "fdm";
+    EXPECT_NEAR(estimate("G4 P250", printer).seconds, 0.25, 1e-12);
+    EXPECT_NEAR(estimate("G4 S3", printer).seconds, 3, 1e-12);
+    EXPECT_NEAR(estimate("G4 P250", laser()).seconds, 250, 1e-12) << "GRBL reads P as seconds";
+    auto parsed = GcodeProgram::parse("G4 P-1");
+    ASSERT_TRUE(std::holds_alternative<GcodeParseError>(parsed));
+    EXPECT_NE(std::get<GcodeParseError>(parsed).message.find("G4"), std::string::npos);
+}
+
 TEST(GcodeEstimator, EmptyProgramTakesNoTime) {
     GcodeEstimate e = estimate("G21\nG90\n");
     EXPECT_EQ(e.seconds, 0);

@@ -29,6 +29,7 @@ struct Parsed {
     std::vector<Move> moves;
     std::vector<std::string> words;     // every G/M word in order, e.g. "G21", "M3"
     double spindleS = 0;
+    double dwellP = 0;                  // G4 P: seconds in GRBL
 };
 
 // Just enough of GRBL's dialect to replay what the generator writes; anything else fails the test.
@@ -62,6 +63,10 @@ Parsed parse(const std::string& program, double startZ) {
             case 'Z': z = value; break;
             case 'F': feed = value; break;
             case 'S': out.spindleS = value; break;
+            case 'P':
+                if (out.words.empty() || out.words.back() != "G4") ADD_FAILURE() << "line " << lineNo << ": P outside G4";
+                out.dwellP += value;
+                break;
             default: ADD_FAILURE() << "line " << lineNo << ": unexpected word " << word;
             }
         }
@@ -261,9 +266,16 @@ TEST(ProfileCutGenerator, ProgramIsPlainGrblWithSpindleAroundTheCut) {
     EXPECT_EQ(p.words[0], "G21");
     EXPECT_EQ(p.words[1], "G90");
     for (const std::string& w : p.words)
-        EXPECT_TRUE(w == "G0" || w == "G1" || w == "G21" || w == "G90" || w == "M3" || w == "M5") << w;
+        EXPECT_TRUE(w == "G0" || w == "G1" || w == "G4" || w == "G21" || w == "G90" || w == "M3" || w == "M5") << w;
     const auto m3 = std::find(p.words.begin(), p.words.end(), "M3");
     const auto firstCut = std::find(p.words.begin(), p.words.end(), "G1");
+    // The spindle gets its spin-up time right after M3, before anything touches the stock.
+    ASSERT_NE(m3, p.words.end());
+    EXPECT_EQ(*(m3 + 1), "G4");
+    EXPECT_DOUBLE_EQ(p.dwellP, kTool.spinUpSeconds);
+    ProfileCutGenerator noWait(CncTool{kTool.diameter, kTool.stepDown, kTool.safeZ, kTool.plungeFeed, kTool.feed, kTool.rpm, 0});
+    const Parsed q = parse(noWait.generate(plateCut()).program, kTool.safeZ);
+    EXPECT_EQ(std::count(q.words.begin(), q.words.end(), "G4"), 0) << "spin-up 0: no dwell";
     const auto m5 = std::find(p.words.begin(), p.words.end(), "M5");
     EXPECT_LT(m3, firstCut);
     EXPECT_EQ(std::find(firstCut, p.words.end(), "M3"), p.words.end());
