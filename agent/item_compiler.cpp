@@ -3,6 +3,7 @@
 #include "item_compiler.hpp"
 
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <exception>
@@ -261,9 +262,12 @@ std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& cat
             std::string title = sku;
             if (item.operations.size() > 1)
                 for (std::size_t j : members) title += (j == members.front() ? "  " : " + ") + item.operations[j].operation;
-            const std::string png = ProofRenderer(machineOf(catalog, entry->operations[i]))
-                                        .render(layers, entry->workArea.value_or(WorkArea{}), title);
-            for (std::size_t j : members) item.operations[j].proofPng = png;
+            const Proof proof = ProofRenderer(machineOf(catalog, entry->operations[i]))
+                                    .renderProof(layers, entry->workArea.value_or(WorkArea{}), title);
+            if (!proof.complete)
+                spdlog::warn("{} item {}: the proof shows {} of {} moves (drawing time limit); the job itself is complete",
+                             sku, itemIndex, proof.movesDrawn, proof.moves);
+            for (std::size_t j : members) item.operations[j].proofPng = proof.png;
         }
         return item;
     } catch (const Refusal& r) {

@@ -29,6 +29,7 @@ const cv::Scalar kEnvelopeGrey(150, 150, 150);
 const cv::Scalar kWorkAreaBlue(230, 120, 30);
 const cv::Scalar kTravelGrey(215, 215, 215);
 const cv::Scalar kInk(40, 40, 40);
+const cv::Scalar kIncompleteRed(0, 0, 255);
 
 struct Style {
     int margin;
@@ -105,7 +106,8 @@ double niceLength(double target) {
 
 } // namespace
 
-ProofRenderer::ProofRenderer(MachineProfile profile, int longSidePx) : profile_(std::move(profile)), longSidePx_(longSidePx) {
+ProofRenderer::ProofRenderer(MachineProfile profile, int longSidePx, std::chrono::milliseconds timeLimit)
+    : profile_(std::move(profile)), longSidePx_(longSidePx), timeLimit_(timeLimit) {
     if (longSidePx_ < kMinLongSide || longSidePx_ > kMaxLongSide)
         throw Error("proof image size " + std::to_string(longSidePx_) + " px is outside " + std::to_string(kMinLongSide) + ".." +
                     std::to_string(kMaxLongSide) + " px");
@@ -175,6 +177,18 @@ ProofLayout ProofRenderer::layout(const std::vector<const GcodeProgram*>& layers
 
 std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea,
                                   std::string_view title) const {
+    return renderProof(layers, workArea, title).png;
+}
+
+Proof ProofRenderer::renderProof(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea,
+                                 std::string_view title) const {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point began = Clock::now();
+    Proof proof;
+    for (const GcodeProgram* program : layers) proof.moves += program->moves().size();
+    // Anti-aliasing costs several times a plain line; past this many moves nobody sees the difference.
+    constexpr std::size_t kAntiAliasUpTo = 200'000;
+    const int lineType = proof.moves <= kAntiAliasUpTo ? cv::LINE_AA : cv::LINE_8;
     const ProofLayout l = layout(layers, workArea);
     const Style st = styleFor(longSidePx_);
     cv::Mat img(l.height, l.width, CV_8UC3, kWhite);
@@ -187,7 +201,7 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
         Point2 pa = l.toPixel(a), pb = l.toPixel(b);
         cv::Point2d ca(pa.x, pa.y), cb(pb.x, pb.y);
         if (!clip(ca, cb, l.plotLeft - pad, l.plotTop - pad, l.plotRight + pad, l.plotBottom + pad)) return;
-        cv::line(img, fixedPoint(ca), fixedPoint(cb), colour, thickness, cv::LINE_AA, kShift);
+        cv::line(img, fixedPoint(ca), fixedPoint(cb), colour, thickness, lineType, kShift);
     };
     auto box = [&](double x0, double y0, double x1, double y1, const cv::Scalar& colour, int thickness) {
         segment({x0, y0}, {x1, y0}, colour, thickness);
@@ -202,10 +216,18 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
 
     // Raster engravings and flattened arcs are millions of moves shorter than a pixel; joined moves that
     // stay within a pixel of where the stroke started are drawn as one line, which looks the same.
-    auto strokes = [&](const std::vector<Move>& moves, bool work, const cv::Scalar& colour, int thickness) {
+    // Stops at `deadline`, checked every few thousand moves; false when it did.
+    auto strokes = [&](const std::vector<Move>& moves, bool work, const cv::Scalar& colour, int thickness,
+                       Clock::time_point deadline) {
         bool pending = false;
         Point2 start, end;
+        std::size_t seen = 0;
         for (const Move& m : moves) {
+            if ((++seen & 4095) == 0 && Clock::now() > deadline) {
+                if (pending) segment(start, end, colour, thickness);
+                return false;
+            }
+            if (work) ++proof.movesDrawn;
             if (isWorkMove(m, profile_.capability) != work) continue;
             Point2 from{m.from.x, m.from.y}, to{m.to.x, m.to.y};
             if (pending && from.x == end.x && from.y == end.y && std::hypot(to.x - start.x, to.y - start.y) * l.pxPerMm < 1.0) {
@@ -218,13 +240,16 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
             pending = true;
         }
         if (pending) segment(start, end, colour, thickness);
+        return true;
     };
-    // Travel first so that work crossing it stays visible.
-    for (const GcodeProgram* program : layers) strokes(program->moves(), false, kTravelGrey, 1);
-    for (std::size_t i = 0; i < layers.size(); ++i) {
+    // Travel first so that work crossing it stays visible; travel may use a quarter of the time.
+    for (const GcodeProgram* program : layers)
+        if (!strokes(program->moves(), false, kTravelGrey, 1, began + timeLimit_ / 4)) break;
+    for (std::size_t i = 0; i < layers.size() && proof.complete; ++i) {
         const auto c = layerColour(i);
-        strokes(layers[i]->moves(), true, cv::Scalar(c[0], c[1], c[2]), workThickness);
+        proof.complete = strokes(layers[i]->moves(), true, cv::Scalar(c[0], c[1], c[2]), workThickness, began + timeLimit_);
     }
+
 
     // Scale bar, bottom left, about a fifth of the plot wide.
     const double plotWmm = (l.plotRight - l.plotLeft) / l.pxPerMm;
@@ -242,6 +267,15 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
     cv::putText(img, label, {barX + barPx + st.margin, barY + labelSize.height / 2}, kFont, st.fontScale, kInk, st.textThickness,
                 cv::LINE_AA);
 
+    if (!proof.complete) {
+        // Bottom right, in red, where the scale bar leaves room: a person must not approve half a picture.
+        const std::string warning = "INCOMPLETE: " + std::to_string(proof.movesDrawn) + " of " + std::to_string(proof.moves) +
+                                    " moves drawn";
+        const cv::Size size = cv::getTextSize(warning, kFont, st.fontScale, st.textThickness, &baseline);
+        cv::putText(img, warning, {std::max(st.margin, l.width - st.margin - size.width), barY + size.height / 2}, kFont,
+                    st.fontScale, kIncompleteRed, st.textThickness, cv::LINE_AA);
+    }
+
     std::string text = asciiOnly(title.empty() ? std::string_view(profile_.name) : title);
     const int maxTextWidth = l.width - 2 * st.margin;
     while (!text.empty() && cv::getTextSize(text, kFont, st.fontScale, st.textThickness, &baseline).width > maxTextWidth) {
@@ -255,7 +289,8 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
 
     std::vector<uchar> png;
     if (!cv::imencode(".png", img, png)) throw Error("could not encode the proof image as PNG (OpenCV built without PNG support?)");
-    return std::string(png.begin(), png.end());
+    proof.png.assign(png.begin(), png.end());
+    return proof;
 }
 
 } // namespace mto

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -32,7 +34,15 @@ struct ProofLayout {
     }
 };
 
-// Thread-safe: holds only the profile and the size.
+// A rendered proof and whether every move made it onto it.
+struct Proof {
+    std::string png;
+    bool complete = true;         // false: the time limit stopped the drawing; the image says so in red
+    std::size_t movesDrawn = 0;
+    std::size_t moves = 0;
+};
+
+// Thread-safe: holds only the profile, the size and the time limit.
 //
 // White page; envelope in grey, work area in blue, work moves in black, travel in light grey, a scale
 // bar in mm below and a title line above. The view spans the envelope, the work area and the program,
@@ -41,7 +51,11 @@ struct ProofLayout {
 class ProofRenderer {
 public:
     // longSidePx: the image's longer side. Throws mto::Error outside 64..8192 px or for an empty envelope.
-    explicit ProofRenderer(MachineProfile profile, int longSidePx = 1024);
+    // timeLimit bounds the drawing of pathological programs (millions of long raster lines take minutes):
+    // travel gets a quarter of it, work the rest; what is not drawn by then is left off and the image
+    // carries a red "incomplete" line.
+    explicit ProofRenderer(MachineProfile profile, int longSidePx = 1024,
+                           std::chrono::milliseconds timeLimit = std::chrono::seconds(10));
 
     // PNG bytes. The title is drawn in ASCII; other characters become '?'.
     std::string render(const GcodeProgram& program, const WorkArea& workArea = {}, std::string_view title = {}) const;
@@ -49,6 +63,10 @@ public:
     // first program's work in black, the next in red, then green, then orange (the colours repeat).
     std::string render(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {},
                        std::string_view title = {}) const;
+
+    // The same with whether it is complete.
+    Proof renderProof(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {},
+                      std::string_view title = {}) const;
 
     ProofLayout layout(const GcodeProgram& program, const WorkArea& workArea = {}) const;
     ProofLayout layout(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {}) const;
@@ -59,6 +77,7 @@ public:
 private:
     MachineProfile profile_;
     int longSidePx_;
+    std::chrono::milliseconds timeLimit_;
 };
 
 } // namespace mto

@@ -168,5 +168,62 @@ TEST(ProofRenderer, SizesOutsideTheSupportedRangeAreRefused) {
     EXPECT_THROW(ProofRenderer(laser(0, 100)), Error);
 }
 
+// A raster of long lines from corner to corner: the worst case for drawing time.
+std::string longLines(int n) {
+    std::string text = "M4 S500\nF3000\n";
+    for (int i = 0; i < n; ++i) text += (i % 2 ? "G1 X0 Y" : "G1 X200 Y") + std::to_string(i % 200) + "\n";
+    return text;
+}
+
+std::size_t countRed(const cv::Mat& img) {
+    std::size_t n = 0;
+    for (int y = 0; y < img.rows; ++y)
+        for (int x = 0; x < img.cols; ++x) {
+            const cv::Vec3b px = img.at<cv::Vec3b>(y, x);
+            n += px[2] > 180 && px[1] < 100 && px[0] < 100;
+        }
+    return n;
+}
+
+std::size_t countColour(const cv::Mat& img, cv::Vec3b colour) {
+    std::size_t n = 0;
+    for (int y = 0; y < img.rows; ++y)
+        for (int x = 0; x < img.cols; ++x) n += img.at<cv::Vec3b>(y, x) == colour;
+    return n;
+}
+
+TEST(ProofRenderer, TheTimeLimitLeavesAMarkedIncompleteProofInsteadOfHangingTheCompiler) {
+    const GcodeProgram huge = program(longLines(300'000));
+    const Proof cut = ProofRenderer(laser(), 1024, std::chrono::milliseconds(1)).renderProof({&huge});
+    EXPECT_FALSE(cut.complete);
+    EXPECT_EQ(cut.moves, huge.moves().size());
+    EXPECT_LT(cut.movesDrawn, cut.moves);
+    const cv::Mat img = decode(cut.png);
+    ASSERT_FALSE(img.empty());
+    EXPECT_GT(countRed(img), 50u) << "the red INCOMPLETE line is on the image";
+
+    const GcodeProgram small = program(longLines(50));
+    const Proof whole = ProofRenderer(laser()).renderProof({&small});
+    EXPECT_TRUE(whole.complete);
+    EXPECT_EQ(whole.movesDrawn, whole.moves);
+    EXPECT_EQ(countRed(decode(whole.png)), 0u);
+}
+
+TEST(ProofRenderer, LayersShareOneViewAndEachHasItsColour) {
+    const GcodeProgram engrave = program("G0 X20 Y20\nM4 S500\nG1 X60 F1000\nM5\n");
+    const GcodeProgram cut = program("G0 X20 Y100\nM4 S500\nG1 X180 F1000\nM5\n");
+    const ProofRenderer r(laser());
+    const cv::Mat img = decode(r.render(std::vector<const GcodeProgram*>{&engrave, &cut}));
+    const auto first = ProofRenderer::layerColour(0), second = ProofRenderer::layerColour(1);
+    const std::size_t black = countColour(img, cv::Vec3b(first[0], first[1], first[2]));
+    const std::size_t red = countColour(img, cv::Vec3b(second[0], second[1], second[2]));
+    EXPECT_GT(black, 0u);
+    EXPECT_GT(red, 2 * black) << "the 160 mm cut is drawn in the second colour, the 40 mm line in the first";
+    // The view is the same as for either program alone: the machine envelope.
+    const ProofLayout both = r.layout(std::vector<const GcodeProgram*>{&engrave, &cut});
+    const ProofLayout one = r.layout(engrave);
+    EXPECT_DOUBLE_EQ(both.pxPerMm, one.pxPerMm);
+}
+
 } // namespace
 } // namespace mto
