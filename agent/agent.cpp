@@ -25,7 +25,7 @@ Agent::Agent(Config config)
     limits.maxPayloadBytes = config_.intake.maxPayloadBytes;
     limits.maxItems = config_.intake.maxItems;
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
-    compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog);
+    compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog, config_.sliceCacheMaxBytes);
     intake_->onOrderStored([this](const std::string& id) { compiler_->enqueue(id); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
     commits_->onCommitted([this] { uplink_->poke(); });

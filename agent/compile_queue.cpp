@@ -43,9 +43,11 @@ void writeDurably(const std::filesystem::path& path, const std::string& bytes) {
 
 CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store,
                            const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog,
-                           unsigned threads)
+                           std::uint64_t sliceCacheMaxBytes, unsigned threads)
     : io_(io), commits_(commits), store_(store), stateDir_(stateDir), catalog_(std::move(catalog)),
-      compiler_(std::make_unique<ItemCompiler>(stateDir / "slice-cache")), pool_(threads), resumeTimer_(io) {}
+      compiler_(std::make_unique<ItemCompiler>(
+          PrintToolOptions{.cacheDir = stateDir / "slice-cache", .cacheMaxBytes = sliceCacheMaxBytes})),
+      pool_(threads), resumeTimer_(io) {}
 
 CompileQueue::~CompileQueue() { stop(); }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -23,7 +24,8 @@ namespace mto {
 class CompileQueue {
 public:
     CompileQueue(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store,
-                 const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog, unsigned threads = 2);
+                 const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog,
+                 std::uint64_t sliceCacheMaxBytes = 2048ull << 20, unsigned threads = 2);
     ~CompileQueue();
 
     void enqueue(const std::string& orderId);

@@ -92,7 +92,7 @@ Config loadConfig(const std::filesystem::path& file) {
     Reader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
-                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "log.level",
+                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "log.level",
                  "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s"});
 
     Config c;
@@ -140,6 +140,7 @@ Config loadConfig(const std::filesystem::path& file) {
 
     c.stateDir = r.path("storage.state_dir", std::nullopt);
     if (c.stateDir.empty()) r.fail("storage.state_dir", "must not be empty");
+    c.sliceCacheMaxBytes = static_cast<std::uint64_t>(r.integer("storage.slice_cache_max_mb", 2048, 16, 1048576)) << 20;
 
     c.logLevel = r.string("log.level", "info");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -28,7 +29,113 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 // Bumped when anything about how a result is produced changes, so old cache entries stop matching.
-constexpr const char* kCacheFormat = "mto-print-cache 1";
+constexpr const char* kCacheFormat = "mto-print-cache 2";
+
+// Where OpenSCAD looks for libraries after the including file's directory (Debian's package).
+const std::vector<fs::path>& systemLibraryDirs() {
+    static const std::vector<fs::path> dirs = [] {
+        std::vector<fs::path> out;
+        if (const char* env = std::getenv("OPENSCADPATH")) {
+            std::string list(env);
+            std::size_t start = 0;
+            while (start <= list.size()) {
+                std::size_t end = list.find(':', start);
+                if (end == std::string::npos) end = list.size();
+                if (end > start) out.emplace_back(list.substr(start, end - start));
+                start = end + 1;
+            }
+        }
+        out.emplace_back("/usr/share/openscad/libraries");
+        return out;
+    }();
+    return dirs;
+}
+
+// The file references in OpenSCAD source: include <x> / use <x> (followed) and import("x") /
+// surface("x") / surface(file = "x") (read as data). Skips comments; other strings are not references.
+struct ScadReference {
+    std::string path;
+    bool source;   // include/use: OpenSCAD code that may reference more files
+};
+
+std::vector<ScadReference> scadReferences(const std::string& text) {
+    std::vector<ScadReference> out;
+    const std::size_t n = text.size();
+    auto isIdent = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; };
+    auto skipSpace = [&](std::size_t i) {
+        while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+        return i;
+    };
+    // Reads "..." at i (with backslash escapes); returns the position after it, or npos.
+    auto readString = [&](std::size_t i, std::string& value) -> std::size_t {
+        if (i >= n || text[i] != '"') return std::string::npos;
+        for (++i; i < n; ++i) {
+            if (text[i] == '\\' && i + 1 < n) {
+                value += text[++i];
+                continue;
+            }
+            if (text[i] == '"') return i + 1;
+            value += text[i];
+        }
+        return std::string::npos;
+    };
+    std::size_t i = 0;
+    while (i < n) {
+        const char c = text[i];
+        if (c == '/' && i + 1 < n && text[i + 1] == '/') {
+            i = text.find('\n', i);
+            if (i == std::string::npos) break;
+            continue;
+        }
+        if (c == '/' && i + 1 < n && text[i + 1] == '*') {
+            i = text.find("*/", i + 2);
+            if (i == std::string::npos) break;
+            i += 2;
+            continue;
+        }
+        if (c == '"') {
+            std::string ignored;
+            i = readString(i, ignored);
+            if (i == std::string::npos) break;
+            continue;
+        }
+        if (!isIdent(c) || (i > 0 && isIdent(text[i - 1]))) {
+            ++i;
+            continue;
+        }
+        std::size_t end = i;
+        while (end < n && isIdent(text[end])) ++end;
+        const std::string word = text.substr(i, end - i);
+        i = end;
+        if (word == "include" || word == "use") {
+            std::size_t j = skipSpace(i);
+            if (j < n && text[j] == '<') {
+                const std::size_t close = text.find('>', j + 1);
+                const std::size_t line = text.find('\n', j + 1);
+                if (close != std::string::npos && close < line) {
+                    out.push_back({text.substr(j + 1, close - j - 1), true});
+                    i = close + 1;
+                }
+            }
+        } else if (word == "import" || word == "surface") {
+            std::size_t j = skipSpace(i);
+            if (j < n && text[j] == '(') {
+                j = skipSpace(j + 1);
+                if (text.compare(j, 4, "file") == 0 && !isIdent(j + 4 < n ? text[j + 4] : ' ')) {
+                    j = skipSpace(j + 4);
+                    if (j < n && text[j] == '=') j = skipSpace(j + 1);
+                }
+                std::string value;
+                const std::size_t after = readString(j, value);
+                if (after != std::string::npos) {
+                    out.push_back({value, false});
+                    i = after;
+                }
+            }
+        }
+    }
+    return out;
+}
 
 std::string readWhole(const fs::path& p, const char* what) {
     std::ifstream in(p, std::ios::binary);
@@ -327,6 +434,11 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     };
     key << kCacheFormat << '\n';
     field("template", templateText);
+    // Files the template reads are part of what it renders: a changed include must not hit an old entry.
+    for (const TemplateDependency& dep : templateDependencies(req.templatePath, systemLibraryDirs())) {
+        field("reads", dep.reference);
+        field("content", dep.resolved.empty() ? std::string("(missing)") : readWhole(dep.resolved, "template dependency"));
+    }
     for (const std::string& d : defines) field("define", d);
     field("profile", profileText);
     field("tools", toolVersions());
@@ -347,6 +459,8 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     // The report is published last, so its presence means the G-code beside it is complete.
     if (fs::exists(reportFile) && fs::exists(gcodeFile)) {
         result.mesh = parseReport(readWhole(reportFile, "print cache record"), reportFile);
+        std::error_code touched;   // the record's time is its last use, for trimming (best effort)
+        fs::last_write_time(reportFile, fs::file_time_type::clock::now(), touched);
         result.artifact = artifactFromGcode(readWhole(gcodeFile, "cached G-code"));
         result.cacheHit = true;
         result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
@@ -414,8 +528,82 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
         throw Error(what + ": prusa-slicer produced G-code without extruding moves (" + tail(sliced) + ")");
     publish(gcodeFile, program);
     publish(reportFile, reportJson(m, result));
+    if (options_.cacheMaxBytes > 0) trimCache(options_.cacheDir, options_.cacheMaxBytes);
     result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
     return result;
+}
+
+std::vector<TemplateDependency> PrintJobCompiler::templateDependencies(const fs::path& templatePath,
+                                                                      const std::vector<fs::path>& libraryDirs) {
+    constexpr std::size_t kMaxFiles = 256;
+    std::vector<TemplateDependency> out;
+    std::vector<fs::path> pending{templatePath};
+    std::vector<fs::path> seen{fs::weakly_canonical(templatePath)};
+    while (!pending.empty()) {
+        const fs::path file = pending.back();
+        pending.pop_back();
+        for (const ScadReference& ref : scadReferences(readWhole(file, "OpenSCAD source"))) {
+            TemplateDependency dep{ref.path, {}};
+            std::vector<fs::path> candidates;
+            if (fs::path(ref.path).is_absolute()) candidates.push_back(ref.path);
+            else {
+                candidates.push_back(file.parent_path() / ref.path);
+                for (const fs::path& dir : libraryDirs) candidates.push_back(dir / ref.path);
+            }
+            for (const fs::path& candidate : candidates) {
+                std::error_code ec;
+                if (fs::is_regular_file(candidate, ec)) {
+                    dep.resolved = candidate;
+                    break;
+                }
+            }
+            if (!dep.resolved.empty()) {
+                const fs::path canonical = fs::weakly_canonical(dep.resolved);
+                if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) continue;
+                seen.push_back(canonical);
+                if (ref.source) pending.push_back(dep.resolved);
+            }
+            out.push_back(std::move(dep));
+            if (out.size() > kMaxFiles)
+                throw Error("OpenSCAD template " + templatePath.string() + " reads more than " + std::to_string(kMaxFiles) +
+                            " files; a template that large is not supported");
+        }
+    }
+    return out;
+}
+
+std::size_t PrintJobCompiler::trimCache(const fs::path& cacheDir, std::uint64_t maxBytes) {
+    struct Entry {
+        fs::path report, gcode;
+        fs::file_time_type used;
+        std::uint64_t bytes = 0;
+    };
+    std::vector<Entry> entries;
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(cacheDir, ec)) {
+        if (f.path().extension() != ".json") continue;
+        Entry e{f.path(), fs::path(f.path()).replace_extension(".gcode"), fs::last_write_time(f.path(), ec), 0};
+        if (ec) continue;
+        e.bytes = fs::file_size(e.report, ec);
+        if (ec) continue;
+        const std::uint64_t gcodeBytes = fs::file_size(e.gcode, ec);
+        e.bytes += ec ? 0 : gcodeBytes;
+        total += e.bytes;
+        entries.push_back(std::move(e));
+    }
+    if (total <= maxBytes) return 0;
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.used < b.used; });
+    std::size_t removed = 0;
+    for (const Entry& e : entries) {
+        if (total <= maxBytes) break;
+        // The record goes first: without it the G-code beside it is never read, even if removing it fails.
+        if (!fs::remove(e.report, ec) || ec) continue;
+        fs::remove(e.gcode, ec);
+        total -= e.bytes;
+        ++removed;
+    }
+    return removed;
 }
 
 JobArtifact PrintJobCompiler::compilePreSliced(const fs::path& gcodePath) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <filesystem>
 #include <limits>
@@ -59,6 +60,14 @@ struct PrintToolOptions {
     std::map<std::string, std::string> environment{};
     std::chrono::milliseconds renderTimeout{std::chrono::minutes(2)};
     std::chrono::milliseconds sliceTimeout{std::chrono::minutes(5)};
+    // The cache is trimmed to this size after each new entry, least recently used first; 0 = no limit.
+    std::uint64_t cacheMaxBytes = 2ull << 30;
+};
+
+// A file an OpenSCAD template reads besides itself: include <…>, use <…>, import("…"), surface("…").
+struct TemplateDependency {
+    std::string reference;              // as written in the template
+    std::filesystem::path resolved;     // empty when no such file exists
 };
 
 // What the checks saw in the rendered model (stored with the cached G-code).
@@ -105,6 +114,16 @@ public:
 
     // "OpenSCAD version 2021.01 | PrusaSlicer-2.5.0+..." queried once; part of every cache key.
     std::string toolVersions();
+
+    // Every file the template reads, transitively (include and use files are followed), in the order
+    // first met. A reference resolves like OpenSCAD does it: beside the file that names it, then in
+    // each libraryDirs entry. Comments and string contents are skipped; at most 256 files.
+    static std::vector<TemplateDependency> templateDependencies(const std::filesystem::path& templatePath,
+                                                                const std::vector<std::filesystem::path>& libraryDirs);
+
+    // Deletes least recently used entries (a hit counts as a use) until the cache holds at most maxBytes.
+    // Returns the number of entries removed.
+    static std::size_t trimCache(const std::filesystem::path& cacheDir, std::uint64_t maxBytes);
 
 private:
     void checkFonts(const std::vector<std::string>& fonts) const;

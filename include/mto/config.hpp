@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -35,6 +36,7 @@ struct Config {
     MqttConfig mqtt;
     IntakeConfig intake;
     std::filesystem::path stateDir;
+    std::uint64_t sliceCacheMaxBytes = 2048ull << 20;   // sliced prints kept in stateDir/slice-cache
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
 

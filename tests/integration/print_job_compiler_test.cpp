@@ -146,6 +146,53 @@ TEST(PrintJobCompiler, SecondCompileIsACacheHitWithoutRunningTools) {
     EXPECT_TRUE(restarted.compile(keychain("Lin")).cacheHit);
 }
 
+// A template that takes its size from an included file, as shops share dimensions between products.
+TEST(PrintJobCompiler, AChangedIncludeFileIsANewJobNotACacheHit) {
+    REQUIRE_PRINT_TOOLS();
+    test::TempDir dir;
+    test::writeFile(dir.path() / "parts/size.scad", "side = 20;\n");
+    test::writeFile(dir.path() / "cube.scad", "include <parts/size.scad>\ncube([side, side, 2]);\n");
+    PrintRequest cube;
+    cube.templatePath = dir.path() / "cube.scad";
+    cube.profilePath = printerProfile();
+    cube.expect.height = {1.9, 2.1};
+    PrintJobCompiler compiler({.cacheDir = dir.path() / "cache"});
+    const PrintCompileResult first = compiler.compile(cube);
+    EXPECT_FALSE(first.cacheHit);
+    EXPECT_NEAR(first.mesh.bbox.maxX - first.mesh.bbox.minX, 20, 0.01);
+    EXPECT_TRUE(compiler.compile(cube).cacheHit);
+
+    test::writeFile(dir.path() / "parts/size.scad", "side = 30;\n");
+    const PrintCompileResult second = compiler.compile(cube);
+    EXPECT_FALSE(second.cacheHit) << "the template text is the same, but what it includes changed";
+    EXPECT_NE(second.cacheKey, first.cacheKey);
+    EXPECT_NEAR(second.mesh.bbox.maxX - second.mesh.bbox.minX, 30, 0.01);
+}
+
+TEST(PrintJobCompiler, TheCacheKeepsToItsSizeDroppingTheLeastRecentlyUsed) {
+    REQUIRE_PRINT_TOOLS();
+    test::TempDir dir;
+    PrintJobCompiler unlimited({.cacheDir = dir.path() / "probe", .cacheMaxBytes = 0});
+    const PrintCompileResult probe = unlimited.compile(keychain("Ada"));
+    std::uintmax_t entryBytes = 0;
+    for (const auto& f : fs::directory_iterator(dir.path() / "probe"))
+        if (f.is_regular_file()) entryBytes += f.file_size();
+    // Room for two keychains, not three.
+    PrintJobCompiler compiler({.cacheDir = dir.path() / "cache", .cacheMaxBytes = entryBytes * 5 / 2});
+    const PrintCompileResult ada = compiler.compile(keychain("Ada"));
+    EXPECT_EQ(ada.cacheKey, probe.cacheKey) << "the key depends on the inputs, not on the cache";
+    compiler.compile(keychain("Bo"));
+    EXPECT_TRUE(compiler.compile(keychain("Ada")).cacheHit) << "a hit makes Ada the most recently used";
+    compiler.compile(keychain("Cy"));   // over the limit: Bo, the least recently used, goes
+    std::uintmax_t total = 0;
+    for (const auto& f : fs::directory_iterator(dir.path() / "cache"))
+        if (f.is_regular_file()) total += f.file_size();
+    EXPECT_LE(total, entryBytes * 5 / 2);
+    EXPECT_TRUE(compiler.compile(keychain("Ada")).cacheHit);
+    EXPECT_TRUE(compiler.compile(keychain("Cy")).cacheHit);
+    EXPECT_FALSE(compiler.compile(keychain("Bo")).cacheHit);
+}
+
 TEST(PrintJobCompiler, MissingFontIsRefusedBeforeRendering) {
     REQUIRE_PRINT_TOOLS();
     test::TempDir dir;
