@@ -116,5 +116,47 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
     agent.stop();
 }
 
+// A bulk order takes seconds to compile on one pool thread; orders that arrive meanwhile are stored and
+// receipted at once, and small ones are compiled on the other thread before the bulk order is done.
+TEST(Compile, ABulkOrderCompilingDoesNotHoldUpIntakeOrOtherOrders) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentOptions options;
+    options.compile = true;
+    AgentProcess agent(dir.path() / "agent", broker.port(), options);
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory);
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+
+    std::string bulk = R"({"order_id":"BULK","items":[)";
+    for (int i = 0; i < 600; ++i)
+        bulk += std::string(i ? "," : "") + R"({"item_id":")" + std::to_string(i) +
+                R"(","sku":"TAG-STEEL-ENGRAVED","qty":1,"personalization":{"name":"Guest )" + std::to_string(1000 + i) +
+                "\"}}";
+    hq.sendOrder("BULK", bulk + "]}");
+    ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("BULK"); }, std::chrono::seconds(20))) << agent.log();
+    for (int i = 0; i < 30; ++i) {
+        const std::string id = "SMALL-" + std::to_string(i);
+        hq.sendOrder(id, order(id, "COASTER-OAK-ENGRAVED", R"({"text":"Small )" + std::to_string(i) + "\"}"));
+    }
+    ASSERT_TRUE(waitUntil([&] { return milestone(hq, "BULK", "accepted").has_value(); }, std::chrono::seconds(180)))
+        << agent.log();
+    const auto bulkAccepted = milestone(hq, "BULK", "accepted");
+    EXPECT_EQ(bulkAccepted->data.at("items").as_array().size(), 600u);
+    std::size_t acceptedBefore = 0;
+    for (int i = 0; i < 30; ++i) {
+        const std::string id = "SMALL-" + std::to_string(i);
+        auto receipt = milestone(hq, id, "received");
+        ASSERT_TRUE(receipt) << id;
+        EXPECT_LT(receipt->seq, bulkAccepted->seq) << id << " was receipted while the bulk order compiled";
+        auto accepted = milestone(hq, id, "accepted");
+        acceptedBefore += accepted && accepted->seq < bulkAccepted->seq;
+    }
+    EXPECT_EQ(acceptedBefore, 30u) << "the small orders were compiled on the other worker meanwhile";
+    agent.stop();
+}
+
 } // namespace
 } // namespace mto::test
