@@ -151,7 +151,7 @@ demo: temp dir     $TMP_DIR
 demo: broker       mosquitto on 127.0.0.1:$PORT (log: $TMP_DIR/mosquitto.log)
 demo: agent log    $TMP_DIR/agent.log    (tail -f it in another terminal)
 demo: state DB     $STATE_DIR/
-demo: proofs       $STATE_DIR/media/<sha256>.png (one per item; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1001/1 -o proof.png)
+demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
 demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
@@ -182,7 +182,8 @@ fi
 
 CLIENT_ARGS=(--port "$PORT" --factory "$FACTORY" --client-id hq-demo)
 if ((ONCE)); then
-  CLIENT_ARGS+=(--exit-when-done --timeout 60)
+  # Until every order is compiled (or refused, or cancelled), so the proofs are all there when it stops.
+  CLIENT_ARGS+=(--exit-when-done --wait-for-jobs --timeout 120)
 fi
 # Run in the background and wait, so INT/TERM traps fire at once instead of
 # after the client has finished; its output still goes straight to the terminal.
@@ -197,7 +198,7 @@ if ! alive "$AGENT_PID"; then
   ((client_rc != 0)) || client_rc=1
 fi
 if ((client_rc == 0)); then
-  say "every order and command got its receipt"
+  say "every order and command got its receipt$( ((ONCE)) && echo "; every order is compiled, refused or cancelled")"
 else
   say "HQ client finished with status $client_rc"
 fi

@@ -17,6 +17,8 @@ Copy this when you integrate an HQ system. It shows the rules that matter:
 
 Example:
     python3 hq_client.py --factory demo-factory --exit-when-done orders/*.json
+    # and wait for the machine jobs (accepted) of every order, too:
+    python3 hq_client.py --factory demo-factory --exit-when-done --wait-for-jobs orders/*.json
 """
 
 import argparse
@@ -169,6 +171,13 @@ class HqClient:
         self.last_seq = None
         self.missing_seqs = set()
         self.duplicates = 0
+        # Orders the agent stored, and those whose outcome is known: made into jobs
+        # (accepted), refused (rejected, at intake or at compile) or cancelled.
+        self.stored_orders = set()
+        self.settled_orders = set()
+        # Accepted orders still owed proof images: order_id -> item ids without proof_ready yet.
+        self.proofs_owed = {}
+        self.proofs_seen = {}
         self.agent_state = None
         self.last_status_key = None
 
@@ -288,6 +297,12 @@ class HqClient:
     def all_done(self):
         return all(m.done for m in self.messages)
 
+    def unsettled(self):
+        """Stored orders still waiting to be compiled (or refused, or cancelled), or for their proofs."""
+        waiting = self.stored_orders - self.settled_orders
+        waiting |= {o for o, items in self.proofs_owed.items() if items}
+        return sorted(o for o in waiting if o)
+
     def pending(self):
         return [m for m in self.messages if not m.done]
 
@@ -324,6 +339,18 @@ class HqClient:
 
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         self.print_event(topic, event, data)
+        milestone = event.get("milestone")
+        if milestone == "received":
+            self.stored_orders.add(event.get("order_id"))
+        elif milestone in ("accepted", "rejected", "cancelled"):
+            self.settled_orders.add(event.get("order_id"))
+            if milestone == "accepted" and isinstance(data.get("items"), list):
+                owed = {i.get("item_id") for i in data["items"] if isinstance(i, dict)}
+                self.proofs_owed[event.get("order_id")] = owed - self.proofs_seen.get(event.get("order_id"), set())
+        elif milestone == "proof_ready":
+            order_id = event.get("order_id")
+            self.proofs_seen.setdefault(order_id, set()).add(event.get("item_id"))
+            self.proofs_owed.get(order_id, set()).discard(event.get("item_id"))
 
         for m in self.messages:
             if m.sends and not m.done and m.is_receipt(event, data):
@@ -449,6 +476,9 @@ def parse_args():
                         help="stop after this long; 0 runs until Ctrl-C (default %(default)s)")
     parser.add_argument("--exit-when-done", action="store_true",
                         help="exit as soon as every message has its receipt")
+    parser.add_argument("--wait-for-jobs", action="store_true",
+                        help="with --exit-when-done: also wait until every stored order is accepted "
+                             "(compiled into machine jobs, with every proof image), rejected or cancelled")
     parser.add_argument("--quiet", action="store_true",
                         help="print only milestones, status changes and warnings")
     parser.add_argument("files", nargs="*", metavar="FILE",
@@ -487,11 +517,13 @@ def main():
                     code = EXIT_BROKER_REFUSED
                     break
                 hq.send_due(now)
-                if args.exit_when_done and hq.all_done():
-                    out.info(f"all {len(messages)} message(s) have their receipt")
+                done = hq.all_done() and (not args.wait_for_jobs or not hq.unsettled())
+                if args.exit_when_done and done:
+                    out.info(f"all {len(messages)} message(s) have their receipt" +
+                             (f"; all {len(hq.stored_orders)} stored order(s) settled" if args.wait_for_jobs else ""))
                     break
             if deadline is not None and now >= deadline:
-                code = EXIT_OK if hq.all_done() else EXIT_NOT_DONE
+                code = EXIT_OK if done else EXIT_NOT_DONE
                 break
             time.sleep(0.05)
     except KeyboardInterrupt:
@@ -503,6 +535,8 @@ def main():
         waiting = hq.pending()
         if waiting:
             out.warn(f"{len(waiting)} message(s) without receipt: " + ", ".join(m.describe() for m in waiting))
+        if args.wait_for_jobs and hq.unsettled():
+            out.warn("order(s) not yet accepted, rejected or cancelled: " + ", ".join(hq.unsettled()))
         if hq.missing_seqs:
             out.warn(f"{len(hq.missing_seqs)} event seq number(s) never arrived: {sorted(hq.missing_seqs)[:20]}")
         out.info(f"stopped; {hq.duplicates} duplicate event(s) ignored")

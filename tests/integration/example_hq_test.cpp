@@ -19,7 +19,7 @@ TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
 
     std::vector<std::string> argv{"/usr/bin/python3", sourceDir() + "/docs/examples/hq_client.py", "--port",
                                   std::to_string(broker.port()), "--factory", "demo-factory", "--client-id",
-                                  "hq-example-test", "--exit-when-done", "--timeout", "60"};
+                                  "hq-example-test", "--exit-when-done", "--wait-for-jobs", "--timeout", "120"};
     std::vector<std::string> files;
     for (const auto& entry : std::filesystem::directory_iterator(sourceDir() + "/docs/examples/orders"))
         if (entry.path().extension() == ".json") files.push_back(entry.path().string());
@@ -35,10 +35,18 @@ TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
     EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
     EXPECT_NE(out.find("cancelled"), std::string::npos) << out;
     EXPECT_EQ(out.find("gap"), std::string::npos) << out;
+    // Every stored order settled: the coaster, sign, keychain + clips, bulk tags and heart coaster compiled,
+    // the snowman refused at compile, the coaster to cancel cancelled.
+    EXPECT_NE(out.find("all 7 stored order(s) settled"), std::string::npos) << out;
+    for (const char* id : {"ORD-1001", "ORD-1002", "ORD-1003", "ORD-1004", "ORD-1006"})
+        EXPECT_NE(out.find(std::string(id) + "   -    accepted"), std::string::npos) << id << "\n" << out;
+    EXPECT_NE(out.find("ORD-1007   -    rejected      reason=missing_glyph"), std::string::npos) << out;
+    EXPECT_NE(out.find("ORD-1008   -    cancelled"), std::string::npos) << out;
+    EXPECT_NE(out.find("operations=[\"cnc_engrave\",\"cnc_profile\"]"), std::string::npos) << out;
 
     std::string orders;
     ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, orders), 0);
-    EXPECT_NE(orders.find("5 order(s)"), std::string::npos) << orders;
+    EXPECT_NE(orders.find("7 order(s)"), std::string::npos) << orders;
     agent.stop();
 }
 
