@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "mto/error.hpp"
@@ -37,6 +38,22 @@ void writeDurably(const std::filesystem::path& path, const std::string& bytes) {
     }
     if (::fdatasync(fd) != 0 || ::close(fd) != 0) throw Error("cannot flush " + tmp.string());
     std::filesystem::rename(tmp, path);
+}
+
+// What the artifact is, beside it under the same hash: a scheduler or a person can size it up without
+// parsing the program.
+std::string artifactMetadata(const JobArtifact& a) {
+    boost::json::object o{{"sha256", a.sha256},
+                          {"capability", a.capability},
+                          {"format", a.format},
+                          {"bytes", a.program.size()},
+                          {"lines", a.lines},
+                          {"bbox_mm", boost::json::object{{"min_x", a.bbox.minX}, {"min_y", a.bbox.minY}, {"min_z", a.bbox.minZ},
+                                                          {"max_x", a.bbox.maxX}, {"max_y", a.bbox.maxY}, {"max_z", a.bbox.maxZ}}},
+                          {"work_mm", a.workMm},
+                          {"travel_mm", a.travelMm},
+                          {"estimated_s", a.estimatedSeconds}};
+    return boost::json::serialize(o) + "\n";
 }
 
 } // namespace
@@ -106,6 +123,8 @@ void CompileQueue::enqueue(const std::string& orderId) {
                 for (const CompiledOperation& op : compiled.operations) {
                     std::string proofSha = sha256Hex(op.proofPng);
                     writeDurably(artifactPath(stateDir_, op.artifact.sha256), op.artifact.program);
+                    auto meta = artifactPath(stateDir_, op.artifact.sha256);
+                    writeDurably(meta.replace_extension(".json"), artifactMetadata(op.artifact));
                     writeDurably(mediaPath(stateDir_, proofSha), op.proofPng);
                     jobs.push_back({item.itemId, op.operation, step++, op.artifact.capability, op.artifact.sha256, proofSha,
                                     op.artifact.estimatedSeconds, op.textHeight});

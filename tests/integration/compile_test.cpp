@@ -2,6 +2,7 @@
 // Orders through the real agent into machine jobs: accepted with estimates, proofs published, impossible items refused.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "hq_client.hpp"
@@ -69,6 +70,23 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
         EXPECT_GT(accepted->seq, 0);
         EXPECT_LT(accepted->seq, proof->seq);
     }
+    // Each job is stored by its hash with what it is beside it.
+    {
+        auto laser = milestone(hq, "C-LASER", "accepted");
+        const std::string sha(laser->data.at("items").as_array()[0].at("job_sha256").as_string());
+        const auto dirOf = agent.stateDir() / "artifacts";
+        EXPECT_EQ(sha256Hex(readFile(dirOf / (sha + ".gcode"))), sha);
+        const auto meta = boost::json::parse(readFile(dirOf / (sha + ".json"))).as_object();
+        EXPECT_EQ(std::string(meta.at("capability").as_string()), "laser");
+        const auto& box = meta.at("bbox_mm").as_object();
+        // The coaster's work area is x 20..100, y 20..80 on the laser; the head parks at 0,0.
+        EXPECT_LE(box.at("max_x").to_number<double>(), 100.0);
+        EXPECT_LE(box.at("max_y").to_number<double>(), 100.0);
+        EXPECT_GT(meta.at("work_mm").to_number<double>(), 10.0);
+        EXPECT_NEAR(meta.at("estimated_s").to_number<double>(),
+                    laser->data.at("items").as_array()[0].at("estimated_s").to_number<double>(), 0.06);
+    }
+
     auto snowman = milestone(hq, "C-SNOW", "rejected");
     EXPECT_EQ(std::string(snowman->data.at("reason").as_string()), "missing_glyph");
     EXPECT_EQ(std::string(snowman->data.at("path").as_string()), "items[0].personalization.text");
