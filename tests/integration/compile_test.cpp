@@ -23,16 +23,27 @@ std::optional<SeenEvent> milestone(HqClient& hq, const std::string& orderId, con
     return std::nullopt;
 }
 
-TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
+// A broker, the agent with the shipped catalog's generators, and HQ connected to both.
+struct CompilingAgent {
     TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentOptions options;
-    options.compile = true;
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
+    Broker broker{dir.path() / "broker"};
+    AgentProcess agent{dir.path() / "agent", started(broker), AgentOptions{.compile = true}};
+    HqClient hq{broker.uri(), agent.options().factory};
+    CompilingAgent() {
+        agent.start();
+        hq.connect();
+    }
+    static int started(Broker& b) {
+        b.start();
+        return b.port();
+    }
+};
+
+TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
+    CompilingAgent rig;
+    AgentProcess& agent = rig.agent;
+    HqClient& hq = rig.hq;
+    const TempDir& dir = rig.dir;
     ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
 
     hq.sendOrder("C-LASER", order("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
@@ -137,15 +148,9 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
 // A bulk order takes seconds to compile on one pool thread; orders that arrive meanwhile are stored and
 // receipted at once, and small ones are compiled on the other thread before the bulk order is done.
 TEST(Compile, ABulkOrderCompilingDoesNotHoldUpIntakeOrOtherOrders) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentOptions options;
-    options.compile = true;
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
+    CompilingAgent rig;
+    AgentProcess& agent = rig.agent;
+    HqClient& hq = rig.hq;
     ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
 
     std::string bulk = R"({"order_id":"BULK","items":[)";

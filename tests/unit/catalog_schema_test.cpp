@@ -76,6 +76,17 @@ TEST(CatalogSchema, EachRuleHasItsReasonAndPath) {
     }
 }
 
+// The catalog text is refused at load with an error containing `expect`.
+void expectRefused(const test::TempDir& dir, const std::string& toml, const std::string& expect) {
+    test::writeFile(dir.path() / "catalog.toml", toml);
+    try {
+        Catalog::load(dir.path() / "catalog.toml");
+        ADD_FAILURE() << "accepted: " << toml;
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(expect), std::string::npos) << e.what();
+    }
+}
+
 TEST(CatalogSchema, BadSchemaIsRefusedNamingTheKey) {
     test::TempDir dir;
     struct Case {
@@ -90,15 +101,7 @@ TEST(CatalogSchema, BadSchemaIsRefusedNamingTheKey) {
         {"[sku.A]\nname='a'\ncolour='red'\n", "key 'sku.A.colour': unknown key"},
         {"[sku.A]\nname='a'\nwork_area={x=0,y=0,width=0,height=5}\n", "key 'sku.A.work_area'"},
     };
-    for (const auto& c : cases) {
-        test::writeFile(dir.path() / "catalog.toml", c.toml);
-        try {
-            Catalog::load(dir.path() / "catalog.toml");
-            ADD_FAILURE() << "accepted: " << c.toml;
-        } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
-        }
-    }
+    for (const auto& c : cases) expectRefused(dir, c.toml, c.expect);
 }
 
 TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
@@ -129,15 +132,7 @@ TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
         {"[sku.S.operations.cut]\ngenerator='profile_cut'\nmargin=-1\n", "key 'sku.S.operations.cut.margin'"},
         {"[sku.S.operations.cut]\ngenerator='profile_cut'\nspeed=3\n", "key 'sku.S.operations.cut.speed': unknown key"},
     };
-    for (const auto& c : cases) {
-        test::writeFile(dir.path() / "catalog.toml", base + c.toml);
-        try {
-            Catalog::load(dir.path() / "catalog.toml");
-            ADD_FAILURE() << "accepted: " << c.toml;
-        } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << e.what();
-        }
-    }
+    for (const auto& c : cases) expectRefused(dir, base + c.toml, c.expect);
     // And a good one: the second operation inherits machine and material and is kept in route order.
     test::writeFile(dir.path() / "catalog.toml", base + "[sku.S.operations.cut]\ngenerator='profile_cut'\nmargin=12\n");
     const Catalog catalog = Catalog::load(dir.path() / "catalog.toml");
@@ -157,27 +152,14 @@ TEST(CatalogSchema, FilesAGeneratorReadsMustExistWhenTheCatalogLoads) {
     const std::string printer =
         "[machine.p]\ncapability='fdm'\nsize_x=250\nsize_y=210\nmax_z=210\nmax_feed=12000\nacceleration=1250\n"
         "allowed=['G1']\n";
-    test::writeFile(dir.path() / "catalog.toml",
-                    printer + "[sku.CLIP]\nname='clip'\ngenerator='print_file'\ncapability='fdm'\nmachine='p'\n"
-                              "gcode='gcode/missing.gcode'\n");
-    try {
-        Catalog::load(dir.path() / "catalog.toml");
-        ADD_FAILURE() << "a missing G-code file was accepted";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("key 'sku.CLIP.gcode': file " + (dir.path() / "gcode/missing.gcode").string() +
-                                             " does not exist"),
-                  std::string::npos)
-            << e.what();
-    }
-    test::writeFile(dir.path() / "catalog.toml",
-                    printer + "[sku.KEY]\nname='key'\ngenerator='print_scad'\ncapability='fdm'\nmachine='p'\n"
-                              "template='scad/missing.scad'\nprinter_profile='p.ini'\n");
-    try {
-        Catalog::load(dir.path() / "catalog.toml");
-        ADD_FAILURE() << "a missing template was accepted";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("key 'sku.KEY.template'"), std::string::npos) << e.what();
-    }
+    expectRefused(dir,
+                  printer + "[sku.CLIP]\nname='clip'\ngenerator='print_file'\ncapability='fdm'\nmachine='p'\n"
+                            "gcode='gcode/missing.gcode'\n",
+                  "key 'sku.CLIP.gcode': file " + (dir.path() / "gcode/missing.gcode").string() + " does not exist");
+    expectRefused(dir,
+                  printer + "[sku.KEY]\nname='key'\ngenerator='print_scad'\ncapability='fdm'\nmachine='p'\n"
+                            "template='scad/missing.scad'\nprinter_profile='p.ini'\n",
+                  "key 'sku.KEY.template'");
     // Present files load; paths are relative to the catalog.
     test::writeFile(dir.path() / "gcode/clip.gcode", "G1 X1 Y1 E1\n");
     test::writeFile(dir.path() / "catalog.toml",
