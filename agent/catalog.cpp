@@ -249,6 +249,19 @@ void checkOperation(const EntryReader& r, const Catalog& catalog, const Operatio
                        e.workArea->y + e.workArea->height > m->sizeY))
         r.fail("work_area", "does not fit machine '" + op.machine + "' (" + std::to_string(m->sizeX) + " x " +
                                 std::to_string(m->sizeY) + " mm)");
+    // The outline's size comes from the item: the SKU must ask for it.
+    if (op.generator == "profile_cut") {
+        const std::vector<std::string> needed = op.shape == "circle" ? std::vector<std::string>{"diameter_mm"}
+                                                                     : std::vector<std::string>{"width_mm", "height_mm"};
+        for (const std::string& param : needed) {
+            auto it = e.params.find(param);
+            if (it == e.params.end() ||
+                (it->second.type != ParamSpec::Type::Number && it->second.type != ParamSpec::Type::Integer) ||
+                (!it->second.required && !it->second.defaultValue))
+                r.fail("generator", "a " + op.shape + " profile cut needs the number parameter " + param +
+                                        " (required or with a default) in [sku." + e.sku + ".params." + param + "]");
+        }
+    }
     const bool needsMaterial = textGenerator || op.generator == "profile_cut";
     if (needsMaterial && op.material.empty()) r.fail("material", "missing (required with generator " + op.generator + ")");
     if (op.material.empty()) return;
@@ -361,6 +374,16 @@ Catalog Catalog::load(const std::filesystem::path& path) {
             e.expect.minContours = static_cast<std::size_t>(er.count("min_contours", 0, 0, 100000));
         }
         e.fonts = r.strings("fonts");
+        if (const toml::node* params = t->get("params")) {
+            const toml::table* pt = params->as_table();
+            if (!pt) r.fail("params", "must be a table of parameter tables");
+            for (const auto& [pname, pnode] : *pt) {
+                std::string name(pname.str());
+                const toml::table* spec = pnode.as_table();
+                if (!spec) r.fail("params." + name, "must be a table");
+                e.params[name] = readParam(file, prefix + ".params." + name, name, *spec);
+            }
+        }
         if (!e.generator.empty()) {
             Operation first{e.route.empty() ? e.generator : e.route.front(), e.generator, e.capability, e.machine, e.material};
             checkOperation(r, catalog, first, e);
@@ -375,7 +398,7 @@ Catalog Catalog::load(const std::filesystem::path& path) {
                 const toml::table* o = onode.as_table();
                 if (!o) r.fail("operations." + name, "must be a table");
                 EntryReader orr(file, prefix + ".operations." + name, *o);
-                orr.onlyKnown({"generator", "machine", "material", "margin"});
+                orr.onlyKnown({"generator", "machine", "material", "margin", "shape"});
                 auto step = std::find(e.route.begin(), e.route.end(), name);
                 if (step == e.route.end()) orr.fail("", "is not a step of the route");
                 if (step == e.route.begin()) orr.fail("", "is the first step: its job comes from the SKU's own generator");
@@ -390,6 +413,13 @@ Catalog Catalog::load(const std::filesystem::path& path) {
                 if (!m) orr.fail("machine", "no [machine." + op.machine + "] table in this file");
                 op.capability = m->capability;
                 op.margin = orr.positive("margin", false, true).value_or(0);
+                if (o->get("shape")) {
+                    op.shape = orr.string("shape", true);
+                    if (op.generator != "profile_cut") orr.fail("shape", "only a profile_cut has a shape");
+                    if (op.shape != "rounded_rectangle" && op.shape != "circle")
+                        orr.fail("shape", "must be rounded_rectangle or circle");
+                }
+
                 checkOperation(orr, catalog, op, e);
                 e.operations.push_back(op);
             }
@@ -397,16 +427,6 @@ Catalog Catalog::load(const std::filesystem::path& path) {
             auto position = [&](const Operation& op) { return std::find(e.route.begin(), e.route.end(), op.name) - e.route.begin(); };
             std::stable_sort(e.operations.begin(), e.operations.end(),
                              [&](const Operation& a, const Operation& b) { return position(a) < position(b); });
-        }
-        if (const toml::node* params = t->get("params")) {
-            const toml::table* pt = params->as_table();
-            if (!pt) r.fail("params", "must be a table of parameter tables");
-            for (const auto& [pname, pnode] : *pt) {
-                std::string name(pname.str());
-                const toml::table* spec = pnode.as_table();
-                if (!spec) r.fail("params." + name, "must be a table");
-                e.params[name] = readParam(file, prefix + ".params." + name, name, *spec);
-            }
         }
         catalog.add(std::move(e));
     }

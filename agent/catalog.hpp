@@ -60,6 +60,9 @@ struct Operation {
     std::string machine{};
     std::string material{};
     double margin = 0;           // profile_cut: text of the item's other operations stays this far inside the cut, mm
+    // profile_cut: the outline, from the item's parameters: rounded_rectangle (width_mm, height_mm,
+    // corner_radius_mm; 0 = sharp corners) or circle (diameter_mm).
+    std::string shape = "rounded_rectangle";
 };
 
 struct CatalogEntry {

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <map>
 #include <optional>
@@ -126,27 +127,35 @@ double numberParam(const Params& p, const std::string& name) {
     return it->second;
 }
 
-// The outline a profile_cut operation cuts: width_mm x height_mm (corner_radius_mm) centred on the work area.
-ProfileShape cutOutline(const CatalogEntry& entry, const Params& params) {
-    const double width = numberParam(params, "width_mm");
-    const double height = numberParam(params, "height_mm");
-    auto radius = params.number.find("corner_radius_mm");
+// The outline a profile_cut operation cuts, centred on the work area: width_mm x height_mm with
+// corner_radius_mm, or a circle of diameter_mm.
+ProfileShape cutOutline(const CatalogEntry& entry, const Operation& op, const Params& params) {
     const WorkArea& a = *entry.workArea;
-    return ProfileShape::roundedRectangle({a.x + a.width / 2, a.y + a.height / 2}, width, height,
+    const Point2 center{a.x + a.width / 2, a.y + a.height / 2};
+    if (op.shape == "circle") return ProfileShape::circle(center, numberParam(params, "diameter_mm"));
+    auto radius = params.number.find("corner_radius_mm");
+    return ProfileShape::roundedRectangle(center, numberParam(params, "width_mm"), numberParam(params, "height_mm"),
                                           radius == params.number.end() ? 0 : radius->second);
 }
 
-// Where text goes: the work area, or, when the item is also cut out, the cut's inside less its margin
-// (clipped to the work area) so the lettering stays on the part.
+// Where text goes: the work area, or, when the item is also cut out, inside the cut less its margin
+// (clipped to the work area) so the lettering stays on the part. In a circle that is a 3:1 box (room
+// for a line of text) inscribed in the circle less the margin.
 WorkArea textArea(const CatalogEntry& entry, const Params& params, const std::string& itemPath) {
     WorkArea area = *entry.workArea;
     for (const Operation& op : entry.operations) {
         if (op.generator != "profile_cut") continue;
-        const ProfileShape cut = cutOutline(entry, params);
-        const double x0 = std::max(area.x, cut.center.x - cut.width / 2 + op.margin);
-        const double y0 = std::max(area.y, cut.center.y - cut.height / 2 + op.margin);
-        const double x1 = std::min(area.x + area.width, cut.center.x + cut.width / 2 - op.margin);
-        const double y1 = std::min(area.y + area.height, cut.center.y + cut.height / 2 - op.margin);
+        const ProfileShape cut = cutOutline(entry, op, params);
+        double halfW = cut.width / 2 - op.margin, halfH = cut.height / 2 - op.margin;
+        if (op.shape == "circle") {
+            // A box of aspect 3:1 (a line of text) inscribed in the circle shrunk by the margin.
+            const double r = cut.width / 2 - op.margin;
+            halfH = r / std::sqrt(10.0);
+            halfW = 3 * halfH;
+        }
+        const double x0 = std::max(area.x, cut.center.x - halfW), y0 = std::max(area.y, cut.center.y - halfH);
+        const double x1 = std::min(area.x + area.width, cut.center.x + halfW);
+        const double y1 = std::min(area.y + area.height, cut.center.y + halfH);
         if (x1 - x0 <= 0 || y1 - y0 <= 0)
             throw Refusal{{TextLayout::kReasonTextTooLarge, itemPath + ".personalization",
                            "the part leaves no room for text inside its " + std::to_string(op.margin) + " mm margin"}};
@@ -187,7 +196,7 @@ JobArtifact ItemCompiler::generate(const Catalog& catalog, const CatalogEntry& e
         const MaterialProfile& material = materialOf(catalog, op);
         if (!material.profile) throw Error("material '" + material.name + "' has no profile cut settings");
         ProfileCut cut;
-        cut.shape = cutOutline(entry, *ctx.params);
+        cut.shape = cutOutline(entry, op, *ctx.params);
         cut.thickness = material.profile->thickness;
         cut.tabs = material.profile->tabs;
         return ProfileCutGenerator(material.profile->tool).generate(cut);

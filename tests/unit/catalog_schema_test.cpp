@@ -116,7 +116,8 @@ TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
         "[material.oak]\ntool_diameter=3.175\nthickness=10\nstep_down=2\nsafe_z=5\nplunge_feed=300\nfeed=1200\n"
         "rpm=18000\n"
         "[sku.S]\nname='sign'\ngenerator='vbit_text'\ncapability='cnc'\nmachine='cnc'\nmaterial='pine'\n"
-        "font='rowmans'\nwork_area={x=10,y=10,width=380,height=200}\nroute=['engrave','cut','qc']\n";
+        "font='rowmans'\nwork_area={x=10,y=10,width=380,height=200}\nroute=['engrave','cut','qc']\n"
+        "[sku.S.params.width_mm]\ntype='number'\ndefault=300\n[sku.S.params.height_mm]\ntype='number'\ndefault=100\n";
     struct Case {
         std::string toml, expect;
     };
@@ -131,6 +132,10 @@ TEST(CatalogSchema, OperationsAreCheckedAgainstTheRouteMachinesAndMaterials) {
          "key 'sku.S.operations.cut.material': material 'pine' has no laser settings"},
         {"[sku.S.operations.cut]\ngenerator='profile_cut'\nmargin=-1\n", "key 'sku.S.operations.cut.margin'"},
         {"[sku.S.operations.cut]\ngenerator='profile_cut'\nspeed=3\n", "key 'sku.S.operations.cut.speed': unknown key"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nshape='star'\n", "key 'sku.S.operations.cut.shape'"},
+        {"[sku.S.operations.cut]\ngenerator='profile_cut'\nshape='circle'\n",
+         "key 'sku.S.operations.cut.generator': a circle profile cut needs the number parameter diameter_mm"},
+        {"[sku.S.operations.cut]\ngenerator='vbit_text'\nshape='circle'\n", "only a profile_cut has a shape"},
     };
     for (const auto& c : cases) expectRefused(dir, base + c.toml, c.expect);
     // And a good one: the second operation inherits machine and material and is kept in route order.

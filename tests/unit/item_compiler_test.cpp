@@ -200,6 +200,36 @@ TEST(ItemCompiler, SignIsEngravedThenCutOutAsTwoCheckedJobsOnOneProof) {
     EXPECT_GT(redPixels, 500u) << "the cut-out outline is on the proof";
 }
 
+TEST(ItemCompiler, RoundCoasterIsCarvedInsideItsCircleThenCutOutAsADisc) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const CompiledItem item =
+        compiled(compiler.compile(catalog, "COASTER-PINE-CNC", R"({"text":"A & M","diameter_mm":110})", 0));
+    ASSERT_EQ(item.operations.size(), 2u);
+    const CatalogEntry& sku = *catalog.find("COASTER-PINE-CNC");
+    const double cx = sku.workArea->x + sku.workArea->width / 2, cy = sku.workArea->y + sku.workArea->height / 2;
+    const auto& profile = *catalog.material("pine-10")->profile;
+    // Every cutting point of the disc is one tool radius outside the 110 mm circle.
+    const auto parsed = GcodeProgram::parse(item.operations[1].artifact.program);
+    std::size_t below = 0;
+    for (const Move& m : std::get<GcodeProgram>(parsed).moves())
+        if (m.to.z < 0 && m.from.z < 0) {
+            ++below;
+            EXPECT_NEAR(std::hypot(m.to.x - cx, m.to.y - cy), 55 + profile.tool.diameter / 2, 0.02);
+        }
+    EXPECT_GT(below, 100u);
+    EXPECT_LE(cutExtent(item.operations[1].artifact).minZ, -profile.thickness);
+    // The letters stay 8 mm (the margin) inside the disc.
+    const auto letters = GcodeProgram::parse(item.operations[0].artifact.program);
+    for (const Move& m : std::get<GcodeProgram>(letters).moves())
+        if (m.to.z < 0) {
+            EXPECT_LE(std::hypot(m.to.x - cx, m.to.y - cy), 55 - 8 + 1e-6);
+        }
+    EXPECT_EQ(item.operations[0].proofPng, item.operations[1].proofPng);
+}
+
 TEST(ItemCompiler, SmallSignLeavesTooLittleRoomForLongTextInsideItsMargin) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
