@@ -390,7 +390,7 @@ std::string PrintJobCompiler::toolVersions() {
     auto query = [&](std::vector<std::string> argv, const std::string& needle) {
         Subprocess p(argv);
         for (const auto& [k, v] : options_.environment) p.environment(k, v);
-        const SubprocessResult r = p.timeout(std::chrono::seconds(30)).run();
+        const SubprocessResult r = run(p.timeout(std::chrono::seconds(30)));
         std::string line = firstLineContaining(r.err, needle);
         if (line.empty()) line = firstLineContaining(r.out, needle);
         if (line.empty())
@@ -408,7 +408,7 @@ void PrintJobCompiler::checkFonts(const std::vector<std::string>& fonts) const {
     for (const std::string& font : fonts) {
         Subprocess p({options_.fcList, font, "family", "style"});
         for (const auto& [k, v] : options_.environment) p.environment(k, v);
-        const SubprocessResult r = p.timeout(std::chrono::seconds(30)).run();
+        const SubprocessResult r = run(p.timeout(std::chrono::seconds(30)));
         if (!r.succeeded())
             throw Error("fc-list could not check font \"" + font + "\" (" + r.describe() + "): " + tail(r));
         if (r.out.find_first_not_of(" \n") == std::string::npos)
@@ -484,7 +484,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     Subprocess openscad(render);
     openscad.workingDirectory(work.path()).timeout(options_.renderTimeout);
     for (const auto& [k, v] : options_.environment) openscad.environment(k, v);
-    const SubprocessResult rendered = openscad.run();
+    const SubprocessResult rendered = run(openscad);
     result.renderTime = rendered.duration;
     if (rendered.timedOut)
         throw Error(what + ": openscad " + rendered.describe() + "; the limit is " +
@@ -512,7 +512,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     Subprocess slicer(slice);
     slicer.workingDirectory(work.path()).timeout(options_.sliceTimeout);
     for (const auto& [k, v] : options_.environment) slicer.environment(k, v);
-    const SubprocessResult sliced = slicer.run();
+    const SubprocessResult sliced = run(slicer);
     result.sliceTime = sliced.duration;
     if (sliced.timedOut)
         throw Error(what + ": prusa-slicer " + sliced.describe() + "; the limit is " +

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "compiler/subprocess.hpp"
 #include "mto/job.hpp"
 
 namespace mto {
@@ -62,6 +64,10 @@ struct PrintToolOptions {
     std::chrono::milliseconds sliceTimeout{std::chrono::minutes(5)};
     // The cache is trimmed to this size after each new entry, least recently used first; 0 = no limit.
     std::uint64_t cacheMaxBytes = 2ull << 30;
+    // Runs each tool call (openscad, prusa-slicer, fc-list); empty: Subprocess::run(). Tests put a
+    // stand-in here that does what the tool would (writes the files named in argv, returns an exit
+    // code and output) to reach every failure path without the tools, and to count the calls.
+    std::function<SubprocessResult(const Subprocess&)> runner{};
 };
 
 // A file an OpenSCAD template reads besides itself: include <…>, use <…>, import("…"), surface("…").
@@ -127,6 +133,7 @@ public:
 
 private:
     void checkFonts(const std::vector<std::string>& fonts) const;
+    SubprocessResult run(const Subprocess& call) const { return options_.runner ? options_.runner(call) : call.run(); }
 
     PrintToolOptions options_;
     std::mutex versionMutex_;

@@ -15,8 +15,8 @@ struct SubprocessResult {
     int exitCode = -1;        // when the program exited by itself; -1 otherwise
     int termSignal = 0;       // the signal that ended it, 0 when it exited
     bool timedOut = false;    // it was still running at the deadline and was killed
-    std::string out;          // the last outputLimit bytes written to stdout
-    std::string err;          // and to stderr
+    std::string out{};        // the last outputLimit bytes written to stdout
+    std::string err{};        // and to stderr
     bool outTruncated = false;
     bool errTruncated = false;
     std::chrono::milliseconds duration{0};
