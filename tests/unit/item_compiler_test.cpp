@@ -2,12 +2,17 @@
 // ItemCompiler over the shipped catalog: each generator to a checked job and proof, and each failure to its reason and path.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <map>
+#include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -336,6 +341,82 @@ TEST(ItemCompiler, ToolErrorsComeBackAsCompileFailedNotExceptions) {
     EXPECT_EQ(f.reason, "compile_failed");
     EXPECT_EQ(f.path, "items[0].sku");
     EXPECT_FALSE(f.message.empty());
+}
+
+// Random personalizations, well-formed or not, against every SKU of the shipped catalog that compiles
+// without external tools: each item compiles into checked jobs or fails with a known reason at a path
+// inside the item; nothing throws.
+TEST(ItemCompiler, RandomPersonalizationsCompileOrFailWithAReasonNeverAnException) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const std::vector<std::string> skus{"COASTER-OAK-ENGRAVED", "TAG-STEEL-ENGRAVED", "SIGN-PINE-CNC", "COASTER-PINE-CNC",
+                                        "CLIP-PLA-PRINT", "NO-SUCH-SKU"};
+    // Samples from every Unicode general category, plus the symbols the fallback font draws.
+    const std::vector<char32_t> exotic{0xc9,   0x3b1,  0x416,   0x5d0,   0x4e2d,  0xac00, 0x301,  0x903,  0x20dd, 0x660,
+                                       0x2160, 0xb2,   0x203f,  0x2014,  0x300c,  0xab,   0xbf,   0x221e, 0x20ac, 0xb4,
+                                       0xa9,   0x2665, 0x2603,  0x1f389, 0x1f600, 0xa0,   0x3000, 0x2028, 0x2029, 0x85,
+                                       0x200b, 0xfeff, 0x202e,  0xe000,  0x10fffd, 0x378, 0xfffe, 0x2660, 0x2605, 0xa7};
+    const std::set<std::string> reasons{"missing_glyph", "text_too_large", "empty_text", "invalid_utf8", "unknown_sku",
+                                        "compile_failed", "outside_envelope", "laser_on_travel", "command_not_allowed",
+                                        "feed_too_high", "feed_missing", "no_moves"};
+    std::mt19937 rng(4242);
+    auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+    auto randomText = [&] {
+        std::string text;
+        const std::size_t length = pick(24);
+        for (std::size_t i = 0; i < length; ++i) {
+            const char32_t c = pick(4) == 0 ? exotic[pick(exotic.size())] : static_cast<char32_t>(0x20 + pick(0x5f));
+            // UTF-8 by hand: the test must not depend on the code under test to encode.
+            if (c < 0x80) text += static_cast<char>(c);
+            else if (c < 0x800) text += {static_cast<char>(0xc0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3f))};
+            else if (c < 0x10000)
+                text += {static_cast<char>(0xe0 | (c >> 12)), static_cast<char>(0x80 | ((c >> 6) & 0x3f)),
+                         static_cast<char>(0x80 | (c & 0x3f))};
+            else
+                text += {static_cast<char>(0xf0 | (c >> 18)), static_cast<char>(0x80 | ((c >> 12) & 0x3f)),
+                         static_cast<char>(0x80 | ((c >> 6) & 0x3f)), static_cast<char>(0x80 | (c & 0x3f))};
+        }
+        return text;
+    };
+    std::map<std::string, int> compiledBySku, reasonsSeen;
+    for (int iteration = 0; iteration < 300; ++iteration) {
+        const std::string sku = skus[pick(skus.size())];
+        boost::json::object p;
+        const std::string textKey = sku == "TAG-STEEL-ENGRAVED" ? "name" : "text";
+        switch (pick(6)) {
+        case 0: break;                                                  // nothing at all
+        case 1: p[textKey] = static_cast<std::int64_t>(pick(1000)); break;   // a number where text belongs
+        default: p[textKey] = randomText();
+        }
+        if (pick(2)) p["width_mm"] = static_cast<double>(pick(600)) - 50;   // in and far out of range
+        if (pick(2)) p["height_mm"] = static_cast<double>(pick(300)) - 20;
+        if (pick(2)) p["diameter_mm"] = static_cast<double>(pick(200)) - 10;
+        if (pick(3) == 0) p["corner_radius_mm"] = static_cast<double>(pick(100));
+        if (pick(4) == 0) p["align"] = pick(2) ? "left" : "diagonal";
+        const std::string json = pick(20) == 0 ? "[not json" : boost::json::serialize(p);
+        const std::size_t index = pick(500);
+        SCOPED_TRACE(sku + " " + json);
+        std::variant<CompiledItem, ItemFailure> result;
+        ASSERT_NO_THROW(result = compiler.compile(catalog, sku, json, index));
+        if (const auto* f = std::get_if<ItemFailure>(&result)) {
+            EXPECT_TRUE(reasons.count(f->reason)) << f->reason << ": " << f->message;
+            EXPECT_EQ(f->path.rfind("items[" + std::to_string(index) + "]", 0), 0u) << f->path;
+            EXPECT_FALSE(f->message.empty());
+            ++reasonsSeen[f->reason];
+            continue;
+        }
+        const auto& item = std::get<CompiledItem>(result);
+        ASSERT_FALSE(item.operations.empty());
+        for (const CompiledOperation& op : item.operations)
+            EXPECT_EQ("", violations(catalog, op.machine, op.artifact)) << op.operation;
+        ++compiledBySku[sku];
+    }
+    for (const char* sku : {"COASTER-OAK-ENGRAVED", "TAG-STEEL-ENGRAVED", "SIGN-PINE-CNC", "COASTER-PINE-CNC", "CLIP-PLA-PRINT"})
+        EXPECT_GT(compiledBySku[sku], 0) << sku << " never compiled: the random inputs are too hostile to prove anything";
+    for (const char* reason : {"missing_glyph", "text_too_large", "empty_text", "unknown_sku", "compile_failed"})
+        EXPECT_GT(reasonsSeen[reason], 0) << reason;
 }
 
 TEST(CatalogMachines, ShippedCatalogDefinesTheMachinesAndMaterialsItsSkusUse) {
