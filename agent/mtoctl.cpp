@@ -81,6 +81,15 @@ int main(int argc, char** argv) {
                         o->state.c_str(), static_cast<long long>(o->items), o->dueBy.empty() ? "-" : o->dueBy.c_str(),
                         o->body.c_str());
             for (const auto& e : store.eventsForOrder(o->orderId)) printEvent(e);
+            const auto jobs = store.jobsForOrder(o->orderId);
+            if (!jobs.empty()) {
+                std::printf("jobs:\n  %-10s %-14s %-6s %-8s %10s  %s\n", "ITEM", "OPERATION", "MACHINE", "STATE", "ESTIMATE",
+                            "PROGRAM");
+                for (const auto& j : jobs)
+                    std::printf("  %-10s %-14s %-6s %-8s %9.1fs  %s%s\n", j.itemId.c_str(), j.operation.c_str(),
+                                j.capability.c_str(), j.state.c_str(), j.estimatedSeconds,
+                                (cfg.stateDir / "artifacts" / (j.artifactSha + ".gcode")).c_str(), j.rush ? "  RUSH" : "");
+            }
             return 0;
         }
         if (args[0] == "events" && args.size() <= 2) {

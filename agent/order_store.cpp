@@ -465,6 +465,18 @@ std::map<std::string, double> OrderStore::queuedWorkSeconds() {
     return out;
 }
 
+std::vector<JobRecord> OrderStore::jobsForOrder(const std::string& orderId) {
+    std::vector<JobRecord> out;
+    auto& st = db_.prepare("SELECT item_id, operation, step, revision, capability, artifact_sha, proof_sha, estimated_s, rush, "
+                           "state FROM jobs WHERE order_id = ? ORDER BY item_id, step")
+                   .bind(1, orderId);
+    while (st.step())
+        out.push_back({st.columnText(0), st.columnText(1), static_cast<int>(st.columnInt(2)), st.columnInt(3), st.columnText(4),
+                       st.columnText(5), st.columnText(6), st.columnReal(7), st.columnInt(8) != 0, st.columnText(9)});
+    st.reset();
+    return out;
+}
+
 std::optional<std::string> OrderStore::proofSha(const std::string& orderId, const std::string& itemId,
                                                 const std::string& operation) {
     auto& st = db_.prepare("SELECT proof_sha FROM jobs WHERE order_id = ? AND item_id = ? AND (? = '' OR operation = ?) "

@@ -64,6 +64,20 @@ struct CompiledJob {
     double textHeight = 0;
 };
 
+// A stored machine job, as the scheduler and mtoctl see it.
+struct JobRecord {
+    std::string itemId;
+    std::string operation;
+    int step = 0;
+    std::int64_t revision = 0;
+    std::string capability;
+    std::string artifactSha;
+    std::string proofSha;
+    double estimatedSeconds = 0;
+    bool rush = false;
+    std::string state;
+};
+
 struct ItemProblem {
     std::string reason;
     std::string path;
@@ -99,6 +113,8 @@ public:
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
     // The proof of an item's job: the given operation's, or the first operation's when none is given.
+    // The order's jobs, by item id and then route step.
+    std::vector<JobRecord> jobsForOrder(const std::string& orderId);
     std::optional<std::string> proofSha(const std::string& orderId, const std::string& itemId,
                                         const std::string& operation = {});
 

@@ -129,6 +129,14 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
               0)
         << out;
     EXPECT_FALSE(cv::imread((dir.path() / "cut.png").string()).empty());
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "order", "C-CNC"}, out), 0) << out;
+    const std::size_t jobsAt = out.find("jobs:");
+    ASSERT_NE(jobsAt, std::string::npos) << out;
+    const std::size_t engraveAt = out.find("cnc_engrave", jobsAt), profileAt = out.find("cnc_profile", jobsAt);
+    EXPECT_NE(engraveAt, std::string::npos) << out;
+    EXPECT_NE(profileAt, std::string::npos) << out;
+    EXPECT_LT(engraveAt, profileAt) << "listed in route order";
+    EXPECT_NE(out.find(".gcode  RUSH", jobsAt), std::string::npos) << out;
     EXPECT_NE(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-CNC/1/paint", "-o",
                           (dir.path() / "none.png").string()},
                          out),
