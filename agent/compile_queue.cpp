@@ -56,14 +56,30 @@ std::string artifactMetadata(const JobArtifact& a) {
     return boost::json::serialize(o) + "\n";
 }
 
+// The tools get a home of their own in the state directory: the service's real home is read-only
+// (DynamicUser, ProtectHome), and fontconfig keeps its font cache there instead of scanning every run.
+PrintToolOptions printOptions(const std::filesystem::path& stateDir, std::uint64_t cacheMaxBytes) {
+    PrintToolOptions o;
+    o.cacheDir = stateDir / "slice-cache";
+    o.cacheMaxBytes = cacheMaxBytes;
+    const std::filesystem::path home = stateDir / "tools-home";
+    std::error_code ec;
+    std::filesystem::create_directories(home, ec);
+    if (!ec) {
+        o.environment["HOME"] = home.string();
+        o.environment["XDG_CACHE_HOME"] = (home / ".cache").string();
+        o.environment["XDG_CONFIG_HOME"] = (home / ".config").string();
+    }
+    return o;
+}
+
 } // namespace
 
 CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store,
                            const std::filesystem::path& stateDir, std::shared_ptr<const Catalog> catalog,
                            std::uint64_t sliceCacheMaxBytes, unsigned threads)
     : io_(io), commits_(commits), store_(store), stateDir_(stateDir), catalog_(std::move(catalog)),
-      compiler_(std::make_unique<ItemCompiler>(
-          PrintToolOptions{.cacheDir = stateDir / "slice-cache", .cacheMaxBytes = sliceCacheMaxBytes})),
+      compiler_(std::make_unique<ItemCompiler>(printOptions(stateDir, sliceCacheMaxBytes))),
       pool_(threads), resumeTimer_(io) {}
 
 CompileQueue::~CompileQueue() { stop(); }
