@@ -29,6 +29,8 @@ using Path = std::vector<Um>;
 
 using gcode::appendMm;
 using gcode::number;
+using gcode::positive;
+using gcode::requireProfile;
 
 double distance(const Um& a, const Um& b) {
     return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y)) / 1000.0;
@@ -87,24 +89,10 @@ private:
     double work_ = 0;
 };
 
-bool positive(double v) {
-    return std::isfinite(v) && v > 0;
-}
-
-// Larger sizes are typos; the limit also keeps micrometre values far from integer overflow.
-constexpr double kMaxSizeMm = 100'000;
-
 } // namespace
 
 LaserTextGenerator::LaserTextGenerator(MachineProfile profile) : profile_(std::move(profile)) {
-    if (profile_.capability != "laser") {
-        throw Error("machine profile \"" + profile_.name + "\" has capability \"" + profile_.capability +
-                    "\"; laser text needs a profile with capability \"laser\"");
-    }
-    if (!positive(profile_.sizeX) || !positive(profile_.sizeY) || profile_.sizeX > kMaxSizeMm || profile_.sizeY > kMaxSizeMm) {
-        throw Error("machine profile \"" + profile_.name + "\" needs a sizeX and sizeY (its work area) between 0 and " +
-                    number(kMaxSizeMm) + " mm");
-    }
+    requireProfile(profile_, "laser", "laser text");
     if (!positive(profile_.maxPower)) {
         throw Error("machine profile \"" + profile_.name + "\" needs a positive maxPower (GRBL $30)");
     }

@@ -33,6 +33,9 @@ using Path = std::vector<Um3>;   // z unused: the depth comes from the pass
 
 using gcode::appendMm;
 using gcode::number;
+using gcode::kMaxSizeMm;
+using gcode::positive;
+using gcode::requireProfile;
 
 double distance(const Um3& a, const Um3& b) {
     const auto dx = static_cast<double>(a.x - b.x);
@@ -107,24 +110,10 @@ private:
     double work_ = 0;
 };
 
-bool positive(double v) {
-    return std::isfinite(v) && v > 0;
-}
-
-// Larger sizes are typos; the limit also keeps micrometre values far from integer overflow.
-constexpr double kMaxSizeMm = 100'000;
-
 } // namespace
 
 VBitTextGenerator::VBitTextGenerator(MachineProfile profile) : profile_(std::move(profile)) {
-    if (profile_.capability != "cnc") {
-        throw Error("machine profile \"" + profile_.name + "\" has capability \"" + profile_.capability +
-                    "\"; V-bit engraving needs a profile with capability \"cnc\"");
-    }
-    if (!positive(profile_.sizeX) || !positive(profile_.sizeY) || profile_.sizeX > kMaxSizeMm || profile_.sizeY > kMaxSizeMm) {
-        throw Error("machine profile \"" + profile_.name + "\" needs a sizeX and sizeY (its work area) between 0 and " +
-                    number(kMaxSizeMm) + " mm");
-    }
+    requireProfile(profile_, "cnc", "V-bit engraving");
 }
 
 double VBitTextGenerator::grooveWidth(const VBitTool& tool) {
