@@ -174,36 +174,7 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
         }
     }
 
-    const auto limitX = std::llround(profile_.sizeX * 1000.0);
-    const auto limitY = std::llround(profile_.sizeY * 1000.0);
-    std::vector<Path> paths;
-    paths.reserve(strokes.size());
-    for (std::size_t s = 0; s < strokes.size(); ++s) {
-        Path path;
-        path.reserve(strokes[s].points.size());
-        for (const Point2& p : strokes[s].points) {
-            if (!std::isfinite(p.x) || !std::isfinite(p.y)) {
-                throw Error("stroke " + std::to_string(s) + " has a coordinate that is not a number; the layout is broken");
-            }
-            // Far-off points are refused before rounding, which could not represent them.
-            const bool near = p.x > -1 && p.y > -1 && p.x < profile_.sizeX + 1 && p.y < profile_.sizeY + 1;
-            const Um3 q = near ? Um3{std::llround(p.x * 1000.0), std::llround(p.y * 1000.0), 0} : Um3{};
-            if (!near || q.x < 0 || q.y < 0 || q.x > limitX || q.y > limitY) {
-                throw Error("stroke " + std::to_string(s) + " reaches X" + number(p.x) + " Y" + number(p.y) +
-                            ", outside the " + number(profile_.sizeX) + " x " + number(profile_.sizeY) +
-                            " mm work area of machine \"" + profile_.name + "\"; move or shrink the text");
-            }
-            if (path.empty() || !(path.back() == q)) {
-                path.push_back(q);
-            }
-        }
-        if (path.size() >= 2) {
-            paths.push_back(std::move(path));
-        }
-    }
-    if (paths.empty()) {
-        throw Error("nothing to engrave: no stroke is longer than 0.001 mm");
-    }
+    std::vector<Path> paths = micrometrePaths<Um3>(strokes, profile_, "engrave");
 
     const std::vector<Path> ordered = orderForTravel(std::move(paths), Um3{}, distanceXY, passes % 2 == 0);
     const std::string plunge = " F" + number(tool.plungeFeed);
