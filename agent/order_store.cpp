@@ -4,6 +4,10 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <map>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "event_json.hpp"
 #include "sha256.hpp"
@@ -419,23 +423,26 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
     data["estimated_s"] = std::round(total * 10) / 10;
     emit(input.orderId, "", "accepted", std::move(data));
     // One proof_ready per proof image of an item; an image shows every operation on one machine.
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-        bool seen = false;
-        for (std::size_t j = 0; j < i; ++j) seen = seen || (jobs[j].itemId == jobs[i].itemId && jobs[j].proofSha == jobs[i].proofSha);
-        if (seen) continue;
+    // Grouped in one pass (a bulk order has thousands of jobs, and this runs inside the commit).
+    struct ProofImage {
+        const CompiledJob* first;
         json::array operations, jobShas;
-        for (const auto& job : jobs)
-            if (job.itemId == jobs[i].itemId && job.proofSha == jobs[i].proofSha) {
-                operations.push_back(json::string(job.operation));
-                jobShas.push_back(json::string(job.artifactSha));
-            }
-        emit(input.orderId, jobs[i].itemId, "proof_ready",
-             json::object{{"media_sha256", jobs[i].proofSha},
-                          {"job_sha256", jobs[i].artifactSha},
-                          {"operations", std::move(operations)},
-                          {"job_sha256s", std::move(jobShas)},
-                          {"revision", input.revision}});
+    };
+    std::vector<ProofImage> proofs;
+    std::map<std::pair<std::string_view, std::string_view>, std::size_t> byImage;
+    for (const auto& job : jobs) {
+        auto [it, added] = byImage.try_emplace({job.itemId, job.proofSha}, proofs.size());
+        if (added) proofs.push_back({&job, {}, {}});
+        proofs[it->second].operations.push_back(json::string(job.operation));
+        proofs[it->second].jobShas.push_back(json::string(job.artifactSha));
     }
+    for (auto& proof : proofs)
+        emit(input.orderId, proof.first->itemId, "proof_ready",
+             json::object{{"media_sha256", proof.first->proofSha},
+                          {"job_sha256", proof.first->artifactSha},
+                          {"operations", std::move(proof.operations)},
+                          {"job_sha256s", std::move(proof.jobShas)},
+                          {"revision", input.revision}});
 }
 
 void OrderStore::recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems) {
