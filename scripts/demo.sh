@@ -88,6 +88,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Setup comes before anything that it installs (python3, paho-mqtt, cmake,
+# mosquitto) is looked for or used: on a fresh machine none of them is there yet.
+bash "$ROOT/scripts/setup.sh"
+
 # The client needs paho-mqtt, which Debian installs for its own python3; a
 # python3 earlier in PATH (a virtualenv, pyenv) may not have it.
 PYTHON=${PYTHON:-}
@@ -99,8 +103,6 @@ if [[ -z $PYTHON ]]; then
     fi
   done
 fi
-
-"$ROOT/scripts/setup.sh"
 [[ -n $PYTHON ]] || die "no python3 with paho-mqtt found (Debian package python3-paho-mqtt)"
 [[ -f config/demo.toml ]] || die "config/demo.toml is missing"
 
