@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstdio>
+#include <limits>
+#include <optional>
 #include <set>
 
 #include "clock.hpp"
@@ -19,6 +22,39 @@ namespace {
 
 constexpr std::size_t kMaxReported = 100;
 constexpr std::string_view kReservedOrderId = "_invalid";
+
+double readDouble(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+    return ec ? std::numeric_limits<double>::quiet_NaN() : v.to_number<double>();
+}
+
+// A double equal to how Boost.JSON reads its own serialization of it, or nothing. Boost.JSON (1.81) reads
+// long decimals with rounding error, so the text written for d may be read back as a neighbour of d;
+// following that a few steps almost always ends at a value that reads back as itself.
+std::optional<double> stableDouble(double d) {
+    for (int step = 0; step < 8; ++step) {
+        const double back = readDouble(json::serialize(json::value(d)));
+        if (back == d) return d;
+        if (!std::isfinite(back)) return std::nullopt;
+        d = back;
+    }
+    return std::nullopt;
+}
+
+// The stored text of a double: what Boost.JSON writes (so orders stored before keep their hash), for a
+// value that the parser reads back exactly. Stored orders are parsed again by the compiler and after a
+// restart, and a re-send must hash the same, so the text must read back to itself. For the rare value
+// that never settles, fewer digits are tried until one does; such a number was already read inexactly.
+std::string canonicalDouble(double d) {
+    if (auto stable = stableDouble(d)) return json::serialize(json::value(*stable));
+    for (int digits = 16; digits >= 6; --digits) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.*g", digits, d);
+        if (auto stable = stableDouble(readDouble(buf))) return json::serialize(json::value(*stable));
+    }
+    return json::serialize(json::value(d));
+}
 
 // Keys sorted at every level, so the same content always gives the same text and hash.
 void writeCanonical(const json::value& v, std::string& out) {
@@ -43,6 +79,8 @@ void writeCanonical(const json::value& v, std::string& out) {
             writeCanonical((*arr)[i], out);
         }
         out.push_back(']');
+    } else if (v.is_double()) {
+        out += canonicalDouble(v.get_double());
     } else {
         out += json::serialize(v);
     }
@@ -126,6 +164,56 @@ struct Document {
     std::vector<Rejection> problems;
 };
 
+// Boost.JSON reads a literal like 1e400 as infinity, which has no JSON spelling: stored, it could never be
+// read back. Every number of the document is checked, unknown keys included, since all of it is stored.
+void findNonFiniteNumbers(const json::value& v, const std::string& path, std::vector<Rejection>& out) {
+    if (out.size() >= kMaxReported) return;
+    if (const auto* obj = v.if_object()) {
+        for (const auto& kv : *obj)
+            findNonFiniteNumbers(kv.value(), path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key()),
+                                 out);
+    } else if (const auto* arr = v.if_array()) {
+        for (std::size_t i = 0; i < arr->size(); ++i)
+            findNonFiniteNumbers((*arr)[i], path + "[" + std::to_string(i) + "]", out);
+    } else if (v.is_double() && !std::isfinite(v.get_double())) {
+        out.push_back({"number_out_of_range", path, "the number is beyond the range of a 64-bit float"});
+    }
+}
+
+// The value of the first `"key": "..."` in the first few KiB, for payloads that cannot be parsed as a
+// whole (too large, too deep, broken): the rejection then reaches HQ under the right order id, so HQ
+// stops re-sending. Only a plain string without escapes counts; anything else reads as absent.
+std::string scanStringField(std::string_view payload, std::string_view key) {
+    constexpr std::size_t kScanBytes = 4096;
+    const std::string_view head = payload.substr(0, std::min(payload.size(), kScanBytes));
+    const std::string quoted = "\"" + std::string(key) + "\"";
+    for (std::size_t at = head.find(quoted); at != std::string_view::npos; at = head.find(quoted, at + 1)) {
+        std::size_t i = at + quoted.size();
+        auto skipSpace = [&] {
+            while (i < head.size() && (head[i] == ' ' || head[i] == '\t' || head[i] == '\n' || head[i] == '\r')) ++i;
+        };
+        skipSpace();
+        if (i >= head.size() || head[i] != ':') continue;
+        ++i;
+        skipSpace();
+        if (i >= head.size() || head[i] != '"') continue;
+        const std::size_t start = ++i;
+        const std::size_t end = head.find('"', start);
+        if (end == std::string_view::npos) return {};
+        return std::string(head.substr(start, end - start));
+    }
+    return {};
+}
+
+PayloadProbe scanProbe(std::string_view payload) {
+    PayloadProbe p;
+    if (auto id = scanStringField(payload, "order_id"); OrderParser::isValidId(id) && id != kReservedOrderId)
+        p.orderId = std::move(id);
+    if (auto c = scanStringField(payload, "command"); c.size() <= 32 && OrderParser::isValidId(c)) p.command = std::move(c);
+    if (auto id = scanStringField(payload, "command_id"); OrderParser::isValidId(id)) p.commandId = std::move(id);
+    return p;
+}
+
 Document parseDocument(std::string_view payload, const ParseLimits& limits) {
     Document doc;
     if (payload.size() > limits.maxPayloadBytes) {
@@ -154,6 +242,7 @@ Document parseDocument(std::string_view payload, const ParseLimits& limits) {
         doc.problems.push_back({"not_an_object", "", "the payload must be a JSON object"});
         return doc;
     }
+    findNonFiniteNumbers(v, "", doc.problems);
     doc.value = std::move(v);
     return doc;
 }
@@ -402,6 +491,7 @@ std::variant<Order, Rejections> OrderParser::parseOrder(std::string_view payload
     Rejections rej;
     if (!doc.problems.empty()) {
         rej.list = std::move(doc.problems);
+        rej.probe = doc.value.is_object() ? probeOf(doc.value.get_object()) : scanProbe(payload);
         return rej;
     }
     const auto& obj = doc.value.get_object();
@@ -415,6 +505,7 @@ std::variant<Command, Rejections> OrderParser::parseCommand(std::string_view pay
     Rejections rej;
     if (!doc.problems.empty()) {
         rej.list = std::move(doc.problems);
+        rej.probe = doc.value.is_object() ? probeOf(doc.value.get_object()) : scanProbe(payload);
         return rej;
     }
     const auto& obj = doc.value.get_object();

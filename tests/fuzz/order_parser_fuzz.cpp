@@ -43,9 +43,8 @@ void checkRejections(const mto::Rejections& rej) {
     for (const auto& r : rej.list) check(!r.reason.empty() && !r.message.empty());
 }
 
-// An accepted order must be well formed, and its canonical form must be accepted as the same order.
-// The hash is not compared: Boost.JSON (1.81) reads long decimals with rounding error, so a number in an
-// unknown field need not survive a text round trip. Re-sends carry the same bytes, which hash the same.
+// An accepted order must be well formed, and its canonical form, which is what is stored and read back
+// by the compiler and after a restart, must be JSON that is accepted as the same order with the same text.
 void checkOrder(const mto::Order& order) {
     check(mto::OrderParser::isValidId(order.orderId));
     check(order.revision >= 1);
@@ -55,7 +54,8 @@ void checkOrder(const mto::Order& order) {
     auto again = parser().parseOrder(order.canonicalJson, catalog());
     const auto* same = std::get_if<mto::Order>(&again);
     check(same && same->orderId == order.orderId && same->revision == order.revision &&
-          same->priority == order.priority && same->dueBy == order.dueBy && same->items.size() == order.items.size());
+          same->priority == order.priority && same->dueBy == order.dueBy && same->items.size() == order.items.size() &&
+          same->canonicalJson == order.canonicalJson && same->contentHash == order.contentHash);
     for (std::size_t i = 0; i < order.items.size(); ++i)
         check(same->items[i].itemId == order.items[i].itemId && same->items[i].sku == order.items[i].sku &&
               same->items[i].qty == order.items[i].qty);

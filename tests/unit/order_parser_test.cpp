@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <variant>
@@ -563,9 +566,8 @@ TEST(OrderParser, RandomBytesAreEitherParsedOrRejectedWithAReason) {
     EXPECT_GT(rejected, 0);
 }
 
-TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReason) {
-    OrderParser parser{ParseLimits{}};
-    const Catalog catalog = testCatalog();
+// Random edits of a valid order and of a change command carrying it: the corpus both mutation tests share.
+std::vector<std::string> mutationCorpus() {
     const std::string valid =
         R"({"order_id":"ORD-1","revision":2,"priority":"rush","due_by":"2026-12-01T12:00:00Z","items":[)"
         R"({"item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":2,"personalization":{"text":"Ada \u2665","size":12}},)"
@@ -595,7 +597,8 @@ TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReas
                                              "[[[[[[[[[[[[[[[[[["};
     std::mt19937 rng(4242);
     auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
-    int accepted = 0, rejected = 0;
+    std::vector<std::string> corpus;
+    corpus.reserve(20000);
     for (int i = 0; i < 20000; ++i) {
         std::string input = i % 4 == 0 ? command : valid;
         const std::size_t edits = 1 + pick(4);
@@ -610,6 +613,16 @@ TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReas
             default: input.insert(at, input.substr(pick(input.size()), pick(40))); break;
             }
         }
+        corpus.push_back(std::move(input));
+    }
+    return corpus;
+}
+
+TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReason) {
+    OrderParser parser{ParseLimits{}};
+    const Catalog catalog = testCatalog();
+    int accepted = 0, rejected = 0;
+    for (const auto& input : mutationCorpus()) {
         ASSERT_NO_THROW({
             expectUsable(parser.parseOrder(input, catalog), input, accepted, rejected);
             expectUsable(parser.parseCommand(input, catalog), input, accepted, rejected);
@@ -619,6 +632,153 @@ TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReas
     // The mutations must exercise both outcomes, or the test would prove nothing about one of them.
     EXPECT_GT(accepted, 0);
     EXPECT_GT(rejected, 0);
+}
+
+// What is stored is read back by the compiler, at every start and by mtoctl: it must be JSON, and
+// parsing it again must give the same order.
+void expectStoredFormRoundTrips(const OrderParser& parser, const Catalog& catalog, const Order& order,
+                                const std::string& input) {
+    std::error_code ec;
+    json::value back = json::parse(order.canonicalJson, ec);
+    ASSERT_FALSE(ec) << "stored text is not JSON: " << order.canonicalJson << "\ninput: " << input;
+    ASSERT_TRUE(back.is_object());
+    for (const auto& item : order.items) {
+        json::parse(item.personalizationJson, ec);
+        ASSERT_FALSE(ec) << "stored personalization is not JSON: " << item.personalizationJson;
+    }
+    auto again = parser.parseOrder(order.canonicalJson, catalog);
+    ASSERT_TRUE(std::holds_alternative<Order>(again))
+        << std::get<Rejections>(again).first().reason << " at " << std::get<Rejections>(again).first().path
+        << "\nstored: " << order.canonicalJson;
+    const Order& o = std::get<Order>(again);
+    EXPECT_EQ(o.canonicalJson, order.canonicalJson);
+    EXPECT_EQ(o.contentHash, order.contentHash);
+    EXPECT_EQ(o.orderId, order.orderId);
+    EXPECT_EQ(o.revision, order.revision);
+    EXPECT_EQ(o.priority, order.priority);
+    EXPECT_EQ(o.dueBy, order.dueBy);
+    ASSERT_EQ(o.items.size(), order.items.size());
+    for (std::size_t i = 0; i < o.items.size(); ++i) {
+        EXPECT_EQ(o.items[i].itemId, order.items[i].itemId);
+        EXPECT_EQ(o.items[i].sku, order.items[i].sku);
+        EXPECT_EQ(o.items[i].qty, order.items[i].qty);
+        EXPECT_EQ(o.items[i].personalizationJson, order.items[i].personalizationJson);
+    }
+}
+
+TEST(OrderParser, EveryMutatedOrderThatParsesIsStoredAsJsonThatParsesBackToTheSameOrder) {
+    OrderParser parser{ParseLimits{}};
+    const Catalog catalog = testCatalog();
+    int checked = 0;
+    for (const auto& input : mutationCorpus()) {
+        if (auto order = parser.parseOrder(input, catalog); std::holds_alternative<Order>(order)) {
+            expectStoredFormRoundTrips(parser, catalog, std::get<Order>(order), input);
+            ++checked;
+        }
+        if (auto cmd = parser.parseCommand(input, catalog); std::holds_alternative<Command>(cmd)) {
+            if (const auto& inner = std::get<Command>(cmd).order) {
+                expectStoredFormRoundTrips(parser, catalog, *inner, input);
+                ++checked;
+            }
+        }
+        if (HasFatalFailure() || HasFailure()) return;
+    }
+    EXPECT_GT(checked, 100) << "too few mutations parse for the property to mean anything";
+}
+
+TEST(OrderParser, NumbersOfEveryMagnitudeAreStoredAsTextThatReadsBackToTheSameOrder) {
+    OrderParser parser{ParseLimits{}};
+    const Catalog catalog = testCatalog();
+    std::mt19937_64 rng(20261201);
+    int checked = 0;
+    for (int i = 0; i < 3000; ++i) {
+        // Random bit patterns cover every exponent; Boost.JSON reads many of their 17-digit forms inexactly.
+        double d;
+        const std::uint64_t bits = rng();
+        std::memcpy(&d, &bits, sizeof d);
+        // Next to the largest double the reading may round up to infinity, which is refused, rightly.
+        if (!std::isfinite(d) || std::abs(d) > 1e307) continue;
+        char text[64];
+        std::snprintf(text, sizeof text, "%.17g", d);
+        const std::string payload = personalized(std::string(R"({"text":"Ada","size":)") + text + "}");
+        auto first = parser.parseOrder(payload, catalog);
+        ASSERT_TRUE(std::holds_alternative<Order>(first)) << payload;
+        expectStoredFormRoundTrips(parser, catalog, std::get<Order>(first), payload);
+        if (HasFailure()) return;
+        ++checked;
+    }
+    EXPECT_GT(checked, 2500);
+}
+
+TEST(OrderParser, NumbersBeyondTheRangeOfADoubleAreRefusedWithTheirPathWhereverTheyStand) {
+    OrderParser parser{ParseLimits{}};
+    const Catalog catalog = testCatalog();
+    struct Case {
+        std::string payload;
+        std::string path;
+    };
+    const std::vector<Case> orders = {
+        {orderWith(R"("note":1e400,)"), "note"},
+        {orderWith(R"("note":-1e400,)"), "note"},
+        {orderWith(R"("extra":{"deep":[1,2,1e999]},)"), "extra.deep[2]"},
+        {R"({"order_id":"ORD-1","items":[)" + goodItem(R"(,"weight":1e400)") + "]}", "items[0].weight"},
+        {personalized(R"({"text":"Ada","size":1e400})"), "items[0].personalization.size"},
+    };
+    for (const auto& c : orders) {
+        SCOPED_TRACE(c.payload);
+        auto result = parser.parseOrder(c.payload, catalog);
+        ASSERT_TRUE(std::holds_alternative<Rejections>(result)) << std::get<Order>(result).canonicalJson;
+        const auto& rej = std::get<Rejections>(result);
+        EXPECT_EQ(rej.first().reason, "number_out_of_range");
+        EXPECT_EQ(rej.first().path, c.path);
+        EXPECT_FALSE(rej.first().message.empty());
+        EXPECT_EQ(rej.probe.orderId, "ORD-1") << "the rejection must reach the order's own topic";
+    }
+    const std::vector<Case> commands = {
+        {R"({"command":"hold","command_id":"c-1","order_id":"ORD-1","extra":1e400})", "extra"},
+        {R"({"command":"change","command_id":"c-1","order":)" + personalized(R"({"size":-1e999})") + "}",
+         "order.items[0].personalization.size"},
+    };
+    for (const auto& c : commands) {
+        SCOPED_TRACE(c.payload);
+        auto result = parser.parseCommand(c.payload, catalog);
+        ASSERT_TRUE(std::holds_alternative<Rejections>(result));
+        const auto& rej = std::get<Rejections>(result);
+        EXPECT_EQ(rej.first().reason, "number_out_of_range");
+        EXPECT_EQ(rej.first().path, c.path);
+        EXPECT_EQ(rej.probe.commandId, "c-1");
+        EXPECT_EQ(rej.probe.orderId, "ORD-1");
+    }
+    // Large but finite numbers are still numbers.
+    Order big = mustParse(parser, personalized(R"({"size":1e300,"tiny":1e-400})"));
+    EXPECT_NE(big.canonicalJson.find("size"), std::string::npos);
+}
+
+TEST(OrderParser, OversizedOrderIsRefusedUnderTheOrderIdReadFromItsStart) {
+    OrderParser parser{ParseLimits{}};
+    const Catalog catalog = testCatalog();
+    const std::string pad(300 * 1024, 'x');
+    auto probeOf = [&](const std::string& payload) {
+        auto result = parser.parseOrder(payload, catalog);
+        EXPECT_TRUE(std::holds_alternative<Rejections>(result));
+        if (!std::holds_alternative<Rejections>(result)) return PayloadProbe{};
+        EXPECT_EQ(std::get<Rejections>(result).first().reason, "payload_too_large");
+        return std::get<Rejections>(result).probe;
+    };
+    EXPECT_EQ(probeOf(R"({"order_id":"ORD-BIG","pad":")" + pad + "\"}").orderId, "ORD-BIG");
+    EXPECT_EQ(probeOf("{ \"revision\": 2,\n  \"order_id\" :\t\"ORD-BIG\", \"pad\":\"" + pad + "\"}").orderId, "ORD-BIG");
+    // Ids that would be refused anyway, or that stand too far in, are not guessed at.
+    EXPECT_EQ(probeOf(R"({"order_id":"a/b","pad":")" + pad + "\"}").orderId, "");
+    EXPECT_EQ(probeOf(R"({"order_id":"_invalid","pad":")" + pad + "\"}").orderId, "");
+    EXPECT_EQ(probeOf(R"({"pad":")" + pad + R"(","order_id":"ORD-LATE"})").orderId, "");
+    EXPECT_EQ(probeOf(R"({"order_id":17,"pad":")" + pad + "\"}").orderId, "");
+
+    auto cmd = parser.parseCommand(
+        R"({"command":"change","command_id":"c-9","order":{"order_id":"ORD-BIG","pad":")" + pad + "\"}}", catalog);
+    ASSERT_TRUE(std::holds_alternative<Rejections>(cmd));
+    EXPECT_EQ(std::get<Rejections>(cmd).probe.orderId, "ORD-BIG");
+    EXPECT_EQ(std::get<Rejections>(cmd).probe.command, "change");
+    EXPECT_EQ(std::get<Rejections>(cmd).probe.commandId, "c-9");
 }
 
 }   // namespace
