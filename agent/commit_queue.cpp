@@ -37,17 +37,25 @@ void CommitQueue::flush() {
     try {
         Transaction txn(db_);
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            Savepoint sp(db_);
-            try {
-                batch[i].work();
-                sp.release();
-                ok[i] = true;
-            } catch (const DbError& e) {
-                if (e.diskFull()) throw;
-                spdlog::error("store: {}", e.what());
-            } catch (const std::exception& e) {
-                spdlog::error("store: {}", e.what());
+            {
+                Savepoint sp(db_);
+                try {
+                    batch[i].work();
+                    sp.release();
+                    ok[i] = true;
+                } catch (const DbError& e) {
+                    if (e.diskFull()) throw;
+                    spdlog::error("store: {}", e.what());
+                } catch (const std::exception& e) {
+                    spdlog::error("store: {}", e.what());
+                }
             }
+            // Some errors (I/O, out of memory, a busy rollback) make SQLite roll back the whole transaction,
+            // not just the failed statement. Work after that would run outside it and commit alone while
+            // its neighbours are gone, so the group as a whole is reported as not stored.
+            if (!ok[i] && sqlite3_get_autocommit(db_.handle()))
+                throw DbError(SQLITE_ABORT, "SQLite rolled back the transaction of this group after change " +
+                                                std::to_string(i + 1) + " failed");
         }
         txn.commit();
         committed = true;

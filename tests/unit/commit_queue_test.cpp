@@ -72,6 +72,40 @@ TEST_F(CommitQueueTest, SubmitsMadeBeforeTheLoopRunsShareOneTransaction) {
     EXPECT_EQ(queue.problem(), "");
 }
 
+TEST_F(CommitQueueTest, GroupWhoseTransactionSQLiteRolledBackFailsAsAWholeAndNoLaterWorkCommitsAlone) {
+    CommitQueue queue(io_, db_);
+    std::vector<std::optional<bool>> done(3);
+    auto record = [&done](std::size_t i) { return [&done, i](bool ok) { done[i] = ok; }; };
+    queue.submit([this] { insertNote(db_, "before"); }, record(0));
+    // What SQLite does itself on some errors (I/O, out of memory): the whole transaction is gone.
+    queue.submit(
+        [this] {
+            insertNote(db_, "failing");
+            db_.exec("ROLLBACK");
+            throw std::runtime_error("disk I/O error");
+        },
+        record(1));
+    queue.submit([this] { insertNote(db_, "after"); }, record(2));
+    io_.run();
+
+    ASSERT_TRUE(done[0] && done[1] && done[2]);
+    EXPECT_FALSE(*done[0]) << "its change was rolled back with the transaction";
+    EXPECT_FALSE(*done[1]);
+    EXPECT_FALSE(*done[2]);
+    EXPECT_EQ(committedNotes(path_), 0) << "nothing may be committed while the group is reported as not stored";
+    EXPECT_EQ(queue.problem(), "io_error");
+
+    // The next group starts a transaction of its own and commits normally.
+    std::optional<bool> next;
+    io_.restart();
+    queue.submit([this] { insertNote(db_, "next"); }, [&](bool ok) { next = ok; });
+    io_.run();
+    ASSERT_TRUE(next);
+    EXPECT_TRUE(*next);
+    EXPECT_EQ(committedNotes(path_), 1);
+    EXPECT_EQ(queue.problem(), "");
+}
+
 TEST_F(CommitQueueTest, SubmitsFromOtherReadyHandlersJoinTheSameGroup) {
     CommitQueue queue(io_, db_);
     int committed = 0;
