@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "mto/event.hpp"
@@ -15,5 +16,10 @@ std::string eventTopic(const std::string& factory, const std::string& orderId);
 std::string eventPayload(const Event& e, const std::string& factory, const boost::json::object& data);
 
 std::string topicPrefix(const std::string& factory);
+
+// JSON text like boost::json::serialize, except that doubles are written as plain decimals rounded to
+// 0.001 (boost writes 151.0 as 1.51E2, which HQ's people and some clients read badly) and a
+// non-finite double, which JSON cannot spell, as null.
+std::string toPlainJson(const boost::json::value& v);
 
 } // namespace mto

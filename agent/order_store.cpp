@@ -385,7 +385,7 @@ std::optional<OrderState> OrderStore::compileTarget(const CompileInput& input) {
 void OrderStore::recordCompiled(const CompileInput& input, const std::vector<CompiledJob>& jobs) {
     auto state = compileTarget(input);
     if (!state) return;
-    json::object perCapability;
+    std::map<std::string, double> perSeconds;
     json::array items;
     double total = 0;
     for (const auto& job : jobs) {
@@ -402,8 +402,7 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
             .bindReal(9, job.estimatedSeconds)
             .bind(10, static_cast<std::int64_t>(input.rush))
             .run();
-        double prev = perCapability.contains(job.capability) ? perCapability[job.capability].as_double() : 0.0;
-        perCapability[job.capability] = prev + job.estimatedSeconds;
+        perSeconds[job.capability] += job.estimatedSeconds;
         total += job.estimatedSeconds;
         items.push_back({{"item_id", job.itemId},
                          {"operation", job.operation},
@@ -411,6 +410,8 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
                          {"job_sha256", job.artifactSha},
                          {"estimated_s", std::round(job.estimatedSeconds * 10) / 10}});
     }
+    json::object perCapability;
+    for (const auto& [capability, seconds] : perSeconds) perCapability[capability] = std::round(seconds * 10) / 10;
     if (*state == OrderState::OnHold)
         db_.prepare("UPDATE orders SET held_from = 'accepted' WHERE order_id = ?").bind(1, input.orderId).run();
     else

@@ -7,6 +7,7 @@
 #include <sys/statvfs.h>
 
 #include "clock.hpp"
+#include "event_json.hpp"
 
 namespace mto {
 
@@ -16,7 +17,7 @@ std::string statusPayload(const StatusInputs& in) {
     o["factory"] = in.factory;
     o["version"] = MTO_VERSION;
     o["at"] = formatRfc3339Ms(in.nowMs);
-    if (in.state == "offline") return boost::json::serialize(o);
+    if (in.state == "offline") return toPlainJson(o);
     o["queue_depth"] = in.outbox.openOrders;
     o["unsent_events"] = in.outbox.unsent;
     o["oldest_unsent_age_s"] =
@@ -27,9 +28,11 @@ std::string statusPayload(const StatusInputs& in) {
     o["shed"] = boost::json::array();
     // Capacity forecast: hours of compiled, not yet shipped work per machine capability.
     boost::json::object hours;
-    for (const auto& [capability, seconds] : in.queuedWorkSeconds) hours[capability] = std::round(seconds / 36.0) / 100.0;
+    // A job whose stored estimate is not a number (a damaged row) counts as nothing rather than poisoning the sum.
+    for (const auto& [capability, seconds] : in.queuedWorkSeconds)
+        hours[capability] = std::isfinite(seconds) ? std::round(seconds / 36.0) / 100.0 : 0.0;
     o["queued_hours"] = std::move(hours);
-    return boost::json::serialize(o);
+    return toPlainJson(o);
 }
 
 std::uint64_t diskFreeBytes(const std::filesystem::path& dir) {

@@ -2,6 +2,7 @@
 // OrderStore on a real SQLite file: orders, revisions, commands, the rejection audit and the events outbox.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <random>
 #include <regex>
@@ -10,7 +11,9 @@
 #include <variant>
 
 #include "clock.hpp"
+#include "commit_queue.hpp"
 #include "database.hpp"
+#include "event_json.hpp"
 #include "migrations.hpp"
 #include "order_parser.hpp"
 #include "order_store.hpp"
@@ -635,6 +638,46 @@ TEST_F(OrderStoreTest, SqlLookingTextIsStoredVerbatim) {
     EXPECT_EQ(json::parse(text("SELECT personalization FROM items")).at("text").as_string(),
               "'; DROP TABLE orders; --");
     EXPECT_EQ(count("SELECT COUNT(*) FROM orders"), 1);
+}
+
+// The payload with every string, true, false and null taken out: what is left are the numbers and punctuation.
+std::string numbersAndPunctuation(const std::string& payload) {
+    std::string out;
+    for (std::size_t i = 0; i < payload.size(); ++i) {
+        if (payload[i] == '"') {
+            for (++i; i < payload.size() && payload[i] != '"'; ++i)
+                if (payload[i] == '\\') ++i;
+            continue;
+        }
+        out.push_back(payload[i]);
+    }
+    for (const char* word : {"true", "false", "null"})
+        for (auto at = out.find(word); at != std::string::npos; at = out.find(word)) out.erase(at, std::string(word).size());
+    return out;
+}
+
+TEST_F(OrderStoreTest, AcceptedEventWritesEstimatesAsPlainDecimalsWithoutExponents) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1, "Ada", 2)), OrderOutcome::Stored);
+    auto input = store_.compileInput("ORD-1");
+    ASSERT_TRUE(input);
+    {
+        Transaction txn(db_);
+        store_.recordCompiled(*input, {{"it-0", "laser_engrave", 0, "laser", "a1", "p1", 150.96, 5},
+                                       {"it-1", "laser_engrave", 0, "laser", "a2", "p2", 1738.8654791701515, 5},
+                                       {"it-1", "cnc_cut", 1, "cnc", "a3", "p3", 0.04, 5}});
+        txn.commit();
+    }
+    Event accepted;
+    for (const auto& e : store_.eventsForOrder("ORD-1"))
+        if (e.milestone == "accepted") accepted = e;
+    ASSERT_EQ(accepted.milestone, "accepted");
+    const std::string numbers = numbersAndPunctuation(accepted.payload);
+    EXPECT_EQ(numbers.find_first_of("eE"), std::string::npos) << accepted.payload;
+    auto data = dataOf(accepted);
+    EXPECT_DOUBLE_EQ(data.at("estimated_s").to_number<double>(), 1889.9);
+    EXPECT_DOUBLE_EQ(data.at("estimated_s_by_capability").at("laser").to_number<double>(), 1889.8);
+    EXPECT_DOUBLE_EQ(data.at("items").at(0).at("estimated_s").to_number<double>(), 151.0);
+    EXPECT_NE(accepted.payload.find("\"estimated_s\":1889.9"), std::string::npos) << accepted.payload;
 }
 
 }   // namespace
