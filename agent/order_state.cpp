@@ -25,7 +25,7 @@ using S = OrderState;
 
 // Forward moves of production, plus hold (from any state before shipping) and cancel (before shipping).
 // Leaving OnHold goes back to the state the order was held in; the store checks that separately.
-constexpr std::array<std::pair<S, S>, 22> kLegal{{
+constexpr std::array<std::pair<S, S>, 23> kLegal{{
     {S::Received, S::Accepted},
     {S::Accepted, S::Scheduled},
     {S::Scheduled, S::InProduction},
@@ -41,6 +41,8 @@ constexpr std::array<std::pair<S, S>, 22> kLegal{{
     {S::OnHold, S::Scheduled},
     {S::OnHold, S::InProduction},
     {S::OnHold, S::ReadyToShip},
+    // Compiling goes on while an order is held; an order refused then is resumed into its refusal.
+    {S::OnHold, S::Rejected},
     {S::Received, S::Cancelled},
     {S::Accepted, S::Cancelled},
     {S::Scheduled, S::Cancelled},

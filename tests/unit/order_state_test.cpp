@@ -40,5 +40,10 @@ TEST(OrderState, RevisionsOnlyBeforeProduction) {
     EXPECT_FALSE(acceptsRevision(OrderState::Cancelled));
 }
 
+TEST(OrderState, HeldOrderRefusedAtCompileCanBeResumedIntoItsRefusal) {
+    EXPECT_TRUE(isLegalTransition(OrderState::OnHold, OrderState::Rejected));
+    EXPECT_FALSE(isLegalTransition(OrderState::Rejected, OrderState::OnHold)) << "a refused order is not held";
+}
+
 } // namespace
 } // namespace mto

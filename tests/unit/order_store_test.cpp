@@ -680,5 +680,40 @@ TEST_F(OrderStoreTest, AcceptedEventWritesEstimatesAsPlainDecimalsWithoutExponen
     EXPECT_NE(accepted.payload.find("\"estimated_s\":1889.9"), std::string::npos) << accepted.payload;
 }
 
+TEST_F(OrderStoreTest, HeldOrderRefusedAtCompileIsResumedIntoItsRefusal) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    auto input = store_.compileInput("ORD-1");
+    ASSERT_TRUE(input);
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    {
+        Transaction txn(db_);
+        store_.recordCompileFailure(*input, {{"too_long", "items[0].personalization.text", "does not fit"}});
+        txn.commit();
+    }
+    EXPECT_EQ(lastEvent().milestone, "rejected");
+    EXPECT_EQ(state("ORD-1"), "on_hold");
+
+    auto refusal = apply(command("resume", "c-2", "ORD-1"));
+    EXPECT_FALSE(refusal) << refusal->reason << ": " << refusal->message;
+    EXPECT_EQ(state("ORD-1"), "rejected");
+    EXPECT_EQ(dataOf(lastEvent()).at("state").as_string(), "rejected");
+    // And it is not stuck: a new revision brings it back to be compiled.
+    EXPECT_EQ(store(orderJson("ORD-1", 2, "Grace")), OrderOutcome::Revised);
+    EXPECT_EQ(state("ORD-1"), "received");
+}
+
+TEST_F(OrderStoreTest, HeldOrderRefusedAtCompileCanStillBeCancelled) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    auto input = store_.compileInput("ORD-1");
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    {
+        Transaction txn(db_);
+        store_.recordCompileFailure(*input, {{"too_long", "items[0].personalization.text", "does not fit"}});
+        txn.commit();
+    }
+    EXPECT_FALSE(apply(command("cancel", "c-2", "ORD-1")));
+    EXPECT_EQ(state("ORD-1"), "cancelled");
+}
+
 }   // namespace
 }   // namespace mto
