@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 3> kMigrations{
+constexpr std::array<const char*, 4> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -112,6 +112,11 @@ INSERT INTO jobs_v3 (order_id, item_id, operation, step, revision, capability, a
     FROM jobs;
 DROP TABLE jobs;
 ALTER TABLE jobs_v3 RENAME TO jobs;
+)sql",
+    // 4: the revision a change command carried, so a command_id reused for another change is told apart from
+    // a re-send of the same one (rows from before have none and are compared by command and order only).
+    R"sql(
+ALTER TABLE commands ADD COLUMN revision INTEGER;
 )sql",
 };
 

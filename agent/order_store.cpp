@@ -130,13 +130,18 @@ void OrderStore::setState(const std::string& orderId, OrderState state, const st
 }
 
 void OrderStore::rememberCommand(const Command& cmd, std::string_view milestone) {
-    db_.prepare("INSERT INTO commands (command_id, order_id, command, milestone, at) VALUES (?, ?, ?, ?, ?)")
-        .bind(1, cmd.commandId)
-        .bindOptional(2, cmd.orderId)
-        .bind(3, toString(cmd.kind))
-        .bind(4, milestone)
-        .bind(5, clock_.nowMs())
-        .run();
+    auto& st = db_.prepare("INSERT INTO commands (command_id, order_id, command, milestone, at, revision) "
+                           "VALUES (?, ?, ?, ?, ?, ?)")
+                   .bind(1, cmd.commandId)
+                   .bindOptional(2, cmd.orderId)
+                   .bind(3, toString(cmd.kind))
+                   .bind(4, milestone)
+                   .bind(5, clock_.nowMs());
+    if (cmd.order)
+        st.bind(6, cmd.order->revision);
+    else
+        st.bindNull(6);
+    st.run();
 }
 
 OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& commandId, Rejection& rejection) {
@@ -224,11 +229,25 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
 
 std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     {
-        auto& st = db_.prepare("SELECT milestone, order_id FROM commands WHERE command_id = ?").bind(1, cmd.commandId);
+        auto& st = db_.prepare("SELECT milestone, order_id, command, revision FROM commands WHERE command_id = ?")
+                       .bind(1, cmd.commandId);
         if (st.step()) {
             std::string milestone = st.columnText(0);
             std::string orderId = st.columnText(1);
+            std::string kind = st.columnText(2);
+            std::optional<std::int64_t> revision;
+            if (!st.columnIsNull(3)) revision = st.columnInt(3);
             st.reset();
+            // A re-sent command is answered again; another command under a used id would be silently
+            // answered with the old one's milestone, so it is refused instead.
+            const bool sameCommand = kind == toString(cmd.kind) && orderId == cmd.orderId &&
+                                     (!revision || !cmd.order || *revision == cmd.order->revision);
+            if (!sameCommand)
+                return Rejection{"command_id_reused", "command_id",
+                                 "command_id " + cmd.commandId + " was already used for " + kind +
+                                     (orderId.empty() ? std::string(" of all open orders") : " of order " + orderId) +
+                                     (revision ? " revision " + std::to_string(*revision) : std::string()) +
+                                     "; a different command needs a new command_id"};
             json::object data = commandData(cmd);
             data["duplicate"] = true;
             if (auto o = order(orderId)) data["state"] = o->state;

@@ -715,5 +715,39 @@ TEST_F(OrderStoreTest, HeldOrderRefusedAtCompileCanStillBeCancelled) {
     EXPECT_EQ(state("ORD-1"), "cancelled");
 }
 
+TEST_F(OrderStoreTest, CommandIdReusedForAnotherCommandIsRefusedInsteadOfReplayingTheOldOne) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    ASSERT_EQ(store(orderJson("ORD-2", 1)), OrderOutcome::Stored);
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+
+    auto otherKind = apply(command("cancel", "c-1", "ORD-1"));
+    ASSERT_TRUE(otherKind);
+    EXPECT_EQ(otherKind->reason, "command_id_reused");
+    EXPECT_EQ(otherKind->path, "command_id");
+    EXPECT_NE(otherKind->message.find("hold"), std::string::npos) << otherKind->message;
+    EXPECT_EQ(state("ORD-1"), "on_hold");
+
+    auto otherOrder = apply(command("hold", "c-1", "ORD-2"));
+    ASSERT_TRUE(otherOrder);
+    EXPECT_EQ(otherOrder->reason, "command_id_reused");
+    EXPECT_EQ(state("ORD-2"), "received");
+
+    auto resync = apply(command("resync", "c-1", ""));
+    ASSERT_TRUE(resync);
+    EXPECT_EQ(resync->reason, "command_id_reused");
+
+    // A re-send of the same command is still answered again.
+    EXPECT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    EXPECT_TRUE(dataOf(lastEvent()).at("duplicate").as_bool());
+
+    ASSERT_FALSE(apply(command(R"({"command":"change","command_id":"c-9","order":)" + orderJson("ORD-2", 2, "x") + "}")));
+    auto otherRevision =
+        apply(command(R"({"command":"change","command_id":"c-9","order":)" + orderJson("ORD-2", 3, "y") + "}"));
+    ASSERT_TRUE(otherRevision);
+    EXPECT_EQ(otherRevision->reason, "command_id_reused");
+    EXPECT_EQ(store_.order("ORD-2")->revision, 2);
+    EXPECT_FALSE(apply(command(R"({"command":"change","command_id":"c-9","order":)" + orderJson("ORD-2", 2, "x") + "}")));
+}
+
 }   // namespace
 }   // namespace mto
