@@ -21,6 +21,8 @@ Agent::Agent(Config config)
     migrate(*db_);
     store_ = std::make_unique<OrderStore>(*db_, config_.factoryId, clock_);
     commits_ = std::make_unique<CommitQueue>(io_, *db_);
+    // Long answers (a resync of every open order) go on page by page, each page its own transaction.
+    store_->onFollowUp([this](std::function<void()> work) { commits_->submit(std::move(work), {}); });
     ParseLimits limits;
     limits.maxPayloadBytes = config_.intake.maxPayloadBytes;
     limits.maxItems = config_.intake.maxItems;

@@ -4,7 +4,9 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <spdlog/spdlog.h>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -258,24 +260,17 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     }
 
     if (cmd.kind == CommandKind::Resync) {
-        std::vector<OrderRecord> targets;
         if (!cmd.orderId.empty()) {
             auto o = order(cmd.orderId);
             if (!o) return Rejection{"unknown_order", "order_id", "no order with this id"};
-            targets.push_back(*o);
-        } else {
-            auto& st = db_.prepare(std::string(kSelectOrder) +
-                                   "WHERE o.state NOT IN ('shipped', 'cancelled') ORDER BY o.received_at");
-            while (st.step()) targets.push_back(readOrder(st));
-            st.reset();
-        }
-        for (const auto& o : targets) {
             json::object data = commandData(cmd);
-            data["state"] = o.state;
-            data["revision"] = o.revision;
-            emit(o.orderId, "", "state", std::move(data));
+            data["state"] = o->state;
+            data["revision"] = o->revision;
+            emit(o->orderId, "", "state", std::move(data));
         }
+        // Remembered with the first page: the later pages run only once it is committed.
         rememberCommand(cmd, "state");
+        if (cmd.orderId.empty()) resyncPage(cmd, std::numeric_limits<std::int64_t>::min(), "");
         return std::nullopt;
     }
 
@@ -320,6 +315,56 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     emit(cmd.orderId, "", milestone, std::move(data));
     rememberCommand(cmd, milestone);
     return std::nullopt;
+}
+
+void OrderStore::resyncPage(const Command& cmd, std::int64_t afterReceivedAt, const std::string& afterOrderId) {
+    struct Open {
+        std::string orderId;
+        std::string state;
+        std::int64_t revision;
+        std::int64_t receivedAt;
+    };
+    std::vector<Open> page;
+    // Only what the answer needs: order bodies can be large and a resync covers every open order.
+    auto& st = db_.prepare("SELECT order_id, state, revision, received_at FROM orders "
+                           "WHERE state NOT IN ('shipped', 'cancelled') AND "
+                           "(received_at > ? OR (received_at = ? AND order_id > ?)) "
+                           "ORDER BY received_at, order_id LIMIT ?")
+                   .bind(1, afterReceivedAt)
+                   .bind(2, afterReceivedAt)
+                   .bind(3, afterOrderId)
+                   .bind(4, static_cast<std::int64_t>(resyncPageSize_));
+    while (st.step()) page.push_back({st.columnText(0), st.columnText(1), st.columnInt(2), st.columnInt(3)});
+    st.reset();
+    for (const auto& o : page) {
+        // One order that cannot be reported must not take the answers about the others with it.
+        Savepoint sp(db_);
+        try {
+            json::object data = commandData(cmd);
+            data["state"] = o.state;
+            data["revision"] = o.revision;
+            emit(o.orderId, "", "state", std::move(data));
+            sp.release();
+        } catch (const DbError& e) {
+            if (e.diskFull()) throw;
+            spdlog::error("resync {}: order {} left out: {}", cmd.commandId, o.orderId, e.what());
+        } catch (const std::exception& e) {
+            spdlog::error("resync {}: order {} left out: {}", cmd.commandId, o.orderId, e.what());
+        }
+    }
+    if (page.size() < resyncPageSize_) return;
+    auto next = [this, cmd, at = page.back().receivedAt, id = page.back().orderId] {
+        // The command was remembered in the first page's transaction; if that was undone, HQ gets no
+        // receipt and sends the resync again, so the rest of this one is dropped.
+        auto& remembered = db_.prepare("SELECT 1 FROM commands WHERE command_id = ?").bind(1, cmd.commandId);
+        const bool committed = remembered.step();
+        remembered.reset();
+        if (committed) resyncPage(cmd, at, id);
+    };
+    if (followUp_)
+        followUp_(std::move(next));
+    else
+        next();
 }
 
 void OrderStore::recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections) {

@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -96,7 +97,15 @@ public:
     OrderOutcome storeOrder(const Order& order, const std::string& commandId, Rejection& rejection);
 
     // Applies cancel/hold/resume/change/resync; returns the rejection when the command is refused.
+    // A resync of all open orders answers one page of orders per transaction: the first page now, the
+    // rest through the follow-up hook, so neither memory nor one transaction grows with the backlog.
     std::optional<Rejection> applyCommand(const Command& cmd);
+
+    // Where the store hands work that must run in a later transaction of its own (the next pages of a
+    // resync). Without a hook (mtoctl, tests driving the store directly) that work runs at once, inline.
+    using FollowUp = std::function<void(std::function<void()>)>;
+    void onFollowUp(FollowUp f) { followUp_ = std::move(f); }
+    void setResyncPageSize(std::size_t n) { resyncPageSize_ = n ? n : 1; }
 
     // Audit row plus a `rejected` event.
     void recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections);
@@ -135,12 +144,16 @@ private:
     void insertItems(const Order& order);
     void setState(const std::string& orderId, OrderState state, const std::string& heldFrom);
     void rememberCommand(const Command& cmd, std::string_view milestone);
+    // One page of a resync of all open orders, after the given (received_at, order_id).
+    void resyncPage(const Command& cmd, std::int64_t afterReceivedAt, const std::string& afterOrderId);
     static Event readEvent(Statement& st);
 
     Database& db_;
     std::string factory_;
     const Clock& clock_;
     UuidGenerator uuids_;
+    FollowUp followUp_;
+    std::size_t resyncPageSize_ = 200;
 };
 
 } // namespace mto

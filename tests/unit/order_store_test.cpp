@@ -749,5 +749,61 @@ TEST_F(OrderStoreTest, CommandIdReusedForAnotherCommandIsRefusedInsteadOfReplayi
     EXPECT_FALSE(apply(command(R"({"command":"change","command_id":"c-9","order":)" + orderJson("ORD-2", 2, "x") + "}")));
 }
 
+TEST_F(OrderStoreTest, ResyncOfEveryOpenOrderGoesPageByPageEachPageInItsOwnTransaction) {
+    constexpr int kOrders = 57;
+    constexpr std::size_t kPage = 10;
+    for (int i = 0; i < kOrders; ++i) {
+        ASSERT_EQ(store(orderJson("ORD-" + std::to_string(i), 1)), OrderOutcome::Stored);
+        if (i % 3) clock_.now += 1;   // some orders share their arrival time; the page key tells them apart
+    }
+    ASSERT_FALSE(apply(command("cancel", "c-0", "ORD-5")));
+    const auto before = store_.lastSeq();
+
+    boost::asio::io_context io;
+    CommitQueue commits(io, db_);
+    store_.setResyncPageSize(kPage);
+    store_.onFollowUp([&](std::function<void()> work) { commits.submit(std::move(work), {}); });
+    std::vector<std::int64_t> eventsPerCommit;
+    std::int64_t seen = before;
+    commits.onCommitted([&] {
+        eventsPerCommit.push_back(store_.lastSeq() - seen);
+        seen = store_.lastSeq();
+    });
+    std::optional<bool> committed;
+    commits.submit([&] { EXPECT_FALSE(store_.applyCommand(command("resync", "c-1", ""))); },
+                   [&](bool ok) { committed = ok; });
+    io.run();
+
+    ASSERT_TRUE(committed.value_or(false));
+    std::set<std::string> answered;
+    for (const auto& e : store_.eventsAfter(before, 1000)) {
+        EXPECT_EQ(e.milestone, "state");
+        EXPECT_TRUE(answered.insert(e.orderId).second) << e.orderId << " answered twice";
+    }
+    EXPECT_EQ(answered.size(), static_cast<std::size_t>(kOrders - 1));
+    EXPECT_FALSE(answered.count("ORD-5"));
+    ASSERT_GE(eventsPerCommit.size(), 6u);
+    for (auto n : eventsPerCommit) EXPECT_LE(n, static_cast<std::int64_t>(kPage));
+}
+
+TEST_F(OrderStoreTest, ResyncWhoseFirstPageWasUndoneSendsNoFurtherPages) {
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(store(orderJson("ORD-" + std::to_string(i), 1)), OrderOutcome::Stored);
+    const auto before = store_.lastSeq();
+    std::vector<std::function<void()>> later;
+    store_.setResyncPageSize(2);
+    store_.onFollowUp([&](std::function<void()> work) { later.push_back(std::move(work)); });
+    {
+        Transaction txn(db_);
+        EXPECT_FALSE(store_.applyCommand(command("resync", "c-1", "")));
+    }   // rolled back
+    ASSERT_EQ(later.size(), 1u);
+    {
+        Transaction txn(db_);
+        later.front()();
+        txn.commit();
+    }
+    EXPECT_EQ(store_.lastSeq(), before);
+}
+
 }   // namespace
 }   // namespace mto
