@@ -5,40 +5,60 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "event_json.hpp"
 #include "mto/error.hpp"
 #include "sha256.hpp"
 
 namespace mto {
 
-namespace {
-
-// Content-addressed, so an existing file already holds these bytes.
-void writeDurably(const std::filesystem::path& path, const std::string& bytes) {
-    if (std::filesystem::exists(path)) return;
-    std::filesystem::create_directories(path.parent_path());
+void writeFileDurably(const std::filesystem::path& path, const std::string& bytes) {
+    // Process id plus a process-wide counter: no two writers, in this agent or a second process on the
+    // same state directory, ever share a temporary name.
+    static std::atomic<std::uint64_t> counter{0};
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) return;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) throw Error("cannot create " + path.parent_path().string() + ": " + ec.message());
     auto tmp = path;
-    tmp += ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) throw Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    auto fail = [&](const std::string& what, int err) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw Error(what + " " + tmp.string() + ": " + std::strerror(err));
+    };
     std::size_t done = 0;
     while (done < bytes.size()) {
         ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw Error("cannot write " + tmp.string() + ": " + std::strerror(err));
+            if (errno == EINTR) continue;
+            fail("cannot write", errno);
         }
         done += static_cast<std::size_t>(n);
     }
-    if (::fdatasync(fd) != 0 || ::close(fd) != 0) throw Error("cannot flush " + tmp.string());
-    std::filesystem::rename(tmp, path);
+    if (::fdatasync(fd) != 0) fail("cannot flush", errno);
+    if (::close(fd) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error("cannot flush " + tmp.string() + ": " + std::strerror(err));
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        ::unlink(tmp.c_str());
+        throw Error("cannot store " + path.string() + ": " + ec.message());
+    }
 }
+
+namespace {
 
 // What the artifact is, beside it under the same hash: a scheduler or a person can size it up without
 // parsing the program.
@@ -53,7 +73,7 @@ std::string artifactMetadata(const JobArtifact& a) {
                           {"work_mm", a.workMm},
                           {"travel_mm", a.travelMm},
                           {"estimated_s", a.estimatedSeconds}};
-    return boost::json::serialize(o) + "\n";
+    return toPlainJson(o) + "\n";
 }
 
 // The tools get a home of their own in the state directory: the service's real home is read-only
@@ -80,12 +100,13 @@ CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, Or
                            std::uint64_t sliceCacheMaxBytes, unsigned threads)
     : io_(io), commits_(commits), store_(store), stateDir_(stateDir), catalog_(std::move(catalog)),
       compiler_(std::make_unique<ItemCompiler>(printOptions(stateDir, sliceCacheMaxBytes))),
-      pool_(threads), resumeTimer_(io) {}
+      pool_(threads), resumeTimer_(io), retryTimer_(io) {}
 
 CompileQueue::~CompileQueue() { stop(); }
 
 void CompileQueue::stop() {
     resumeTimer_.cancel();
+    retryTimer_.cancel();
     pool_.join();
 }
 
@@ -98,7 +119,21 @@ std::filesystem::path CompileQueue::mediaPath(const std::filesystem::path& state
 }
 
 void CompileQueue::resumePending() {
-    resumeFrom(std::make_shared<std::vector<std::string>>(store_.ordersAwaitingCompile()), 0);
+    std::vector<std::string> ids;
+    try {
+        ids = store_.ordersAwaitingCompile();
+    } catch (const std::exception& e) {
+        // Start-up goes on: intake and the uplink work without the compiler, which tries again later.
+        spdlog::error("cannot list the orders awaiting compile: {}; trying again in {} ms", e.what(),
+                      retryDelay_.count());
+        resumeTimer_.expires_after(retryDelay_);
+        retryDelay_ = std::min(retryDelay_ * 2, std::chrono::milliseconds(60000));
+        resumeTimer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) resumePending();
+        });
+        return;
+    }
+    resumeFrom(std::make_shared<std::vector<std::string>>(std::move(ids)), 0);
 }
 
 // A backlog is fed to the pool a few orders at a time, so the loop stays free for the uplink and
@@ -113,8 +148,57 @@ void CompileQueue::resumeFrom(std::shared_ptr<std::vector<std::string>> ids, std
     });
 }
 
+void CompileQueue::refuse(const std::string& orderId, const std::string& message) {
+    spdlog::error("order {} cannot be compiled: {}; refused as internal_error", orderId, message);
+    commits_.submit([this, orderId, message] { store_.recordInternalFailure(orderId, message); },
+                    [this, orderId](bool committed) {
+                        if (!committed) retryLater(orderId);
+                    });
+}
+
+void CompileQueue::retryLater(const std::string& orderId) {
+    retry_.insert(orderId);
+    if (retryArmed_) return;
+    retryArmed_ = true;
+    spdlog::warn("compiling of {} order(s) waits for storage; next try in {} ms", retry_.size(), retryDelay_.count());
+    retryTimer_.expires_after(retryDelay_);
+    retryDelay_ = std::min(retryDelay_ * 2, std::chrono::milliseconds(60000));
+    retryTimer_.async_wait([this](const boost::system::error_code& ec) {
+        retryArmed_ = false;
+        if (ec) return;
+        std::set<std::string> ids;
+        ids.swap(retry_);
+        for (const auto& id : ids) {
+            bool awaits = false;
+            try {
+                awaits = store_.awaitsCompile(id);
+            } catch (const std::exception& e) {
+                spdlog::error("order {}: cannot read its state: {}", id, e.what());
+                retryLater(id);
+                continue;
+            }
+            if (awaits) enqueue(id);
+        }
+    });
+}
+
+void CompileQueue::onCompiled(bool stored) {
+    if (stored) retryDelay_ = firstRetryDelay_;
+}
+
 void CompileQueue::enqueue(const std::string& orderId) {
-    auto input = store_.compileInput(orderId);
+    std::optional<CompileInput> input;
+    try {
+        input = store_.compileInput(orderId);
+    } catch (const DbError& e) {
+        spdlog::error("order {}: cannot read it for compiling: {}", orderId, e.what());
+        retryLater(orderId);
+        return;
+    } catch (const std::exception& e) {
+        // The stored record itself is unreadable: no later try can do better.
+        refuse(orderId, e.what());
+        return;
+    }
     if (!input) return;
     ++pending_;
     boost::asio::post(pool_, [this, input = std::move(*input), catalog = catalog_] {
@@ -124,32 +208,41 @@ void CompileQueue::enqueue(const std::string& orderId) {
         } done{pending_};
         std::vector<CompiledJob> jobs;
         std::vector<ItemProblem> problems;
-        try {
-            for (std::size_t i = 0; i < input.items.size(); ++i) {
-                const Item& item = input.items[i];
-                // A product without a generator has no machine job (yet): nothing to compile or refuse.
-                if (const CatalogEntry* entry = catalog->find(item.sku); !entry || entry->generator.empty()) continue;
+        for (std::size_t i = 0; i < input.items.size(); ++i) {
+            const Item& item = input.items[i];
+            // A product without a generator has no machine job (yet): nothing to compile or refuse.
+            if (const CatalogEntry* entry = catalog->find(item.sku); !entry || entry->generator.empty()) continue;
+            std::optional<CompiledItem> compiled;
+            try {
                 auto result = compiler_->compile(*catalog, item.sku, item.personalizationJson, i);
                 if (auto* failure = std::get_if<ItemFailure>(&result)) {
                     problems.push_back({failure->reason, failure->path, failure->message});
                     continue;
                 }
-                const auto& compiled = std::get<CompiledItem>(result);
-                int step = 0;
-                for (const CompiledOperation& op : compiled.operations) {
-                    std::string proofSha = sha256Hex(op.proofPng);
-                    writeDurably(artifactPath(stateDir_, op.artifact.sha256), op.artifact.program);
-                    auto meta = artifactPath(stateDir_, op.artifact.sha256);
-                    writeDurably(meta.replace_extension(".json"), artifactMetadata(op.artifact));
-                    writeDurably(mediaPath(stateDir_, proofSha), op.proofPng);
-                    jobs.push_back({item.itemId, op.operation, step++, op.artifact.capability, op.artifact.sha256, proofSha,
-                                    op.artifact.estimatedSeconds, op.textHeight});
-                }
+                compiled = std::move(std::get<CompiledItem>(result));
+            } catch (const std::exception& e) {
+                // A fault of the compiler on this item: the item is refused, the pool and the other orders go on.
+                problems.push_back({"internal_error", "items[" + std::to_string(i) + "]",
+                                    std::string("internal error while compiling: ") + e.what()});
+                continue;
             }
-        } catch (const std::exception& e) {
-            // Storage trouble is not the order's fault: leave it received; it is compiled again at start-up.
-            spdlog::error("compile of order {} stopped: {}", input.orderId, e.what());
-            return;
+            try {
+                int step = 0;
+                for (const CompiledOperation& op : compiled->operations) {
+                    std::string proofSha = sha256Hex(op.proofPng);
+                    writeFileDurably(artifactPath(stateDir_, op.artifact.sha256), op.artifact.program);
+                    auto meta = artifactPath(stateDir_, op.artifact.sha256);
+                    writeFileDurably(meta.replace_extension(".json"), artifactMetadata(op.artifact));
+                    writeFileDurably(mediaPath(stateDir_, proofSha), op.proofPng);
+                    jobs.push_back({item.itemId, op.operation, step++, op.artifact.capability, op.artifact.sha256,
+                                    proofSha, op.artifact.estimatedSeconds, op.textHeight});
+                }
+            } catch (const std::exception& e) {
+                // Storage trouble is not the order's fault: it stays received and is compiled again later.
+                spdlog::error("compile of order {} stopped: {}", input.orderId, e.what());
+                boost::asio::post(io_, [this, id = input.orderId] { retryLater(id); });
+                return;
+            }
         }
         if (jobs.empty() && problems.empty()) return;
         boost::asio::post(io_, [this, input, jobs = std::move(jobs), problems = std::move(problems)] {
@@ -160,13 +253,17 @@ void CompileQueue::enqueue(const std::string& orderId) {
                     else
                         store_.recordCompileFailure(input, problems);
                 },
-                [input, ok = problems.empty(), n = problems.size()](bool committed) {
-                    if (!committed)
-                        spdlog::error("compile result of order {} could not be stored", input.orderId);
-                    else if (ok)
+                [this, input, ok = problems.empty(), n = problems.size()](bool committed) {
+                    onCompiled(committed);
+                    if (!committed) {
+                        spdlog::error("compile result of order {} could not be stored; compiling it again later",
+                                      input.orderId);
+                        retryLater(input.orderId);
+                    } else if (ok) {
                         spdlog::info("order {} compiled: {} item(s)", input.orderId, input.items.size());
-                    else
+                    } else {
                         spdlog::warn("order {} refused at compile: {} item(s) cannot be made", input.orderId, n);
+                    }
                 });
         });
     });

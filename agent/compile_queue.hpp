@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "catalog.hpp"
@@ -18,9 +20,18 @@
 
 namespace mto {
 
+// Writes `bytes` to `path` through a temporary file of this call's own (fsync, then rename), so
+// two threads storing the same content-addressed file never write through one name. An existing
+// `path` already holds these bytes and is left alone. Throws Error when storage fails.
+void writeFileDurably(const std::filesystem::path& path, const std::string& bytes);
+
 // Thread-bound to the io_context (enqueue, results); the compiling itself runs on a small pool of
 // its own, so a slow slicer never delays intake. Artifacts and proofs are written (fsync + rename)
 // before the transaction that refers to them.
+// Failure isolation: an order whose stored record cannot be read or whose compile throws is refused
+// (internal_error) on its own; an order whose files or result could not be stored waits in retry_ and is
+// compiled again after a back-off, since storage trouble is not the order's fault. retry_, retryDelay_
+// and the timers belong to the loop; only pending_ is touched by the pool.
 class CompileQueue {
 public:
     CompileQueue(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store,
@@ -40,8 +51,14 @@ public:
     static std::filesystem::path artifactPath(const std::filesystem::path& stateDir, const std::string& sha);
     static std::filesystem::path mediaPath(const std::filesystem::path& stateDir, const std::string& sha);
 
+    // The first back-off after a storage failure; it doubles up to a minute while failures go on.
+    void setRetryDelay(std::chrono::milliseconds first) { firstRetryDelay_ = retryDelay_ = first; }
+
 private:
     void resumeFrom(std::shared_ptr<std::vector<std::string>> ids, std::size_t at);
+    void refuse(const std::string& orderId, const std::string& message);
+    void retryLater(const std::string& orderId);
+    void onCompiled(bool stored);
 
     boost::asio::io_context& io_;
     CommitQueue& commits_;
@@ -52,6 +69,11 @@ private:
     boost::asio::thread_pool pool_;
     std::atomic<std::size_t> pending_{0};
     boost::asio::steady_timer resumeTimer_;
+    boost::asio::steady_timer retryTimer_;
+    std::set<std::string> retry_;
+    std::chrono::milliseconds firstRetryDelay_{500};
+    std::chrono::milliseconds retryDelay_{500};
+    bool retryArmed_ = false;
 };
 
 } // namespace mto

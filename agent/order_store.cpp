@@ -420,7 +420,9 @@ std::optional<CompileInput> OrderStore::compileInput(const std::string& orderId)
     while (st.step()) in.items.push_back({st.columnText(0), st.columnText(1), st.columnInt(2), st.columnText(3)});
     st.reset();
     // Items keep the order HQ sent them in: that is the index used in error paths.
-    auto body = boost::json::parse(o->body);
+    boost::system::error_code ec;
+    auto body = boost::json::parse(o->body, ec);
+    if (ec || !body.is_object()) throw Error("the stored body of order " + orderId + " is not a JSON object");
     std::vector<Item> ordered;
     for (const auto& it : body.at("items").as_array()) {
         std::string id(it.at("item_id").as_string());
@@ -526,6 +528,44 @@ void OrderStore::recordCompileFailure(const CompileInput& input, const std::vect
                       {"stage", "compile"},
                       {"errors", std::move(errors)}};
     emit(input.orderId, "", "rejected", std::move(data));
+}
+
+bool OrderStore::recordInternalFailure(const std::string& orderId, const std::string& message) {
+    auto& st = db_.prepare("SELECT state, held_from, revision FROM orders WHERE order_id = ?").bind(1, orderId);
+    if (!st.step()) {
+        st.reset();
+        return false;
+    }
+    const std::string state = st.columnText(0);
+    const std::string heldFrom = st.columnText(1);
+    const std::int64_t revision = st.columnInt(2);
+    st.reset();
+    if (state == toString(OrderState::Received))
+        setState(orderId, OrderState::Rejected, "");
+    else if (state == toString(OrderState::OnHold) && heldFrom == toString(OrderState::Received))
+        db_.prepare("UPDATE orders SET held_from = 'rejected' WHERE order_id = ?").bind(1, orderId).run();
+    else
+        return false;
+    const std::string text = sanitizeUtf8("internal error: " + message, 300);
+    json::array errors;
+    errors.push_back({{"reason", "internal_error"}, {"path", ""}, {"message", text}});
+    emit(orderId, "", "rejected",
+         json::object{{"reason", "internal_error"},
+                      {"path", ""},
+                      {"message", text},
+                      {"revision", revision},
+                      {"stage", "compile"},
+                      {"errors", std::move(errors)}});
+    return true;
+}
+
+bool OrderStore::awaitsCompile(const std::string& orderId) {
+    auto& st = db_.prepare("SELECT 1 FROM orders WHERE order_id = ? AND (state = 'received' OR "
+                           "(state = 'on_hold' AND held_from = 'received'))")
+                   .bind(1, orderId);
+    const bool awaits = st.step();
+    st.reset();
+    return awaits;
 }
 
 std::map<std::string, double> OrderStore::queuedWorkSeconds() {

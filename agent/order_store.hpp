@@ -119,6 +119,12 @@ public:
     // failing item; does nothing when the order changed (revision) or was cancelled meanwhile.
     void recordCompiled(const CompileInput& input, const std::vector<CompiledJob>& jobs);
     void recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems);
+    // An order that could not even be handed to the compiler (its stored record cannot be read, or the
+    // compiler failed in a way no item explains) is refused at stage compile with reason internal_error,
+    // so HQ hears of it and nothing waits on it. Returns false when the order no longer awaits compiling.
+    bool recordInternalFailure(const std::string& orderId, const std::string& message);
+    // True while the order is stored and not yet compiled (received, or held before it was compiled).
+    bool awaitsCompile(const std::string& orderId);
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
     // The proof of an item's job: the given operation's, or the first operation's when none is given.

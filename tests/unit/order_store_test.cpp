@@ -749,6 +749,40 @@ TEST_F(OrderStoreTest, CommandIdReusedForAnotherCommandIsRefusedInsteadOfReplayi
     EXPECT_FALSE(apply(command(R"({"command":"change","command_id":"c-9","order":)" + orderJson("ORD-2", 2, "x") + "}")));
 }
 
+TEST_F(OrderStoreTest, InternalFailureRefusesTheOrderAtCompileForHqAndOnlyWhileItAwaitsCompiling) {
+    ASSERT_EQ(store(orderJson("ORD-1", 3)), OrderOutcome::Stored);
+    ASSERT_EQ(store(orderJson("ORD-2", 1)), OrderOutcome::Stored);
+    ASSERT_EQ(store(orderJson("ORD-3", 1)), OrderOutcome::Stored);
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-2")));
+    ASSERT_FALSE(apply(command("cancel", "c-2", "ORD-3")));
+    {
+        Transaction txn(db_);
+        EXPECT_TRUE(store_.recordInternalFailure("ORD-1", "stored body is not JSON"));
+        EXPECT_TRUE(store_.recordInternalFailure("ORD-2", "stored body is not JSON"));
+        EXPECT_FALSE(store_.recordInternalFailure("ORD-3", "too late"));
+        EXPECT_FALSE(store_.recordInternalFailure("NOPE", "no such order"));
+        txn.commit();
+    }
+    EXPECT_EQ(state("ORD-1"), "rejected");
+    EXPECT_EQ(state("ORD-2"), "on_hold");
+    EXPECT_EQ(state("ORD-3"), "cancelled");
+    auto events = store_.eventsForOrder("ORD-1");
+    ASSERT_EQ(events.back().milestone, "rejected");
+    auto data = dataOf(events.back());
+    EXPECT_EQ(data.at("reason").as_string(), "internal_error");
+    EXPECT_EQ(data.at("stage").as_string(), "compile");
+    EXPECT_EQ(data.at("revision").as_int64(), 3);
+    EXPECT_NE(std::string(data.at("message").as_string()).find("not JSON"), std::string::npos);
+    EXPECT_FALSE(apply(command("resume", "c-3", "ORD-2")));
+    EXPECT_EQ(state("ORD-2"), "rejected");
+}
+
+TEST_F(OrderStoreTest, CompileInputOfAnOrderWhoseStoredBodyIsNotJsonThrowsAnError) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    db_.prepare("UPDATE orders SET body = 'Infinity' WHERE order_id = 'ORD-1'").run();
+    EXPECT_THROW(store_.compileInput("ORD-1"), Error);
+}
+
 TEST_F(OrderStoreTest, ResyncOfEveryOpenOrderGoesPageByPageEachPageInItsOwnTransaction) {
     constexpr int kOrders = 57;
     constexpr std::size_t kPage = 10;
