@@ -615,6 +615,22 @@ std::vector<std::string> mutationCorpus() {
         }
         corpus.push_back(std::move(input));
     }
+    // Numbers at the edges of what a double holds, where the random edits above seldom put them: in place
+    // of a personalization value, in an unknown top-level key and in an unknown item key.
+    for (const std::string number : {"1e999", "-1e400", "1e-999", "18446744073709551616", "1.7976931348623157e308",
+                                     "4.9e-324", "-0", "0.1000000000000000055511151231257827", "123456789012345678901234"}) {
+        for (const std::string& base : {valid, command}) {
+            std::string inPersonalization = base;
+            inPersonalization.replace(inPersonalization.find("\"size\":12"), 9, "\"size\":" + number);
+            corpus.push_back(inPersonalization);
+            std::string topLevel = base;
+            topLevel.insert(topLevel.find("\"order_id\""), "\"extra\":" + number + ",");
+            corpus.push_back(topLevel);
+            std::string inItem = base;
+            inItem.insert(inItem.find("\"item_id\":\"2\""), "\"weight\":" + number + ",");
+            corpus.push_back(inItem);
+        }
+    }
     return corpus;
 }
 
@@ -622,13 +638,14 @@ TEST(OrderParser, RandomMutationsOfAValidOrderAreEitherParsedOrRejectedWithAReas
     OrderParser parser{ParseLimits{}};
     const Catalog catalog = testCatalog();
     int accepted = 0, rejected = 0;
-    for (const auto& input : mutationCorpus()) {
+    const auto corpus = mutationCorpus();
+    for (const auto& input : corpus) {
         ASSERT_NO_THROW({
             expectUsable(parser.parseOrder(input, catalog), input, accepted, rejected);
             expectUsable(parser.parseCommand(input, catalog), input, accepted, rejected);
         });
     }
-    EXPECT_EQ(accepted + rejected, 40000);
+    EXPECT_EQ(accepted + rejected, static_cast<int>(2 * corpus.size()));
     // The mutations must exercise both outcomes, or the test would prove nothing about one of them.
     EXPECT_GT(accepted, 0);
     EXPECT_GT(rejected, 0);
