@@ -32,6 +32,11 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+    // MTO_TEST_KEEP=1 keeps the directory (logs, databases) for a look after a failure.
+    if (const char* keep = std::getenv("MTO_TEST_KEEP"); keep && *keep == '1') {
+        std::fprintf(stderr, "kept %s\n", path_.c_str());
+        return;
+    }
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
 }
@@ -161,10 +166,14 @@ Broker::Broker(const std::filesystem::path& dir, int port) : dir_(dir), port_(po
 Broker::~Broker() { stop(); }
 
 void Broker::start() {
+    // The factory settings of README.md ("Broker settings"), so tests see what a factory's broker keeps and
+    // drops. One difference: message_size_limit sits above the largest intake.max_payload_bytes a test gives
+    // the agent (1 MiB) and above the 1.1 MiB order sent to see the agent itself refuse an oversized one.
     writeFile(dir_ / "mosquitto.conf", "listener " + std::to_string(port_) +
                                            " 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
                                            "user root\npersistence true\npersistence_location " + dir_.string() + "/\nautosave_interval 1\n"
-                                           "max_queued_messages 0\nmax_inflight_messages 0\n");
+                                           "max_queued_messages 100000\nmax_queued_bytes 1073741824\n"
+                                           "message_size_limit 2097152\nmax_inflight_messages 0\n");
     proc_.start({"/usr/sbin/mosquitto", "-c", (dir_ / "mosquitto.conf").string()}, dir_ / "mosquitto.log");
     if (!waitForPort(port_, std::chrono::seconds(10)))
         throw std::runtime_error("mosquitto did not open port " + std::to_string(port_) + ": " +

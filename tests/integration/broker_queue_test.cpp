@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the broker keeps for the agent while it is away, and what it drops before the agent can see it.
+#include <gtest/gtest.h>
+
+#include <mqtt/async_client.h>
+
+#include "hq_client.hpp"
+#include "test_env.hpp"
+
+namespace mto::test {
+namespace {
+
+// Publishes at QoS 1 once each, with no session and no re-sending: whatever the broker drops stays dropped.
+void publishOnce(const std::string& uri, const std::string& topic, const std::vector<std::string>& payloads) {
+    mqtt::async_client client(uri, "plain-publisher", static_cast<int>(payloads.size()) + 16, nullptr);
+    mqtt::connect_options opts;
+    opts.set_clean_session(true);
+    opts.set_max_inflight(200);
+    client.connect(opts)->wait();
+    std::vector<mqtt::delivery_token_ptr> tokens;
+    tokens.reserve(payloads.size());
+    for (const auto& p : payloads) tokens.push_back(client.publish(topic, p.data(), p.size(), 1, false));
+    // A PUBACK each: the broker has taken every one of them before the agent comes back.
+    for (auto& t : tokens) ASSERT_TRUE(t->wait_for(std::chrono::seconds(60)));
+    client.disconnect()->wait();
+}
+
+// mosquitto's default max_queued_messages of 1,000 would drop every order past the thousandth here.
+TEST(BrokerQueue, FifteenHundredOrdersPublishedWhileTheAgentIsOfflineAreAllStored) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    HqClient hq(broker.uri(), agent.options().factory, "queue-hq");
+    hq.connect();
+    // The first run leaves the agent's session, with its subscription to orders, at the broker.
+    agent.start();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    agent.stop();
+
+    constexpr int kOrders = 1500;
+    std::vector<std::string> ids, payloads;
+    for (int i = 0; i < kOrders; ++i) {
+        ids.push_back("Q-" + std::to_string(i));
+        payloads.push_back(makeOrder(ids.back()));
+    }
+    publishOnce(broker.uri(), hq.ordersTopic(), payloads);
+    if (HasFatalFailure()) return;
+
+    agent.start();
+    // Receipts, not receiptCount(): that one counts only what this HqClient sent itself.
+    auto receipts = [&] {
+        int n = 0;
+        for (const auto& id : ids) n += hq.hasReceipt(id);
+        return n;
+    };
+    ASSERT_TRUE(waitUntil([&] { return receipts() == kOrders; }, std::chrono::seconds(120)))
+        << receipts() << " receipts\n" << agent.log();
+
+    std::string out;
+    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, out), 0) << out;
+    EXPECT_NE(out.find(std::to_string(kOrders) + " order(s)"), std::string::npos) << out;
+    agent.stop();
+}
+
+// The broker acknowledges an order above its message_size_limit and drops it: the agent never sees it,
+// so it cannot answer, while one above the agent's own limit but within the broker's gets a rejection.
+TEST(BrokerQueue, AnOrderAboveTheBrokersSizeLimitNeverReachesTheAgent) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    HqClient hq(broker.uri(), agent.options().factory, "size-hq");
+    hq.connect();
+    agent.start();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+
+    auto padded = [](const std::string& id, std::size_t bytes) {
+        return R"({"order_id":")" + id + R"(","revision":1,"pad":")" + std::string(bytes, 'x') + "\"}";
+    };
+    // Published first, so had the agent got it, its answer would come before that of the second.
+    publishOnce(broker.uri(), hq.ordersTopic(), {padded("HUGE-1", 3 * 1024 * 1024), padded("BIG-1", 1024 * 1024)});
+    if (HasFatalFailure()) return;
+
+    ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("BIG-1"); }, std::chrono::seconds(20))) << agent.log();
+    auto big = hq.lastEventFor("BIG-1");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big->milestone, "rejected");
+    EXPECT_NE(boost::json::serialize(big->data).find("payload_too_large"), std::string::npos)
+        << boost::json::serialize(big->data);
+    EXPECT_FALSE(hq.hasReceipt("HUGE-1"));
+    EXPECT_FALSE(hq.lastEventFor("HUGE-1"));
+    agent.stop();
+    EXPECT_EQ(agent.log().find("HUGE-1"), std::string::npos) << agent.log();
+}
+
+} // namespace
+} // namespace mto::test
