@@ -9,7 +9,9 @@ Usage: scripts/demo.sh [--once]
 
 Builds mto-agent, starts a private mosquitto broker and the agent on a free
 local port, and sends the sample orders in docs/examples/orders/ with the
-example HQ client, which prints every milestone the agent reports.
+example HQ client, which prints the milestones the agent reports (per-item
+ones summarised, one line per order and milestone; every event is kept in
+events.jsonl in the temporary directory).
 Press Ctrl-C to stop; the temporary directory with the logs and the state
 database is kept.
 
@@ -80,7 +82,7 @@ cleanup() {
   fi
   stop_pid "mosquitto" "$BROKER_PID" 5
   if [[ -n $TMP_DIR ]]; then
-    say "logs, config and state database are kept in $TMP_DIR"
+    say "logs (agent.log; events.jsonl, every event HQ got), config and state database are kept in $TMP_DIR"
   fi
   exit "$rc"
 }
@@ -163,6 +165,7 @@ cat <<EOF
 demo: temp dir     $TMP_DIR
 demo: broker       mosquitto on 127.0.0.1:$PORT (log: $TMP_DIR/mosquitto.log)
 demo: agent log    $TMP_DIR/agent.log    (tail -f it in another terminal)
+demo: all events   $TMP_DIR/events.jsonl (every milestone as HQ got it, JSON, one a line; below, per-item ones are summarised)
 demo: state DB     $STATE_DIR/
 demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
@@ -193,7 +196,7 @@ else
   say "no online status from mto-agent yet; sending anyway (the client re-sends until the agent answers)"
 fi
 
-CLIENT_ARGS=(--port "$PORT" --factory "$FACTORY" --client-id hq-demo)
+CLIENT_ARGS=(--port "$PORT" --factory "$FACTORY" --client-id hq-demo --event-log "$TMP_DIR/events.jsonl")
 if ((ONCE)); then
   # Until every order is compiled (or refused, or cancelled), so the proofs are all there when it stops.
   CLIENT_ARGS+=(--exit-when-done --wait-for-jobs --timeout 120)

@@ -15,6 +15,11 @@ Copy this when you integrate an HQ system. It shows the rules that matter:
   back means events were lost or reordered, which HQ must notice (and then
   ask for a resync).
 
+Per-item milestones (proof_ready for each of 200 tags) are summarised: one line
+per order and milestone, printed when that run of events ends (a run of up to
+three is shown event by event). --verbose prints
+every event instead; --event-log FILE keeps every event (JSON, one a line).
+
 Example:
     python3 hq_client.py --factory demo-factory --exit-when-done orders/*.json
     # and wait for the machine jobs (accepted) of every order, too:
@@ -41,6 +46,12 @@ SEEN_EVENT_IDS_MAX = 100_000
 # A gap larger than this is still reported, but its missing numbers are not
 # remembered one by one (that would let one bad event eat the memory).
 MAX_TRACKED_GAP = 10_000
+# A run of per-item milestones counts as ended after this long without another
+# one; a long run still shows progress at the other interval.
+SUMMARY_QUIET_S = 2.0
+SUMMARY_PROGRESS_S = 15.0
+# Runs this short are shown event by event: a few lines with their details say more than a count.
+SUMMARY_IN_FULL_MAX = 3
 
 EXIT_OK = 0
 EXIT_NOT_DONE = 1
@@ -154,8 +165,86 @@ class SeenIds:
         return True
 
 
+def event_line(at, seq, order_id, item, milestone, details):
+    return f"{at!s:<24}  #{seq!s:<5} {order_id!s:<10} {item:<4} {milestone!s:<13} {details}".rstrip()
+
+
+class ItemRun:
+    """Per-item events of one milestone kind for one order, until the run ends."""
+
+    def __init__(self, seq, now):
+        self.lines = []  # shown as they are if the run stays short
+        self.count = 0
+        self.first_seq = seq
+        self.last_seq = seq
+        self.last_at = None
+        self.last_event = now
+        self.last_progress = now
+        self.shown = 0  # events already covered by a progress line
+
+
+class MilestoneSummary:
+    """Folds per-item milestones into one line per order and milestone kind.
+
+    A bulk order of 200 items yields 200 proof_ready events; a person wants to
+    know that they all arrived, not their hashes. Events without an item are
+    printed at once, after any run of the same order, so each order's lines stay
+    in the order the agent reported them.
+    """
+
+    def __init__(self, out):
+        self.out = out
+        self.runs = collections.OrderedDict()  # (order_id, milestone) -> ItemRun
+
+    def add(self, order_id, milestone, seq, at, line, now):
+        key = (order_id, milestone)
+        run = self.runs.get(key)
+        if run is None:
+            run = self.runs[key] = ItemRun(seq, now)
+        if len(run.lines) <= SUMMARY_IN_FULL_MAX:
+            run.lines.append(line)
+        run.count += 1
+        run.last_seq = seq
+        run.last_at = at
+        run.last_event = now
+
+    def before_order_event(self, order_id):
+        for key in [k for k in self.runs if k[0] == order_id]:
+            self.end(key)
+
+    def end(self, key):
+        run = self.runs.pop(key, None)
+        if run is None:
+            return
+        if run.count <= SUMMARY_IN_FULL_MAX and not run.shown:
+            for line in run.lines:
+                self.out.line(line)
+        else:
+            self.out.line(self.summary_line(key, run, final=True))
+
+    def tick(self, now):
+        for key, run in list(self.runs.items()):
+            if now - run.last_event >= SUMMARY_QUIET_S:
+                self.end(key)
+            elif (now - run.last_progress >= SUMMARY_PROGRESS_S and run.count > run.shown
+                  and run.count > SUMMARY_IN_FULL_MAX):
+                run.last_progress = now
+                run.shown = run.count
+                self.out.line(self.summary_line(key, run, final=False))
+
+    def end_all(self):
+        for key in list(self.runs):
+            self.end(key)
+
+    @staticmethod
+    def summary_line(key, run, final):
+        order_id, milestone = key
+        count = f"×{run.count} items{'' if final else ' so far'}"
+        return event_line(run.last_at, f"{run.first_seq}..{run.last_seq}", order_id, "*", milestone, count)
+
+
 class HqClient:
-    def __init__(self, args, messages, out):
+    def __init__(self, args, messages, out, event_log=None):
         self.args = args
         self.messages = messages
         self.out = out
@@ -180,6 +269,8 @@ class HqClient:
         self.proofs_seen = {}
         self.agent_state = None
         self.last_status_key = None
+        self.summary = None if args.verbose else MilestoneSummary(out)
+        self.event_log = event_log
 
         self.client = mqtt.Client(client_id=args.client_id, clean_session=False)
         if args.username:
@@ -333,6 +424,10 @@ class HqClient:
             self.out.info(f"    (duplicate of event {event_id} seq {event.get('seq')} ignored)")
             return
 
+        if self.event_log is not None:
+            self.event_log.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.event_log.flush()
+
         if event.get("factory") != self.args.factory:
             self.out.warn(f"event {event_id} claims factory {event.get('factory')!r} on {topic}")
         self.check_seq(event.get("seq"), event_id)
@@ -350,7 +445,12 @@ class HqClient:
         elif milestone == "proof_ready":
             order_id = event.get("order_id")
             self.proofs_seen.setdefault(order_id, set()).add(event.get("item_id"))
-            self.proofs_owed.get(order_id, set()).discard(event.get("item_id"))
+            owed = self.proofs_owed.get(order_id)
+            if owed is not None:
+                owed.discard(event.get("item_id"))
+                if not owed and self.summary is not None:
+                    # Every proof of the order is in: that run is over, no need to wait for quiet.
+                    self.summary.end((order_id, milestone))
 
         for m in self.messages:
             if m.sends and not m.done and m.is_receipt(event, data):
@@ -391,8 +491,15 @@ class HqClient:
             order_id = topic.rsplit("/", 1)[-1]  # "_invalid" for unusable input
         item_id = event.get("item_id")
         item = "-" if item_id is None else str(item_id)
-        self.out.line(f"{event.get('at', '?')!s:<24}  #{event.get('seq')!s:<5} {order_id!s:<10} "
-                      f"{item:<4} {event.get('milestone', '?')!s:<13} {format_data(data)}".rstrip())
+        milestone = event.get("milestone", "?")
+        line = event_line(event.get("at", "?"), event.get("seq"), order_id, item, milestone, format_data(data))
+        if self.summary is None:
+            self.out.line(line)
+        elif item_id is None:
+            self.summary.before_order_event(order_id)
+            self.out.line(line)
+        else:
+            self.summary.add(order_id, milestone, event.get("seq"), event.get("at", "?"), line, time.monotonic())
 
     def handle_status(self, payload):
         if not payload:
@@ -481,6 +588,11 @@ def parse_args():
                              "(compiled into machine jobs, with every proof image), rejected or cancelled")
     parser.add_argument("--quiet", action="store_true",
                         help="print only milestones, status changes and warnings")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every per-item milestone on its own line instead of one summary line "
+                             "per order and milestone")
+    parser.add_argument("--event-log", metavar="FILE",
+                        help="append every event, de-duplicated, to FILE as JSON, one a line")
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="JSON file holding an order, a command, or an array of them")
     args = parser.parse_args()
@@ -496,7 +608,14 @@ def parse_args():
 def main():
     args, messages = parse_args()
     out = Output(args.quiet)
-    hq = HqClient(args, messages, out)
+    event_log = None
+    if args.event_log:
+        try:
+            event_log = open(args.event_log, "a", encoding="utf-8")
+        except OSError as e:
+            print(f"hq_client.py: error: --event-log: {e}", file=sys.stderr)
+            return 2
+    hq = HqClient(args, messages, out, event_log)
     for m in messages:
         if not m.expects_receipt:
             what = "command_id" if m.kind == "command" else "order_id"
@@ -517,6 +636,8 @@ def main():
                     code = EXIT_BROKER_REFUSED
                     break
                 hq.send_due(now)
+                if hq.summary is not None:
+                    hq.summary.tick(now)
                 done = hq.all_done() and (not args.wait_for_jobs or not hq.unsettled())
                 if args.exit_when_done and done:
                     out.info(f"all {len(messages)} message(s) have their receipt" +
@@ -532,6 +653,10 @@ def main():
         hq.stop()
 
     with hq.lock:
+        if hq.summary is not None:
+            hq.summary.end_all()
+        if event_log is not None:
+            event_log.close()
         waiting = hq.pending()
         if waiting:
             out.warn(f"{len(waiting)} message(s) without receipt: " + ", ".join(m.describe() for m in waiting))
