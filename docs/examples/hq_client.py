@@ -17,8 +17,8 @@ Copy this when you integrate an HQ system. It shows the rules that matter:
 
 Per-item milestones (proof_ready for each of 200 tags) are summarised: one line
 per order and milestone, printed when that run of events ends (a run of up to
-three is shown event by event). --verbose prints
-every event instead; --event-log FILE keeps every event (JSON, one a line).
+three is shown event by event). --verbose prints every event instead;
+--event-log FILE keeps every event (JSON, one a line).
 
 Example:
     python3 hq_client.py --factory demo-factory --exit-when-done orders/*.json
@@ -566,7 +566,8 @@ def load_messages(paths, parser):
 def parse_args():
     parser = argparse.ArgumentParser(
         description="Example HQ client for mto-agent: sends orders and commands from JSON files, "
-                    "re-sends them until the agent confirms receipt and prints every milestone.",
+                    "re-sends them until the agent confirms receipt and prints the milestones "
+                    "(per-item ones summed up per order; --verbose for each).",
         epilog="Exit status: 0 every message has its receipt; 1 --timeout reached while messages "
                "still wait for theirs; 2 bad arguments or files; 3 the broker refused the "
                "connection; 130 stopped by Ctrl-C or SIGTERM.")
