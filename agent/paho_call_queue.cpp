@@ -10,8 +10,14 @@ PahoCallQueue::~PahoCallQueue() { stop(); }
 
 void PahoCallQueue::post(std::function<void()> call) {
     std::lock_guard lock(mutex_);
-    calls_.push_back(std::move(call));
+    calls_.push_back({std::move(call), false});
     // During a delivery the delivery thread runs it on its way out; waking ours would only cost a switch.
+    if (!delivering_) changed_.notify_all();
+}
+
+void PahoCallQueue::postOffDelivery(std::function<void()> call) {
+    std::lock_guard lock(mutex_);
+    calls_.push_back({std::move(call), true});
     if (!delivering_) changed_.notify_all();
 }
 
@@ -24,12 +30,13 @@ void PahoCallQueue::leaveDelivery() {
     std::unique_lock lock(mutex_);
     // If our own thread is inside a call, it is waiting for the lock this thread holds: leave the
     // rest to it (running them here would overtake it and break the order).
-    while (!running_ && !calls_.empty()) {
+    // A call that must not run here stops the run: the ones behind it wait, so the order holds.
+    while (!running_ && !calls_.empty() && !calls_.front().offDelivery) {
         running_ = true;
-        auto batch = std::move(calls_);
-        calls_.clear();
+        auto call = std::move(calls_.front().fn);
+        calls_.pop_front();
         lock.unlock();
-        for (auto& call : batch) call();
+        call();
         lock.lock();
         running_ = false;
     }
@@ -57,13 +64,13 @@ void PahoCallQueue::run() {
         });
         if (calls_.empty()) return;   // stopping, nothing left
         auto quietUntil = lastDelivery_ + kQuiet;
-        if (!stopping_ && std::chrono::steady_clock::now() < quietUntil) {
+        if (!stopping_ && !calls_.front().offDelivery && std::chrono::steady_clock::now() < quietUntil) {
             // Deliveries are flowing: the next one will likely run these calls on its way out.
             changed_.wait_until(lock, quietUntil);
             continue;
         }
         running_ = true;
-        auto call = std::move(calls_.front());
+        auto call = std::move(calls_.front().fn);
         calls_.pop_front();
         lock.unlock();
         call();

@@ -27,6 +27,9 @@ public:
     PahoCallQueue& operator=(const PahoCallQueue&) = delete;
 
     void post(std::function<void()> call);
+    // Like post(), but the call never runs on a delivery thread: it waits for the queue's own thread
+    // (creating or destroying a client must not happen inside that client's callback).
+    void postOffDelivery(std::function<void()> call);
 
     // Called by Paho's delivery thread around each inbound message.
     void enterDelivery();
@@ -40,7 +43,11 @@ private:
 
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::deque<std::function<void()>> calls_;
+    struct Call {
+        std::function<void()> fn;
+        bool offDelivery = false;
+    };
+    std::deque<Call> calls_;
     bool delivering_ = false;
     bool running_ = false;
     bool stopping_ = false;

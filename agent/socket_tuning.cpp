@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Turns on TCP_NODELAY for the process's connections to the broker.
+// Socket-level control of the process's connections to the broker, which Paho opens itself.
 #include "socket_tuning.hpp"
 
 #include <arpa/inet.h>
@@ -21,9 +21,9 @@ int portOf(const std::string& uri) {
     return std::atoi(uri.c_str() + colon + 1);
 }
 
-} // namespace
-
-int enableNoDelayTowards(const std::string& mqttUri) {
+// Calls `f` with every TCP socket of this process whose peer is the broker's port.
+template <class F>
+int forEachBrokerSocket(const std::string& mqttUri, F f) {
     const int port = portOf(mqttUri);
     DIR* dir = opendir("/proc/self/fd");
     if (!dir) return 0;
@@ -46,11 +46,23 @@ int enableNoDelayTowards(const std::string& mqttUri) {
         int type = 0;
         socklen_t tlen = sizeof type;
         if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) continue;
-        int one = 1;
-        if (setsockopt(static_cast<int>(fd), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) ++changed;
+        if (f(static_cast<int>(fd))) ++changed;
     }
     closedir(dir);
     return changed;
+}
+
+} // namespace
+
+int enableNoDelayTowards(const std::string& mqttUri) {
+    return forEachBrokerSocket(mqttUri, [](int fd) {
+        int one = 1;
+        return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+    });
+}
+
+int shutdownTowards(const std::string& mqttUri) {
+    return forEachBrokerSocket(mqttUri, [](int fd) { return ::shutdown(fd, SHUT_RDWR) == 0; });
 }
 
 } // namespace mto

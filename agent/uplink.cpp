@@ -31,29 +31,43 @@ private:
     Fn ok_, bad_;
 };
 
-std::int64_t seqOf(const mqtt::token& t) {
-    return static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(t.get_user_context()));
+// A request's user context carries the connection attempt or publish epoch it was made for and, for
+// an event, its seq (0 otherwise): the report then says what it belongs to, whenever it runs.
+constexpr int kSeqBits = 40;
+constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
+
+void* tagOf(std::uint64_t conn, std::int64_t seq) {
+    auto bits = (conn << kSeqBits) | (static_cast<std::uint64_t>(seq) & kSeqMask);
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
 }
+std::uint64_t connOf(const mqtt::token& t) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) >> kSeqBits;
+}
+std::int64_t seqOf(const mqtt::token& t) {
+    return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kSeqMask);
+}
+// A connection or epoch number as it fits in a tag, for comparing with one read back from a token.
+std::uint64_t tagNumber(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
 
 } // namespace
 
-// Runs on Paho's threads: everything is posted to the loop except inbound messages, which wait
-// for their commit so that the PUBACK Paho sends after we return follows the commit.
+// Runs on Paho's threads: reports are posted to the loop; inbound messages wait for their commit so
+// that the PUBACK Paho sends after we return follows the commit, and cut the connection if there is none.
 class Uplink::PahoCallbacks final : public mqtt::callback {
 public:
     explicit PahoCallbacks(Uplink& up)
         : up_(up),
-          connect_([this](const mqtt::token&) { asio::post(up_.io_, [this] { up_.onConnected(); }); },
+          connect_([this](const mqtt::token& t) { asio::post(up_.io_, [this, c = connOf(t)] { up_.onConnected(c); }); },
                    [this](const mqtt::token& t) {
                        std::string why = "connect failed (code " + std::to_string(t.get_return_code()) + ")";
-                       asio::post(up_.io_, [this, why] { up_.onConnectionLost(why); });
+                       asio::post(up_.io_, [this, c = connOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
           publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, s = seqOf(t)] { up_.onAcked(s); }); },
                    [this](const mqtt::token& t) {
-                       asio::post(up_.io_, [this, s = seqOf(t)] { up_.onPublishFailed(s, up_.epoch_); });
+                       asio::post(up_.io_, [this, c = connOf(t), s = seqOf(t)] { up_.onPublishFailed(c, s); });
                    }),
           quiet_([](const mqtt::token&) {},
-                 [](const mqtt::token& t) { spdlog::warn("MQTT request failed (code {})", t.get_return_code()); }) {}
+                 [](const mqtt::token& t) { spdlog::debug("MQTT request failed (code {})", t.get_return_code()); }) {}
 
     void connection_lost(const std::string& cause) override {
         asio::post(up_.io_, [this, cause] { up_.onConnectionLost(cause.empty() ? "connection lost" : cause); });
@@ -61,7 +75,14 @@ public:
 
     void message_arrived(mqtt::const_message_ptr msg) override {
         up_.pahoCalls_.enterDelivery();
-        up_.intake_.submitAndWait(msg->get_topic(), msg->get_payload_str());
+        if (!up_.intake_.submitAndWait(msg->get_topic(), msg->get_payload_str())) {
+            // Not on disk: the broker must not get a PUBACK. Paho writes it as soon as we return, so the
+            // socket goes now; the broker keeps the message in our session and delivers it again.
+            int cut = shutdownTowards(up_.config_.mqtt.uri);
+            spdlog::warn("inbound message on {} not stored; broker connection cut ({} socket(s)) so it is "
+                         "not acknowledged and comes again after the reconnect",
+                         msg->get_topic(), cut);
+        }
         up_.pahoCalls_.leaveDelivery();
     }
 
@@ -77,20 +98,13 @@ private:
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
       reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
-    // No client-side persistence: the outbox in SQLite is the durable queue.
-    // Paho refuses publishes beyond its buffer (default 100) even while connected; the window bounds
-    // what we hand it, so room for the window, status messages and Paho's own resends is enough.
-    client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId,
-                                                   2 * config_.mqtt.inflightWindow + 64, nullptr);
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
-    client_->set_callback(*callbacks_);
-
     connectOptions_.set_clean_session(false);   // the broker keeps orders for us while we are away
     connectOptions_.set_keep_alive_interval(config_.mqtt.keepAliveSeconds);
     connectOptions_.set_connect_timeout(10);
     connectOptions_.set_automatic_reconnect(false);   // reconnects are ours, with capped backoff
-    // Room for the event window plus status messages.
-    connectOptions_.set_max_inflight(config_.mqtt.inflightWindow + 8);
+    // Room for the event window, a proof image before each event, and status messages.
+    connectOptions_.set_max_inflight(std::min(2 * config_.mqtt.inflightWindow + 8, 65535));
     if (!config_.mqtt.username.empty()) connectOptions_.set_user_name(config_.mqtt.username);
     if (!config_.mqtt.password.empty()) connectOptions_.set_password(config_.mqtt.password);
     if (config_.mqtt.uri.rfind("ssl://", 0) == 0) {
@@ -108,18 +122,40 @@ Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, Co
 }
 
 Uplink::~Uplink() {
-    // Inbound messages still being delivered would wait for a loop that no longer runs.
+    // From here on an inbound delivery is refused (and its connection cut) instead of waiting for a
+    // loop that no longer runs. Paho's disable_callbacks() is not used: its stand-in callback would
+    // acknowledge whatever arrives.
     intake_.stop();
+    liveEpoch_ = 0;
     pahoCalls_.stop();
     try {
-        if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
-        client_->disable_callbacks();   // Paho refuses (throws) while a connect attempt is under way
+        if (client_ && client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::seconds(2));
     } catch (const std::exception& e) {
         spdlog::debug("MQTT client shutdown: {}", e.what());
     }
+    // Destroying the client fails its pending requests into our listeners: they must still exist.
+    client_.reset();
+    callbacks_.reset();
 }
 
 void Uplink::onPahoThread(std::function<void()> f) { pahoCalls_.post(std::move(f)); }
+
+void Uplink::newClient() {
+    // A fresh client for every connection: Paho then carries nothing from the last one (queued or
+    // half-written publishes it would send again on the new socket before the window restarts; a
+    // resend of that kind was seen to reach mosquitto as a malformed packet after a cut mid-write).
+    // The broker keeps the session (clean_session false), so inbound orders still wait for us there.
+    // Destroying the old client fails its pending requests into our listeners, with stale tags.
+    client_.reset();
+    // No client-side persistence: the outbox in SQLite is the durable queue. No sending while
+    // disconnected. Paho's queue cap also applies while connected, so it has room for the window, a
+    // proof image per event and status messages; reaching it anyway pauses the window (see poke()).
+    mqtt::create_options createOptions(MQTTVERSION_DEFAULT);
+    createOptions.set_send_while_disconnected(false);
+    createOptions.set_max_buffered_messages(2 * config_.mqtt.inflightWindow + 64);
+    client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, config_.mqtt.clientId, createOptions, nullptr);
+    client_->set_callback(*callbacks_);
+}
 
 std::string Uplink::statusTopic() const { return topicPrefix(config_.factoryId) + "/status"; }
 
@@ -146,14 +182,23 @@ void Uplink::start() {
 }
 
 void Uplink::connect() {
-    if (stopping_ || connecting_ || connected_) return;
+    // A new attempt only once Paho has given up the previous connection (it reported the loss):
+    // connecting a client that still holds a live one would have Paho replace it behind our back.
+    if (stopping_ || connecting_ || connected_ || pahoUp_) return;
     connecting_ = true;
-    onPahoThread([this] {
+    const std::uint64_t conn = ++conn_;
+    // While storage refuses commits, the agent cuts this connection itself after every order it could
+    // not store, and the broker then publishes the will: let it say why (degraded, with the reason).
+    auto options = connectOptions_;
+    const std::string willState = commits_.problem().empty() ? "offline" : "degraded";
+    options.set_will(mqtt::will_options(statusTopic(), statusText(willState), 1, true));
+    pahoCalls_.postOffDelivery([this, conn, options] {
         try {
-            client_->connect(connectOptions_, nullptr, callbacks_->connectListener());
+            newClient();
+            client_->connect(options, tagOf(conn, 0), callbacks_->connectListener());
         } catch (const mqtt::exception& e) {
             std::string why = std::string("cannot start connecting: ") + e.what();
-            asio::post(io_, [this, why] { onConnectionLost(why); });
+            asio::post(io_, [this, conn, why] { onConnectFailed(tagNumber(conn), why); });
         }
     });
 }
@@ -173,13 +218,14 @@ void Uplink::scheduleReconnect() {
     });
 }
 
-void Uplink::onConnected() {
+void Uplink::onConnected(std::uint64_t conn) {
+    if (!connecting_ || conn != tagNumber(conn_)) return;   // a stale attempt
     connecting_ = false;
-    if (stopping_ || connected_) return;
+    pahoUp_ = true;
+    if (stopping_) return;   // the stop has not waited for this attempt; the destructor closes it
     connected_ = true;
-    attempts_ = 0;
-    ++epoch_;
-    ++generation_;
+    // While storage refuses commits, inbound orders cut the connection again: keep backing off.
+    if (commits_.problem().empty()) attempts_ = 0;
     int tuned = enableNoDelayTowards(config_.mqtt.uri);
     spdlog::info("uplink: connected to {} ({} socket(s) set to TCP_NODELAY)", config_.mqtt.uri, tuned);
     onPahoThread([this] {
@@ -191,36 +237,88 @@ void Uplink::onConnected() {
         }
     });
     publishStatus();
+    // Everything above the mark goes out again, in order, on this connection.
     inflight_.clear();
     nextSeq_ = ackedSeq_ + 1;
+    atTail_ = false;
+    openEpoch();
     poke();
 }
 
-void Uplink::onConnectionLost(const std::string& cause) {
-    bool wasConnected = connected_;
-    connected_ = false;
-    ++epoch_;
-    ++generation_;
+void Uplink::onConnectFailed(std::uint64_t conn, const std::string& cause) {
+    if (!connecting_ || conn != tagNumber(conn_)) return;
     connecting_ = false;
-    inflight_.clear();
-    nextSeq_ = ackedSeq_ + 1;
     if (stopping_) return;
-    if (wasConnected)
-        spdlog::warn("uplink: lost connection to {}: {}; reconnecting", config_.mqtt.uri, cause);
-    else if (attempts_ % 10 == 0)
-        spdlog::warn("uplink: cannot connect to {}: {}; retrying", config_.mqtt.uri, cause);
+    if (attempts_ % 10 == 0) spdlog::warn("uplink: cannot connect to {}: {}; retrying", config_.mqtt.uri, cause);
     scheduleReconnect();
 }
 
+void Uplink::onConnectionLost(const std::string& cause) {
+    pahoUp_ = false;
+    if (connected_) {
+        spdlog::warn("uplink: lost connection to {}: {}; reconnecting", config_.mqtt.uri, cause);
+        closeWindow();
+    }
+    if (stopping_) return finishStop();   // no PUBACK can come any more
+    if (!connecting_) scheduleReconnect();
+}
+
+void Uplink::dropConnection(const std::string& cause) {
+    if (!connected_) return;
+    spdlog::warn("uplink: {}; closing the connection to {} and sending again from seq {} after the reconnect",
+                 cause, config_.mqtt.uri, ackedSeq_ + 1);
+    closeWindow();
+    // Cut at the socket rather than through Paho: a disconnect request could wait behind a delivery
+    // that holds Paho's lock. Paho notices the dead socket and reports the loss; the reconnect waits for that.
+    shutdownTowards(config_.mqtt.uri);
+}
+
+void Uplink::closeWindow() {
+    connected_ = false;
+    liveEpoch_ = 0;
+    inflight_.clear();
+    paused_ = false;
+    retryTimer_.cancel();
+}
+
+void Uplink::openEpoch() {
+    ++epoch_;
+    liveEpoch_ = epoch_;
+}
+
+void Uplink::onPublishRefused(std::uint64_t epoch, std::int64_t firstUnsent, const std::string& why) {
+    if (epoch != epoch_ || !connected_) return;
+    // Nothing from firstUnsent on reached Paho in this epoch (the gate held everything queued behind
+    // the refusal), so sending again from there keeps seqs ascending on the wire.
+    spdlog::debug("uplink: {}; sending again from seq {} shortly", why, firstUnsent);
+    nextSeq_ = std::min(nextSeq_, firstUnsent);
+    inflight_.erase(inflight_.lower_bound(firstUnsent), inflight_.end());
+    atTail_ = false;
+    openEpoch();
+    // Paho's queue is full or the connection just went: give it a moment rather than spin.
+    paused_ = true;
+    retryTimer_.expires_after(std::chrono::milliseconds(50));
+    retryTimer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        paused_ = false;
+        poke();
+    });
+}
+
 void Uplink::poke() {
-    if (!connected_ || stopping_) return;
+    if (!connected_ || stopping_ || paused_) return;
     const auto window = static_cast<std::size_t>(config_.mqtt.inflightWindow);
-    // Refill when half the window is free: one read of the outbox serves many publishes.
-    while (inflight_.size() * 2 <= window || inflight_.empty()) {
-        auto batch = store_.eventsAfter(nextSeq_ - 1, window - inflight_.size());
+    while (inflight_.size() < window) {
+        // Working through a backlog, refill only once half the window is free: one read of the outbox
+        // then serves many publishes. At the outbox's tail, new events go out as soon as they are committed.
+        if (inflight_.size() * 2 > window && !atTail_) return;
+        const std::size_t want = window - inflight_.size();
+        auto batch = store_.eventsAfter(nextSeq_ - 1, want);
+        atTail_ = batch.size() < want;
         if (batch.empty()) return;
         std::vector<mqtt::const_message_ptr> messages;
-        std::vector<std::int64_t> seqs;
+        std::vector<std::int64_t> seqs;     // the tag: the event's seq, 0 for its proof image
+        std::vector<std::int64_t> owners;   // the event each message belongs to
         for (const auto& e : batch) {
             nextSeq_ = e.seq + 1;
             if (ackedAbove_.count(e.seq)) continue;
@@ -229,30 +327,27 @@ void Uplink::poke() {
                 if (auto media = proofMessage(e)) {
                     messages.push_back(media);
                     seqs.push_back(0);   // not an event: its PUBACK moves no delivery mark
+                    owners.push_back(e.seq);
                 }
             }
             messages.push_back(mqtt::make_message(e.topic, e.payload, 1, false));
             seqs.push_back(e.seq);
+            owners.push_back(e.seq);
             inflight_.insert(e.seq);
         }
-        const std::uint64_t generation = generation_.load();
-        onPahoThread([this, generation, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs)] {
+        onPahoThread([this, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs),
+                      owners = std::move(owners)] {
             for (std::size_t i = 0; i < messages.size(); ++i) {
-                // After a failure (or a reconnect) nothing queued earlier may go out: a later seq on
-                // the wire before the failed one would reach HQ out of order.
-                bool sent = false;
-                if (generation_.load() == generation) {
-                    try {
-                        client_->publish(messages[i], reinterpret_cast<void*>(static_cast<std::intptr_t>(seqs[i])),
-                                         callbacks_->publishListener());
-                        sent = true;
-                    } catch (const mqtt::exception& ex) {
-                        spdlog::debug("uplink: publish of seq {} failed: {}", seqs[i], ex.what());
-                        std::uint64_t expected = generation;
-                        generation_.compare_exchange_strong(expected, generation + 1);
-                    }
+                // The publish gate (see the invariants in uplink.hpp).
+                if (liveEpoch_.load() != epoch || refusedEpoch_.load() == epoch) return;
+                try {
+                    client_->publish(messages[i], tagOf(epoch, seqs[i]), callbacks_->publishListener());
+                } catch (const mqtt::exception& ex) {
+                    refusedEpoch_ = epoch;
+                    std::string why = "publish of seq " + std::to_string(owners[i]) + " refused: " + ex.what();
+                    asio::post(io_, [this, epoch, first = owners[i], why] { onPublishRefused(epoch, first, why); });
+                    return;
                 }
-                if (!sent) asio::post(io_, [this, s = seqs[i], epoch] { onPublishFailed(s, epoch); });
             }
         });
     }
@@ -300,19 +395,12 @@ void Uplink::onAcked(std::int64_t seq) {
     poke();
 }
 
-void Uplink::onPublishFailed(std::int64_t seq, std::uint64_t epoch) {
-    if (epoch != epoch_ || seq == 0) return;   // from before a reconnect (window reset already), or media
-    inflight_.erase(seq);
-    if (seq < nextSeq_ && seq > ackedSeq_ && !ackedAbove_.count(seq)) nextSeq_ = seq;
-    spdlog::debug("uplink: publish of seq {} failed; it will be sent again", seq);
-    if (!connected_ || retryScheduled_) return;
-    // Still connected (Paho's own window was full, say): try again shortly rather than wait for a PUBACK.
-    retryScheduled_ = true;
-    retryTimer_.expires_after(std::chrono::milliseconds(20));
-    retryTimer_.async_wait([this](const boost::system::error_code& ec) {
-        retryScheduled_ = false;
-        if (!ec) poke();
-    });
+void Uplink::onPublishFailed(std::uint64_t epoch, std::int64_t seq) {
+    // A failure reported for an older epoch changes nothing: that window is gone. In the current one
+    // later seqs may already be on the wire, so only a new connection can send this one again.
+    if (epoch != tagNumber(epoch_) || !connected_) return;
+    dropConnection("publish of " + (seq == 0 ? std::string("a media message") : "seq " + std::to_string(seq)) +
+                   " failed");
 }
 
 void Uplink::persistAcked() {

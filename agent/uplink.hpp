@@ -19,10 +19,35 @@
 
 namespace mto {
 
-// Thread-bound to the io_context. Paho's own threads only post to the loop, except inbound
-// orders, which wait in Intake::submitAndWait so the PUBACK follows the commit.
-// Paho holds its internal lock while an inbound message is delivered, and an inbound order waits
-// for the loop; so the loop never calls Paho itself: every Paho call goes through a PahoCallQueue.
+// Thread-bound to the io_context; Paho's threads only post reports to the loop, with two exceptions
+// written out below (the delivery callback and the publish gate).
+//
+// Invariants:
+// - The loop owns every piece of delivery state: connect attempts (`conn_`, `connecting_`,
+//   `pahoUp_`), the publish epoch (`epoch_`), `connected_`, the window (`nextSeq_`, `inflight_`)
+//   and the delivery mark (`ackedSeq_`, `ackedAbove_`). Paho's threads never read or write them;
+//   their reports carry the attempt or epoch the request was made for (in the token's user
+//   context), and the loop judges them. A PUBACK counts whichever epoch it came in.
+// - Every seq <= ackedSeq_ has a PUBACK; ackedAbove_ holds PUBACKs above ackedSeq_ + 1 (a hole below).
+//   inflight_ ⊆ (ackedSeq_, nextSeq_).
+// - Within one publish epoch seqs are handed to Paho strictly ascending. An epoch ends at a new
+//   connection (the window restarts at ackedSeq_ + 1) or when Paho refuses a publish (the window
+//   restarts at the refused seq): the publish gate guarantees nothing after the refused one reached
+//   Paho. A publish that fails after Paho took it ends the connection instead: later seqs may be on the wire.
+// - The publish gate: a publish call on Paho's side goes out only if its epoch is the live one
+//   (`liveEpoch_`, written by the loop only) and no earlier publish of that epoch was refused
+//   (`refusedEpoch_`, written by the Paho call sequence only, which runs one call at a time).
+// - A connect starts only after Paho reported the previous connection lost (`pahoUp_` false), so
+//   Paho never swaps connections under a window. Cutting a connection is a socket shutdown; the
+//   reconnect waits for Paho's report of it.
+// - Every connection gets a fresh Paho client, so nothing Paho queued on one connection is sent on the
+//   next, and it has no offline buffer (sendWhileDisconnected off): a publish while disconnected is
+//   refused. The broker keeps our session (clean_session false) across clients.
+// - An inbound message is acknowledged only once committed: if Intake cannot commit it (disk full,
+//   I/O error, stopping), the delivery thread shuts the broker socket down before the callback returns,
+//   so the PUBACK Paho writes next cannot leave; the persistent session redelivers it after the reconnect.
+// - Paho holds its internal lock while it delivers an inbound message, and an inbound order waits for
+//   the loop; so the loop never calls Paho itself: every Paho call goes through a PahoCallQueue.
 class Uplink {
 public:
     Uplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
@@ -45,13 +70,20 @@ private:
 
     // Queues a call into Paho (see PahoCallQueue).
     void onPahoThread(std::function<void()> f);
+    // On the Paho call sequence, off any delivery thread: replaces the client before a connect.
+    void newClient();
     void connect();
     void scheduleReconnect();
-    void onConnected();
+    void onConnected(std::uint64_t conn);
+    void onConnectFailed(std::uint64_t conn, const std::string& cause);
     void onConnectionLost(const std::string& cause);
+    void dropConnection(const std::string& cause);
+    void closeWindow();
+    void openEpoch();
     void onAcked(std::int64_t seq);
+    void onPublishRefused(std::uint64_t epoch, std::int64_t firstUnsent, const std::string& why);
+    void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
     mqtt::const_message_ptr proofMessage(const Event& e);
-    void onPublishFailed(std::int64_t seq, std::uint64_t epoch);
     void persistAcked();
     void scheduleStatus();
     std::string statusTopic() const;
@@ -66,23 +98,28 @@ private:
     CommitQueue& commits_;
     Intake& intake_;
     PahoCallQueue pahoCalls_;
-    std::unique_ptr<mqtt::async_client> client_;
+    // Declared before the client: the client's destruction fails pending requests into these listeners.
     std::unique_ptr<PahoCallbacks> callbacks_;
+    std::unique_ptr<mqtt::async_client> client_;   // one per connection; touched on the Paho call sequence only
     mqtt::connect_options connectOptions_;
 
     bool connected_ = false;
     bool connecting_ = false;
+    bool pahoUp_ = false;                // Paho holds a connection it has not reported lost
+    bool paused_ = false;                // publishing waits a moment after a refusal
     bool stopping_ = false;
     int attempts_ = 0;
-    std::int64_t ackedSeq_ = 0;          // every event up to here has its PUBACK
+    std::uint64_t conn_ = 0;             // connect attempts so far; reports of another one are stale
+    std::uint64_t epoch_ = 0;            // publish epochs so far (see the invariants)
+    std::int64_t ackedSeq_ = 0;
     std::int64_t persistedAcked_ = 0;
-    std::int64_t nextSeq_ = 1;           // next event to publish
+    std::int64_t nextSeq_ = 1;           // next event to publish on this connection
     std::set<std::int64_t> inflight_;
-    std::uint64_t epoch_ = 0;                   // connection count: reports from an older one are stale
-    std::atomic<std::uint64_t> generation_{0};  // bumped when a publish fails: later queued ones hold back
-    std::set<std::int64_t> ackedAbove_;  // PUBACKs that arrived ahead of a missing one
+    bool atTail_ = false;                // the last read of the outbox found fewer events than it asked for
+    std::set<std::int64_t> ackedAbove_;
+    std::atomic<std::uint64_t> liveEpoch_{0};     // written by the loop: the epoch publishes may use
+    std::atomic<std::uint64_t> refusedEpoch_{0};  // written by the Paho call sequence only
     bool persistScheduled_ = false;
-    bool retryScheduled_ = false;
     boost::asio::steady_timer reconnectTimer_;
     boost::asio::steady_timer retryTimer_;
     boost::asio::steady_timer persistTimer_;
