@@ -24,13 +24,20 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
     auto future = promise->get_future();
     boost::asio::post(io_, [this, topic, payload = std::move(payload), promise]() mutable {
         auto shared = std::make_shared<std::string>(std::move(payload));
-        auto toCompile = std::make_shared<std::vector<std::string>>();
-        commits_.submit([this, topic, shared, toCompile] { *toCompile = process(topic, *shared); },
-                        [this, promise, toCompile](bool committed) {
-                            if (!committed) ++counters_.notStored;
+        auto outcome = std::make_shared<Outcome>();
+        commits_.submit([this, topic, shared, outcome] { *outcome = process(topic, *shared); },
+                        [this, promise, topic, outcome](bool committed) {
                             promise->set_value(committed);
-                            if (committed && orderStored_)
-                                for (const auto& id : *toCompile) {
+                            // Said after it happened: a line about a stored order means it is on disk.
+                            if (!committed) {
+                                ++counters_.notStored;
+                                spdlog::warn("message on {} not stored (commit failed): no receipt; it comes again",
+                                             topic);
+                                return;
+                            }
+                            if (!outcome->summary.empty()) spdlog::log(outcome->level, "{}", outcome->summary);
+                            if (orderStored_)
+                                for (const auto& id : outcome->toCompile) {
                                     try {
                                         orderStored_(id);
                                     } catch (const std::exception& e) {
@@ -51,13 +58,16 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
     }
 }
 
-std::vector<std::string> Intake::process(const std::string& topic, const std::string& payload) {
+Intake::Outcome Intake::process(const std::string& topic, const std::string& payload) {
+    Outcome out;
     auto reject = [&](const Rejections& rej) {
         ++counters_.rejected;
         const auto& r = rej.first();
-        spdlog::warn("rejected {} {} from {}: {} at '{}': {}", rej.probe.command.empty() ? "order" : rej.probe.command,
-                     rej.probe.orderId.empty() ? "(no id)" : rej.probe.orderId, topic, r.reason, r.path,
-                     sanitizeUtf8(r.message, 200));
+        out.level = spdlog::level::warn;
+        out.summary = fmt::format("rejected {} {} from {}: {} at '{}': {}",
+                                  rej.probe.command.empty() ? "order" : rej.probe.command,
+                                  rej.probe.orderId.empty() ? "(no id)" : rej.probe.orderId, topic, r.reason, r.path,
+                                  sanitizeUtf8(r.message, 200));
         store_.recordRejection(topic, payload, rej);
     };
 
@@ -65,24 +75,28 @@ std::vector<std::string> Intake::process(const std::string& topic, const std::st
         auto parsed = parser_.parseOrder(payload, *catalog_);
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);
-            return {};
+            return out;
         }
         const Order& order = std::get<Order>(parsed);
         Rejection refusal;
         switch (store_.storeOrder(order, "", refusal)) {
         case OrderOutcome::Stored:
             ++counters_.orders;
-            spdlog::info("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
-                         order.items.size(), toString(order.priority));
-            return {order.orderId};
+            out.level = spdlog::level::info;
+            out.summary = fmt::format("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
+                                      order.items.size(), toString(order.priority));
+            out.toCompile.push_back(order.orderId);
+            break;
         case OrderOutcome::Duplicate:
             ++counters_.duplicates;
-            spdlog::debug("order {} re-sent with the same content; receipt sent again", order.orderId);
+            out.summary = fmt::format("order {} re-sent with the same content; receipt sent again", order.orderId);
             break;
         case OrderOutcome::Revised:
             ++counters_.revisions;
-            spdlog::info("order {} changed to revision {}", order.orderId, order.revision);
-            return {order.orderId};
+            out.level = spdlog::level::info;
+            out.summary = fmt::format("order {} changed to revision {}", order.orderId, order.revision);
+            out.toCompile.push_back(order.orderId);
+            break;
         case OrderOutcome::Rejected: {
             Rejections rej;
             rej.list.push_back(refusal);
@@ -92,13 +106,13 @@ std::vector<std::string> Intake::process(const std::string& topic, const std::st
             break;
         }
         }
-        return {};
+        return out;
     }
     if (topic == commandsTopic()) {
         auto parsed = parser_.parseCommand(payload, *catalog_);
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);
-            return {};
+            return out;
         }
         const Command& cmd = std::get<Command>(parsed);
         if (auto refusal = store_.applyCommand(cmd)) {
@@ -109,16 +123,18 @@ std::vector<std::string> Intake::process(const std::string& topic, const std::st
             rej.probe.commandId = cmd.commandId;
             if (cmd.order) rej.probe.revision = cmd.order->revision;
             reject(rej);
-            return {};
+            return out;
         }
         ++counters_.commands;
-        spdlog::info("command {} {} applied to {}", toString(cmd.kind), cmd.commandId,
-                     cmd.orderId.empty() ? "all open orders" : cmd.orderId);
-        if (cmd.kind == CommandKind::Change) return {cmd.orderId};
-        return {};
+        out.level = spdlog::level::info;
+        out.summary = fmt::format("command {} {} applied to {}", toString(cmd.kind), cmd.commandId,
+                                  cmd.orderId.empty() ? "all open orders" : cmd.orderId);
+        if (cmd.kind == CommandKind::Change) out.toCompile.push_back(cmd.orderId);
+        return out;
     }
-    spdlog::warn("message on unexpected topic {} ignored", sanitizeUtf8(topic, 200));
-    return {};
+    out.level = spdlog::level::warn;
+    out.summary = fmt::format("message on unexpected topic {} ignored", sanitizeUtf8(topic, 200));
+    return out;
 }
 
 } // namespace mto

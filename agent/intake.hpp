@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 #include <memory>
+#include <spdlog/spdlog.h>
 #include <string>
 
 #include "catalog.hpp"
@@ -36,8 +37,14 @@ public:
     // stored (false: no receipt was produced, HQ will re-send). Returning lets the client send PUBACK.
     bool submitAndWait(const std::string& topic, std::string payload);
 
-    // Runs on the loop inside the group transaction; returns the orders that need compiling once committed.
-    std::vector<std::string> process(const std::string& topic, const std::string& payload);
+    // What handling one message did inside the group transaction; reported only once it is committed.
+    struct Outcome {
+        std::vector<std::string> toCompile;   // orders stored or revised
+        spdlog::level::level_enum level = spdlog::level::debug;
+        std::string summary;                  // "order X stored: ..." / "rejected ..."
+    };
+    // Runs on the loop inside the group transaction.
+    Outcome process(const std::string& topic, const std::string& payload);
 
     // Called on the loop for every order stored or revised, after its commit.
     void onOrderStored(std::function<void(const std::string&)> f) { orderStored_ = std::move(f); }
