@@ -62,6 +62,9 @@ int Agent::run() {
     }
     sd_notify(0, "READY=1\nSTATUS=database open; connecting to the broker");
     io_.run();
+    // Blocked again before anything is torn down: the signal set's destruction restores the default
+    // action, and a second SIGTERM must not kill the process halfway through closing the database.
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
     spdlog::info("mto-agent stopped cleanly");
     return 0;
 }

@@ -12,13 +12,27 @@
 
 namespace po = boost::program_options;
 
-int main(int argc, char** argv) {
-    // Until the event loop can handle them, stop and reload signals wait (blocked) instead of
-    // killing a half-started agent; every thread started from here on inherits the block.
+namespace {
+
+// Stop and reload signals wait (blocked) until the event loop can handle them, instead of killing a
+// half-started agent. This runs from .preinit_array, before any library's initialiser and before
+// main: the earliest code of the process, so every thread ever started inherits the block. Only
+// the loop thread unblocks them, while it runs (Agent::run).
+void blockStopSignals(int, char**, char**) {
     sigset_t handled;
     sigemptyset(&handled);
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+}
+
+[[gnu::used, gnu::section(".preinit_array")]] void (*const blockStopSignalsEarly)(int, char**, char**) =
+    blockStopSignals;
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // A peer that closes its socket must not kill the process with SIGPIPE while Paho writes to it.
+    std::signal(SIGPIPE, SIG_IGN);
 
     po::options_description opts("mto-agent — receives a factory's orders over MQTT and reports milestones to HQ");
     opts.add_options()("help,h", "show this help")("version", "print the version")(
