@@ -111,5 +111,46 @@ TEST(DiskFull, NoReceiptWithoutStorageAndEverythingRecoversWhenSpaceReturns) {
     EXPECT_NE(agent.log().find("storage healthy again"), std::string::npos);
 }
 
+TEST(DiskFull, OrdersFromAClientThatNeverResendsAreRedeliveredByTheBrokerOnceSpaceReturns) {
+    // No HQ re-send here: only the broker's persistent session can bring back an order the agent
+    // could not store, and only if the agent never acknowledged it.
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    AgentProcess agent(dir.path() / "agent", broker.port());
+    SmallDisk disk(agent.stateDir());
+    if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(disk.error());
+    agent.start();
+    HqClient hq(broker.uri(), agent.options().factory, "plain-publisher");
+    hq.connect();
+    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+
+    disk.fill();
+    const std::string longText(60, 'W');
+    constexpr int kOrders = 20;
+    for (int i = 0; i < kOrders; ++i) {
+        std::string id = "ONCE-" + std::to_string(i);
+        hq.publishRaw(hq.ordersTopic(), makeOrder(id, 200, 1, longText));   // published once, never again
+    }
+    ASSERT_TRUE(waitUntil([&] { return agent.log().find("not stored") != std::string::npos; },
+                          std::chrono::seconds(20)))
+        << agent.log();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    ASSERT_TRUE(agent.running()) << agent.log();
+    EXPECT_LT(storedOrders(agent.databasePath()).size(), std::size_t(kOrders)) << "the disk never ran full";
+
+    disk.release();
+    ASSERT_TRUE(waitUntil([&] { return storedOrders(agent.databasePath()).size() == std::size_t(kOrders); },
+                          std::chrono::seconds(60)))
+        << storedOrders(agent.databasePath()).size() << " of " << kOrders << " stored\n" << agent.log();
+    auto receipts = [&] {
+        int n = 0;
+        for (int i = 0; i < kOrders; ++i) n += hq.hasReceipt("ONCE-" + std::to_string(i));
+        return n;
+    };
+    ASSERT_TRUE(waitUntil([&] { return receipts() == kOrders; }, std::chrono::seconds(30))) << receipts();
+    agent.stop();
+}
+
 } // namespace
 } // namespace mto::test
