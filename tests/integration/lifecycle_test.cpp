@@ -2,7 +2,9 @@
 // The agent's life on the network: birth and will status, starting before the broker, SIGHUP reload.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
+#include <fstream>
 #include <thread>
 
 #include "hq_client.hpp"
@@ -51,14 +53,49 @@ TEST(Lifecycle, AgentStartedBeforeTheBrokerConnectsWhenItAppears) {
 TEST(Lifecycle, SigtermWhileTheBrokerIsUnreachableStopsCleanly) {
     TempDir dir;
     AgentProcess agent(dir.path() / "agent", freeTcpPort());   // nothing listens there
-    for (int round = 0; round < 5; ++round) {
+    auto count = [&](const std::string& text) {
+        std::size_t n = 0;
+        const std::string log = agent.log();
+        for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+        return n;
+    };
+    for (std::size_t round = 0; round < 5; ++round) {
         agent.start();
-        ASSERT_TRUE(waitUntil([&] { return agent.log().find("uplink: broker") != std::string::npos; },
-                              std::chrono::seconds(10)));
+        // This round's line, not one left in the log by an earlier round.
+        ASSERT_TRUE(waitUntil([&] { return count("uplink: broker") == round + 1; }, std::chrono::seconds(10)));
         std::this_thread::sleep_for(std::chrono::milliseconds(100 + 150 * round));
         agent.stop();   // fails the test unless the agent exits 0
     }
     EXPECT_NE(agent.log().find("stopped cleanly"), std::string::npos);
+}
+
+// True once the process's main thread blocks SIGTERM: the first code of the agent's own has run.
+bool blocksSigterm(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("SigBlk:", 0) == 0) return (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1;
+    return false;
+}
+
+TEST(Lifecycle, StopSignalsAtAnyMomentFromTheFirstInstructionToTheLastEndWithExitZero) {
+    // Before the agent's first instruction (in .preinit_array) only the dynamic loader runs; from
+    // there on a stop signal waits for the loop, and a second one during teardown must not kill the
+    // process either (the signal set's destruction restores the default action).
+    TempDir dir;
+    AgentProcess agent(dir.path() / "agent", freeTcpPort());   // nothing listens there
+    for (int delayMs : {0, 2, 5, 10, 20, 40, 80, 150, 300}) {
+        agent.start();
+        ASSERT_TRUE(waitUntil([&] { return blocksSigterm(agent.pid()); }, std::chrono::seconds(10)));
+        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
+        ::kill(agent.pid(), SIGTERM);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delayMs % 7));
+        ::kill(agent.pid(), SIGTERM);   // a second stop signal, while the first one is being handled
+        int status = agent.waitExit(std::chrono::seconds(15));
+        ASSERT_NE(status, -1) << "no exit within 15 s of SIGTERM at " << delayMs << " ms";
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << "wait status " << status << " after SIGTERM at " << delayMs << " ms\n" << agent.log();
+    }
 }
 
 TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
