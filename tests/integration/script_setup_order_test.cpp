@@ -14,8 +14,8 @@ namespace {
 
 // What a fresh Debian 12 lacks until setup.sh has installed it (coreutils, sed, grep and util-linux are
 // essential packages and always there).
-const std::set<std::string> kInstalledBySetup{"python3", "cmake",   "ctest", "ninja", "mosquitto", "mosquitto_pub",
-                                              "mosquitto_sub", "git", "pkg-config", "sqlite3", "mtoctl", "mto-agent"};
+const std::set<std::string> kInstalledBySetup{"python3",       "cmake", "ctest",      "ninja",  "mosquitto",
+                                              "mosquitto_pub", "mosquitto_sub", "git", "pkg-config", "sqlite3"};
 
 void writeExecutable(const std::filesystem::path& p, const std::string& text) {
     writeFile(p, text);
