@@ -165,10 +165,16 @@ std::string Uplink::statusText(const std::string& state) {
     in.factory = config_.factoryId;
     in.nowMs = SystemClock().nowMs();
     if (state != "offline") {
-        in.outbox = store_.outboxStats();
         in.diskFreeBytes = diskFreeBytes(config_.stateDir);
         in.degradedReason = commits_.problem();
-        in.queuedWorkSeconds = store_.queuedWorkSeconds();
+        try {
+            in.outbox = store_.outboxStats();
+            in.queuedWorkSeconds = store_.queuedWorkSeconds();
+        } catch (const std::exception& e) {
+            // The status still goes out, saying what it could not read, rather than taking the loop down.
+            spdlog::error("uplink: status figures cannot be read from the database: {}", e.what());
+            if (in.degradedReason.empty()) in.degradedReason = "io_error";
+        }
         if (!in.degradedReason.empty()) in.state = "degraded";
     }
     return statusPayload(in);
@@ -313,7 +319,22 @@ void Uplink::poke() {
         // then serves many publishes. At the outbox's tail, new events go out as soon as they are committed.
         if (inflight_.size() * 2 > window && !atTail_) return;
         const std::size_t want = window - inflight_.size();
-        auto batch = store_.eventsAfter(nextSeq_ - 1, want);
+        std::vector<Event> batch;
+        try {
+            batch = store_.eventsAfter(nextSeq_ - 1, want);
+        } catch (const std::exception& ex) {
+            // Nothing of the window changed yet; the same read is tried again in a second.
+            spdlog::error("uplink: cannot read the outbox after seq {}: {}; trying again in 1 s", nextSeq_ - 1,
+                          ex.what());
+            paused_ = true;
+            retryTimer_.expires_after(std::chrono::seconds(1));
+            retryTimer_.async_wait([this](const boost::system::error_code& ec) {
+                if (ec) return;
+                paused_ = false;
+                poke();
+            });
+            return;
+        }
         atTail_ = batch.size() < want;
         if (batch.empty()) return;
         std::vector<mqtt::const_message_ptr> messages;
@@ -355,10 +376,14 @@ void Uplink::poke() {
 
 mqtt::const_message_ptr Uplink::proofMessage(const Event& e) {
     std::error_code ec;
-    auto data = boost::json::parse(e.payload, ec);
-    if (ec) return nullptr;
-    const auto* sha = data.as_object().at("data").as_object().if_contains("media_sha256");
-    if (!sha || !sha->is_string()) return nullptr;
+    auto doc = boost::json::parse(e.payload, ec);
+    const auto* event = ec ? nullptr : doc.if_object();
+    const auto* data = event ? event->if_contains("data") : nullptr;
+    const auto* sha = data && data->is_object() ? data->as_object().if_contains("media_sha256") : nullptr;
+    if (!sha || !sha->is_string()) {
+        spdlog::warn("uplink: proof_ready seq {} names no proof image; the event goes out without it", e.seq);
+        return nullptr;
+    }
     std::string hash(sha->get_string());
     std::ifstream in(CompileQueue::mediaPath(config_.stateDir, hash), std::ios::binary);
     if (!in) {
