@@ -487,7 +487,8 @@ void Uplink::finishStop() {
 void Uplink::disconnectNow() {
     if (!connected_) return completeStop();
     auto offline = mqtt::make_message(statusTopic(), statusText("offline"), 1, true);
-    onPahoThread([this, offline] {
+    // Off any delivery thread: waiting there for the PUBACK would hold up the very thread that reads it.
+    pahoCalls_.postOffDelivery([this, offline] {
         try {
             // A clean disconnect does not trigger the will, so say offline ourselves, then let Paho
             // flush it (and anything still in flight) for up to a second. This thread may block; the loop does not.
