@@ -132,7 +132,7 @@ TEST(DiskFull, OrdersFromAClientThatNeverResendsAreRedeliveredByTheBrokerOnceSpa
         std::string id = "ONCE-" + std::to_string(i);
         hq.publishRaw(hq.ordersTopic(), makeOrder(id, 200, 1, longText));   // published once, never again
     }
-    ASSERT_TRUE(waitUntil([&] { return agent.log().find("not stored") != std::string::npos; },
+    ASSERT_TRUE(waitUntil([&] { return agent.log().find("degraded (disk_full)") != std::string::npos; },
                           std::chrono::seconds(20)))
         << agent.log();
     std::this_thread::sleep_for(std::chrono::seconds(2));
