@@ -13,31 +13,46 @@ namespace mto {
 
 Intake::Intake(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, std::string factory,
                ParseLimits limits, std::shared_ptr<const Catalog> catalog)
-    : io_(io), commits_(commits), store_(store), factory_(std::move(factory)), parser_(limits),
-      catalog_(std::move(catalog)) {}
+    : io_(io), commits_(commits), store_(store), factory_(std::move(factory)),
+      ordersTopic_(topicPrefix(factory_) + "/orders"), commandsTopic_(topicPrefix(factory_) + "/commands"),
+      parser_(limits), catalog_(std::move(catalog)) {}
 
-std::string Intake::ordersTopic() const { return topicPrefix(factory_) + "/orders"; }
-std::string Intake::commandsTopic() const { return topicPrefix(factory_) + "/commands"; }
+std::string Intake::ordersTopic() const { return ordersTopic_; }
+std::string Intake::commandsTopic() const { return commandsTopic_; }
+
+namespace {
+
+// One inbound message on its way through the loop, in one allocation. Only the loop's handlers own it:
+// if they are destroyed unrun (the loop ended), the promise breaks and the waiting thread learns it.
+struct Submission {
+    Submission(const std::string& t, std::string p) : topic(t), payload(std::move(p)) {}
+    std::string topic;
+    std::string payload;
+    Intake::Outcome outcome;
+    std::promise<bool> committed;
+};
+
+} // namespace
 
 bool Intake::submitAndWait(const std::string& topic, std::string payload) {
-    auto promise = std::make_shared<std::promise<bool>>();
-    auto future = promise->get_future();
-    boost::asio::post(io_, [this, topic, payload = std::move(payload), promise]() mutable {
-        auto shared = std::make_shared<std::string>(std::move(payload));
-        auto outcome = std::make_shared<Outcome>();
-        commits_.submit([this, topic, shared, outcome] { *outcome = process(topic, *shared); },
-                        [this, promise, topic, outcome](bool committed) {
-                            promise->set_value(committed);
+    auto s = std::make_shared<Submission>(topic, std::move(payload));
+    auto future = s->committed.get_future();
+    boost::asio::post(io_, [this, s]() mutable {
+        Submission* raw = s.get();   // the done handler below owns it, and runs after the work
+        commits_.submit([this, raw] { raw->outcome = process(raw->topic, raw->payload); },
+                        [this, s = std::move(s)](bool committed) {
+                            s->committed.set_value(committed);
                             // Said after it happened: a line about a stored order means it is on disk.
                             if (!committed) {
                                 ++counters_.notStored;
                                 spdlog::warn("message on {} not stored (commit failed): no receipt; it comes again",
-                                             topic);
+                                             s->topic);
                                 return;
                             }
-                            if (!outcome->summary.empty()) spdlog::log(outcome->level, "{}", outcome->summary);
+                            const Outcome& outcome = s->outcome;
+                            if (!outcome.summary.empty()) spdlog::log(outcome.level, "{}", outcome.summary);
                             if (orderStored_)
-                                for (const auto& id : outcome->toCompile) {
+                                for (const auto& id : outcome.toCompile) {
                                     try {
                                         orderStored_(id);
                                     } catch (const std::exception& e) {
@@ -71,7 +86,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
         store_.recordRejection(topic, payload, rej);
     };
 
-    if (topic == ordersTopic()) {
+    if (topic == ordersTopic_) {
         auto parsed = parser_.parseOrder(payload, *catalog_);
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);
@@ -108,7 +123,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
         }
         return out;
     }
-    if (topic == commandsTopic()) {
+    if (topic == commandsTopic_) {
         auto parsed = parser_.parseCommand(payload, *catalog_);
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);

@@ -61,6 +61,8 @@ private:
     CommitQueue& commits_;
     OrderStore& store_;
     std::string factory_;
+    const std::string ordersTopic_;
+    const std::string commandsTopic_;
     OrderParser parser_;
     std::shared_ptr<const Catalog> catalog_;
     std::atomic<bool> stopping_{false};

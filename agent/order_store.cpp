@@ -8,6 +8,7 @@
 #include <map>
 #include <spdlog/spdlog.h>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -408,26 +409,43 @@ std::vector<std::string> OrderStore::ordersAwaitingCompile() {
 }
 
 std::optional<CompileInput> OrderStore::compileInput(const std::string& orderId) {
-    auto o = order(orderId);
-    if (!o) return std::nullopt;
+    // Runs on the loop right after each order's commit, so it reads only what it needs: no item count,
+    // no timestamps or state as order() would.
+    static const std::string kSelectHead = "SELECT revision, content_hash, priority, body FROM orders WHERE order_id = ?";
+    auto& head = db_.prepare(kSelectHead).bind(1, orderId);
+    if (!head.step()) {
+        head.reset();
+        return std::nullopt;
+    }
     CompileInput in;
     in.orderId = orderId;
-    in.revision = o->revision;
-    in.contentHash = o->contentHash;
-    in.rush = o->priority == "rush";
-    auto& st = db_.prepare("SELECT item_id, sku, qty, personalization FROM items WHERE order_id = ?")
-                   .bind(1, orderId);
+    in.revision = head.columnInt(0);
+    in.contentHash = head.columnText(1);
+    in.rush = head.columnText(2) == "rush";
+    const std::string storedBody = head.columnText(3);
+    head.reset();
+    static const std::string kSelectItems = "SELECT item_id, sku, qty, personalization FROM items WHERE order_id = ?";
+    auto& st = db_.prepare(kSelectItems).bind(1, orderId);
     while (st.step()) in.items.push_back({st.columnText(0), st.columnText(1), st.columnInt(2), st.columnText(3)});
     st.reset();
-    // Items keep the order HQ sent them in: that is the index used in error paths.
+    // Items keep the order HQ sent them in: that is the index used in error paths. The parsed body is
+    // only looked at here, so it lives in an arena instead of one heap block per node.
+    alignas(std::max_align_t) unsigned char block[4096];
+    json::monotonic_resource arena(block, sizeof block);
     boost::system::error_code ec;
-    auto body = boost::json::parse(o->body, ec);
+    auto body = boost::json::parse(storedBody, ec, &arena);
     if (ec || !body.is_object()) throw Error("the stored body of order " + orderId + " is not a JSON object");
+    // By id through a map: matching each body item against every stored item is quadratic, and a bulk
+    // order of 10,000 items would hold up the loop (and every inbound order behind it) for a long while.
+    std::unordered_map<std::string_view, std::size_t> byId;
+    byId.reserve(in.items.size());
+    for (std::size_t i = 0; i < in.items.size(); ++i) byId.emplace(in.items[i].itemId, i);
     std::vector<Item> ordered;
+    ordered.reserve(in.items.size());
     for (const auto& it : body.at("items").as_array()) {
-        std::string id(it.at("item_id").as_string());
-        for (auto& item : in.items)
-            if (item.itemId == id) ordered.push_back(item);
+        const auto& id = it.at("item_id").as_string();
+        if (auto found = byId.find(std::string_view(id.data(), id.size())); found != byId.end())
+            ordered.push_back(in.items[found->second]);
     }
     in.items = std::move(ordered);
     return in;

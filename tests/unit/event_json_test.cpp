@@ -6,7 +6,9 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include "clock.hpp"
 #include "event_json.hpp"
 #include "status_report.hpp"
 
@@ -64,6 +66,49 @@ TEST(StatusReport, QueuedHoursArePlainDecimalsAndADamagedEstimateDoesNotBreakThe
     EXPECT_NE(text.find(R"("laser":1.51)"), std::string::npos) << text;
     EXPECT_EQ(text.find("E"), std::string::npos) << text;
     EXPECT_EQ(text.find("Infinity"), std::string::npos) << text;
+}
+
+// Stored orders are hashed over text written with appendJsonString; it must stay what Boost writes.
+TEST(EventJson, StringsAndScalarsAreWrittenByteForByteAsBoostWritesThem) {
+    std::vector<std::string> samples{"", "plain", "a\"b\\c/d", "caf\u00e9 \u2605 \U0001F600", std::string("nul\0x", 5)};
+    for (int c = 0; c < 256; ++c) samples.push_back(std::string("<") + static_cast<char>(c) + ">");
+    for (const auto& s : samples) {
+        std::string out = "x";
+        appendJsonString(out, s);
+        EXPECT_EQ(out, "x" + json::serialize(json::string(s))) << "byte string of size " << s.size();
+    }
+    for (const json::value& v : {json::value(nullptr), json::value(true), json::value(false), json::value(0),
+                                 json::value(-9223372036854775807LL - 1), json::value(9223372036854775807LL),
+                                 json::value(18446744073709551615ULL), json::value("s\n")}) {
+        std::string out;
+        appendJsonScalar(out, v);
+        EXPECT_EQ(out, json::serialize(v));
+    }
+}
+
+TEST(EventJson, EventPayloadIsTheContractObjectInItsFieldOrder) {
+    Event e;
+    e.seq = 42;
+    e.eventId = "0f8c7d0e-3a1b-4c2d-9e8f-1a2b3c4d5e6f";
+    e.orderId = "ORD-\"7\"";
+    e.milestone = "received";
+    e.atMs = 1764590400123;
+    json::object data{{"revision", 2}, {"items", 1}, {"priority", "rush"}, {"duplicate", false}, {"x", 1.5}};
+    json::object expected;
+    expected["event_id"] = e.eventId;
+    expected["seq"] = e.seq;
+    expected["factory"] = "f1";
+    expected["order_id"] = e.orderId;
+    expected["item_id"] = nullptr;
+    expected["milestone"] = e.milestone;
+    expected["at"] = formatRfc3339Ms(e.atMs);
+    expected["data"] = data;
+    EXPECT_EQ(eventPayload(e, "f1", data), toPlainJson(expected));
+    e.orderId.clear();
+    e.itemId = "item-1";
+    expected["order_id"] = nullptr;
+    expected["item_id"] = "item-1";
+    EXPECT_EQ(eventPayload(e, "f1", data), toPlainJson(expected));
 }
 
 } // namespace
