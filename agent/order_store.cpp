@@ -97,8 +97,11 @@ std::int64_t OrderStore::emit(const std::string& orderId, const std::string& ite
     e.atMs = clock_.nowMs();
     e.topic = eventTopic(factory_, orderId);
     e.payload = eventPayload(e, factory_, data);
-    db_.prepare("INSERT INTO events (seq, event_id, order_id, item_id, milestone, at, topic, payload) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    // The SQL of statements run for every order is built once: Database::prepare() looks its cache up by
+    // std::string, and a literal would be copied into a fresh one on every call.
+    static const std::string kInsertEvent = "INSERT INTO events (seq, event_id, order_id, item_id, milestone, at, "
+                                            "topic, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    db_.prepare(kInsertEvent)
         .bind(1, e.seq)
         .bind(2, e.eventId)
         .bindOptional(3, e.orderId)
@@ -112,8 +115,10 @@ std::int64_t OrderStore::emit(const std::string& orderId, const std::string& ite
 }
 
 void OrderStore::insertItems(const Order& order) {
+    static const std::string kInsertItem =
+        "INSERT INTO items (order_id, item_id, sku, qty, personalization) VALUES (?, ?, ?, ?, ?)";
     for (const auto& item : order.items) {
-        db_.prepare("INSERT INTO items (order_id, item_id, sku, qty, personalization) VALUES (?, ?, ?, ?, ?)")
+        db_.prepare(kInsertItem)
             .bind(1, order.orderId)
             .bind(2, item.itemId)
             .bind(3, item.sku)
@@ -158,8 +163,10 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
     const std::int64_t now = clock_.nowMs();
 
     if (!existing) {
-        db_.prepare("INSERT INTO orders (order_id, revision, priority, due_by, state, content_hash, body, "
-                    "received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        static const std::string kInsertOrder = "INSERT INTO orders (order_id, revision, priority, due_by, state, "
+                                                "content_hash, body, received_at, updated_at) "
+                                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        db_.prepare(kInsertOrder)
             .bind(1, order.orderId)
             .bind(2, order.revision)
             .bind(3, toString(order.priority))
@@ -633,7 +640,8 @@ std::int64_t OrderStore::ackedSeq() {
 }
 
 std::int64_t OrderStore::lastSeq() {
-    auto& st = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM events");
+    static const std::string kLastSeq = "SELECT COALESCE(MAX(seq), 0) FROM events";
+    auto& st = db_.prepare(kLastSeq);
     st.step();
     std::int64_t v = st.columnInt(0);
     st.reset();
@@ -683,7 +691,8 @@ std::vector<OrderRecord> OrderStore::orders(std::size_t limit) {
 }
 
 std::optional<OrderRecord> OrderStore::order(const std::string& orderId) {
-    auto& st = db_.prepare(std::string(kSelectOrder) + "WHERE o.order_id = ?").bind(1, orderId);
+    static const std::string kSelectOneOrder = std::string(kSelectOrder) + "WHERE o.order_id = ?";
+    auto& st = db_.prepare(kSelectOneOrder).bind(1, orderId);
     std::optional<OrderRecord> r;
     if (st.step()) r = readOrder(st);
     st.reset();
