@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <regex>
 
 namespace mto {
 
@@ -32,14 +31,42 @@ std::string formatRfc3339Ms(std::int64_t ms) {
 }
 
 bool isRfc3339(const std::string& s) {
-    static const std::regex re(
-        R"(^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$)");
-    std::smatch m;
-    if (s.size() > 40 || !std::regex_match(s, m, re)) return false;
-    // The pattern allows day 31 in every month; RFC 3339 (5.7) wants a day that exists in that month and year.
-    int year = std::stoi(m[1].str());
-    int month = std::stoi(m[2].str());
-    int day = std::stoi(m[3].str());
+    // Checked by hand rather than with std::regex: this runs for every order, in series with its commit.
+    // Shape: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), T and Z in either case, leap second 60 allowed.
+    if (s.size() < 20 || s.size() > 40) return false;
+    std::size_t i = 0;
+    auto digits = [&](int n, int& value) {
+        value = 0;
+        for (int k = 0; k < n; ++k, ++i) {
+            if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+            value = value * 10 + (s[i] - '0');
+        }
+        return true;
+    };
+    auto expect = [&](char c) { return i < s.size() && s[i++] == c; };
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (!digits(4, year) || !expect('-') || !digits(2, month) || !expect('-') || !digits(2, day)) return false;
+    if (i >= s.size() || (s[i] != 'T' && s[i] != 't')) return false;
+    ++i;
+    if (!digits(2, hour) || !expect(':') || !digits(2, minute) || !expect(':') || !digits(2, second)) return false;
+    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return false;
+    if (i < s.size() && s[i] == '.') {
+        std::size_t start = ++i;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+        if (i == start || i - start > 9) return false;
+    }
+    if (i >= s.size()) return false;
+    if (s[i] == 'Z' || s[i] == 'z') {
+        ++i;
+    } else if (s[i] == '+' || s[i] == '-') {
+        ++i;
+        int offH = 0, offM = 0;
+        if (!digits(2, offH) || !expect(':') || !digits(2, offM) || offH > 23 || offM > 59) return false;
+    } else {
+        return false;
+    }
+    if (i != s.size()) return false;
+    // RFC 3339 (5.7) wants a day that exists in that month and year.
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return day <= (month == 2 && leap ? 29 : kDays[month - 1]);

@@ -2,7 +2,10 @@
 // RFC 3339 timestamps: the event `at` format and the check applied to `due_by`.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include "clock.hpp"
 
@@ -111,3 +114,53 @@ TEST(Clock, Rfc3339RefusesDaysThatDoNotExistInTheirMonth) {
 
 }   // namespace
 }   // namespace mto
+
+namespace mto {
+namespace {
+
+// The RFC 3339 grammar as a regular expression, kept here as the oracle for the hand-written check.
+bool rfc3339ByRegex(const std::string& s) {
+    static const std::regex re(
+        R"(^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$)");
+    std::smatch m;
+    if (s.size() > 40 || !std::regex_match(s, m, re)) return false;
+    int year = std::stoi(m[1].str()), month = std::stoi(m[2].str()), day = std::stoi(m[3].str());
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return day <= (month == 2 && leap ? 29 : kDays[month - 1]);
+}
+
+TEST(Clock, Rfc3339CheckAgreesWithTheGrammarOnKnownAndMutatedTimestamps) {
+    const std::vector<std::string> seeds = {
+        "2026-12-24T12:00:00Z", "2026-12-24t12:00:00z", "2024-02-29T23:59:60.123456789+01:00",
+        "2023-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-12-24T24:00:00Z",
+        "2026-12-24T12:00:00.Z", "2026-12-24T12:00:00.1234567890Z", "2026-12-24T12:00:00+24:00",
+        "2026-12-24 12:00:00Z", "2026-12-24T12:00:00", "1900-02-29T00:00:00Z", "2000-02-29T00:00:00-00:59"};
+    std::mt19937 rng(20261201);
+    const std::string alphabet = "0123456789-:.TtZz+ x";
+    std::size_t accepted = 0, checked = 0;
+    for (const auto& seed : seeds) {
+        EXPECT_EQ(isRfc3339(seed), rfc3339ByRegex(seed)) << seed;
+        for (int k = 0; k < 3000; ++k) {
+            std::string s = seed;
+            int edits = 1 + static_cast<int>(rng() % 3);
+            for (int e = 0; e < edits; ++e) {
+                std::size_t at = rng() % (s.size() + 1);
+                char c = alphabet[rng() % alphabet.size()];
+                switch (rng() % 3) {
+                case 0: if (at < s.size()) s[at] = c; break;
+                case 1: s.insert(s.begin() + static_cast<std::ptrdiff_t>(at), c); break;
+                default: if (at < s.size()) s.erase(at, 1); break;
+                }
+            }
+            bool expected = rfc3339ByRegex(s);
+            ASSERT_EQ(isRfc3339(s), expected) << "'" << s << "'";
+            accepted += expected;
+            ++checked;
+        }
+    }
+    EXPECT_GT(accepted, checked / 50) << "the mutations should keep some timestamps valid";
+}
+
+} // namespace
+} // namespace mto
