@@ -101,7 +101,7 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
         proxy.set(s);
         std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng)));
         proxy.set(FaultSettings{});
-        hq.resendMissing();
+        hq.resendMissing(std::chrono::seconds(10));   // HQ backs off: a re-send storm only buries the receipts
     }
     // Whatever was left in flight under swallowed PUBACKs goes again after one more cut.
     proxy.set(FaultSettings{});
@@ -109,7 +109,7 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
     ++cuts;
     ASSERT_TRUE(waitUntil(
         [&] {
-            hq.resendMissing();
+            hq.resendMissing(std::chrono::seconds(10));
             return hq.missingReceipts().empty() && hq.receiptCount() == std::size_t(kBulkOrders + kSmallOrders);
         },
         std::chrono::seconds(120)))
