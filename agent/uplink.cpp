@@ -36,18 +36,18 @@ private:
 constexpr int kSeqBits = 40;
 constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
 
-void* tagOf(std::uint64_t conn, std::int64_t seq) {
-    auto bits = (conn << kSeqBits) | (static_cast<std::uint64_t>(seq) & kSeqMask);
+void* tagOf(std::uint64_t number, std::int64_t seq) {
+    auto bits = (number << kSeqBits) | (static_cast<std::uint64_t>(seq) & kSeqMask);
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
 }
-std::uint64_t connOf(const mqtt::token& t) {
+std::uint64_t numberOf(const mqtt::token& t) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) >> kSeqBits;
 }
 std::int64_t seqOf(const mqtt::token& t) {
     return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kSeqMask);
 }
 // A connection or epoch number as it fits in a tag, for comparing with one read back from a token.
-std::uint64_t tagNumber(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
+std::uint64_t tagNumber(std::uint64_t number) { return number & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
 
 } // namespace
 
@@ -57,14 +57,14 @@ class Uplink::PahoCallbacks final : public mqtt::callback {
 public:
     explicit PahoCallbacks(Uplink& up)
         : up_(up),
-          connect_([this](const mqtt::token& t) { asio::post(up_.io_, [this, c = connOf(t)] { up_.onConnected(c); }); },
+          connect_([this](const mqtt::token& t) { asio::post(up_.io_, [this, c = numberOf(t)] { up_.onConnected(c); }); },
                    [this](const mqtt::token& t) {
                        std::string why = "connect failed (code " + std::to_string(t.get_return_code()) + ")";
-                       asio::post(up_.io_, [this, c = connOf(t), why] { up_.onConnectFailed(c, why); });
+                       asio::post(up_.io_, [this, c = numberOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
           publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, s = seqOf(t)] { up_.onAcked(s); }); },
                    [this](const mqtt::token& t) {
-                       asio::post(up_.io_, [this, c = connOf(t), s = seqOf(t)] { up_.onPublishFailed(c, s); });
+                       asio::post(up_.io_, [this, c = numberOf(t), s = seqOf(t)] { up_.onPublishFailed(c, s); });
                    }),
           quiet_([](const mqtt::token&) {},
                  [](const mqtt::token& t) { spdlog::debug("MQTT request failed (code {})", t.get_return_code()); }) {}
