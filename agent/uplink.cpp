@@ -302,8 +302,12 @@ void Uplink::onPublishRefused(std::uint64_t epoch, std::int64_t firstUnsent, con
     atTail_ = false;
     openEpoch();
     // Paho's queue is full or the connection just went: give it a moment rather than spin.
+    pauseThenPoke(std::chrono::milliseconds(50));
+}
+
+void Uplink::pauseThenPoke(std::chrono::milliseconds delay) {
     paused_ = true;
-    retryTimer_.expires_after(std::chrono::milliseconds(50));
+    retryTimer_.expires_after(delay);
     retryTimer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec) return;
         paused_ = false;
@@ -326,13 +330,7 @@ void Uplink::poke() {
             // Nothing of the window changed yet; the same read is tried again in a second.
             spdlog::error("uplink: cannot read the outbox after seq {}: {}; trying again in 1 s", nextSeq_ - 1,
                           ex.what());
-            paused_ = true;
-            retryTimer_.expires_after(std::chrono::seconds(1));
-            retryTimer_.async_wait([this](const boost::system::error_code& ec) {
-                if (ec) return;
-                paused_ = false;
-                poke();
-            });
+            pauseThenPoke(std::chrono::seconds(1));
             return;
         }
         atTail_ = batch.size() < want;

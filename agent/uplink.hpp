@@ -83,6 +83,8 @@ private:
     void onAcked(std::int64_t seq);
     void onPublishRefused(std::uint64_t epoch, std::int64_t firstUnsent, const std::string& why);
     void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
+    // Holds publishing back for `delay`, then tries again (closeWindow() ends the pause early).
+    void pauseThenPoke(std::chrono::milliseconds delay);
     mqtt::const_message_ptr proofMessage(const Event& e);
     void persistAcked();
     void scheduleStatus();
