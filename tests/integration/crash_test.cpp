@@ -13,14 +13,6 @@
 namespace mto::test {
 namespace {
 
-std::int64_t scalar(Database& db, const std::string& sql) {
-    auto& st = db.prepare(sql);
-    st.step();
-    std::int64_t v = st.columnInt(0);
-    st.reset();
-    return v;
-}
-
 TEST(Crash, OrdersSurviveRepeatedKillNineExactlyOnceWithGaplessSeq) {
     TempDir dir;
     Broker broker(dir.path() / "broker");
@@ -79,8 +71,7 @@ TEST(Crash, OrdersSurviveRepeatedKillNineExactlyOnceWithGaplessSeq) {
     EXPECT_EQ(kills, kKills);
     // Every event the agent committed (late duplicate receipts included) reaches HQ before the stop.
     auto committedEvents = [&] {
-        Database db(agent.databasePath(), Database::Mode::ReadOnly);
-        return scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+        return scalar(agent.databasePath(), "SELECT COALESCE(MAX(seq), 0) FROM events");
     };
     ASSERT_TRUE(waitUntil([&] { return static_cast<std::int64_t>(hq.eventCount()) >= committedEvents(); },
                           std::chrono::seconds(60)))

@@ -128,9 +128,10 @@ TEST(DiskFull, OrdersFromAClientThatNeverResendsAreRedeliveredByTheBrokerOnceSpa
     disk.fill();
     const std::string longText(60, 'W');
     constexpr int kOrders = 20;
+    std::vector<std::string> ids;
     for (int i = 0; i < kOrders; ++i) {
-        std::string id = "ONCE-" + std::to_string(i);
-        hq.publishRaw(hq.ordersTopic(), makeOrder(id, 200, 1, longText));   // published once, never again
+        ids.push_back("ONCE-" + std::to_string(i));
+        hq.publishRaw(hq.ordersTopic(), makeOrder(ids.back(), 200, 1, longText));   // published once, never again
     }
     ASSERT_TRUE(waitUntil([&] { return agent.log().find("degraded (disk_full)") != std::string::npos; },
                           std::chrono::seconds(20)))
@@ -143,12 +144,8 @@ TEST(DiskFull, OrdersFromAClientThatNeverResendsAreRedeliveredByTheBrokerOnceSpa
     ASSERT_TRUE(waitUntil([&] { return storedOrders(agent.databasePath()).size() == std::size_t(kOrders); },
                           std::chrono::seconds(60)))
         << storedOrders(agent.databasePath()).size() << " of " << kOrders << " stored\n" << agent.log();
-    auto receipts = [&] {
-        int n = 0;
-        for (int i = 0; i < kOrders; ++i) n += hq.hasReceipt("ONCE-" + std::to_string(i));
-        return n;
-    };
-    ASSERT_TRUE(waitUntil([&] { return receipts() == kOrders; }, std::chrono::seconds(30))) << receipts();
+    auto receipts = [&] { return hq.receiptsFor(ids); };
+    ASSERT_TRUE(waitUntil([&] { return receipts() == std::size_t(kOrders); }, std::chrono::seconds(30))) << receipts();
     agent.stop();
 }
 

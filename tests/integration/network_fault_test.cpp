@@ -5,7 +5,6 @@
 #include <random>
 #include <thread>
 
-#include "database.hpp"
 #include "fault_proxy.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -13,22 +12,12 @@
 namespace mto::test {
 namespace {
 
-// One number read from the agent's database (read-only, beside the running agent).
-std::int64_t scalarIn(const std::filesystem::path& db, const char* sql) {
-    Database d(db, Database::Mode::ReadOnly);
-    auto& st = d.prepare(sql);
-    st.step();
-    auto n = st.columnInt(0);
-    st.reset();
-    return n;
-}
-
 std::int64_t lastSeqIn(const std::filesystem::path& db) {
-    return scalarIn(db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+    return scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM events");
 }
 
 std::int64_t pendingIn(const std::filesystem::path& db) {
-    return scalarIn(db, "SELECT COUNT(*) FROM events WHERE seq > (SELECT acked_seq FROM outbox_state WHERE id = 1)");
+    return scalar(db, "SELECT COUNT(*) FROM events WHERE seq > (SELECT acked_seq FROM outbox_state WHERE id = 1)");
 }
 
 // What HQ saw, judged as the contract says: after de-duplication by event_id, the first sighting

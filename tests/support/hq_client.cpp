@@ -150,6 +150,13 @@ bool HqClient::hasReceipt(const std::string& orderId) {
     return receipts_.count(orderId) != 0;
 }
 
+std::size_t HqClient::receiptsFor(const std::vector<std::string>& orderIds) {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& id : orderIds) n += receipts_.count(id);
+    return n;
+}
+
 std::vector<std::string> HqClient::missingReceipts() {
     std::lock_guard lock(mutex_);
     std::vector<std::string> out;

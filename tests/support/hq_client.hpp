@@ -45,6 +45,8 @@ public:
 
     std::size_t receiptCount();
     bool hasReceipt(const std::string& orderId);
+    // How many of these orders have a receipt, whoever sent them (receiptCount() knows only its own).
+    std::size_t receiptsFor(const std::vector<std::string>& orderIds);
     std::vector<std::string> missingReceipts();
     // De-duplicated events in arrival order.
     std::vector<SeenEvent> events();

@@ -2,6 +2,8 @@
 // Test fixtures around real peers: temp dirs, a mosquitto broker on a random port, the agent as a process.
 #include "test_env.hpp"
 
+#include "database.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -237,6 +239,19 @@ void AgentProcess::stop() {
 }
 
 void AgentProcess::kill9() { proc_.kill9(); }
+
+std::int64_t scalar(Database& db, const std::string& sql) {
+    auto& st = db.prepare(sql);
+    st.step();
+    std::int64_t v = st.columnInt(0);
+    st.reset();
+    return v;
+}
+
+std::int64_t scalar(const std::filesystem::path& databasePath, const std::string& sql) {
+    Database db(databasePath, Database::Mode::ReadOnly);
+    return scalar(db, sql);
+}
 
 int runCommand(const std::vector<std::string>& argv, std::string& output) {
     TempDir tmp;

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+namespace mto {
+class Database;
+}
+
 namespace mto::test {
 
 // A fresh directory under /tmp, removed with everything in it at destruction.
@@ -105,6 +109,11 @@ private:
     AgentOptions options_;
     Process proc_;
 };
+
+// The first column of the first row of `sql` as an integer (a COUNT, a MAX…).
+std::int64_t scalar(Database& db, const std::string& sql);
+// The same, read through a read-only connection of its own (beside a running agent).
+std::int64_t scalar(const std::filesystem::path& databasePath, const std::string& sql);
 
 std::string agentBinary();
 std::string mtoctlBinary();

@@ -13,17 +13,11 @@
 namespace mto {
 namespace {
 
+using test::scalar;
+
 std::string pragmaText(Database& db, const std::string& pragma) {
     auto& st = db.prepare("PRAGMA " + pragma);
     std::string v = st.step() ? st.columnText(0) : "";
-    st.reset();
-    return v;
-}
-
-std::int64_t scalar(Database& db, const std::string& sql) {
-    auto& st = db.prepare(sql);
-    st.step();
-    std::int64_t v = st.columnInt(0);
     st.reset();
     return v;
 }
