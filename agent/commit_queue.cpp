@@ -8,70 +8,6 @@
 
 namespace mto {
 
-namespace {
-
-// Transaction control through the connection's statement cache. Transaction and Savepoint go through
-// sqlite3_exec, which parses the SQL anew each time: four parses per group, for a group that on the
-// intake path is one order, in series with its fsync.
-const std::string kBegin = "BEGIN IMMEDIATE";
-const std::string kCommit = "COMMIT";
-const std::string kRollback = "ROLLBACK";
-const std::string kSavepoint = "SAVEPOINT step";
-const std::string kRelease = "RELEASE step";
-const std::string kRollbackTo = "ROLLBACK TO step";
-
-// BEGIN IMMEDIATE … COMMIT; rolls back when destroyed uncommitted (as Transaction does).
-class GroupTransaction {
-public:
-    explicit GroupTransaction(Database& db) : db_(db) { db_.prepare(kBegin).run(); }
-    ~GroupTransaction() {
-        if (done_) return;
-        try {
-            db_.prepare(kRollback).run();
-        } catch (const std::exception& e) {
-            // A failed COMMIT may already have ended the transaction; nothing is left to undo then.
-            spdlog::debug("rollback: {}", e.what());
-        }
-    }
-    GroupTransaction(const GroupTransaction&) = delete;
-    GroupTransaction& operator=(const GroupTransaction&) = delete;
-    void commit() {
-        db_.prepare(kCommit).run();
-        done_ = true;
-    }
-
-private:
-    Database& db_;
-    bool done_ = false;
-};
-
-// One change's savepoint, so that change alone can be undone (as Savepoint does).
-class StepSavepoint {
-public:
-    explicit StepSavepoint(Database& db) : db_(db) { db_.prepare(kSavepoint).run(); }
-    ~StepSavepoint() {
-        if (done_) return;
-        try {
-            db_.prepare(kRollbackTo).run();
-            db_.prepare(kRelease).run();
-        } catch (const std::exception& e) {
-            spdlog::debug("rollback to savepoint: {}", e.what());
-        }
-    }
-    StepSavepoint(const StepSavepoint&) = delete;
-    StepSavepoint& operator=(const StepSavepoint&) = delete;
-    void release() {
-        db_.prepare(kRelease).run();
-        done_ = true;
-    }
-
-private:
-    Database& db_;
-    bool done_ = false;
-};
-
-} // namespace
-
 CommitQueue::CommitQueue(boost::asio::io_context& io, Database& db) : io_(io), db_(db) {}
 
 void CommitQueue::submit(Work work, Done done) {
@@ -100,10 +36,10 @@ void CommitQueue::flush() {
     std::vector<bool> ok(batch.size(), false);
     bool committed = false;
     try {
-        GroupTransaction txn(db_);
+        Transaction txn(db_);
         for (std::size_t i = 0; i < batch.size(); ++i) {
             {
-                StepSavepoint sp(db_);
+                Savepoint sp(db_);
                 try {
                     batch[i].work();
                     sp.release();
