@@ -14,6 +14,7 @@
 #include "bare_mqtt_client.hpp"
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
+#include "commit_subscriber.hpp"
 
 namespace mto::bench {
 
@@ -204,6 +205,20 @@ void runIngestBench(const BenchOptions& o, BenchReport& report) {
     report.figure(kBench, "baseline B, bare Paho subscriber (QoS1, no storage, no reply), same broker",
                   formatCount(n) + " messages in " + fixed(bareSeconds, 3) + " s = " + perSecond(n, bareSeconds, "messages"));
     report.info(kBench, "ratio agent / baseline B", fixed(agentRate / (n / bareSeconds), 3));
+
+    // Baseline C: what any receiver that acknowledges only after its commit can reach with Paho, which
+    // delivers one message at a time on one thread per process and acknowledges it when the callback returns.
+    const double commitSeconds =
+        commitSubscriberSeconds(rig.broker().uri(), "mto/v1/bench-c/orders", work.payloads, rig.agent().stateDir());
+    report.figure(kBench,
+                  "baseline C, Paho subscriber committing each message in SQLite (WAL, synchronous FULL) "
+                  "inside its callback, own process",
+                  formatCount(n) + " messages in " + fixed(commitSeconds, 3) + " s = " +
+                      perSecond(n, commitSeconds, "messages") + " (" + fixed(commitSeconds * 1000.0 / n, 3) +
+                      " ms each)");
+    report.info(kBench, "ratio baseline C / baseline A (the most one Paho connection allows on this disk)",
+                fixed((n / commitSeconds) / (n / append.seconds), 2));
+    report.info(kBench, "ratio agent / baseline C", fixed(agentRate / (n / commitSeconds), 2));
 }
 
 } // namespace mto::bench

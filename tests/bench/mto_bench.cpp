@@ -10,10 +10,14 @@
 #include "bench_report.hpp"
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
+#include "commit_subscriber.hpp"
 #include "test_env.hpp"
 
 int main(int argc, char** argv) {
     using namespace mto::bench;
+    // The ingest benchmark starts this binary again as its baseline C subscriber (a process of its own, as
+    // the agent is, so it does not share Paho's delivery thread with the benchmark's publisher).
+    if (argc > 1 && std::string(argv[1]) == "--commit-subscriber") return runCommitSubscriber(argc, argv);
     std::string error;
     auto options = parseBenchOptions(argc, argv, error);
     if (!options) {
