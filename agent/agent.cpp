@@ -6,8 +6,8 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
-#include "logging.hpp"
-#include "migrations.hpp"
+#include "util/logging.hpp"
+#include "store/migrations.hpp"
 
 namespace mto {
 

@@ -8,14 +8,14 @@
 #include <memory>
 
 #include "catalog.hpp"
-#include "clock.hpp"
-#include "commit_queue.hpp"
-#include "compile_queue.hpp"
-#include "database.hpp"
-#include "intake.hpp"
+#include "util/clock.hpp"
+#include "store/commit_queue.hpp"
+#include "compiler/compile_queue.hpp"
+#include "store/database.hpp"
+#include "intake/intake.hpp"
 #include "mto/config.hpp"
-#include "order_store.hpp"
-#include "uplink.hpp"
+#include "store/order_store.hpp"
+#include "uplink/uplink.hpp"
 
 namespace mto {
 

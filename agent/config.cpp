@@ -6,7 +6,7 @@
 #include <toml++/toml.h>
 
 #include "mto/error.hpp"
-#include "order_parser.hpp"
+#include "intake/order_parser.hpp"
 
 namespace mto {
 

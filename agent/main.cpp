@@ -7,7 +7,7 @@
 
 #include "agent.hpp"
 #include "catalog.hpp"
-#include "logging.hpp"
+#include "util/logging.hpp"
 #include "mto/config.hpp"
 
 namespace po = boost::program_options;

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
-#include "database.hpp"
-#include "migrations.hpp"
+#include "util/clock.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
 #include "mto/config.hpp"
-#include "order_store.hpp"
+#include "store/order_store.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Parser for the Hershey `.jhf` glyph format and the process-wide cache of parsed fonts.
-#include "hershey_font.hpp"
+#include "compiler/hershey_font.hpp"
 
 #include <algorithm>
 #include <cerrno>

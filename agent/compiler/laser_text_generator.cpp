@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // GRBL laser G-code for text strokes: limits checks, travel-shortening order, program text and its metrics.
-#include "laser_text_generator.hpp"
+#include "compiler/laser_text_generator.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -13,7 +13,7 @@
 #include "compiler/gcode_text.hpp"
 #include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 namespace {

@@ -18,8 +18,8 @@
 #include "compiler/stl_mesh.hpp"
 #include "compiler/subprocess.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
-#include "utf8.hpp"
+#include "util/sha256.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 

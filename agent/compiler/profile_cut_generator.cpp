@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 

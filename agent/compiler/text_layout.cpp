@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Text layout: UTF-8 decoding, glyph lookup, auto-fit of the cap height and placement inside the area.
-#include "text_layout.hpp"
+#include "compiler/text_layout.hpp"
 
 #include <algorithm>
 #include <cmath>

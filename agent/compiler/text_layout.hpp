@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hershey_font.hpp"
+#include "compiler/hershey_font.hpp"
 #include "mto/job.hpp"
 
 namespace mto {

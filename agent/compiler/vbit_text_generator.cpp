@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // V-bit engraving G-code for text strokes: limits checks, depth passes, travel order and job metrics.
-#include "vbit_text_generator.hpp"
+#include "compiler/vbit_text_generator.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -15,7 +15,7 @@
 #include "compiler/gcode_text.hpp"
 #include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 namespace {

@@ -45,7 +45,33 @@ struct Rejection {
     std::string message;
 };
 
-const char* toString(Priority p);
-const char* toString(CommandKind k);
+// What could be read from a payload that was rejected, so the rejection reaches the right topic.
+struct PayloadProbe {
+    std::string orderId;
+    std::optional<std::int64_t> revision;
+    std::string command;
+    std::string commandId;
+};
+
+// All problems found in one payload; the first is the headline reason.
+struct Rejections {
+    std::vector<Rejection> list;
+    PayloadProbe probe;
+    const Rejection& first() const { return list.front(); }
+};
+
+// The names the MQTT contract and the store use for the model's enums.
+inline const char* toString(Priority p) { return p == Priority::Rush ? "rush" : "standard"; }
+
+inline const char* toString(CommandKind k) {
+    switch (k) {
+    case CommandKind::Cancel: return "cancel";
+    case CommandKind::Hold: return "hold";
+    case CommandKind::Resume: return "resume";
+    case CommandKind::Change: return "change";
+    case CommandKind::Resync: return "resync";
+    }
+    return "unknown";
+}
 
 } // namespace mto

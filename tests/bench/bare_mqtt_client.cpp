@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "bench_support.hpp"
-#include "socket_tuning.hpp"
+#include "uplink/socket_tuning.hpp"
 
 namespace mto::bench {
 

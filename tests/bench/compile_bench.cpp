@@ -11,14 +11,14 @@
 
 #include "benchmarks.hpp"
 #include "catalog.hpp"
-#include "clock.hpp"
-#include "commit_queue.hpp"
-#include "compile_queue.hpp"
-#include "database.hpp"
-#include "item_compiler.hpp"
-#include "migrations.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
+#include "util/clock.hpp"
+#include "store/commit_queue.hpp"
+#include "compiler/compile_queue.hpp"
+#include "store/database.hpp"
+#include "compiler/item_compiler.hpp"
+#include "store/migrations.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
 #include "test_env.hpp"
 
 namespace mto::bench {

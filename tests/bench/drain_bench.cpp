@@ -10,10 +10,10 @@
 #include "bare_mqtt_client.hpp"
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
-#include "clock.hpp"
-#include "event_json.hpp"
+#include "util/clock.hpp"
+#include "store/event_json.hpp"
 #include "outbox_filler.hpp"
-#include "uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace mto::bench {
 

@@ -7,12 +7,12 @@
 
 #include "bench_support.hpp"
 #include "catalog.hpp"
-#include "clock.hpp"
-#include "database.hpp"
+#include "util/clock.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
-#include "migrations.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
+#include "store/migrations.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
 #include "test_env.hpp"
 
 namespace mto::bench {

@@ -7,7 +7,7 @@
 #include <variant>
 
 // agent/ is a private include directory of mto_core, so the target names the header by its path.
-#include "../../agent/order_parser.hpp"
+#include "intake/order_parser.hpp"
 
 namespace {
 

@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "catalog.hpp"
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
-#include "migrations.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
+#include "store/migrations.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
 #include "test_env.hpp"
 
 namespace mto::test {

@@ -6,7 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "hq_client.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 #include "test_env.hpp"
 
 namespace mto::test {

@@ -6,7 +6,7 @@
 #include <random>
 #include <thread>
 
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 

@@ -2,7 +2,7 @@
 // Orders over a real mosquitto into the real agent process: storage, receipts, commands.
 #include <gtest/gtest.h>
 
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 

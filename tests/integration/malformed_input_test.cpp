@@ -2,7 +2,7 @@
 // Hostile and broken inputs over MQTT: each gets a `rejected` event with the right reason; nothing stored changes.
 #include <gtest/gtest.h>
 
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 

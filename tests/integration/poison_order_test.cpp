@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
-#include "database.hpp"
+#include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 

@@ -2,7 +2,7 @@
 // A test HQ over real MQTT: sends orders, re-sends those without a receipt, de-duplicates events by event_id.
 #include "hq_client.hpp"
 
-#include "socket_tuning.hpp"
+#include "uplink/socket_tuning.hpp"
 
 namespace mto::test {
 

@@ -2,7 +2,7 @@
 // Test fixtures around real peers: temp dirs, a mosquitto broker on a random port, the agent as a process.
 #include "test_env.hpp"
 
-#include "database.hpp"
+#include "store/database.hpp"
 
 #include <gtest/gtest.h>
 

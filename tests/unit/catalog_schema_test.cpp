@@ -6,7 +6,7 @@
 
 #include "catalog.hpp"
 #include "mto/error.hpp"
-#include "order_parser.hpp"
+#include "intake/order_parser.hpp"
 #include "test_env.hpp"
 
 namespace mto {

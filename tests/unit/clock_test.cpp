@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
+#include "util/clock.hpp"
 
 namespace mto {
 namespace {

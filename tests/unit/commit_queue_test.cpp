@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "commit_queue.hpp"
-#include "database.hpp"
-#include "migrations.hpp"
+#include "store/commit_queue.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
 #include "test_env.hpp"
 
 namespace mto {

@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "catalog.hpp"
-#include "clock.hpp"
-#include "commit_queue.hpp"
-#include "compile_queue.hpp"
-#include "database.hpp"
-#include "migrations.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
+#include "util/clock.hpp"
+#include "store/commit_queue.hpp"
+#include "compiler/compile_queue.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
 #include "test_env.hpp"
 
 namespace mto {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
-#include "event_json.hpp"
-#include "status_report.hpp"
+#include "util/clock.hpp"
+#include "store/event_json.hpp"
+#include "uplink/status_report.hpp"
 
 namespace mto {
 namespace {

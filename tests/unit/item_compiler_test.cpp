@@ -23,7 +23,7 @@
 #include "compiler/gcode_program.hpp"
 #include "compiler/hershey_font.hpp"
 #include "compiler/proof_renderer.hpp"
-#include "item_compiler.hpp"
+#include "compiler/item_compiler.hpp"
 #include "mto/error.hpp"
 #include "test_env.hpp"
 

@@ -15,7 +15,7 @@
 #include "compiler/laser_text_generator.hpp"
 #include "compiler/text_layout.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "database.hpp"
-#include "migrations.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
 #include "mto/error.hpp"
 #include "test_env.hpp"
 

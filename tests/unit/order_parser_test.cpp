@@ -11,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-#include "order_parser.hpp"
+#include "intake/order_parser.hpp"
 
 namespace mto {
 namespace {

@@ -10,16 +10,16 @@
 #include <string>
 #include <variant>
 
-#include "clock.hpp"
-#include "commit_queue.hpp"
-#include "database.hpp"
-#include "event_json.hpp"
-#include "migrations.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
-#include "sha256.hpp"
+#include "util/clock.hpp"
+#include "store/commit_queue.hpp"
+#include "store/database.hpp"
+#include "store/event_json.hpp"
+#include "store/migrations.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
+#include "util/sha256.hpp"
 #include "test_env.hpp"
-#include "utf8.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 namespace {

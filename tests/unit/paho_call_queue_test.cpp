@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "paho_call_queue.hpp"
+#include "uplink/paho_call_queue.hpp"
 #include "test_env.hpp"
 
 namespace mto {

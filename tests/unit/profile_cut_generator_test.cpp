@@ -11,7 +11,7 @@
 
 #include "compiler/profile_cut_generator.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 namespace {

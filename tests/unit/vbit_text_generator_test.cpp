@@ -14,7 +14,7 @@
 #include "compiler/text_layout.hpp"
 #include "compiler/vbit_text_generator.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 namespace {

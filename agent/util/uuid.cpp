@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Random (version 4) UUIDs for event ids; thread-bound.
-#include "uuid.hpp"
+#include "util/uuid.hpp"
 
 #include <boost/uuid/uuid_io.hpp>
 

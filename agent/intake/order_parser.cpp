@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Parses and validates untrusted order and command payloads from HQ.
-#include "order_parser.hpp"
+#include "intake/order_parser.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,10 +11,10 @@
 #include <optional>
 #include <set>
 
-#include "clock.hpp"
-#include "event_json.hpp"
-#include "sha256.hpp"
-#include "utf8.hpp"
+#include "util/clock.hpp"
+#include "store/event_json.hpp"
+#include "util/sha256.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 
@@ -585,17 +585,5 @@ std::variant<Command, Rejections> OrderParser::parseCommand(std::string_view pay
     return cmd;
 }
 
-const char* toString(Priority p) { return p == Priority::Rush ? "rush" : "standard"; }
-
-const char* toString(CommandKind k) {
-    switch (k) {
-    case CommandKind::Cancel: return "cancel";
-    case CommandKind::Hold: return "hold";
-    case CommandKind::Resume: return "resume";
-    case CommandKind::Change: return "change";
-    case CommandKind::Resync: return "resync";
-    }
-    return "unknown";
-}
 
 } // namespace mto

@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "order_store.hpp"
+#include "store/order_store.hpp"
 
 namespace mto {
 

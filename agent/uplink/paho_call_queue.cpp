@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serialises every call into Paho, in order, without ever waiting on Paho's delivery thread.
-#include "paho_call_queue.hpp"
+#include "uplink/paho_call_queue.hpp"
 
 namespace mto {
 

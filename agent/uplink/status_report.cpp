@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The retained status message: online/degraded/offline, backlog and disk.
-#include "status_report.hpp"
+#include "uplink/status_report.hpp"
 
 #include <boost/json.hpp>
 #include <cmath>
 #include <sys/statvfs.h>
 
-#include "clock.hpp"
-#include "event_json.hpp"
+#include "util/clock.hpp"
+#include "store/event_json.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The only owner of order state: orders, items, commands, the rejection audit and the events outbox.
-#include "order_store.hpp"
+#include "store/order_store.hpp"
 
 #include <boost/json.hpp>
 #include <cmath>
@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "event_json.hpp"
-#include "sha256.hpp"
-#include "utf8.hpp"
+#include "store/event_json.hpp"
+#include "util/sha256.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 

@@ -22,21 +22,6 @@ struct ParseLimits {
     std::int64_t maxQty = 100000;
 };
 
-// What could be read from a payload that was rejected, so the rejection reaches the right topic.
-struct PayloadProbe {
-    std::string orderId;
-    std::optional<std::int64_t> revision;
-    std::string command;
-    std::string commandId;
-};
-
-// All problems found in one payload; the first is the headline reason.
-struct Rejections {
-    std::vector<Rejection> list;
-    PayloadProbe probe;
-    const Rejection& first() const { return list.front(); }
-};
-
 // Thread-safe: holds only its limits.
 class OrderParser {
 public:

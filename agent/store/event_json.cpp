@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Topics and JSON payloads of milestone events (MQTT contract v1).
-#include "event_json.hpp"
+#include "store/event_json.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 
-#include "clock.hpp"
+#include "util/clock.hpp"
 
 namespace mto {
 

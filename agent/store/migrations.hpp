@@ -2,7 +2,7 @@
 // Numbered schema migrations of the state database.
 #pragma once
 
-#include "database.hpp"
+#include "store/database.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Group commit: state changes that are ready together share one transaction and one fsync.
-#include "commit_queue.hpp"
+#include "store/commit_queue.hpp"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>

@@ -11,13 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.hpp"
-#include "database.hpp"
+#include "util/clock.hpp"
+#include "store/database.hpp"
 #include "mto/event.hpp"
 #include "mto/order.hpp"
 #include "mto/order_state.hpp"
-#include "order_parser.hpp"
-#include "uuid.hpp"
+#include "util/uuid.hpp"
 
 namespace mto {
 

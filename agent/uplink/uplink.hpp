@@ -11,11 +11,11 @@
 #include <random>
 #include <set>
 
-#include "commit_queue.hpp"
-#include "intake.hpp"
+#include "store/commit_queue.hpp"
+#include "intake/intake.hpp"
 #include "mto/config.hpp"
-#include "order_store.hpp"
-#include "paho_call_queue.hpp"
+#include "store/order_store.hpp"
+#include "uplink/paho_call_queue.hpp"
 
 namespace mto {
 

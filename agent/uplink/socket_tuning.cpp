@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Socket-level control of the process's connections to the broker, which Paho opens itself.
-#include "socket_tuning.hpp"
+#include "uplink/socket_tuning.hpp"
 
 #include <arpa/inet.h>
 #include <dirent.h>

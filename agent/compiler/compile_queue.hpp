@@ -14,9 +14,9 @@
 #include <string>
 
 #include "catalog.hpp"
-#include "commit_queue.hpp"
-#include "item_compiler.hpp"
-#include "order_store.hpp"
+#include "store/commit_queue.hpp"
+#include "compiler/item_compiler.hpp"
+#include "store/order_store.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // RAII wrappers over sqlite3 handles: a connection, prepared statements and transactions.
-#include "database.hpp"
+#include "store/database.hpp"
 
 #include <spdlog/spdlog.h>
 

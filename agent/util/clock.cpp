@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Wall clock and RFC 3339 formatting/checking.
-#include "clock.hpp"
+#include "util/clock.hpp"
 
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Sets up spdlog: journald when started by systemd, stderr otherwise.
-#include "logging.hpp"
+#include "util/logging.hpp"
 
 #include <cstdlib>
 #include <spdlog/sinks/stdout_color_sinks.h>

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "database.hpp"
+#include "store/database.hpp"
 
 namespace mto {
 

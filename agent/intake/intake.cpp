@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Intake: orders and commands from HQ are validated and committed before the broker gets its PUBACK.
-#include "intake.hpp"
+#include "intake/intake.hpp"
 
 #include <boost/asio/post.hpp>
 #include <future>
 #include <spdlog/spdlog.h>
 
-#include "event_json.hpp"
-#include "utf8.hpp"
+#include "store/event_json.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 

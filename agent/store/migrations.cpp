@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Numbered schema migrations of the state database; never edit a released step, add a new one.
-#include "migrations.hpp"
+#include "store/migrations.hpp"
 
 #include <algorithm>
 

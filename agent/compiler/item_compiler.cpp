@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Picks an item's generator from the catalog, runs it, and checks, estimates and draws what it produced.
-#include "item_compiler.hpp"
+#include "compiler/item_compiler.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>

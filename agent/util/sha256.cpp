@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // SHA-256 hex digests (OpenSSL EVP).
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 #include <openssl/evp.h>
 

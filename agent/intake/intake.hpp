@@ -12,9 +12,9 @@
 #include <string>
 
 #include "catalog.hpp"
-#include "commit_queue.hpp"
-#include "order_parser.hpp"
-#include "order_store.hpp"
+#include "store/commit_queue.hpp"
+#include "intake/order_parser.hpp"
+#include "store/order_store.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The MQTT side of the agent: Paho async client, outbox drain in seq order, status, reconnects.
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -8,10 +8,10 @@
 #include <boost/json.hpp>
 #include <fstream>
 
-#include "compile_queue.hpp"
-#include "event_json.hpp"
-#include "socket_tuning.hpp"
-#include "status_report.hpp"
+#include "compiler/compile_queue.hpp"
+#include "store/event_json.hpp"
+#include "uplink/socket_tuning.hpp"
+#include "uplink/status_report.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // UTF-8 checks for untrusted input (RFC 3629 well-formedness).
-#include "utf8.hpp"
+#include "util/utf8.hpp"
 
 namespace mto {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The compiler room: turns stored orders into machine jobs, proofs and estimates off the io thread.
-#include "compile_queue.hpp"
+#include "compiler/compile_queue.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,9 +13,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "event_json.hpp"
+#include "store/event_json.hpp"
 #include "mto/error.hpp"
-#include "sha256.hpp"
+#include "util/sha256.hpp"
 
 namespace mto {
 
