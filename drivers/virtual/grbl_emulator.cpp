@@ -474,13 +474,16 @@ void GrblMachine::startRead()
     if (wire_.size() >= 1024) return;   // the rest waits in the kernel, as in a host's serial driver
     reading_ = true;
     master_->async_read_some(asio::buffer(readBuf_),
-                             [this](const boost::system::error_code& ec, std::size_t n) { onRead(ec, n); });
+                             [this](const boost::system::error_code& ec, std::size_t n) {
+                                 // Aborted: the master was closed, perhaps with this object.
+                                 if (ec != asio::error::operation_aborted) onRead(ec, n);
+                             });
 }
 
 void GrblMachine::onRead(const boost::system::error_code& ec, std::size_t n)
 {
     reading_ = false;
-    if (ec == asio::error::operation_aborted || !master_) return;
+    if (!master_) return;
     if (ec) {
         hostGone();
         return;
@@ -498,6 +501,7 @@ void GrblMachine::hostGone()
 {
     // EIO on the master: the last host closed the slave. The board keeps running (a USB board is reset by
     // the next open, not by the close); what it sends meanwhile goes nowhere.
+    if (!connected_) return;
     log("host closed " + devicePath());
     connected_ = false;
     wire_.clear();
