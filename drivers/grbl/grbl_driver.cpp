@@ -264,6 +264,7 @@ void GrblDriver::onAnswer(bool ok, int errorCode) {
     }
     const Sent sent = unacked_.front();
     unacked_.pop_front();
+    idleWithUnanswered_.reset();
     unackedBytes_ -= sent.bytes;
     if (!unacked_.empty()) waitingSince_ = std::chrono::steady_clock::now();
 
@@ -384,10 +385,27 @@ void GrblDriver::onStatus(const StatusReport& report) {
         return;
     }
     if (s == "Idle") {
-        if (phase_ == Phase::Draining) {
+        if (phase_ == Phase::Draining && unacked_.empty()) {
             finishJob();
             return;
         }
+        if ((phase_ == Phase::Streaming || phase_ == Phase::Draining) && !unacked_.empty()) {
+            // Idle with lines unanswered: either a dwell or a non-motion line is being worked on, or an answer
+            // was lost on the line. Past the silence limit it is the latter, and the count can no longer be
+            // trusted: stop the job rather than guess which lines ran.
+            const auto now = std::chrono::steady_clock::now();
+            if (!idleWithUnanswered_) idleWithUnanswered_ = now;
+            if (now - *idleWithUnanswered_ >= options_.silenceLimit) {
+                idleWithUnanswered_.reset();
+                interruptJob({"lost_answer", "",
+                              std::to_string(unacked_.size()) +
+                                  " line(s) never answered while the controller sat idle: an ok was lost on the line"});
+                unacked_.clear();
+                unackedBytes_ = 0;
+            }
+            return;
+        }
+        idleWithUnanswered_.reset();
         if (job_ && state_ == MachineState::Paused) setState(MachineState::Running);
         if (!job_ && phase_ == Phase::Ready && alarmed_) {
             alarmed_ = false;
@@ -570,6 +588,7 @@ void GrblDriver::submit(const std::string& jobId, const JobArtifact& job, std::u
 void GrblDriver::startStreaming() {
     job_->nextToSend = 0;
     job_->answered = 0;
+    job_->streaming = true;
     enter(Phase::Streaming);
     setState(MachineState::Running);
     lastProgress_ = {};
@@ -595,7 +614,13 @@ void GrblDriver::cancel() {
 }
 
 void GrblDriver::unlock() {
-    if (!link_->isOpen() || phase_ != Phase::Ready || !alarmed_) return;
+    if (!link_->isOpen()) return;
+    if (resetPending_ || phase_ == Phase::AwaitBanner || phase_ == Phase::Identify || phase_ == Phase::ReadSettings) {
+        // The controller is restarting or being identified: unlock once that is done, if it is still locked.
+        unlockAfterBanner_ = true;
+        return;
+    }
+    if (phase_ != Phase::Ready || !alarmed_) return;
     if (resetToContinue_) {
         // This lock ignores $X; a reset first, then the unlock once the controller greets again.
         unlockAfterBanner_ = true;
@@ -621,11 +646,11 @@ void GrblDriver::finishJob() {
 void GrblDriver::interruptJob(const MachineFault& why) {
     if (!job_) return;
     auto id = job_->id;
-    const std::uint64_t lastDone = job_->answered > 0 && phase_ == Phase::Streaming
-                                       ? job_->sourceLine[job_->answered - 1]
-                                       : 0;
+    const std::uint64_t lastDone =
+        job_->streaming && job_->answered > 0 ? job_->sourceLine[job_->answered - 1] : 0;
     job_.reset();
     dryRunFault_.reset();
+    idleWithUnanswered_.reset();
     if (phase_ != Phase::Closed && phase_ != Phase::Opening) enter(Phase::Ready);
     spdlog::warn("machine {}: job {} interrupted: {}{}{}", options_.machineId, id, why.reason,
                  why.code.empty() ? "" : " " + why.code, why.message.empty() ? "" : ": " + why.message);

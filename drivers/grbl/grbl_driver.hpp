@@ -88,7 +88,7 @@ private:
         std::size_t nextToSend = 0;
         std::size_t answered = 0;
         double estimatedSeconds = 0;
-        bool dryRunDone = false;
+        bool streaming = false;           // past the dry run: answered lines were executed
     };
 
     void enter(Phase p);
@@ -146,7 +146,8 @@ private:
     std::optional<MachineFault> dryRunFault_;
     std::optional<MachineFault> refusal_; // settings that do not match the profile
     std::chrono::milliseconds backoff_{0};
-    std::optional<std::chrono::steady_clock::time_point> waitingSince_;   // oldest unanswered query or line
+    std::optional<std::chrono::steady_clock::time_point> waitingSince_;
+    std::optional<std::chrono::steady_clock::time_point> idleWithUnanswered_;   // oldest unanswered query or line
     std::chrono::steady_clock::time_point lastProgress_{};
     std::uint64_t connects_ = 0;
     std::function<void()> stopped_;
