@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Envelope, laser, command-word and feed checks of a G-code program for one machine profile.
+// Envelope, laser, command-word, feed and GRBL start/end checks of a G-code program for one machine profile.
 #include "compiler/gcode_checker.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <utility>
 
 #include "mto/error.hpp"
@@ -54,6 +55,55 @@ private:
     int lastLine_ = -1;
 };
 
+// First line of any of `words` (0 when none).
+int firstLine(const GcodeProgram& program, std::initializer_list<const char*> words) {
+    int first = 0;
+    for (const char* w : words) {
+        auto it = program.words().find(w);
+        if (it != program.words().end() && !it->second.empty() && (first == 0 || it->second.front() < first))
+            first = it->second.front();
+    }
+    return first;
+}
+
+// Last line of any of `words` (0 when none).
+int lastLine(const GcodeProgram& program, std::initializer_list<const char*> words) {
+    int last = 0;
+    for (const char* w : words) {
+        auto it = program.words().find(w);
+        if (it != program.words().end() && !it->second.empty()) last = std::max(last, it->second.back());
+    }
+    return last;
+}
+
+// The start and end every GRBL program needs, so it neither inherits modes nor leaves them behind.
+void checkFrame(const GcodeProgram& program, const MachineProfile& p, std::vector<Violation>& out) {
+    const auto& moves = program.moves();
+    if (!moves.empty()) {
+        const int firstMove = moves.front().line;
+        std::string missing;
+        // G20 or G91 set the mode just as well; whether the machine takes them is the allowed words' call.
+        auto setBefore = [&](int line) { return line > 0 && line <= firstMove; };
+        if (!setBefore(firstLine(program, {"G21", "G20"}))) missing = "G21 (millimetres)";
+        if (!setBefore(firstLine(program, {"G90", "G91"}))) missing += (missing.empty() ? "" : " and ") + std::string("G90 (absolute)");
+        if (!missing.empty())
+            out.push_back({"modes_not_set", firstMove,
+                           "the program moves before it sets " + missing + ", so it would run in whatever mode the last "
+                           "program or the operator left on " + p.name + "; start it with G21 G90"});
+    }
+    const int end = lastLine(program, {"M2", "M30"});
+    const int last = program.lastCommandLine();
+    if (end == 0) {
+        out.push_back({"program_end_missing", 0,
+                       "the program does not end with M2 or M30, so " + p.name +
+                           " keeps its modes and spindle or laser state for whatever runs next; end it with M2"});
+    } else if (last > end) {
+        out.push_back({"program_end_missing", last,
+                       "line " + std::to_string(last) + " comes after the program end on line " + std::to_string(end) +
+                           "; M2 or M30 must be the last command"});
+    }
+}
+
 void requireFinite(const MachineProfile& p, const char* key, double v) {
     if (!std::isfinite(v)) throw Error("machine profile '" + p.name + "': " + key + " is not a finite number");
 }
@@ -78,6 +128,7 @@ std::vector<Violation> GcodeChecker::check(const GcodeProgram& program) const {
     std::vector<Violation> out;
     const auto& moves = program.moves();
     if (moves.empty()) out.push_back({"no_moves", 0, "the program has no moves: nothing would be made"});
+    if (p.capability == "laser" || p.capability == "cnc") checkFrame(program, p, out);
 
     Bucket envelope("outside_envelope", maxPerReason_);
     Bucket laser("laser_on_travel", maxPerReason_);

@@ -18,6 +18,11 @@ namespace mto {
 //   feed_too_high        a G1/G2/G3 feed above the profile's maxFeed
 //   feed_missing         a G1/G2/G3 before any F: GRBL refuses it mid-job, leaving a half-made part
 //   no_moves             the program moves nothing (line 0)
+//   modes_not_set        a GRBL program (capability laser or cnc) moves before it sets its units (G21)
+//                        and distance mode (G90): it would run in whatever a previous program or the
+//                        operator left (line of the first move)
+//   program_end_missing  a GRBL program has no M2/M30 (line 0), or runs more lines after it (the last
+//                        one): its end must reset the controller's modes and stop the tool
 struct Violation {
     std::string reason;
     int line = 0;          // 1-based; 0 when the violation is about the whole program

@@ -25,6 +25,7 @@ struct GcodeEstimate {
 // - speeds are then lowered where a move is too short to reach them (forward and backward pass);
 // - a G4 dwell stops the tool and adds its time: P in seconds on GRBL machines (laser, cnc), P in
 //   milliseconds or S in seconds on Marlin printers (fdm).
+// - M2/M30 (program end) take no time; the modes they reset are the parser's (see GcodeProgram).
 // Not counted: homing, heating and tool changes.
 class GcodeEstimator {
 public:

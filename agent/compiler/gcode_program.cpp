@@ -267,6 +267,7 @@ public:
 
     void execute(const Block& b, int line) {
         line_ = line;
+        if (!b.system.empty() || b.present != 0 || !b.g.empty() || !b.m.empty()) lastCommandLine_ = line;
         if (!b.system.empty()) {
             note(b.system);
             return;
@@ -384,6 +385,7 @@ public:
     }
     std::map<std::string, std::vector<int>> takeWords() { return std::move(words_); }
     std::vector<Dwell> takeDwells() { return std::move(dwells_); }
+    int lastCommandLine() const { return lastCommandLine_; }
 
 private:
     // G4: P and S as written; which unit P is in depends on the firmware (see Dwell).
@@ -423,10 +425,16 @@ private:
         if (spindle == 5) toolOn_ = false;
     }
 
-    // GRBL turns the spindle off at M2/M30; a program that continues afterwards starts with it off.
+    // At M2/M30 GRBL (after the line's own motion) resets motion, plane and distance modes and turns
+    // the spindle off; a program that continues afterwards starts from those.
     void applyProgramEnd(const Block& b) {
-        for (int m : b.m)
-            if (m == 2 || m == 30) toolOn_ = false;
+        for (int m : b.m) {
+            if (m != 2 && m != 30) continue;
+            toolOn_ = false;
+            motion_ = 10;
+            plane_ = 170;
+            relative_ = false;
+        }
     }
 
     double axisValue(const Block& b, char letter, int axis, bool machineCoordinates) const {
@@ -585,6 +593,7 @@ private:
     std::vector<Dwell> dwells_;
     std::map<std::string, std::vector<int>> words_;
     std::unordered_map<std::uint32_t, std::vector<int>*> cache_;
+    int lastCommandLine_ = 0;
 };
 
 } // namespace
@@ -618,7 +627,7 @@ std::variant<GcodeProgram, GcodeParseError> GcodeProgram::parse(std::string_view
             return GcodeParseError{lineInt, e.message};
         }
     }
-    return GcodeProgram(reader.takeMoves(), reader.takeWords(), lineNo, reader.takeDwells());
+    return GcodeProgram(reader.takeMoves(), reader.takeWords(), lineNo, reader.takeDwells(), reader.lastCommandLine());
 }
 
 bool isWorkMove(const Move& move, std::string_view capability) {

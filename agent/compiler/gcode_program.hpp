@@ -65,6 +65,8 @@ struct GcodeParseLimits {
 // - Parameters on a line with a command the model does not follow (M104 S200, M92 X80, G29, G4 P1 …)
 //   belong to that command: they move nothing and change no feed or power. Such commands (G30, G38.x,
 //   G5 …) therefore move nothing here either; a profile should allow only those that truly do not move.
+// - M2/M30 (program end) reset what GRBL resets: G1, G17, G90 and the tool off (G94, G54, M9 are not
+//   modelled). Units, feed and power are kept, as GRBL keeps them. The end takes no time of its own.
 // - A letter without a number is a parse error except as such a command's flag ("G28 X", "M3 I").
 //
 // words() lists what the checker compares with a machine's allowedWords: every G, M and T code
@@ -85,16 +87,21 @@ public:
     std::uint64_t lineCount() const { return lineCount_; }
     // G4 pauses in program order; the machine stands still for each.
     const std::vector<Dwell>& dwells() const { return dwells_; }
+    // The last line with any word on it (what the controller runs last); 0 for a program of only
+    // comments and blank lines.
+    int lastCommandLine() const { return lastCommandLine_; }
 
 private:
     GcodeProgram(std::vector<Move> moves, std::map<std::string, std::vector<int>> words, std::uint64_t lineCount,
-                 std::vector<Dwell> dwells)
-        : moves_(std::move(moves)), dwells_(std::move(dwells)), words_(std::move(words)), lineCount_(lineCount) {}
+                 std::vector<Dwell> dwells, int lastCommandLine)
+        : moves_(std::move(moves)), dwells_(std::move(dwells)), words_(std::move(words)), lineCount_(lineCount),
+          lastCommandLine_(lastCommandLine) {}
 
     std::vector<Move> moves_;
     std::vector<Dwell> dwells_;
     std::map<std::string, std::vector<int>> words_;
     std::uint64_t lineCount_ = 0;
+    int lastCommandLine_ = 0;
 };
 
 // Whether a move does the job (burns, cuts, extrudes) rather than travels, for a capability

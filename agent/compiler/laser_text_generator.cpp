@@ -13,7 +13,6 @@
 #include "compiler/gcode_text.hpp"
 #include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
-#include "util/sha256.hpp"
 
 namespace mto {
 namespace {
@@ -39,11 +38,7 @@ double distance(const Um& a, const Um& b) {
 // Program text plus what the artifact reports about it, tracked as lines are added.
 class LaserProgram {
 public:
-    void line(const std::string& text) {
-        program_ += text;
-        program_ += '\n';
-        ++lines_;
-    }
+    void line(const std::string& text) { text_.line(text); }
     void move(const char* word, const Um& to, const std::string& suffix, bool burning) {
         std::string text = word;
         text += " X";
@@ -59,18 +54,13 @@ public:
     const Um& pos() const { return pos_; }
 
     JobArtifact finish() {
-        JobArtifact a;
-        a.capability = "laser";
-        a.format = "gcode-grbl";
-        a.sha256 = sha256Hex(program_);
-        a.program = std::move(program_);
+        JobArtifact a = std::move(text_).finish("laser");
         a.bbox.minX = static_cast<double>(min_.x) / 1000.0;
         a.bbox.minY = static_cast<double>(min_.y) / 1000.0;
         a.bbox.maxX = static_cast<double>(max_.x) / 1000.0;
         a.bbox.maxY = static_cast<double>(max_.y) / 1000.0;
         a.travelMm = travel_;
         a.workMm = work_;
-        a.lines = lines_;
         return a;
     }
 
@@ -80,8 +70,7 @@ private:
         max_ = {std::max(max_.x, p.x), std::max(max_.y, p.y)};
     }
 
-    std::string program_;
-    std::uint64_t lines_ = 0;
+    gcode::GrblProgramText text_;
     Um pos_;   // the job starts at the work origin
     Um min_;   // the origin is in the box: the job starts and ends there
     Um max_;
@@ -113,23 +102,14 @@ JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, c
         throw Error(what + ": passes " + std::to_string(material.passes) + " must be between 1 and " +
                     std::to_string(kMaxPasses));
     }
-    if (!profile_.allowedWords.empty()) {
-        for (const char* word : {"G0", "G1", "G21", "G90", "M4", "M5", "S", "F"}) {
-            if (!profile_.allowedWords.contains(word)) {
-                throw Error("machine profile \"" + profile_.name + "\" does not allow " + word +
-                            ", which laser text needs (G0 G1 G21 G90 M4 M5 S F); add it to allowedWords");
-            }
-        }
-    }
+    gcode::requireGrblWords(profile_, {"G0", "G1", "M4", "M5", "S", "F"}, "laser text");
 
     std::vector<Path> paths = micrometrePaths<Um>(strokes, profile_, "burn");
 
     const std::vector<Path> ordered = orderForTravel(std::move(paths), Um{}, distance);
     const std::string burn = " S" + number(material.power) + " F" + number(material.feed);
 
-    LaserProgram out;
-    out.line("G21");
-    out.line("G90");
+    LaserProgram out;   // opens with the modal preamble
     out.line("M4 S0");
     for (int pass = 0; pass < material.passes; ++pass) {
         // Odd passes retrace the order backwards, so the next pass starts where this one ended.
@@ -149,7 +129,7 @@ JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, c
     }
     out.line("M5 S0");
     out.move("G0", Um{}, "", false);
-    return out.finish();
+    return out.finish();   // closes with the program end
 }
 
 } // namespace mto

@@ -23,8 +23,9 @@ struct LaserMaterial {
 // instead of M5 / M4 per stroke: in GRBL laser mode ($32=1) an S change is applied without emptying
 // the planner, whereas every M4/M5 forces a buffer sync, stopping the head with the beam on the part
 // and leaving burnt dots at stroke ends. Every travel between strokes carries S0 on its own line, so
-// the beam is off even if that line were taken out of context; "M5 S0" ends the burning, then the
-// head returns to X0 Y0.
+// the beam is off even if that line were taken out of context. The program opens with the modal
+// preamble (G21 G90 G17 G94) and "M4 S0"; "M5 S0" ends the burning, the head returns to X0 Y0, and M2
+// ends the program.
 class LaserTextGenerator {
 public:
     // Throws mto::Error unless the profile is a laser with a positive work area and power range.

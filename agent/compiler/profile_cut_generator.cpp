@@ -11,8 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "compiler/gcode_text.hpp"
 #include "mto/error.hpp"
-#include "util/sha256.hpp"
 
 namespace mto {
 
@@ -206,11 +206,7 @@ public:
         box_ = {start.x, start.y, start.z, start.x, start.y, start.z};
     }
 
-    void line(const std::string& text) {
-        program_ += text;
-        program_ += '\n';
-        ++lines_;
-    }
+    void line(const std::string& text) { text_.line(text); }
 
     void rapid(std::optional<double> x, std::optional<double> y, std::optional<double> z) {
         move("G0", x, y, z, std::nullopt);
@@ -222,15 +218,10 @@ public:
     double z() const { return at_.z; }
 
     JobArtifact finish() {
-        JobArtifact a;
-        a.capability = "cnc";
-        a.format = "gcode-grbl";
-        a.program = std::move(program_);
-        a.sha256 = sha256Hex(a.program);
+        JobArtifact a = std::move(text_).finish("cnc");
         a.bbox = box_;
         a.travelMm = travel_;
         a.workMm = work_;
-        a.lines = lines_;
         return a;
     }
 
@@ -270,8 +261,7 @@ private:
         line(text);
     }
 
-    std::string program_;
-    std::uint64_t lines_ = 0;
+    gcode::GrblProgramText text_;
     Point3 at_;
     BoundingBox box_;
     double travel_ = 0;
@@ -367,9 +357,7 @@ Polyline ProfileCutGenerator::toolPath(const ProfileCut& cut) const {
 JobArtifact ProfileCutGenerator::generate(const std::vector<ProfileCut>& cuts) const {
     if (cuts.empty()) throw Error("profile cut: no parts to cut");
 
-    ProgramWriter w({0, 0, tool_.safeZ});
-    w.line("G21");
-    w.line("G90");
+    ProgramWriter w({0, 0, tool_.safeZ});   // opens with the modal preamble
     // The position at program start is whatever the last job left; going up first is the only safe move.
     w.line("G0 Z" + number(tool_.safeZ));
     w.line("M3 S" + number(tool_.rpm));
@@ -407,7 +395,7 @@ JobArtifact ProfileCutGenerator::generate(const std::vector<ProfileCut>& cuts) c
     }
     w.line("M5");
     w.rapid(0, 0, std::nullopt);
-    return w.finish();
+    return w.finish();   // closes with the program end
 }
 
 } // namespace mto

@@ -59,7 +59,8 @@ public:
     // Throws mto::Error when the tool cannot cut (non-positive size, feed or speed).
     explicit ProfileCutGenerator(CncTool tool, double maxChordError = 0.01);
 
-    // A GRBL program (G21 G90, G0/G1, M3/M5, and G4 for the spindle's spin-up when it is above 0) cutting the parts in order; estimatedSeconds is left 0.
+    // A GRBL program cutting the parts in order: the modal preamble (G21 G90 G17 G94), G0/G1, M3/M5, G4 for
+    // the spindle's spin-up when it is above 0, and M2 at the end; estimatedSeconds is left 0.
     // The program assumes the tool starts and ends at X0 Y0 at safe Z. Throws mto::Error naming the part
     // and the problem when a shape, depth or tab layout cannot be cut with this tool.
     JobArtifact generate(const std::vector<ProfileCut>& cuts) const;

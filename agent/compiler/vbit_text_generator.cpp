@@ -15,7 +15,6 @@
 #include "compiler/gcode_text.hpp"
 #include "compiler/stroke_order.hpp"
 #include "mto/error.hpp"
-#include "util/sha256.hpp"
 
 namespace mto {
 namespace {
@@ -53,11 +52,7 @@ class CncProgram {
 public:
     explicit CncProgram(Um3 start) : pos_(start), min_(start), max_(start) {}
 
-    void line(const std::string& text) {
-        program_ += text;
-        program_ += '\n';
-        ++lines_;
-    }
+    void line(const std::string& text) { text_.line(text); }
     void moveXY(const char* word, std::int64_t x, std::int64_t y, const std::string& suffix) {
         std::string text = word;
         text += " X";
@@ -79,17 +74,12 @@ public:
     const Um3& pos() const { return pos_; }
 
     JobArtifact finish() {
-        JobArtifact a;
-        a.capability = "cnc";
-        a.format = "gcode-grbl";
-        a.sha256 = sha256Hex(program_);
-        a.program = std::move(program_);
+        JobArtifact a = std::move(text_).finish("cnc");
         a.bbox = {static_cast<double>(min_.x) / 1000.0, static_cast<double>(min_.y) / 1000.0,
                   static_cast<double>(min_.z) / 1000.0, static_cast<double>(max_.x) / 1000.0,
                   static_cast<double>(max_.y) / 1000.0, static_cast<double>(max_.z) / 1000.0};
         a.travelMm = travel_;
         a.workMm = work_;
-        a.lines = lines_;
         return a;
     }
 
@@ -101,8 +91,7 @@ private:
         max_ = {std::max(max_.x, to.x), std::max(max_.y, to.y), std::max(max_.z, to.z)};
     }
 
-    std::string program_;
-    std::uint64_t lines_ = 0;
+    gcode::GrblProgramText text_;
     Um3 pos_;
     Um3 min_;
     Um3 max_;
@@ -160,18 +149,11 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
     }
     const auto passes = static_cast<std::int64_t>(std::max(1.0, exactPasses));
 
-    std::vector<const char*> words = {"G0", "G1", "G21", "G90", "M3", "M5", "S", "F"};
-    if (tool.spinUpSeconds > 0) {
-        words.push_back("G4");
-    }
-    if (!profile_.allowedWords.empty()) {
-        for (const char* word : words) {
-            if (!profile_.allowedWords.contains(word)) {
-                throw Error("machine profile \"" + profile_.name + "\" does not allow " + word +
-                            ", which V-bit engraving needs; add it to allowedWords" +
-                            (std::string(word) == "G4" ? " or set the tool's spinUpSeconds to 0" : ""));
-            }
-        }
+    gcode::requireGrblWords(profile_, {"G0", "G1", "M3", "M5", "S", "F"}, "V-bit engraving");
+    if (tool.spinUpSeconds > 0 && !profile_.allowedWords.empty() && !profile_.allowedWords.contains("G4")) {
+        throw Error("machine profile \"" + profile_.name +
+                    "\" does not allow G4, which V-bit engraving needs for the spindle's spin-up; add it to "
+                    "allowedWords or set the tool's spinUpSeconds to 0");
     }
 
     std::vector<Path> paths = micrometrePaths<Um3>(strokes, profile_, "engrave");
@@ -181,9 +163,7 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
     const std::string cut = " F" + number(tool.feed);
 
     // Like the G-code reader, take the job to start at the work origin; Z0 is inside -depth..safeZ anyway.
-    CncProgram out(Um3{});
-    out.line("G21");
-    out.line("G90");
+    CncProgram out(Um3{});   // opens with the modal preamble
     out.moveZ("G0", safeZ, "");
     out.line("M3 S" + number(tool.rpm));
     if (tool.spinUpSeconds > 0) {
@@ -206,7 +186,7 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
     }
     out.line("M5");
     out.moveXY("G0", 0, 0, "");
-    return out.finish();
+    return out.finish();   // closes with the program end
 }
 
 } // namespace mto

@@ -32,6 +32,7 @@ public:
     // steps, then retract to safeZ; the groove guides the deeper plunges, and the tool lifts once per
     // stroke instead of once per stroke and pass. Strokes are ordered greedily by the nearest entry
     // point. The machine is assumed to start at X0 Y0. Points and depths are rounded to 0.001 mm.
+    // The program opens with the modal preamble (G21 G90 G17 G94) and ends with M5, G0 X0 Y0 and M2.
     // Fills everything but estimatedSeconds. Throws mto::Error for tool values outside the machine's
     // limits, strokes outside its envelope, nothing to cut, or a G/M word the profile does not allow.
     JobArtifact generate(const std::vector<Polyline>& strokes, const VBitTool& tool) const;

@@ -23,7 +23,7 @@ MachineProfile laserProfile() {
     p.maxZ = 0;
     p.maxFeed = 6000;
     p.acceleration = 1000;
-    p.allowedWords = {"G0", "G1", "G21", "G90", "M3", "M4", "M5", "S", "F"};
+    p.allowedWords = {"G0", "G1", "G17", "G21", "G90", "G94", "M2", "M3", "M4", "M5", "S", "F"};
     return p;
 }
 
@@ -37,7 +37,7 @@ MachineProfile routerProfile() {
     p.maxZ = 10;
     p.maxFeed = 3000;
     p.acceleration = 500;
-    p.allowedWords = {"G0", "G1", "G2", "G3", "G21", "G90", "G91", "M3", "M5", "S", "F"};
+    p.allowedWords = {"G0", "G1", "G2", "G3", "G17", "G21", "G90", "G91", "G94", "M2", "M3", "M5", "S", "F"};
     return p;
 }
 
@@ -58,6 +58,12 @@ std::vector<Violation> withReason(const std::vector<Violation>& all, const std::
     return out;
 }
 
+std::vector<Violation> withoutReason(const std::vector<Violation>& all, const std::string& reason) {
+    std::vector<Violation> out;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(out), [&](const Violation& v) { return v.reason != reason; });
+    return out;
+}
+
 std::string describe(const std::vector<Violation>& all) {
     std::string s;
     for (const auto& v : all) s += v.reason + "@" + std::to_string(v.line) + ": " + v.message + "\n";
@@ -65,12 +71,13 @@ std::string describe(const std::vector<Violation>& all) {
 }
 
 TEST(GcodeChecker, CleanLaserProgramPasses) {
-    auto v = check(laserProfile(), "G21\nG90\nG0 X10 Y10\nM4 S800\nG1 X50 F3000\nG1 Y50\nM5\nG0 X0 Y0\n");
+    auto v = check(laserProfile(), "G21 G90 G17 G94\nG0 X10 Y10\nM4 S800\nG1 X50 F3000\nG1 Y50\nM5\nG0 X0 Y0\nM2\n");
     EXPECT_TRUE(v.empty()) << describe(v);
 }
 
 TEST(GcodeChecker, CleanRouterProgramWithArcsPasses) {
-    auto v = check(routerProfile(), "G21 G90\nM3 S12000\nG0 Z5\nG0 X50 Y50\nG1 Z-3 F300\nG2 X70 Y50 I10 J0 F1200\nG0 Z5\nM5\n");
+    auto v = check(routerProfile(),
+                   "G21 G90 G17 G94\nM3 S12000\nG0 Z5\nG0 X50 Y50\nG1 Z-3 F300\nG2 X70 Y50 I10 J0 F1200\nG0 Z5\nM5\nM2\n");
     EXPECT_TRUE(v.empty()) << describe(v);
 }
 
@@ -154,7 +161,7 @@ TEST(GcodeChecker, FeedMoveBeforeAnyFeedIsReported) {
 }
 
 TEST(GcodeChecker, ProgramWithoutMovesIsReportedOnce) {
-    auto v = check(laserProfile(), "G21\nG90\n; nothing\n");
+    auto v = check(laserProfile(), "G21\nG90\n; nothing\nM2\n");
     ASSERT_EQ(v.size(), 1u) << describe(v);
     EXPECT_EQ(v[0].reason, "no_moves");
     EXPECT_EQ(v[0].line, 0);
@@ -162,7 +169,8 @@ TEST(GcodeChecker, ProgramWithoutMovesIsReportedOnce) {
 }
 
 TEST(GcodeChecker, ViolationsComeInLineOrder) {
-    auto v = check(laserProfile(), "M4 S100\nG1 X500 F1000\nG0 X10\nM106\nG1 X1 F7000\n");
+    auto v = check(laserProfile(), "M4 S100\nG1 X500 F1000\nG0 X10\nM106\nG1 X1 F7000\nM2\n");
+    v = withoutReason(v, "modes_not_set");
     ASSERT_EQ(v.size(), 4u) << describe(v);
     EXPECT_TRUE(std::is_sorted(v.begin(), v.end(), [](const Violation& a, const Violation& b) { return a.line < b.line; }));
     EXPECT_EQ(v[0].reason, "outside_envelope");
@@ -180,6 +188,69 @@ TEST(GcodeChecker, LongRunsOfOneReasonAreSummarisedAfterTheCap) {
     EXPECT_EQ(out[0].line, 2);
     EXPECT_EQ(out[3].line, 5) << "the summary points at the first line not listed";
     EXPECT_NE(out[3].message.find("7 more"), std::string::npos) << out[3].message;
+}
+
+TEST(GcodeChecker, GrblProgramWithoutAProgramEndIsRefused) {
+    for (const MachineProfile& p : {laserProfile(), routerProfile()}) {
+        auto v = check(p, "G21 G90\nG0 X10 Y10\nG1 X20 F100\nG0 X0 Y0\n");
+        ASSERT_EQ(v.size(), 1u) << describe(v);
+        EXPECT_EQ(v[0].reason, "program_end_missing");
+        EXPECT_EQ(v[0].line, 0) << "about the whole program";
+        EXPECT_NE(v[0].message.find("M2"), std::string::npos) << v[0].message;
+    }
+}
+
+TEST(GcodeChecker, M2OrM30EndsAProgramAndOnlyCommentsMayFollow) {
+    EXPECT_TRUE(check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\n").empty());
+    auto m30 = laserProfile();
+    m30.allowedWords.insert("M30");
+    EXPECT_TRUE(check(m30, "G21 G90\nG1 X20 F100\nM30\n").empty());
+    EXPECT_TRUE(check(laserProfile(), "G21 G90\nG1 X20 F100\nG0 X0 M2\n").empty()) << "the line's move runs before the end";
+    auto v = check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\n; done\n\n(end)\n%\n");
+    EXPECT_TRUE(v.empty()) << describe(v);
+}
+
+TEST(GcodeChecker, CommandsAfterTheProgramEndAreRefusedAtTheLastOne) {
+    auto v = check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\nG0 X5\n; comment\nS0\n");
+    ASSERT_EQ(v.size(), 1u) << describe(v);
+    EXPECT_EQ(v[0].reason, "program_end_missing");
+    EXPECT_EQ(v[0].line, 6);
+    EXPECT_NE(v[0].message.find("line 3"), std::string::npos) << v[0].message;
+}
+
+TEST(GcodeChecker, GrblProgramMovingBeforeItSetsUnitsAndDistanceModeIsRefused) {
+    auto v = check(laserProfile(), "G0 X10\nG21 G90\nG1 X20 F100\nM2\n");
+    ASSERT_EQ(v.size(), 1u) << describe(v);
+    EXPECT_EQ(v[0].reason, "modes_not_set");
+    EXPECT_EQ(v[0].line, 1) << "the first move";
+    EXPECT_NE(v[0].message.find("G21"), std::string::npos) << v[0].message;
+    EXPECT_NE(v[0].message.find("G90"), std::string::npos) << v[0].message;
+
+    v = check(routerProfile(), "G90\nG0 Z5\nG21\nG1 Z-1 F100\nM2\n");
+    ASSERT_EQ(v.size(), 1u) << describe(v);
+    EXPECT_EQ(v[0].reason, "modes_not_set");
+    EXPECT_EQ(v[0].line, 2);
+    EXPECT_NE(v[0].message.find("G21"), std::string::npos) << v[0].message;
+    EXPECT_EQ(v[0].message.find("G90 (absolute)"), std::string::npos) << "G90 was set: " << v[0].message;
+
+    // Set on the first move's own line counts: GRBL applies modes before the line's motion.
+    EXPECT_TRUE(check(laserProfile(), "G21 G90 G1 X20 F100\nM2\n").empty());
+    // G91 states the distance mode too; whether the machine takes it is its allowed words' call.
+    EXPECT_TRUE(withReason(check(routerProfile(), "G21 G91\nG1 X20 F100\nM2\n"), "modes_not_set").empty());
+}
+
+TEST(GcodeChecker, PrinterProgramsNeedNeitherThePreambleNorAProgramEnd) {
+    MachineProfile p;
+    p.name = "mk3s";
+    p.capability = "fdm";
+    p.sizeX = 250;
+    p.sizeY = 210;
+    p.maxZ = 210;
+    p.maxFeed = 12000;
+    p.acceleration = 1250;
+    p.allowedWords = {"G1", "E", "F"};
+    auto v = check(p, "G1 X10 Y10 Z0.2 F3000\nG1 X20 E1\n");
+    EXPECT_TRUE(v.empty()) << describe(v);
 }
 
 TEST(GcodeChecker, ProfilesWithoutAnEnvelopeOrFeedAreRefused) {

@@ -39,6 +39,11 @@ TEST(GcodeEstimator, StraightLineFollowsTheTrapezoid) {
     EXPECT_NEAR(estimate("G1 X100 F6000").seconds, 0.1 + 0.9 + 0.1, 1e-9);
 }
 
+TEST(GcodeEstimator, ProgramEndAndThePreambleTakeNoTime) {
+    EXPECT_NEAR(estimate("G21 G90 G17 G94\nG1 X100 F6000\nM5\nM2\n").seconds, 0.1 + 0.9 + 0.1, 1e-9);
+    EXPECT_EQ(estimate("G21 G90 G17 G94\nM2\n").seconds, 0);
+}
+
 TEST(GcodeEstimator, ShortLineNeverReachesFullSpeed) {
     // 2 mm: peaks at sqrt(a·L) = 44.7 mm/s halfway, then stops.
     EXPECT_NEAR(estimate("G1 X2 F6000").seconds, 2 * std::sqrt(1000.0 * 2) / 1000, 1e-9);

@@ -182,6 +182,27 @@ TEST(GcodeProgram, SpindleStateAndPowerFollowM3M4M5AndS) {
     EXPECT_FALSE(p.moves()[4].toolOn) << "program end switches the spindle off";
 }
 
+TEST(GcodeProgram, ProgramEndResetsMotionPlaneAndDistanceModeAsGrblDoesButKeepsUnitsAndFeed) {
+    // G18 and G91 before M2; after it a bare "X2 Y1" is an absolute G1 in inches at the old feed, and an
+    // XY arc is allowed again.
+    auto p = parsed("G20 G91 G18 G1 X1 F10\nG0 X1\nM2\nX2 Y1\nG2 X3 Y0 I0.5 J-0.5");
+    ASSERT_GE(p.moves().size(), 4u);
+    const Move& after = p.moves()[2];
+    EXPECT_FALSE(after.rapid) << "G1 after the end, not the G0 before it";
+    EXPECT_DOUBLE_EQ(after.to.x, 2 * 25.4) << "absolute, in inches";
+    EXPECT_DOUBLE_EQ(after.to.y, 25.4);
+    EXPECT_DOUBLE_EQ(after.feed, 254);
+    EXPECT_DOUBLE_EQ(p.moves().back().to.x, 3 * 25.4);
+}
+
+TEST(GcodeProgram, LastCommandLineSkipsTrailingCommentsAndBlankLines) {
+    EXPECT_EQ(parsed("G0 X1\nM2\n; done\n\n(end)\n%\n").lastCommandLine(), 2);
+    EXPECT_EQ(parsed("G0 X1\nS0\n").lastCommandLine(), 2);
+    EXPECT_EQ(parsed("G0 X1\n$H\n").lastCommandLine(), 2);
+    EXPECT_EQ(parsed("; only a comment\n").lastCommandLine(), 0);
+    EXPECT_EQ(parsed("").lastCommandLine(), 0);
+}
+
 TEST(GcodeProgram, ParametersOfOtherCommandsAreNotPowerFeedOrMotion) {
     auto p = parsed("M104 S200\nM92 X80 Y80 E93\nG4 P1\nM106 S255\nG1 X1 F100");
     ASSERT_EQ(p.moves().size(), 1u);

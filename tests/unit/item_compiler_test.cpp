@@ -317,6 +317,46 @@ TEST(ItemCompiler, PreSlicedProgramOutsideThePrinterIsRefusedWithTheCheckersReas
     EXPECT_NE(f.message.find("mk3s"), std::string::npos) << f.message;
 }
 
+// Every GRBL job sets the whole modal state first and ends with a program end, whichever generator wrote it;
+// the printer's pre-sliced program is passed on as the slicer wrote it (checked above).
+TEST(ItemCompiler, EveryGrblJobOpensWithTheModalPreambleAndEndsWithM2) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    const Catalog catalog = shipped();
+    ItemCompiler compiler(dir.path() / "cache");
+    const std::vector<std::pair<std::string, std::string>> orders{
+        {"COASTER-OAK-ENGRAVED", R"({"text":"Ada"})"},
+        {"TAG-STEEL-ENGRAVED", R"({"name":"Bo"})"},
+        {"SIGN-PINE-CNC", R"({"text":"Cy","width_mm":200,"height_mm":100})"},
+        {"COASTER-PINE-CNC", R"({"text":"Di","diameter_mm":100})"}};
+    std::size_t jobs = 0;
+    for (const auto& [sku, personalization] : orders) {
+        const CompiledItem item = compiled(compiler.compile(catalog, sku, personalization, 0));
+        for (const CompiledOperation& op : item.operations) {
+            const std::string& program = op.artifact.program;
+            EXPECT_EQ(op.artifact.format, "gcode-grbl") << sku;
+            EXPECT_EQ(program.rfind("G21 G90 G17 G94\n", 0), 0u) << sku << " " << op.operation;
+            ASSERT_GE(program.size(), 4u);
+            EXPECT_EQ(program.substr(program.size() - 4), "\nM2\n") << sku << " " << op.operation;
+            ++jobs;
+        }
+    }
+    EXPECT_EQ(jobs, 6u);
+}
+
+TEST(ItemCompiler, GrblMachineWhoseAllowedWordsLackTheProgramEndIsCompileFailedNamingIt) {
+    REQUIRE_HERSHEY_FONTS();
+    test::TempDir dir;
+    Catalog catalog = shipped();
+    MachineProfile old = *catalog.machine("laser-400");
+    old.allowedWords.erase("M2");
+    catalog.addMachine(old);
+    ItemCompiler compiler(dir.path() / "cache");
+    const ItemFailure f = failure(compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada"})", 0));
+    EXPECT_EQ(f.reason, "compile_failed");
+    EXPECT_NE(f.message.find("does not allow M2"), std::string::npos) << f.message;
+}
+
 TEST(ItemCompiler, SkuWithoutGeneratorIsCompileFailedAtTheSku) {
     test::TempDir dir;
     Catalog catalog;

@@ -39,7 +39,8 @@ struct ParsedLaser {
     std::vector<std::string> badNumbers;   // X/Y values not printed with exactly three decimals
 };
 
-// Just enough G-code for what the generator emits: G0/G1/G21/G90, M4/M5, S, F, X, Y.
+// Just enough G-code for what the generator emits: G0/G1 (G17/G21/G90/G94 change nothing here), M4/M5/M2,
+// S, F, X, Y.
 ParsedLaser parseLaser(const std::string& program) {
     ParsedLaser out;
     std::istringstream in(program);
@@ -65,7 +66,7 @@ ParsedLaser parseLaser(const std::string& program) {
                     motion = static_cast<int>(value);
                 }
                 break;
-            case 'M': laserOn = value == 3 || value == 4 ? true : value == 5 ? false : laserOn; break;
+            case 'M': laserOn = value == 3 || value == 4 ? true : value == 5 || value == 2 ? false : laserOn; break;
             case 'S':
                 power = value;
                 setsPower = true;
@@ -105,7 +106,7 @@ MachineProfile laserProfile() {
     p.sizeY = 400;
     p.maxFeed = 6000;
     p.maxPower = 1000;
-    p.allowedWords = {"G0", "G1", "G21", "G90", "M4", "M5", "S", "F"};
+    p.allowedWords = {"G0", "G1", "G17", "G21", "G90", "G94", "M2", "M4", "M5", "S", "F"};
     return p;
 }
 
@@ -163,11 +164,11 @@ TEST_F(LaserTextGeneratorTest, HeaderAndFooterFollowGrblLaserMode) {
     const auto job = LaserTextGenerator(laserProfile()).generate(strokes_, birch());
     const auto parsed = parseLaser(job.program);
     ASSERT_GE(parsed.lines.size(), 6u);
-    EXPECT_EQ(parsed.lines[0], "G21");
-    EXPECT_EQ(parsed.lines[1], "G90");
-    EXPECT_EQ(parsed.lines[2], "M4 S0");
-    EXPECT_EQ(parsed.lines[parsed.lines.size() - 2], "M5 S0");
-    EXPECT_EQ(parsed.lines.back(), "G0 X0.000 Y0.000");
+    EXPECT_EQ(parsed.lines[0], "G21 G90 G17 G94");
+    EXPECT_EQ(parsed.lines[1], "M4 S0");
+    EXPECT_EQ(parsed.lines[parsed.lines.size() - 3], "M5 S0");
+    EXPECT_EQ(parsed.lines[parsed.lines.size() - 2], "G0 X0.000 Y0.000");
+    EXPECT_EQ(parsed.lines.back(), "M2");
     EXPECT_EQ(job.program.back(), '\n');
     EXPECT_TRUE(parsed.badNumbers.empty()) << parsed.badNumbers.front();
 }
@@ -278,11 +279,11 @@ TEST(LaserTextGenerator, AStrokeIsBurntBackwardsWhenItsEndIsNearer) {
     std::vector<Polyline> strokes = {{{{10, 10}, {20, 10}}}, {{{30, 10}, {21, 10}}}, {{{21, 12}, {30, 12}}}};
     const auto job = LaserTextGenerator(laserProfile()).generate(strokes, birch());
     EXPECT_EQ(job.program,
-              "G21\nG90\nM4 S0\n"
+              "G21 G90 G17 G94\nM4 S0\n"
               "G0 X10.000 Y10.000 S0\nG1 X20.000 Y10.000 S700 F1800\n"
               "G0 X21.000 Y10.000 S0\nG1 X30.000 Y10.000 S700 F1800\n"
               "G0 X30.000 Y12.000 S0\nG1 X21.000 Y12.000 S700 F1800\n"
-              "M5 S0\nG0 X0.000 Y0.000\n");
+              "M5 S0\nG0 X0.000 Y0.000\nM2\n");
     EXPECT_NEAR(job.workMm, 28, 1e-9);
     EXPECT_NEAR(job.travelMm, std::hypot(10, 10) + 1 + 2 + std::hypot(21, 12), 1e-9);
 }
@@ -366,6 +367,11 @@ TEST(LaserTextGenerator, RefusesWhatTheMachineCannotDo) {
     auto noM4 = laserProfile();
     noM4.allowedWords.erase("M4");
     expectError([&] { LaserTextGenerator(noM4).generate(ok, birch()); }, "M4");
+    for (const char* frame : {"G17", "G21", "G90", "G94", "M2"}) {
+        auto noFrame = laserProfile();
+        noFrame.allowedWords.erase(frame);
+        expectError([&] { LaserTextGenerator(noFrame).generate(ok, birch()); }, std::string("does not allow ") + frame);
+    }
     auto open = laserProfile();
     open.allowedWords.clear();
     EXPECT_NO_THROW(LaserTextGenerator(open).generate(ok, birch()));

@@ -262,11 +262,14 @@ TEST(ProfileCutGenerator, ProgramIsPlainGrblWithSpindleAroundTheCut) {
     ProfileCutGenerator gen(kTool);
     const JobArtifact a = gen.generate(plateCut());
     const Parsed p = parse(a.program, kTool.safeZ);
-    ASSERT_GE(p.words.size(), 4u);
-    EXPECT_EQ(p.words[0], "G21");
-    EXPECT_EQ(p.words[1], "G90");
+    ASSERT_GE(p.words.size(), 6u);
+    EXPECT_EQ(a.program.substr(0, a.program.find('\n')), "G21 G90 G17 G94") << "the whole modal state comes first";
+    EXPECT_EQ(p.words.back(), "M2") << "the program ends with a program end";
+    EXPECT_EQ(std::count(p.words.begin(), p.words.end(), "M2"), 1);
     for (const std::string& w : p.words)
-        EXPECT_TRUE(w == "G0" || w == "G1" || w == "G4" || w == "G21" || w == "G90" || w == "M3" || w == "M5") << w;
+        EXPECT_TRUE(w == "G0" || w == "G1" || w == "G4" || w == "G17" || w == "G21" || w == "G90" || w == "G94" ||
+                    w == "M2" || w == "M3" || w == "M5")
+            << w;
     const auto m3 = std::find(p.words.begin(), p.words.end(), "M3");
     const auto firstCut = std::find(p.words.begin(), p.words.end(), "G1");
     // The spindle gets its spin-up time right after M3, before anything touches the stock.

@@ -45,7 +45,8 @@ struct ParsedCnc {
     int dwellLine = 0;
 };
 
-// Just enough G-code for what the generator emits: G0/G1/G4/G21/G90, M3/M5, S, F, P, X, Y, Z.
+// Just enough G-code for what the generator emits: G0/G1/G4 (G17/G21/G90/G94 change nothing here), M3/M5/M2,
+// S, F, P, X, Y, Z.
 ParsedCnc parseCnc(const std::string& program) {
     ParsedCnc out;
     std::istringstream in(program);
@@ -75,7 +76,7 @@ ParsedCnc parseCnc(const std::string& program) {
                 if (value == 3 && !spindleOn) {
                     out.firstSpindleOnLine = lineNo;
                 }
-                spindleOn = value == 3 ? true : value == 5 ? false : spindleOn;
+                spindleOn = value == 3 ? true : value == 5 || value == 2 ? false : spindleOn;
                 out.spindleOffLine = value == 5 ? lineNo : out.spindleOffLine;
                 break;
             case 'S': out.spindleSpeed = value; break;
@@ -109,7 +110,7 @@ MachineProfile cncProfile() {
     p.minZ = -30;
     p.maxZ = 40;
     p.maxFeed = 3000;
-    p.allowedWords = {"G0", "G1", "G4", "G21", "G90", "M3", "M5", "S", "F"};
+    p.allowedWords = {"G0", "G1", "G4", "G17", "G21", "G90", "G94", "M2", "M3", "M5", "S", "F"};
     return p;
 }
 
@@ -230,8 +231,10 @@ TEST_F(VBitTextGeneratorTest, CutsRunWithTheSpindleOnAtTheConfiguredFeeds) {
             EXPECT_EQ(m.feed, 900) << "line " << m.line;
         }
     }
-    EXPECT_EQ(parsed.lines[parsed.lines.size() - 2], "M5");
-    EXPECT_EQ(parsed.lines.back(), "G0 X0.000 Y0.000");
+    EXPECT_EQ(parsed.lines.front(), "G21 G90 G17 G94");
+    EXPECT_EQ(parsed.lines[parsed.lines.size() - 3], "M5");
+    EXPECT_EQ(parsed.lines[parsed.lines.size() - 2], "G0 X0.000 Y0.000");
+    EXPECT_EQ(parsed.lines.back(), "M2");
 }
 
 TEST_F(VBitTextGeneratorTest, EachLaidOutStrokeIsCutOnceInEqualDepthPasses) {
@@ -324,12 +327,12 @@ TEST(VBitTextGenerator, WithoutSpinUpTheProgramNeedsNoDwell) {
     tool.spinUpSeconds = 0;
     const auto job = VBitTextGenerator(profile).generate({{{{1, 1}, {2, 2}}}}, tool);
     EXPECT_EQ(job.program,
-              "G21\nG90\nG0 Z5.000\nM3 S18000\n"
+              "G21 G90 G17 G94\nG0 Z5.000\nM3 S18000\n"
               "G0 X1.000 Y1.000\n"
               "G1 Z-0.166 F150\nG1 X2.000 Y2.000 F900\n"
               "G1 Z-0.333 F150\nG1 X1.000 Y1.000 F900\n"
               "G1 Z-0.500 F150\nG1 X2.000 Y2.000 F900\n"
-              "G0 Z5.000\nM5\nG0 X0.000 Y0.000\n");
+              "G0 Z5.000\nM5\nG0 X0.000 Y0.000\nM2\n");
 }
 
 TEST(VBitTextGenerator, GrooveWidthFollowsTheAngleAndDepth) {
@@ -379,6 +382,11 @@ TEST(VBitTextGenerator, RefusesWhatTheMachineCannotDo) {
     auto noDwell = cncProfile();
     noDwell.allowedWords.erase("G4");
     expectError([&] { VBitTextGenerator(noDwell).generate(ok, sixtyDegree()); }, "spinUpSeconds");
+    for (const char* word : {"G17", "G21", "G90", "G94", "M2", "M3"}) {
+        auto without = cncProfile();
+        without.allowedWords.erase(word);
+        expectError([&] { VBitTextGenerator(without).generate(ok, sixtyDegree()); }, std::string("does not allow ") + word);
+    }
 }
 
 } // namespace
