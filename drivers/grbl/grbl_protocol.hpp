@@ -22,6 +22,10 @@ inline constexpr char kSoftReset = 0x18;
 // unacknowledged lines at or below this.
 inline constexpr std::size_t kRxBufferBytes = 128;
 
+// GRBL's line buffer (LINE_BUFFER_SIZE): a line whose wire form has more than kLineBufferBytes - 1
+// characters is thrown away and answered with error:11.
+inline constexpr std::size_t kLineBufferBytes = 80;
+
 struct Axes {
     double x = 0, y = 0, z = 0;
 };
