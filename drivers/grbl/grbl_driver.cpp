@@ -13,8 +13,8 @@ namespace mto::grbl {
 
 namespace {
 
-// GRBL's line buffer (LINE_BUFFER_SIZE 80, one byte for the terminator): a longer line is refused with error:11.
-constexpr std::size_t kMaxLineChars = 79;
+// GRBL's line buffer keeps one byte for the terminator: a longer line is refused with error:11.
+constexpr std::size_t kMaxLineChars = kLineBufferBytes - 1;
 
 // The largest and the smallest non-zero S word of a program, in wire form.
 struct SpindleRange {
@@ -453,6 +453,13 @@ void GrblDriver::armStatusTimer() {
     statusTimer_.expires_after(busy ? options_.statusWhileRunning : options_.statusWhileIdle);
     statusTimer_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || stopping_ || phase_ == Phase::Closed || phase_ == Phase::Opening || !link_->isOpen()) return;
+        if (resetToContinue_) {
+            // After a hard or soft limit GRBL answers nothing, status included, until it is reset: silence
+            // is expected here, and only the operator's unlock (which resets first) ends it.
+            waitingSince_.reset();
+            armStatusTimer();
+            return;
+        }
         if (waitingSince_ && std::chrono::steady_clock::now() - *waitingSince_ >= options_.silenceLimit) {
             dropLink({"timeout", "",
                       "the controller has not answered for " +

@@ -13,5 +13,6 @@ void runLatencyBench(const BenchOptions& options, BenchReport& report);
 void runDrainBench(const BenchOptions& options, BenchReport& report);
 void runMemoryBench(const BenchOptions& options, BenchReport& report);
 void runCompileBench(const BenchOptions& options, BenchReport& report);
+void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench
