@@ -234,8 +234,12 @@ void CompileQueue::enqueue(const std::string& orderId) {
                     auto meta = artifactPath(stateDir_, op.artifact.sha256);
                     writeFileDurably(meta.replace_extension(".json"), artifactMetadata(op.artifact));
                     writeFileDurably(mediaPath(stateDir_, proofSha), op.proofPng);
+                    std::string material;
+                    if (const CatalogEntry* entry = catalog->find(item.sku))
+                        for (const Operation& o : entry->operations)
+                            if (o.name == op.operation) material = o.material;
                     jobs.push_back({item.itemId, op.operation, step++, op.artifact.capability, op.artifact.sha256,
-                                    proofSha, op.artifact.estimatedSeconds, op.textHeight});
+                                    proofSha, op.artifact.estimatedSeconds, op.textHeight, op.machine, material});
                 }
             } catch (const std::exception& e) {
                 // Storage trouble is not the order's fault: it stays received and is compiled again later.

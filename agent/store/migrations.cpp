@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 4> kMigrations{
+constexpr std::array<const char*, 5> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -117,6 +117,38 @@ ALTER TABLE jobs_v3 RENAME TO jobs;
     // a re-send of the same one (rows from before have none and are compared by command and order only).
     R"sql(
 ALTER TABLE commands ADD COLUMN revision INTEGER;
+)sql",
+    // 5: the scheduler's queue. A job carries its sort keys (rush, due time in epoch seconds, arrival) and
+    // what it needs of a machine (profile, material), so the next job for a machine is one walk of one
+    // index; one row per unit (an item's qty) once it has started on a machine.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN due_key INTEGER NOT NULL DEFAULT 9223372036854775807;
+ALTER TABLE jobs ADD COLUMN arrival INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN qty INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN material TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN started_units INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET
+    due_key = COALESCE((SELECT CAST(strftime('%s', o.due_by) AS INTEGER) FROM orders o WHERE o.order_id = jobs.order_id),
+                       9223372036854775807),
+    arrival = COALESCE((SELECT o.received_at FROM orders o WHERE o.order_id = jobs.order_id), 0),
+    qty = COALESCE((SELECT i.qty FROM items i WHERE i.order_id = jobs.order_id AND i.item_id = jobs.item_id), 1);
+CREATE INDEX jobs_queue ON jobs(state, capability, rush DESC, due_key, arrival, order_id, item_id, step);
+CREATE TABLE units (
+    order_id   TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    operation  TEXT NOT NULL,
+    unit       INTEGER NOT NULL,
+    step       INTEGER NOT NULL,
+    machine_id TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at   INTEGER,
+    last_line  INTEGER NOT NULL DEFAULT 0,
+    reason     TEXT,
+    PRIMARY KEY (order_id, item_id, operation, unit)
+) WITHOUT ROWID;
+CREATE INDEX units_by_step ON units(order_id, item_id, step, unit);
 )sql",
 };
 

@@ -480,8 +480,12 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
     json::array items;
     double total = 0;
     for (const auto& job : jobs) {
+        // The queue's sort keys come from the order and the item, so the scheduler never joins to sort.
         db_.prepare("INSERT OR REPLACE INTO jobs (order_id, item_id, operation, step, revision, capability, artifact_sha, "
-                    "proof_sha, estimated_s, rush) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    "proof_sha, estimated_s, rush, profile, material, due_key, arrival, qty) "
+                    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                    "COALESCE(CAST(strftime('%s', o.due_by) AS INTEGER), 9223372036854775807), o.received_at, i.qty "
+                    "FROM orders o JOIN items i ON i.order_id = o.order_id AND i.item_id = ?2 WHERE o.order_id = ?1")
             .bind(1, input.orderId)
             .bind(2, job.itemId)
             .bind(3, job.operation)
@@ -492,6 +496,8 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
             .bind(8, job.proofSha)
             .bindReal(9, job.estimatedSeconds)
             .bind(10, static_cast<std::int64_t>(input.rush))
+            .bind(11, job.profile)
+            .bind(12, job.material)
             .run();
         perSeconds[job.capability] += job.estimatedSeconds;
         total += job.estimatedSeconds;

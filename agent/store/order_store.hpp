@@ -62,6 +62,8 @@ struct CompiledJob {
     std::string proofSha;
     double estimatedSeconds = 0;
     double textHeight = 0;
+    std::string profile{};    // the machine profile it was compiled and checked for
+    std::string material{};
 };
 
 // A stored machine job, as the scheduler and mtoctl see it.

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+// The scheduler's queue: which unit of which job a machine should run next, decided from the store alone.
+#include "scheduler/job_queue.hpp"
+
+#include <vector>
+
+namespace mto {
+
+namespace {
+
+// Candidates are read in queue order a page at a time; most decisions end on the first row.
+constexpr int kPage = 64;
+
+// Orders whose jobs may run. Held, cancelled, rejected and shipped orders are skipped.
+constexpr const char* kRunnableOrderStates = "('accepted', 'scheduled', 'in_production')";
+
+} // namespace
+
+std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
+    const std::string sql =
+        std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.started_units, j.qty, j.rush, "
+                    "j.artifact_sha, j.estimated_s, j.profile, j.material "
+                    "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                    "WHERE j.state = 'queued' AND j.capability = ?1 AND o.state IN ") +
+        kRunnableOrderStates +
+        " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?2 OFFSET ?3";
+    for (int offset = 0;; offset += kPage) {
+        std::vector<QueuedUnit> page;
+        {
+            auto& st = db_.prepare(sql);
+            st.bind(1, machine.capability).bind(2, std::int64_t{kPage}).bind(3, std::int64_t{offset});
+            int rows = 0;
+            while (st.step()) {
+                ++rows;
+                const std::string profile = st.columnText(9);
+                const std::string material = st.columnText(10);
+                if (!profile.empty() && profile != machine.profile) continue;
+                if (!material.empty() && !machine.materials.empty() && !machine.materials.count(material)) continue;
+                QueuedUnit u;
+                u.orderId = st.columnText(0);
+                u.itemId = st.columnText(1);
+                u.operation = st.columnText(2);
+                u.step = static_cast<int>(st.columnInt(3));
+                u.unit = st.columnInt(4) + 1;
+                u.qty = st.columnInt(5);
+                u.rush = st.columnInt(6) != 0;
+                u.artifactSha = st.columnText(7);
+                u.estimatedSeconds = st.columnReal(8);
+                if (u.unit > u.qty) continue;
+                page.push_back(std::move(u));
+            }
+            st.reset();
+            if (rows == 0) return std::nullopt;
+        }
+        for (auto& u : page)
+            if (unitReady(u)) return std::move(u);
+    }
+}
+
+bool JobQueue::unitReady(const QueuedUnit& u) {
+    if (u.step == 0) return true;
+    auto& st = db_.prepare("SELECT state FROM units WHERE order_id = ?1 AND item_id = ?2 AND step = ?3 AND unit = ?4");
+    st.bind(1, u.orderId).bind(2, u.itemId).bind(3, std::int64_t{u.step - 1}).bind(4, u.unit);
+    const bool done = st.step() && st.columnText(0) == "done";
+    st.reset();
+    return done;
+}
+
+void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, std::int64_t now) {
+    db_.prepare("INSERT INTO units (order_id, item_id, operation, unit, step, machine_id, state, started_at) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .bind(4, u.unit)
+        .bind(5, std::int64_t{u.step})
+        .bind(6, machineId)
+        .bind(7, now)
+        .run();
+    // The job leaves the queue once its last unit has started.
+    db_.prepare("UPDATE jobs SET started_units = started_units + 1, "
+                "state = CASE WHEN started_units + 1 >= qty THEN 'started' ELSE state END "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .run();
+}
+
+void JobQueue::markDone(const QueuedUnit& u, std::int64_t now) {
+    db_.prepare("UPDATE units SET state = 'done', ended_at = ?5 "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .bind(4, u.unit)
+        .bind(5, now)
+        .run();
+    db_.prepare("UPDATE jobs SET state = 'done' WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                "AND started_units >= qty AND NOT EXISTS (SELECT 1 FROM units n WHERE n.order_id = ?1 AND "
+                "n.item_id = ?2 AND n.operation = ?3 AND n.state <> 'done')")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .run();
+}
+
+void JobQueue::markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine,
+                               const std::string& reason) {
+    db_.prepare("UPDATE units SET state = 'interrupted', ended_at = ?5, last_line = ?6, reason = ?7 "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .bind(4, u.unit)
+        .bind(5, now)
+        .bind(6, static_cast<std::int64_t>(lastLine))
+        .bind(7, reason)
+        .run();
+}
+
+double JobQueue::queuedSeconds(const std::string& capability) {
+    auto& st = db_.prepare("SELECT COALESCE(SUM(estimated_s * (qty - started_units)), 0) FROM jobs "
+                           "WHERE state = 'queued' AND capability = ?1");
+    st.bind(1, capability);
+    const double seconds = st.step() ? st.columnReal(0) : 0;
+    st.reset();
+    return seconds;
+}
+
+} // namespace mto

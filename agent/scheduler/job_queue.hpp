@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// The scheduler's queue: which unit of which job a machine should run next, decided from the store alone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "store/database.hpp"
+
+namespace mto {
+
+// What a machine can take: jobs compiled for its profile (or, for jobs stored before profiles were recorded,
+// its capability) in one of its materials (none listed: any).
+struct MachineSlot {
+    std::string machineId;
+    std::string profile;
+    std::string capability;
+    std::set<std::string> materials;
+};
+
+// One unit (of an item's qty) of one job, ready to run.
+struct QueuedUnit {
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    int step = 0;
+    std::int64_t unit = 1;        // 1..qty
+    std::int64_t qty = 1;
+    bool rush = false;
+    std::string artifactSha;
+    double estimatedSeconds = 0;
+};
+
+// Thread-bound to the loop, like the store it reads. Order of the queue: rush before standard, then the
+// earlier due time (orders without one last), then arrival, then order id, item, route step. A unit is ready
+// when its order is accepted and in production (not held, cancelled or rejected), its job's earlier units
+// have all started, and, for a later route step, the same unit of the step before it is done. Nothing is
+// kept in memory: a restart sees the same queue.
+class JobQueue {
+public:
+    explicit JobQueue(Database& db) : db_(db) {}
+
+    // The best ready unit for this machine, or nullopt.
+    std::optional<QueuedUnit> nextFor(const MachineSlot& machine);
+
+    // Write methods run inside the caller's transaction, with the events they cause.
+    void markStarted(const QueuedUnit& u, const std::string& machineId, std::int64_t now);
+    void markDone(const QueuedUnit& u, std::int64_t now);
+    void markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine, const std::string& reason);
+
+    // Ready and started-but-unfinished work for a capability, in estimated seconds (for the status).
+    double queuedSeconds(const std::string& capability);
+
+private:
+    bool unitReady(const QueuedUnit& u);
+    Database& db_;
+};
+
+} // namespace mto

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// The scheduler's queue on a real SQLite file: order of work, machine matching, units and route steps.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <variant>
+
+#include "intake/order_parser.hpp"
+#include "scheduler/job_queue.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+#include "store/order_store.hpp"
+#include "test_env.hpp"
+#include "util/clock.hpp"
+
+namespace mto {
+namespace {
+
+class SteppingClock final : public Clock {
+public:
+    std::int64_t nowMs() const override { return now; }
+    std::int64_t now = 1'780'000'000'000;
+};
+
+class JobQueueTest : public ::testing::Test {
+protected:
+    JobQueueTest() : db_(dir_.path() / "agent.db", Database::Mode::ReadWrite), store_(db_, "f1", clock_), queue_(db_) {
+        migrate(db_);
+        catalog_.add({"COASTER", "Coaster"});
+        catalog_.add({"SIGN", "Sign"});
+        laser_ = {"laser-1", "laser-400", "laser", {"oak", "steel"}};
+    }
+
+    // Stores an order of one item and records its compiled jobs, as intake and the compile room do.
+    void addOrder(const std::string& id, const std::string& priority, const std::string& dueBy, std::int64_t qty,
+                  std::vector<CompiledJob> jobs, const std::string& sku = "COASTER") {
+        std::string p = R"({"order_id":")" + id + R"(","priority":")" + priority + "\"";
+        if (!dueBy.empty()) p += R"(,"due_by":")" + dueBy + "\"";
+        p += R"(,"items":[{"item_id":"1","sku":")" + sku + R"(","qty":)" + std::to_string(qty) + "}]}";
+        auto parsed = parser_.parseOrder(p, catalog_);
+        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
+        clock_.now += 1000;   // arrival order
+        Transaction txn(db_);
+        Rejection r;
+        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
+        auto input = store_.compileInput(id);
+        ASSERT_TRUE(input);
+        store_.recordCompiled(*input, jobs);
+        txn.commit();
+    }
+    static CompiledJob laserJob(const std::string& material = "oak", const std::string& profile = "laser-400") {
+        return {"1", "laser_engrave", 0, "laser", "sha-" + material, "proof", 60, 5, profile, material};
+    }
+    std::string nextOrder(const MachineSlot& m) {
+        auto u = queue_.nextFor(m);
+        return u ? u->orderId : "<none>";
+    }
+    void start(const QueuedUnit& u) {
+        Transaction txn(db_);
+        queue_.markStarted(u, "m", clock_.now);
+        txn.commit();
+    }
+    void finish(const QueuedUnit& u) {
+        Transaction txn(db_);
+        queue_.markDone(u, clock_.now);
+        txn.commit();
+    }
+
+    test::TempDir dir_;
+    Database db_;
+    SteppingClock clock_;
+    OrderStore store_;
+    JobQueue queue_;
+    Catalog catalog_;
+    OrderParser parser_{ParseLimits{}};
+    MachineSlot laser_;
+};
+
+TEST_F(JobQueueTest, RushComesFirstThenTheEarlierDueTimeThenArrival) {
+    addOrder("std-late", "standard", "2026-12-20T10:00:00Z", 1, {laserJob()});
+    addOrder("std-none", "standard", "", 1, {laserJob()});
+    addOrder("std-soon", "standard", "2026-12-03T10:00:00+02:00", 1, {laserJob()});
+    addOrder("std-soon-utc", "standard", "2026-12-03T09:00:00Z", 1, {laserJob()});   // 1 h after std-soon
+    addOrder("rush-b", "rush", "", 1, {laserJob()});
+    addOrder("rush-a", "rush", "2026-12-25T00:00:00Z", 1, {laserJob()});
+    std::vector<std::string> order;
+    while (auto u = queue_.nextFor(laser_)) {
+        order.push_back(u->orderId);
+        start(*u);
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"rush-a", "rush-b", "std-soon", "std-soon-utc", "std-late", "std-none"}))
+        << "due times compare as instants, whatever their offset; no due time sorts last";
+}
+
+TEST_F(JobQueueTest, AMachineGetsOnlyJobsOfItsProfileCapabilityAndMaterials) {
+    addOrder("pine", "rush", "", 1, {laserJob("pine")});
+    addOrder("other-profile", "rush", "", 1, {laserJob("oak", "laser-1000")});
+    addOrder("cnc", "rush", "", 1, {{"1", "cnc_engrave", 0, "cnc", "c", "p", 60, 5, "cnc-600", "oak"}});
+    addOrder("oak", "standard", "", 1, {laserJob("oak")});
+    EXPECT_EQ(nextOrder(laser_), "oak");
+    MachineSlot anyMaterial = laser_;
+    anyMaterial.materials.clear();
+    EXPECT_EQ(nextOrder(anyMaterial), "pine") << "a machine that names no materials takes any";
+    MachineSlot cnc{"cnc-1", "cnc-600", "cnc", {}};
+    EXPECT_EQ(nextOrder(cnc), "cnc");
+}
+
+TEST_F(JobQueueTest, HeldCancelledAndNotYetAcceptedOrdersWait) {
+    addOrder("held", "rush", "", 1, {laserJob()});
+    addOrder("cancelled", "rush", "", 1, {laserJob()});
+    addOrder("ok", "standard", "", 1, {laserJob()});
+    db_.exec("UPDATE orders SET state = 'on_hold' WHERE order_id = 'held'");
+    db_.exec("UPDATE orders SET state = 'cancelled' WHERE order_id = 'cancelled'");
+    EXPECT_EQ(nextOrder(laser_), "ok");
+    db_.exec("UPDATE orders SET state = 'accepted' WHERE order_id = 'held'");
+    EXPECT_EQ(nextOrder(laser_), "held") << "resumed: back in its place";
+}
+
+TEST_F(JobQueueTest, EachUnitOfAQuantityIsItsOwnRunAndTheJobLeavesTheQueueAfterTheLast) {
+    addOrder("three", "standard", "", 3, {laserJob()});
+    std::vector<std::int64_t> units;
+    while (auto u = queue_.nextFor(laser_)) {
+        EXPECT_EQ(u->qty, 3);
+        units.push_back(u->unit);
+        start(*u);
+        finish(*u);
+    }
+    EXPECT_EQ(units, (std::vector<std::int64_t>{1, 2, 3}));
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM jobs WHERE order_id = 'three' AND state = 'done'"), 1);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE order_id = 'three' AND state = 'done'"), 3);
+}
+
+TEST_F(JobQueueTest, ALaterRouteStepWaitsForTheSameUnitOfTheStepBefore) {
+    MachineSlot cnc{"cnc-1", "cnc-600", "cnc", {}};
+    addOrder("sign", "standard", "", 2,
+             {{"1", "cnc_engrave", 0, "cnc", "e", "p", 60, 5, "cnc-600", "pine"},
+              {"1", "cnc_profile", 1, "cnc", "c", "p", 60, 0, "cnc-600", "pine"}},
+             "SIGN");
+    auto first = queue_.nextFor(cnc);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->operation, "cnc_engrave");
+    EXPECT_EQ(first->unit, 1);
+    start(*first);
+    auto second = queue_.nextFor(cnc);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->operation, "cnc_engrave") << "the cut of unit 1 waits while its engraving runs";
+    EXPECT_EQ(second->unit, 2);
+    start(*second);
+    EXPECT_FALSE(queue_.nextFor(cnc)) << "nothing is ready: both engravings run, no cut may start";
+    finish(*second);
+    auto cut = queue_.nextFor(cnc);
+    EXPECT_FALSE(cut) << "unit 2 is engraved but the queue cuts in unit order: unit 1 comes first";
+    finish(*first);
+    cut = queue_.nextFor(cnc);
+    ASSERT_TRUE(cut);
+    EXPECT_EQ(cut->operation, "cnc_profile");
+    EXPECT_EQ(cut->unit, 1);
+}
+
+TEST_F(JobQueueTest, AnInterruptedUnitIsRecordedWithItsLastLineAndNotRunAgainByItself) {
+    addOrder("one", "standard", "", 1, {laserJob()});
+    auto u = queue_.nextFor(laser_);
+    ASSERT_TRUE(u);
+    start(*u);
+    {
+        Transaction txn(db_);
+        queue_.markInterrupted(*u, clock_.now, 42, "disconnected");
+        txn.commit();
+    }
+    EXPECT_FALSE(queue_.nextFor(laser_));
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'interrupted' AND last_line = 42 AND "
+                                "reason = 'disconnected'"),
+              1);
+}
+
+TEST_F(JobQueueTest, QueuedSecondsCountTheUnitsNotYetStarted) {
+    addOrder("three", "standard", "", 3, {laserJob()});
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 180);
+    start(*queue_.nextFor(laser_));
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 120);
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("cnc"), 0);
+}
+
+} // namespace
+} // namespace mto
