@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "catalog.hpp"
 #include "store/database.hpp"
 #include "hq_client.hpp"
@@ -39,31 +40,26 @@ void storeOrdersDirectly(const std::filesystem::path& dbPath, const std::string&
 }
 
 TEST(BrokerOutage, FiveThousandPendingEventsAreDeliveredInOrderAfterTheBrokerReturns) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory, "outage-hq");
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.hqClientId = "outage-hq"});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     for (int i = 0; i < 10; ++i) hq.sendOrder("PRE-" + std::to_string(i), makeOrder("PRE-" + std::to_string(i)));
     ASSERT_TRUE(waitUntil([&] { return hq.receiptCount() == 10; }, std::chrono::seconds(20)));
 
-    broker.stop();
+    rig.broker().stop();
     storeOrdersDirectly(agent.databasePath(), agent.options().factory, 0, 5000);
 
     std::string out;
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "events", "--pending"}, out), 0);
+    ASSERT_EQ(rig.mtoctl({"events", "--pending"}, out), 0);
     EXPECT_NE(out.find("5000 event(s) pending"), std::string::npos) << out;
 
     std::this_thread::sleep_for(std::chrono::seconds(2));   // the agent keeps retrying meanwhile
     ASSERT_TRUE(agent.running()) << agent.log();
-    broker.start();
+    rig.broker().start();
 
     ASSERT_TRUE(waitUntil([&] { return hq.eventCount() >= 5010; }, std::chrono::seconds(120)))
         << hq.eventCount() << " events, HQ connected " << hq.isConnected() << ", statuses " << hq.statuses().size()
-        << "\n" << readFile(dir.path() / "broker" / "mosquitto.log");
+        << "\n" << readFile(rig.dir() / "broker" / "mosquitto.log");
     auto events = hq.events();
     ASSERT_EQ(events.size(), 5010u);
     for (std::size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].seq, static_cast<std::int64_t>(i + 1));
@@ -72,7 +68,7 @@ TEST(BrokerOutage, FiveThousandPendingEventsAreDeliveredInOrderAfterTheBrokerRet
     // The delivery mark catches up, so a restart would not send them all again.
     ASSERT_TRUE(waitUntil(
         [&] {
-            runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "events", "--pending"}, out);
+            rig.mtoctl({"events", "--pending"}, out);
             return out.find("0 event(s) pending") != std::string::npos;
         },
         std::chrono::seconds(10)))
@@ -104,17 +100,14 @@ std::string linesAtOrAbove(const std::string& log, const std::string& level) {
 // Paho must take every publish the window hands it: a refused one is sent again, so the events still
 // arrive and only the log (at debug level, in some versions) can tell.
 TEST(BrokerOutage, LargeInFlightWindowDrainsABacklogInSeqOrderWithoutARefusedPublish) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
     AgentOptions options;
     options.inflightWindow = 1000;
     options.logLevel = "debug";
     // The level must be debug whatever the caller asks for every other agent, or the check below sees nothing.
     ::unsetenv("MTO_TEST_AGENT_LOG_LEVEL");
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    HqClient hq(broker.uri(), agent.options().factory, "window-hq");
-    hq.connect();
+    AgentRig rig({.agent = options, .hqClientId = "window-hq", .startAgent = false});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     std::filesystem::create_directories(agent.stateDir());
     {
         Database db(agent.databasePath(), Database::Mode::ReadWrite);

@@ -4,6 +4,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 
@@ -27,15 +28,10 @@ void publishOnce(const std::string& uri, const std::string& topic, const std::ve
 
 // mosquitto's default max_queued_messages of 1,000 would drop every order past the thousandth here.
 TEST(BrokerQueue, FifteenHundredOrdersPublishedWhileTheAgentIsOfflineAreAllStored) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    HqClient hq(broker.uri(), agent.options().factory, "queue-hq");
-    hq.connect();
     // The first run leaves the agent's session, with its subscription to orders, at the broker.
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.hqClientId = "queue-hq", .hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     agent.stop();
 
     constexpr int kOrders = 1500;
@@ -44,7 +40,7 @@ TEST(BrokerQueue, FifteenHundredOrdersPublishedWhileTheAgentIsOfflineAreAllStore
         ids.push_back("Q-" + std::to_string(i));
         payloads.push_back(makeOrder(ids.back()));
     }
-    publishOnce(broker.uri(), hq.ordersTopic(), payloads);
+    publishOnce(rig.broker().uri(), hq.ordersTopic(), payloads);
     if (HasFatalFailure()) return;
 
     agent.start();
@@ -54,7 +50,7 @@ TEST(BrokerQueue, FifteenHundredOrdersPublishedWhileTheAgentIsOfflineAreAllStore
         << receipts() << " receipts\n" << agent.log();
 
     std::string out;
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, out), 0) << out;
+    ASSERT_EQ(rig.mtoctl({"orders"}, out), 0) << out;
     EXPECT_NE(out.find(std::to_string(kOrders) + " order(s)"), std::string::npos) << out;
     agent.stop();
 }
@@ -62,20 +58,15 @@ TEST(BrokerQueue, FifteenHundredOrdersPublishedWhileTheAgentIsOfflineAreAllStore
 // The broker acknowledges an order above its message_size_limit and drops it: the agent never sees it,
 // so it cannot answer, while one above the agent's own limit but within the broker's gets a rejection.
 TEST(BrokerQueue, AnOrderAboveTheBrokersSizeLimitNeverReachesTheAgent) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    HqClient hq(broker.uri(), agent.options().factory, "size-hq");
-    hq.connect();
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.hqClientId = "size-hq", .hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     auto padded = [](const std::string& id, std::size_t bytes) {
         return R"({"order_id":")" + id + R"(","revision":1,"pad":")" + std::string(bytes, 'x') + "\"}";
     };
     // Published first, so had the agent got it, its answer would come before that of the second.
-    publishOnce(broker.uri(), hq.ordersTopic(), {padded("HUGE-1", 3 * 1024 * 1024), padded("BIG-1", 1024 * 1024)});
+    publishOnce(rig.broker().uri(), hq.ordersTopic(), {padded("HUGE-1", 3 * 1024 * 1024), padded("BIG-1", 1024 * 1024)});
     if (HasFatalFailure()) return;
 
     ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("BIG-1"); }, std::chrono::seconds(20))) << agent.log();

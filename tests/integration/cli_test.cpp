@@ -2,6 +2,7 @@
 // What factory IT touches: --check-config, mtoctl, and the systemd unit as systemd itself checks it.
 #include <gtest/gtest.h>
 
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 
@@ -54,36 +55,29 @@ TEST(CheckConfig, NamesFileKeyAndProblemAndExitsNonZero) {
 }
 
 TEST(Mtoctl, ListsOrdersShowsMilestonesAndPendingEvents) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig;
+    HqClient& hq = rig.hq();
     hq.sendOrder("CTL-1", makeOrder("CTL-1", 2));
     hq.sendCommand(R"({"command":"hold","command_id":"h-1","order_id":"CTL-1"})");
     ASSERT_TRUE(hq.waitForEvents(2, std::chrono::seconds(20)));
-    agent.stop();
+    rig.agent().stop();
 
     std::string out;
-    const std::string cfg = agent.configPath().string();
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "orders"}, out), 0) << out;
+    ASSERT_EQ(rig.mtoctl({"orders"}, out), 0) << out;
     EXPECT_NE(out.find("CTL-1"), std::string::npos) << out;
     EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
     EXPECT_NE(out.find("1 order(s)"), std::string::npos) << out;
 
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "order", "CTL-1"}, out), 0) << out;
+    ASSERT_EQ(rig.mtoctl({"order", "CTL-1"}, out), 0) << out;
     EXPECT_NE(out.find("received"), std::string::npos) << out;
     EXPECT_NE(out.find("on_hold"), std::string::npos) << out;
 
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "events", "--pending"}, out), 0) << out;
+    ASSERT_EQ(rig.mtoctl({"events", "--pending"}, out), 0) << out;
     EXPECT_NE(out.find("0 event(s) pending; acknowledged up to seq 2 of 2"), std::string::npos) << out;
 
-    EXPECT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "order", "NOPE"}, out), 1);
+    EXPECT_EQ(rig.mtoctl({"order", "NOPE"}, out), 1);
     EXPECT_NE(out.find("no order NOPE"), std::string::npos) << out;
-    EXPECT_EQ(runCommand({mtoctlBinary(), "--config", cfg, "frobnicate"}, out), 2);
+    EXPECT_EQ(rig.mtoctl({"frobnicate"}, out), 2);
 }
 
 TEST(SystemdUnit, VerifiesCleanlyAndIsHardened) {

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "util/sha256.hpp"
 #include "test_env.hpp"
@@ -17,34 +18,11 @@ std::string order(const std::string& id, const std::string& sku, const std::stri
            R"(","qty":1,"personalization":)" + personalization + "}]}";
 }
 
-std::optional<SeenEvent> milestone(HqClient& hq, const std::string& orderId, const std::string& name) {
-    for (const auto& e : hq.events())
-        if (e.orderId == orderId && e.milestone == name) return e;
-    return std::nullopt;
-}
-
-// A broker, the agent with the shipped catalog's generators, and HQ connected to both.
-struct CompilingAgent {
-    TempDir dir;
-    Broker broker{dir.path() / "broker"};
-    AgentProcess agent{dir.path() / "agent", started(broker), AgentOptions{.compile = true}};
-    HqClient hq{broker.uri(), agent.options().factory};
-    CompilingAgent() {
-        agent.start();
-        hq.connect();
-    }
-    static int started(Broker& b) {
-        b.start();
-        return b.port();
-    }
-};
-
 TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
-    CompilingAgent rig;
-    AgentProcess& agent = rig.agent;
-    HqClient& hq = rig.hq;
-    const TempDir& dir = rig.dir;
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    // The agent with the shipped catalog's generators.
+    AgentRig rig({.agent = {.compile = true}});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     hq.sendOrder("C-LASER", order("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
     hq.sendOrder("C-HEART", order("C-HEART", "COASTER-OAK-ENGRAVED", R"({"text":"Ada \u2665 2026"})"));
@@ -55,23 +33,23 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
 
     ASSERT_TRUE(waitUntil(
         [&] {
-            return milestone(hq, "C-LASER", "proof_ready") && milestone(hq, "C-CNC", "proof_ready") &&
-                   milestone(hq, "C-PRINT", "proof_ready") && milestone(hq, "C-HEART", "proof_ready") &&
-                   milestone(hq, "C-CLIP", "proof_ready") &&
-                   milestone(hq, "C-SNOW", "rejected");
+            return rig.milestone("C-LASER", "proof_ready") && rig.milestone("C-CNC", "proof_ready") &&
+                   rig.milestone("C-PRINT", "proof_ready") && rig.milestone("C-HEART", "proof_ready") &&
+                   rig.milestone("C-CLIP", "proof_ready") &&
+                   rig.milestone("C-SNOW", "rejected");
         },
         std::chrono::seconds(120)))
         << agent.log();
 
     for (const auto& [id, capability] :
          {std::pair{"C-LASER", "laser"}, {"C-HEART", "laser"}, {"C-CNC", "cnc"}, {"C-PRINT", "fdm"}, {"C-CLIP", "fdm"}}) {
-        auto accepted = milestone(hq, id, "accepted");
+        auto accepted = rig.milestone(id, "accepted");
         ASSERT_TRUE(accepted) << id;
         EXPECT_TRUE(accepted->data.at("rush").as_bool());
         EXPECT_GT(accepted->data.at("estimated_s").to_number<double>(), 1.0) << id;
         EXPECT_TRUE(accepted->data.at("estimated_s_by_capability").as_object().contains(capability)) << id;
         // The picture arrives before the event that names it, and its name is its hash.
-        auto proof = milestone(hq, id, "proof_ready");
+        auto proof = rig.milestone(id, "proof_ready");
         std::string sha(proof->data.at("media_sha256").as_string());
         auto media = hq.media();
         ASSERT_TRUE(media.count(sha)) << id;
@@ -83,7 +61,7 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
     }
     // Each job is stored by its hash with what it is beside it.
     {
-        auto laser = milestone(hq, "C-LASER", "accepted");
+        auto laser = rig.milestone("C-LASER", "accepted");
         const std::string sha(laser->data.at("items").as_array()[0].at("job_sha256").as_string());
         const auto dirOf = agent.stateDir() / "artifacts";
         EXPECT_EQ(sha256Hex(readFile(dirOf / (sha + ".gcode"))), sha);
@@ -98,13 +76,13 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
                     laser->data.at("items").as_array()[0].at("estimated_s").to_number<double>(), 0.06);
     }
 
-    auto snowman = milestone(hq, "C-SNOW", "rejected");
+    auto snowman = rig.milestone("C-SNOW", "rejected");
     EXPECT_EQ(std::string(snowman->data.at("reason").as_string()), "missing_glyph");
     EXPECT_EQ(std::string(snowman->data.at("path").as_string()), "items[0].personalization.text");
     EXPECT_EQ(std::string(snowman->data.at("stage").as_string()), "compile");
 
     // The sign is two jobs on the router, engraved then cut out, both named by one proof.
-    auto sign = milestone(hq, "C-CNC", "accepted");
+    auto sign = rig.milestone("C-CNC", "accepted");
     const auto& jobs = sign->data.at("items").as_array();
     ASSERT_EQ(jobs.size(), 2u);
     EXPECT_EQ(std::string(jobs[0].at("operation").as_string()), "cnc_engrave");
@@ -123,13 +101,9 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
         }
     EXPECT_EQ(signProofs, 1u);
     std::string out;
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-CNC/1/cnc_profile", "-o",
-                          (dir.path() / "cut.png").string()},
-                         out),
-              0)
-        << out;
-    EXPECT_FALSE(cv::imread((dir.path() / "cut.png").string()).empty());
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "order", "C-CNC"}, out), 0) << out;
+    ASSERT_EQ(rig.mtoctl({"proof", "C-CNC/1/cnc_profile", "-o", (rig.dir() / "cut.png").string()}, out), 0) << out;
+    EXPECT_FALSE(cv::imread((rig.dir() / "cut.png").string()).empty());
+    ASSERT_EQ(rig.mtoctl({"order", "C-CNC"}, out), 0) << out;
     const std::size_t jobsAt = out.find("jobs:");
     ASSERT_NE(jobsAt, std::string::npos) << out;
     const std::size_t engraveAt = out.find("cnc_engrave", jobsAt), profileAt = out.find("cnc_profile", jobsAt);
@@ -137,18 +111,11 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
     EXPECT_NE(profileAt, std::string::npos) << out;
     EXPECT_LT(engraveAt, profileAt) << "listed in route order";
     EXPECT_NE(out.find(".gcode  RUSH", jobsAt), std::string::npos) << out;
-    EXPECT_NE(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-CNC/1/paint", "-o",
-                          (dir.path() / "none.png").string()},
-                         out),
-              0);
+    EXPECT_NE(rig.mtoctl({"proof", "C-CNC/1/paint", "-o", (rig.dir() / "none.png").string()}, out), 0);
 
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "proof", "C-LASER/1", "-o",
-                          (dir.path() / "proof.png").string()},
-                         out),
-              0)
-        << out;
-    EXPECT_FALSE(cv::imread((dir.path() / "proof.png").string()).empty());
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "order", "C-LASER"}, out), 0);
+    ASSERT_EQ(rig.mtoctl({"proof", "C-LASER/1", "-o", (rig.dir() / "proof.png").string()}, out), 0) << out;
+    EXPECT_FALSE(cv::imread((rig.dir() / "proof.png").string()).empty());
+    ASSERT_EQ(rig.mtoctl({"order", "C-LASER"}, out), 0);
     EXPECT_NE(out.find("state accepted"), std::string::npos) << out;
     agent.stop();
 }
@@ -156,10 +123,9 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
 // A bulk order takes seconds to compile on one pool thread; orders that arrive meanwhile are stored and
 // receipted at once, and small ones are compiled on the other thread before the bulk order is done.
 TEST(Compile, ABulkOrderCompilingDoesNotHoldUpIntakeOrOtherOrders) {
-    CompilingAgent rig;
-    AgentProcess& agent = rig.agent;
-    HqClient& hq = rig.hq;
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.agent = {.compile = true}});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     std::string bulk = R"({"order_id":"BULK","items":[)";
     for (int i = 0; i < 600; ++i)
@@ -172,17 +138,16 @@ TEST(Compile, ABulkOrderCompilingDoesNotHoldUpIntakeOrOtherOrders) {
         const std::string id = "SMALL-" + std::to_string(i);
         hq.sendOrder(id, order(id, "COASTER-OAK-ENGRAVED", R"({"text":"Small )" + std::to_string(i) + "\"}"));
     }
-    ASSERT_TRUE(waitUntil([&] { return milestone(hq, "BULK", "accepted").has_value(); }, std::chrono::seconds(180)))
-        << agent.log();
-    const auto bulkAccepted = milestone(hq, "BULK", "accepted");
+    ASSERT_TRUE(rig.waitForMilestone("BULK", "accepted", std::chrono::seconds(180))) << agent.log();
+    const auto bulkAccepted = rig.milestone("BULK", "accepted");
     EXPECT_EQ(bulkAccepted->data.at("items").as_array().size(), 600u);
     std::size_t acceptedBefore = 0;
     for (int i = 0; i < 30; ++i) {
         const std::string id = "SMALL-" + std::to_string(i);
-        auto receipt = milestone(hq, id, "received");
+        auto receipt = rig.milestone(id, "received");
         ASSERT_TRUE(receipt) << id;
         EXPECT_LT(receipt->seq, bulkAccepted->seq) << id << " was receipted while the bulk order compiled";
-        auto accepted = milestone(hq, id, "accepted");
+        auto accepted = rig.milestone(id, "accepted");
         acceptedBefore += accepted && accepted->seq < bulkAccepted->seq;
     }
     EXPECT_EQ(acceptedBefore, 30u) << "the small orders were compiled on the other worker meanwhile";

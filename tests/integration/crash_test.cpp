@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -14,14 +15,10 @@ namespace mto::test {
 namespace {
 
 TEST(Crash, OrdersSurviveRepeatedKillNineExactlyOnceWithGaplessSeq) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    HqClient hq(broker.uri(), agent.options().factory, "crash-hq");
-    hq.connect();   // persistent session first, so events published while HQ looks away are kept
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    // HQ's persistent session first, so events published while HQ looks away are kept.
+    AgentRig rig({.hqClientId = "crash-hq", .hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     constexpr int kOrders = 2000;
     std::int64_t expectedItems = 0;
@@ -70,9 +67,7 @@ TEST(Crash, OrdersSurviveRepeatedKillNineExactlyOnceWithGaplessSeq) {
     ASSERT_TRUE(complete) << hq.missingReceipts().size() << " orders without receipt\n" << agent.log();
     EXPECT_EQ(kills, kKills);
     // Every event the agent committed (late duplicate receipts included) reaches HQ before the stop.
-    auto committedEvents = [&] {
-        return scalar(agent.databasePath(), "SELECT COALESCE(MAX(seq), 0) FROM events");
-    };
+    auto committedEvents = [&] { return rig.scalar("SELECT COALESCE(MAX(seq), 0) FROM events"); };
     ASSERT_TRUE(waitUntil([&] { return static_cast<std::int64_t>(hq.eventCount()) >= committedEvents(); },
                           std::chrono::seconds(60)))
         << hq.eventCount() << " of " << committedEvents() << " events at HQ";

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -52,16 +53,14 @@ std::set<std::string> storedOrders(const std::filesystem::path& db) {
 }
 
 TEST(DiskFull, NoReceiptWithoutStorageAndEverythingRecoversWhenSpaceReturns) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
+    AgentRig rig({.startAgent = false, .connectHq = false});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     SmallDisk disk(agent.stateDir());
     if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(disk.error());
     agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
     hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    rig.waitForOnline();
 
     for (int i = 0; i < 20; ++i) hq.sendOrder("OK-" + std::to_string(i), makeOrder("OK-" + std::to_string(i)));
     ASSERT_TRUE(waitUntil([&] { return hq.receiptCount() == 20; }, std::chrono::seconds(20)));
@@ -114,16 +113,14 @@ TEST(DiskFull, NoReceiptWithoutStorageAndEverythingRecoversWhenSpaceReturns) {
 TEST(DiskFull, OrdersFromAClientThatNeverResendsAreRedeliveredByTheBrokerOnceSpaceReturns) {
     // No HQ re-send here: only the broker's persistent session can bring back an order the agent
     // could not store, and only if the agent never acknowledged it.
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
+    AgentRig rig({.hqClientId = "plain-publisher", .startAgent = false, .connectHq = false});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     SmallDisk disk(agent.stateDir());
     if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(disk.error());
     agent.start();
-    HqClient hq(broker.uri(), agent.options().factory, "plain-publisher");
     hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    rig.waitForOnline();
 
     disk.fill();
     const std::string longText(60, 'W');

@@ -2,23 +2,19 @@
 // The example HQ client that HQ engineers copy runs against the real agent and gets every receipt.
 #include <gtest/gtest.h>
 
+#include "agent_rig.hpp"
 #include "test_env.hpp"
 
 namespace mto::test {
 namespace {
 
 TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentOptions options;
-    options.factory = "demo-factory";
-    options.compile = true;
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    agent.start();
+    // HQ here is the example client itself.
+    AgentRig rig({.agent = {.factory = "demo-factory", .compile = true}, .connectHq = false});
+    AgentProcess& agent = rig.agent();
 
     std::vector<std::string> argv{"/usr/bin/python3", sourceDir() + "/docs/examples/hq_client.py", "--port",
-                                  std::to_string(broker.port()), "--factory", "demo-factory", "--client-id",
+                                  std::to_string(rig.broker().port()), "--factory", "demo-factory", "--client-id",
                                   "hq-example-test", "--exit-when-done", "--wait-for-jobs", "--timeout", "120"};
     std::vector<std::string> files;
     for (const auto& entry : std::filesystem::directory_iterator(sourceDir() + "/docs/examples/orders"))
@@ -45,7 +41,7 @@ TEST(ExampleHqClient, SendsTheSampleOrdersAndGetsEveryReceipt) {
     EXPECT_NE(out.find("operations=[\"cnc_engrave\",\"cnc_profile\"]"), std::string::npos) << out;
 
     std::string orders;
-    ASSERT_EQ(runCommand({mtoctlBinary(), "--config", agent.configPath().string(), "orders"}, orders), 0);
+    ASSERT_EQ(rig.mtoctl({"orders"}, orders), 0);
     EXPECT_NE(orders.find("7 order(s)"), std::string::npos) << orders;
     agent.stop();
 }

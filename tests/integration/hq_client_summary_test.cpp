@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 
@@ -24,29 +25,16 @@ std::vector<std::string> clientArgs(int port, const std::string& clientId) {
             "--timeout", "300"};
 }
 
-struct CompilingAgent {
-    TempDir dir;
-    Broker broker{dir.path() / "broker"};
-    AgentOptions options = [] {
-        AgentOptions o;
-        o.factory = "demo-factory";
-        o.compile = true;
-        return o;
-    }();
-    AgentProcess agent{dir.path() / "agent", broker.port(), options};
-    CompilingAgent() {
-        broker.start();
-        agent.start();
-    }
-};
+// The agent compiles, and HQ is the example client, run by each test.
+const AgentRigOptions kCompilingAgent{.agent = {.factory = "demo-factory", .compile = true}, .connectHq = false};
 
 TEST(HqClientSummary, TwoHundredProofsOfTheBulkOrderShowAsOneLineAndAllAreInTheEventLog) {
-    CompilingAgent rig;
-    const auto eventLog = rig.dir.path() / "events.jsonl";
-    auto argv = clientArgs(rig.broker.port(), "hq-summary-test");
+    AgentRig rig(kCompilingAgent);
+    const auto eventLog = rig.dir() / "events.jsonl";
+    auto argv = clientArgs(rig.broker().port(), "hq-summary-test");
     argv.insert(argv.end(), {"--event-log", eventLog.string(), sourceDir() + "/docs/examples/orders/04-bulk-200.json"});
     std::string out;
-    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent.log();
+    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent().log();
 
     auto proofLines = linesWith(out, "proof_ready");
     ASSERT_FALSE(proofLines.empty()) << out;
@@ -63,17 +51,17 @@ TEST(HqClientSummary, TwoHundredProofsOfTheBulkOrderShowAsOneLineAndAllAreInTheE
     EXPECT_EQ(linesWith(logged, R"("media_sha256":")").size(), 200u);
     EXPECT_EQ(linesWith(logged, R"("milestone":"received")").size(), 1u);
     EXPECT_EQ(linesWith(logged, R"("milestone":"accepted")").size(), 1u);
-    rig.agent.stop();
+    rig.agent().stop();
 }
 
 TEST(HqClientSummary, VerbosePrintsEachItemsMilestoneOnItsOwnLine) {
-    CompilingAgent rig;
-    const auto order = rig.dir.path() / "five.json";
+    AgentRig rig(kCompilingAgent);
+    const auto order = rig.dir() / "five.json";
     writeFile(order, makeOrder("ORD-5", 5, 1, "Ada"));
-    auto argv = clientArgs(rig.broker.port(), "hq-verbose-test");
+    auto argv = clientArgs(rig.broker().port(), "hq-verbose-test");
     argv.insert(argv.end(), {"--verbose", order.string()});
     std::string out;
-    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent.log();
+    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent().log();
 
     auto proofLines = linesWith(out, "proof_ready");
     ASSERT_EQ(proofLines.size(), 5u) << out;
@@ -81,25 +69,25 @@ TEST(HqClientSummary, VerbosePrintsEachItemsMilestoneOnItsOwnLine) {
         EXPECT_NE(line.find("media_sha256="), std::string::npos) << line;
         EXPECT_EQ(line.find("\u00d7"), std::string::npos) << line;
     }
-    rig.agent.stop();
+    rig.agent().stop();
 }
 
 // A few lines with their details say more than a count, so a short run is shown event by event.
 TEST(HqClientSummary, AnOrderOfTwoItemsStillShowsEachProofInFull) {
-    CompilingAgent rig;
-    const auto order = rig.dir.path() / "two.json";
+    AgentRig rig(kCompilingAgent);
+    const auto order = rig.dir() / "two.json";
     writeFile(order, makeOrder("ORD-2", 2, 1, "Ada"));
-    auto argv = clientArgs(rig.broker.port(), "hq-single-test");
+    auto argv = clientArgs(rig.broker().port(), "hq-single-test");
     argv.push_back(order.string());
     std::string out;
-    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent.log();
+    ASSERT_EQ(runCommand(argv, out), 0) << out << "\n" << rig.agent().log();
 
     auto proofLines = linesWith(out, "proof_ready");
     ASSERT_EQ(proofLines.size(), 2u) << out;
     for (const auto& line : proofLines) EXPECT_NE(line.find("media_sha256="), std::string::npos) << line;
     EXPECT_NE(out.find("ORD-2      1    proof_ready"), std::string::npos) << out;
     EXPECT_NE(out.find("ORD-2      2    proof_ready"), std::string::npos) << out;
-    rig.agent.stop();
+    rig.agent().stop();
 }
 
 } // namespace

@@ -2,29 +2,17 @@
 // Orders over a real mosquitto into the real agent process: storage, receipts, commands.
 #include <gtest/gtest.h>
 
-#include "store/database.hpp"
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 
 namespace mto::test {
 namespace {
 
-std::int64_t countRows(const std::filesystem::path& db, const std::string& sql) {
-    Database d(db, Database::Mode::ReadOnly);
-    auto& st = d.prepare(sql);
-    st.step();
-    return st.columnInt(0);
-}
-
 TEST(Intake, ThousandOrdersAreStoredAndEachGetsOneReceipt) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig;
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     constexpr int kOrders = 1000;
     for (int i = 0; i < kOrders; ++i) {
@@ -34,9 +22,9 @@ TEST(Intake, ThousandOrdersAreStoredAndEachGetsOneReceipt) {
     ASSERT_TRUE(waitUntil([&] { return hq.receiptCount() == kOrders; }, std::chrono::seconds(60)))
         << hq.receiptCount() << " receipts\n" << agent.log();
 
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM orders"), kOrders);
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM items"), 333 * 6 + 1);
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM events WHERE milestone = 'received'"), kOrders);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM orders"), kOrders);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM items"), 333 * 6 + 1);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM events WHERE milestone = 'received'"), kOrders);
     auto events = hq.events();
     ASSERT_EQ(events.size(), static_cast<std::size_t>(kOrders));
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -49,14 +37,9 @@ TEST(Intake, ThousandOrdersAreStoredAndEachGetsOneReceipt) {
 }
 
 TEST(Intake, ResentOrderGetsAFreshReceiptButNoSecondOrder) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig;
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     hq.sendOrder("ORD-A", makeOrder("ORD-A", 2));
     ASSERT_TRUE(hq.waitForEvents(1, std::chrono::seconds(20))) << agent.log();
@@ -66,26 +49,21 @@ TEST(Intake, ResentOrderGetsAFreshReceiptButNoSecondOrder) {
     EXPECT_EQ(events[1].milestone, "received");
     EXPECT_TRUE(events[1].data.at("duplicate").as_bool());
     EXPECT_NE(events[0].eventId, events[1].eventId);
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM orders"), 1);
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM items"), 2);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM orders"), 1);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM items"), 2);
 }
 
 TEST(Intake, RevisionHoldResumeAndCancelProduceTheirMilestones) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig;
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     hq.sendOrder("ORD-R", makeOrder("ORD-R", 1, 1, "Ada"));
     ASSERT_TRUE(hq.waitForEvents(1, std::chrono::seconds(20)));
     hq.sendOrder("ORD-R", makeOrder("ORD-R", 3, 2, "Grace"), 2);
     ASSERT_TRUE(hq.waitForEvents(2, std::chrono::seconds(20)));
     EXPECT_EQ(hq.events()[1].data.at("revised_from").as_int64(), 1);
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT COUNT(*) FROM items WHERE order_id = 'ORD-R'"), 3);
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM items WHERE order_id = 'ORD-R'"), 3);
 
     hq.sendCommand(R"({"command":"hold","command_id":"c-1","order_id":"ORD-R","reason":"customer call"})");
     hq.sendCommand(R"({"command":"resume","command_id":"c-2","order_id":"ORD-R"})");
@@ -103,7 +81,7 @@ TEST(Intake, RevisionHoldResumeAndCancelProduceTheirMilestones) {
     EXPECT_EQ(events[5].data.at("command_id").as_string(), "c-4");
     EXPECT_EQ(events[6].milestone, "rejected");
     EXPECT_EQ(events[6].data.at("reason").as_string(), "order_closed");
-    EXPECT_EQ(countRows(agent.databasePath(), "SELECT revision FROM orders WHERE order_id = 'ORD-R'"), 2);
+    EXPECT_EQ(rig.scalar("SELECT revision FROM orders WHERE order_id = 'ORD-R'"), 2);
 }
 
 } // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
 
@@ -14,14 +15,9 @@ namespace mto::test {
 namespace {
 
 TEST(Lifecycle, BirthStatusCarriesBacklogAndKillNineLeavesTheWillOffline) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig;
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     auto status = boost::json::parse(hq.lastStatus()).as_object();
     EXPECT_EQ(status.at("factory").as_string(), "test-factory");
     EXPECT_EQ(status.at("version").as_string(), MTO_VERSION);
@@ -99,20 +95,19 @@ TEST(Lifecycle, StopSignalsAtAnyMomentFromTheFirstInstructionToTheLastEndWithExi
 }
 
 TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
+    AgentRig rig({.startAgent = false, .connectHq = false});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
+    const auto catalog = rig.dir() / "catalog.toml";
     // Point the agent at a catalog of its own that the test can change.
     std::string cfg = readFile(agent.configPath());
     const std::string shipped = agent.catalogPath().string();
-    cfg.replace(cfg.find(shipped), shipped.size(), (dir.path() / "catalog.toml").string());
+    cfg.replace(cfg.find(shipped), shipped.size(), catalog.string());
     writeFile(agent.configPath(), cfg);
-    writeFile(dir.path() / "catalog.toml", readFile(shipped));
+    writeFile(catalog, readFile(shipped));
     agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
     hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    rig.waitForOnline();
 
     const std::string newSku =
         R"({"order_id":"HUP-1","items":[{"item_id":"1","sku":"MUG-NEW","qty":1}]})";
@@ -120,7 +115,7 @@ TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
     ASSERT_TRUE(hq.waitForEvents(1, std::chrono::seconds(20)));
     EXPECT_EQ(hq.events().back().data.at("reason").as_string(), "unknown_sku");
 
-    writeFile(dir.path() / "catalog.toml", readFile(shipped) + "\n[sku.MUG-NEW]\nname = \"Mug\"\n");
+    writeFile(catalog, readFile(shipped) + "\n[sku.MUG-NEW]\nname = \"Mug\"\n");
     ::kill(agent.pid(), SIGHUP);
     ASSERT_TRUE(waitUntil([&] { return agent.log().find("reloaded:") != std::string::npos; },
                           std::chrono::seconds(10)));
@@ -128,7 +123,7 @@ TEST(Lifecycle, SighupReloadsTheCatalogAndRefusesABrokenOne) {
     ASSERT_TRUE(hq.waitForEvents(2, std::chrono::seconds(20)));
     EXPECT_EQ(hq.events().back().milestone, "received");
 
-    writeFile(dir.path() / "catalog.toml", "[sku.BROKEN\n");
+    writeFile(catalog, "[sku.BROKEN\n");
     ::kill(agent.pid(), SIGHUP);
     ASSERT_TRUE(waitUntil([&] { return agent.log().find("reload refused") != std::string::npos; },
                           std::chrono::seconds(10)))

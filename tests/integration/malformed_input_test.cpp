@@ -2,6 +2,7 @@
 // Hostile and broken inputs over MQTT: each gets a `rejected` event with the right reason; nothing stored changes.
 #include <gtest/gtest.h>
 
+#include "agent_rig.hpp"
 #include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -121,16 +122,11 @@ std::string tableDigest(const std::filesystem::path& dbPath) {
 }
 
 TEST(MalformedInput, EveryBadInputIsRejectedWithItsReasonAndStoredDataStaysUnchanged) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
     AgentOptions options;
     options.maxPayloadBytes = 1024 * 1024;   // room for 10,000 items, so their count is what is refused
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    agent.start();
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.agent = options});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     hq.sendOrder("GOOD-1", makeOrder("GOOD-1", 2, 1, "O'Brien; DROP TABLE items"));
     ASSERT_TRUE(hq.waitForEvents(1, std::chrono::seconds(20)));
@@ -152,12 +148,7 @@ TEST(MalformedInput, EveryBadInputIsRejectedWithItsReasonAndStoredDataStaysUncha
         ASSERT_TRUE(agent.running()) << bad.name << "\n" << agent.log();
     }
     EXPECT_EQ(tableDigest(agent.databasePath()), before);
-    {
-        Database db(agent.databasePath(), Database::Mode::ReadOnly);
-        auto& st = db.prepare("SELECT COUNT(*) FROM rejections");
-        st.step();
-        EXPECT_EQ(st.columnInt(0), static_cast<std::int64_t>(inputs.size()));
-    }
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM rejections"), static_cast<std::int64_t>(inputs.size()));
 
     // Still healthy afterwards.
     hq.sendOrder("GOOD-2", makeOrder("GOOD-2"));

@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "fault_proxy.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -12,12 +13,10 @@
 namespace mto::test {
 namespace {
 
-std::int64_t lastSeqIn(const std::filesystem::path& db) {
-    return scalar(db, "SELECT COALESCE(MAX(seq), 0) FROM events");
-}
+std::int64_t lastSeqIn(const AgentRig& rig) { return rig.scalar("SELECT COALESCE(MAX(seq), 0) FROM events"); }
 
-std::int64_t pendingIn(const std::filesystem::path& db) {
-    return scalar(db, "SELECT COUNT(*) FROM events WHERE seq > (SELECT acked_seq FROM outbox_state WHERE id = 1)");
+std::int64_t pendingIn(const AgentRig& rig) {
+    return rig.scalar("SELECT COUNT(*) FROM events WHERE seq > (SELECT acked_seq FROM outbox_state WHERE id = 1)");
 }
 
 // What HQ saw, judged as the contract says: after de-duplication by event_id, the first sighting
@@ -46,20 +45,18 @@ OrderVerdict judge(const std::vector<SeenEvent>& events, std::int64_t lastSeq) {
 }
 
 TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndPubacksAreSwallowed) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
     const std::uint64_t seed = std::random_device{}();
     std::mt19937_64 rng(seed);
-    FaultProxy proxy(broker.port(), seed);
     AgentOptions options;
     options.compile = true;   // proof images go out on the media topic before their proof_ready event
     options.inflightWindow = 64;
-    AgentProcess agent(dir.path() / "agent", proxy.port(), options);
-    agent.start();
-    HqClient hq(broker.uri(), options.factory, "fault-hq");
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(30))) << agent.log();
+    AgentRig rig({.agent = options,
+                  .hqClientId = "fault-hq",
+                  .onlineTimeout = std::chrono::seconds(30),
+                  .faultProxySeed = seed});
+    FaultProxy& proxy = rig.proxy();
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     // Bulk laser orders (each item compiles to a job with a proof image) and plain receipts.
     constexpr int kBulkOrders = 12, kItemsPerBulk = 25, kSmallOrders = 1500;
@@ -107,7 +104,7 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
     std::int64_t last = 0;
     ASSERT_TRUE(waitUntil(
         [&] {
-            last = lastSeqIn(agent.databasePath());
+            last = lastSeqIn(rig);
             auto events = hq.events();
             std::size_t proofs = 0;
             for (const auto& e : events) proofs += e.milestone == "proof_ready";
@@ -142,17 +139,15 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
 }
 
 TEST(NetworkFaults, SigtermWithSixtyFourEventsInFlightAndNoPubackExitsCleanlyAndKeepsThemPending) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    FaultProxy proxy(broker.port(), 1);
     AgentOptions options;
     options.inflightWindow = 64;
-    AgentProcess agent(dir.path() / "agent", proxy.port(), options);
-    agent.start();
-    HqClient hq(broker.uri(), options.factory, "sigterm-hq");
-    hq.connect();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(30))) << agent.log();
+    AgentRig rig({.agent = options,
+                  .hqClientId = "sigterm-hq",
+                  .onlineTimeout = std::chrono::seconds(30),
+                  .faultProxySeed = 1});
+    FaultProxy& proxy = rig.proxy();
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     FaultSettings s;
     s.swallowPubacks = true;
@@ -165,14 +160,14 @@ TEST(NetworkFaults, SigtermWithSixtyFourEventsInFlightAndNoPubackExitsCleanlyAnd
 
     agent.stop();   // fails unless the agent exits 0 (and, in the sanitizer build, without a report)
     EXPECT_NE(agent.log().find("stopped cleanly"), std::string::npos) << agent.log();
-    const auto pending = pendingIn(agent.databasePath());
+    const auto pending = pendingIn(rig);
     EXPECT_GE(pending, 64) << "events without a PUBACK must stay pending";
 
     proxy.set(FaultSettings{});
     agent.start();
-    ASSERT_TRUE(waitUntil([&] { return pendingIn(agent.databasePath()) == 0; }, std::chrono::seconds(60)))
+    ASSERT_TRUE(waitUntil([&] { return pendingIn(rig) == 0; }, std::chrono::seconds(60)))
         << agent.log();
-    auto verdict = judge(hq.events(), lastSeqIn(agent.databasePath()));
+    auto verdict = judge(hq.events(), lastSeqIn(rig));
     EXPECT_EQ(verdict.stepsBack, 0u) << verdict.firstStepBack;
     EXPECT_TRUE(verdict.missing.empty());
     agent.stop();

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "agent_rig.hpp"
 #include "store/database.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -16,12 +17,6 @@ std::string coaster(const std::string& id, const std::string& extraTop = "", con
                     const std::string& personalization = R"({"text":"Ada"})") {
     return R"({"order_id":")" + id + R"(",)" + extraTop + R"("items":[{"item_id":"1","sku":"COASTER-OAK-ENGRAVED",)" +
            extraItem + R"("qty":1,"personalization":)" + personalization + "}]}";
-}
-
-std::optional<SeenEvent> milestone(HqClient& hq, const std::string& orderId, const std::string& name) {
-    for (const auto& e : hq.events())
-        if (e.orderId == orderId && e.milestone == name) return e;
-    return std::nullopt;
 }
 
 // Writes an order straight into the stopped agent's database, as a damaged disk or an older bug might have.
@@ -42,19 +37,12 @@ void poison(const std::filesystem::path& dbPath, const std::string& orderId, con
 }
 
 TEST(PoisonOrder, AgentStartsOnADatabaseWithDamagedOrdersRefusesThemAndServesTheRest) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port(), AgentOptions{.compile = true});
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-
     // A real database, made by the agent itself, then the agent stopped.
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.agent = {.compile = true}, .hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
     hq.sendOrder("FIRST-1", coaster("FIRST-1"));
-    ASSERT_TRUE(waitUntil([&] { return milestone(hq, "FIRST-1", "accepted").has_value(); }, std::chrono::seconds(60)))
-        << agent.log();
+    ASSERT_TRUE(rig.waitForMilestone("FIRST-1", "accepted", std::chrono::seconds(60))) << agent.log();
     agent.stop();
 
     poison(agent.databasePath(), "POISON-INF",
@@ -66,14 +54,14 @@ TEST(PoisonOrder, AgentStartsOnADatabaseWithDamagedOrdersRefusesThemAndServesThe
     agent.start();
     ASSERT_TRUE(waitUntil(
         [&] {
-            return milestone(hq, "POISON-INF", "rejected").has_value() &&
-                   milestone(hq, "POISON-GARBAGE", "rejected").has_value();
+            return rig.milestone("POISON-INF", "rejected").has_value() &&
+                   rig.milestone("POISON-GARBAGE", "rejected").has_value();
         },
         std::chrono::seconds(60)))
         << agent.log();
     for (const char* id : {"POISON-INF", "POISON-GARBAGE"}) {
         SCOPED_TRACE(id);
-        auto e = milestone(hq, id, "rejected");
+        auto e = rig.milestone(id, "rejected");
         EXPECT_EQ(e->data.at("reason").as_string(), "internal_error");
         EXPECT_EQ(e->data.at("stage").as_string(), "compile");
         EXPECT_FALSE(e->data.at("message").as_string().empty());
@@ -82,9 +70,8 @@ TEST(PoisonOrder, AgentStartsOnADatabaseWithDamagedOrdersRefusesThemAndServesThe
     ASSERT_TRUE(agent.running()) << agent.log();
 
     hq.sendOrder("GOOD-1", coaster("GOOD-1", "", "", R"({"text":"Lin"})"));
-    ASSERT_TRUE(waitUntil([&] { return milestone(hq, "GOOD-1", "accepted").has_value(); }, std::chrono::seconds(60)))
-        << agent.log();
-    EXPECT_TRUE(milestone(hq, "GOOD-1", "received"));
+    ASSERT_TRUE(rig.waitForMilestone("GOOD-1", "accepted", std::chrono::seconds(60))) << agent.log();
+    EXPECT_TRUE(rig.milestone("GOOD-1", "received"));
     EXPECT_TRUE(agent.running());
 
     // And again at the next start: the refused orders are settled, nothing is left to trip over.
@@ -97,14 +84,9 @@ TEST(PoisonOrder, AgentStartsOnADatabaseWithDamagedOrdersRefusesThemAndServesThe
 }
 
 TEST(PoisonOrder, NumbersBeyondTheRangeOfADoubleAreRejectedAtIntakeWithReasonAndPath) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentProcess agent(dir.path() / "agent", broker.port());
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     struct Case {
         std::string orderId;
@@ -144,26 +126,14 @@ TEST(PoisonOrder, NumbersBeyondTheRangeOfADoubleAreRejectedAtIntakeWithReasonAnd
     EXPECT_EQ(e.data.at("path").as_string(), "extra");
     EXPECT_EQ(e.data.at("command_id").as_string(), "c-inf");
 
-    {
-        Database db(agent.databasePath(), Database::Mode::ReadOnly);
-        auto& st = db.prepare("SELECT COUNT(*) FROM orders");
-        st.step();
-        EXPECT_EQ(st.columnInt(0), 0) << "nothing of a refused order is stored";
-    }
+    EXPECT_EQ(rig.scalar("SELECT COUNT(*) FROM orders"), 0) << "nothing of a refused order is stored";
     EXPECT_TRUE(agent.running());
 }
 
 TEST(PoisonOrder, OversizedOrderIsRejectedUnderItsOwnOrderIdSoHqStopsResending) {
-    TempDir dir;
-    Broker broker(dir.path() / "broker");
-    broker.start();
-    AgentOptions options;
-    options.maxPayloadBytes = 64 * 1024;
-    AgentProcess agent(dir.path() / "agent", broker.port(), options);
-    HqClient hq(broker.uri(), agent.options().factory);
-    hq.connect();
-    agent.start();
-    ASSERT_TRUE(hq.waitForOnline(std::chrono::seconds(20))) << agent.log();
+    AgentRig rig({.agent = {.maxPayloadBytes = 64 * 1024}, .hqBeforeAgent = true});
+    AgentProcess& agent = rig.agent();
+    HqClient& hq = rig.hq();
 
     const std::string big =
         coaster("BIG-1", R"("pad":")" + std::string(100 * 1024, 'x') + R"(",)");
