@@ -9,7 +9,7 @@ namespace mto {
 namespace {
 
 // Candidates are read in queue order a page at a time; most decisions end on the first row.
-constexpr int kPage = 64;
+constexpr int kPage = 16;
 
 // Orders whose jobs may run. Held, cancelled, rejected and shipped orders are skipped.
 constexpr const char* kRunnableOrderStates = "('accepted', 'scheduled', 'in_production')";
@@ -17,25 +17,27 @@ constexpr const char* kRunnableOrderStates = "('accepted', 'scheduled', 'in_prod
 } // namespace
 
 std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
+    // Profile and material are matched in SQL, so the walk of the queue index reads only rows this machine
+    // could run; the first of them is usually ready.
     const std::string sql =
         std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.started_units, j.qty, j.rush, "
-                    "j.artifact_sha, j.estimated_s, j.profile, j.material "
+                    "j.artifact_sha, j.estimated_s "
                     "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
-                    "WHERE j.state = 'queued' AND j.capability = ?1 AND o.state IN ") +
+                    "WHERE j.state = 'queued' AND j.capability = ?1 AND (j.profile = ?2 OR j.profile = '') "
+                    "AND (?3 = '' OR j.material = '' OR instr(?3, ',' || j.material || ',') > 0) "
+                    "AND j.started_units < j.qty AND o.state IN ") +
         kRunnableOrderStates +
-        " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?2 OFFSET ?3";
+        " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?4 OFFSET ?5";
+    std::string materials;
+    for (const auto& m : machine.materials) materials += "," + m;
+    if (!materials.empty()) materials += ",";
     for (int offset = 0;; offset += kPage) {
         std::vector<QueuedUnit> page;
         {
             auto& st = db_.prepare(sql);
-            st.bind(1, machine.capability).bind(2, std::int64_t{kPage}).bind(3, std::int64_t{offset});
-            int rows = 0;
+            st.bind(1, machine.capability).bind(2, machine.profile).bind(3, materials);
+            st.bind(4, std::int64_t{kPage}).bind(5, std::int64_t{offset});
             while (st.step()) {
-                ++rows;
-                const std::string profile = st.columnText(9);
-                const std::string material = st.columnText(10);
-                if (!profile.empty() && profile != machine.profile) continue;
-                if (!material.empty() && !machine.materials.empty() && !machine.materials.count(material)) continue;
                 QueuedUnit u;
                 u.orderId = st.columnText(0);
                 u.itemId = st.columnText(1);
@@ -46,14 +48,14 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
                 u.rush = st.columnInt(6) != 0;
                 u.artifactSha = st.columnText(7);
                 u.estimatedSeconds = st.columnReal(8);
-                if (u.unit > u.qty) continue;
                 page.push_back(std::move(u));
             }
             st.reset();
-            if (rows == 0) return std::nullopt;
         }
+        if (page.empty()) return std::nullopt;
         for (auto& u : page)
             if (unitReady(u)) return std::move(u);
+        if (page.size() < static_cast<std::size_t>(kPage)) return std::nullopt;
     }
 }
 

@@ -14,5 +14,6 @@ void runDrainBench(const BenchOptions& options, BenchReport& report);
 void runMemoryBench(const BenchOptions& options, BenchReport& report);
 void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
+void runSchedulerBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench
