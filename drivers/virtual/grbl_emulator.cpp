@@ -302,6 +302,16 @@ private:
     {
         if (logger_) logger_(s);
     }
+    // Wraps a completion handler so that it does nothing once this object is gone: a completion queued
+    // before a close or cancel may still be delivered with success afterwards.
+    template <class F>
+    auto guarded(F f)
+    {
+        return [life = std::weak_ptr<int>(alive_), f = std::move(f)](auto&&... args) mutable {
+            if (life.expired()) return;
+            f(std::forward<decltype(args)>(args)...);
+        };
+    }
 
     asio::io_context& io_;
     GrblEmulatorOptions opts_;
@@ -370,6 +380,11 @@ private:
     std::uint64_t resets_ = 0;
     std::map<std::uint64_t, int> failLines_;
     std::map<std::uint64_t, bool> loseOks_;
+
+    unsigned segmentId_ = 0;   // which motion timer expiry is current
+    unsigned dwellId_ = 0;
+    unsigned epoch_ = 0;   // bumped with each pty, so late completions of a closed one are ignored
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 GrblMachine::GrblMachine(asio::io_context& io, GrblEmulatorOptions options)
@@ -421,6 +436,7 @@ void GrblMachine::openPty()
         publishLink(opts_.linkPath, slavePath_);
     }
     master_ = std::make_unique<asio::posix::stream_descriptor>(io_, pty.releaseMaster());
+    ++epoch_;
     master_->non_blocking(true);
     plugged_ = true;
     connected_ = false;
@@ -463,9 +479,9 @@ void GrblMachine::watchHost()
         return;
     }
     hostTimer_.expires_after(kHostPollInterval);
-    hostTimer_.async_wait([this](const boost::system::error_code& ec) {
+    hostTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
         if (!ec) watchHost();
-    });
+    }));
 }
 
 void GrblMachine::startRead()
@@ -474,10 +490,11 @@ void GrblMachine::startRead()
     if (wire_.size() >= 1024) return;   // the rest waits in the kernel, as in a host's serial driver
     reading_ = true;
     master_->async_read_some(asio::buffer(readBuf_),
-                             [this](const boost::system::error_code& ec, std::size_t n) {
+                             guarded([this, epoch = epoch_](const boost::system::error_code& ec, std::size_t n) {
+                                 if (epoch != epoch_) return;
                                  // Aborted: the master was closed, perhaps with this object.
                                  if (ec != asio::error::operation_aborted) onRead(ec, n);
-                             });
+                             }));
 }
 
 void GrblMachine::onRead(const boost::system::error_code& ec, std::size_t n)
@@ -525,9 +542,9 @@ void GrblMachine::deliverRx()
     }
     if (!wire_.empty() && !stalled_) {
         rxTimer_.expires_at(nextRxAt_ + byteTime);
-        rxTimer_.async_wait([this](const boost::system::error_code& ec) {
+        rxTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
             if (!ec) deliverRx();
-        });
+        }));
     }
     startRead();
 }
@@ -582,8 +599,8 @@ void GrblMachine::pumpTx()
     writing_ = true;
     auto started = Clock::now();
     asio::async_write(*master_, asio::buffer(txChunk_),
-                      [this, started, chunk](const boost::system::error_code& ec, std::size_t) {
-                          if (ec == asio::error::operation_aborted || !master_) return;
+                      guarded([this, started, chunk, epoch = epoch_](const boost::system::error_code& ec, std::size_t) {
+                          if (ec == asio::error::operation_aborted || epoch != epoch_ || !master_) return;
                           if (ec) {
                               writing_ = false;
                               hostGone();
@@ -592,14 +609,14 @@ void GrblMachine::pumpTx()
                           auto due = started + std::chrono::duration_cast<Clock::duration>(
                                                    std::chrono::duration<double>(byteSeconds() * double(chunk)));
                           txTimer_.expires_at(due);
-                          txTimer_.async_wait([this](const boost::system::error_code& e) {
-                              if (e) return;
+                          txTimer_.async_wait(guarded([this, epoch](const boost::system::error_code& e) {
+                              if (e || epoch != epoch_) return;
                               writing_ = false;
                               bool wasFull = txQueue_.size() + txChunk_.size() > kTxBufferSize;
                               pumpTx();
                               if (wasFull) mainLoop();
-                          });
-                      });
+                          }));
+                      }));
 }
 
 void GrblMachine::stall(bool on)
@@ -707,9 +724,9 @@ void GrblMachine::softReset()
     log("ALARM:3 (reset while in motion)");
     resetting_ = true;
     resetTimer_.expires_after(kAlarmReportDelay);
-    resetTimer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) resetSystem();
-    });
+    resetTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
+        if (!ec && resetting_) resetSystem();
+    }));
 }
 
 void GrblMachine::injectAlarm(int code)
@@ -737,9 +754,9 @@ void GrblMachine::injectAlarm(int code)
     }
     resetting_ = true;
     resetTimer_.expires_after(kAlarmReportDelay);
-    resetTimer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) resetSystem();
-    });
+    resetTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
+        if (!ec && resetting_) resetSystem();
+    }));
 }
 
 void GrblMachine::gcInit()
@@ -889,11 +906,11 @@ bool GrblMachine::runActions()
                 job.dwellStarted = true;
                 dwellTimer_.expires_after(std::chrono::duration_cast<Clock::duration>(
                     std::chrono::duration<double>(a.value / opts_.speedFactor)));
-                dwellTimer_.async_wait([this](const boost::system::error_code& ec) {
-                    if (ec || !job_) return;
+                dwellTimer_.async_wait(guarded([this, id = ++dwellId_](const boost::system::error_code& ec) {
+                    if (ec || !job_ || id != dwellId_) return;
                     job_->dwellDone = true;
                     mainLoop();
-                });
+                }));
             }
             if (!job.dwellDone) return false;
             break;
@@ -1548,9 +1565,9 @@ void GrblMachine::startSegment(double v0)
         if (b.rapid && spindleOutputNow() > 0) laserOnDuringRapid_ = true;
         motionTimer_.expires_after(std::chrono::duration_cast<Clock::duration>(
             std::chrono::duration<double>(profile_.duration() / opts_.speedFactor)));
-        motionTimer_.async_wait([this](const boost::system::error_code& ec) {
-            if (!ec) onSegmentDone();
-        });
+        motionTimer_.async_wait(guarded([this, id = ++segmentId_](const boost::system::error_code& ec) {
+            if (!ec && id == segmentId_) onSegmentDone();
+        }));
         return;
     }
     // Nothing left to run.
@@ -1600,9 +1617,9 @@ void GrblMachine::feedHold()
         motionTimer_.cancel();
         motionTimer_.expires_after(std::chrono::duration_cast<Clock::duration>(
             std::chrono::duration<double>(profile_.duration() / opts_.speedFactor)));
-        motionTimer_.async_wait([this](const boost::system::error_code& ec) {
-            if (!ec) onSegmentDone();
-        });
+        motionTimer_.async_wait(guarded([this, id = ++segmentId_](const boost::system::error_code& ec) {
+            if (!ec && id == segmentId_) onSegmentDone();
+        }));
     } else if (state_ == RunState::Idle) {
         state_ = RunState::Hold;
         holdComplete_ = true;
