@@ -316,10 +316,10 @@ void GrblDriver::onAnswer(bool ok, int errorCode) {
         }
         if (!ok && sent.jobLine < 0) {
             // $C itself refused (e.g. in alarm): no dry run possible, so no run either.
-            dryRunFault_ = MachineFault{"dry_run_failed", "error:" + std::to_string(errorCode),
-                                        "the controller refused check mode: " + errorText(errorCode)};
-            interruptJob(*dryRunFault_);
-            dryRunFault_.reset();
+            // interruptJob() clears dryRunFault_, so it gets a copy.
+            const MachineFault why{"dry_run_failed", "error:" + std::to_string(errorCode),
+                                   "the controller refused check mode: " + errorText(errorCode)};
+            interruptJob(why);
             return;
         }
         if (sent.jobLine >= 0) ++job_->answered;
