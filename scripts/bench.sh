@@ -9,5 +9,5 @@ cd "$root"
 bash scripts/setup.sh
 # Release, not the RelWithDebInfo of day-to-day builds: the figures should be those of what ships.
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DMTO_BUILD_TESTS=ON >/dev/null
-cmake --build build-bench --target mto_bench mto-agent
+cmake --build build-bench --target mto_bench mto-agent mto-machine-sim
 exec build-bench/mto_bench "$@"
