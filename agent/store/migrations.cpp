@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 5> kMigrations{
+constexpr std::array<const char*, 6> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -149,6 +149,20 @@ CREATE TABLE units (
     PRIMARY KEY (order_id, item_id, operation, unit)
 ) WITHOUT ROWID;
 CREATE INDEX units_by_step ON units(order_id, item_id, step, unit);
+)sql",
+    // 6: each machine's bay (ready, running, awaiting_clear, needs_attention) and the unit on it, so a restart
+    // knows which bed still holds a part and which job was cut short.
+    R"sql(
+CREATE TABLE machines (
+    machine_id TEXT PRIMARY KEY,
+    bay        TEXT NOT NULL,
+    order_id   TEXT,
+    item_id    TEXT,
+    operation  TEXT,
+    unit       INTEGER,
+    reason     TEXT,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 

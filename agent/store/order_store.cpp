@@ -128,6 +128,22 @@ void OrderStore::insertItems(const Order& order) {
     }
 }
 
+void OrderStore::recordProduction(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                                  json::object data) {
+    if (milestone == "production_started") {
+        // Milestones never go backwards: only an order not yet in production moves, through scheduled.
+        if (auto o = order(orderId)) {
+            auto state = orderStateFromString(o->state);
+            if (state == OrderState::Accepted) {
+                setState(orderId, OrderState::Scheduled, "");
+                state = OrderState::Scheduled;
+            }
+            if (state == OrderState::Scheduled) setState(orderId, OrderState::InProduction, "");
+        }
+    }
+    emit(orderId, itemId, milestone, std::move(data));
+}
+
 void OrderStore::setState(const std::string& orderId, OrderState state, const std::string& heldFrom) {
     db_.prepare("UPDATE orders SET state = ?, held_from = ?, updated_at = ? WHERE order_id = ?")
         .bind(1, toString(state))

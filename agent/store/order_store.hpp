@@ -92,6 +92,8 @@ struct ItemProblem {
 class OrderStore {
 public:
     OrderStore(Database& db, std::string factory, const Clock& clock);
+    // The connection the store writes through, for rooms whose tables share its transactions.
+    Database& database() { return db_; }
 
     // A new order, an identical re-send (fresh receipt), or a new revision. On a refused revision
     // `rejection` is filled and the caller records it with recordRejection().
@@ -126,6 +128,11 @@ public:
     bool recordInternalFailure(const std::string& orderId, const std::string& message);
     // True while the order is stored and not yet compiled (received, or held before it was compiled).
     bool awaitsCompile(const std::string& orderId);
+    // A milestone from the floor about one item (production_started, progress, job_done, interrupted,
+    // machine_fault). The first production_started moves an accepted order into production.
+    void recordProduction(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                          boost::json::object data);
+
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
     // The proof of an item's job: the given operation's, or the first operation's when none is given.

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: Apache-2.0
+// One scheduler across all machines: hands each free machine its best next unit, records what the machines
+// report as milestones, and holds a machine after a job until its bed is cleared.
+#include "scheduler/scheduler.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace mto {
+
+namespace json = boost::json;
+
+const char* toString(Bay b) {
+    switch (b) {
+    case Bay::Ready: return "ready";
+    case Bay::Running: return "running";
+    case Bay::AwaitingClear: return "awaiting_clear";
+    case Bay::NeedsAttention: return "needs_attention";
+    }
+    return "unknown";
+}
+
+namespace {
+
+std::optional<Bay> bayFromString(const std::string& s) {
+    for (Bay b : {Bay::Ready, Bay::Running, Bay::AwaitingClear, Bay::NeedsAttention})
+        if (s == toString(b)) return b;
+    return std::nullopt;
+}
+
+std::string jobIdOf(const QueuedUnit& u) {
+    return u.orderId + "/" + u.itemId + "/" + u.operation + "/" + std::to_string(u.unit);
+}
+
+} // namespace
+
+struct Scheduler::Machine {
+    MachineSlot slot;
+    std::unique_ptr<Listener> listener;
+    std::unique_ptr<MachineDriver> driver;
+    Bay bay = Bay::Ready;
+    std::optional<QueuedUnit> unit;   // the unit on the machine (running, finished on the bed, or interrupted)
+    int lastProgressStep = 0;
+};
+
+// Routes one driver's reports to its machine.
+class Scheduler::Listener final : public DriverListener {
+public:
+    Listener(Scheduler& s, Machine& m) : s_(s), m_(m) {}
+    void machineState(MachineState state, const std::string&) override { s_.onState(m_, state); }
+    void jobProgress(const std::string&, const JobProgress& p) override { s_.onProgress(m_, p); }
+    void jobFinished(const std::string&) override { s_.onFinished(m_); }
+    void jobInterrupted(const std::string&, const MachineFault& why, std::uint64_t lastLine) override {
+        s_.onInterrupted(m_, why, lastLine);
+    }
+    void machineFault(const MachineFault& f) override {
+        spdlog::warn("machine {}: {}{}: {}", m_.slot.machineId, f.reason, f.code.empty() ? "" : " " + f.code,
+                     f.message);
+    }
+
+private:
+    Scheduler& s_;
+    Machine& m_;
+};
+
+Scheduler::Scheduler(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, JobQueue& queue,
+                     ArtifactLoader loader, const Clock& clock)
+    : io_(io), commits_(commits), store_(store), queue_(queue), loader_(std::move(loader)), clock_(clock) {}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDriver) {
+    auto m = std::make_unique<Machine>();
+    m->slot = slot;
+    m->listener = std::make_unique<Listener>(*this, *m);
+    m->driver = makeDriver(*m->listener);
+    machines_.push_back(std::move(m));
+}
+
+void Scheduler::start() {
+    Database& db = store_.database();
+    const std::int64_t now = clock_.nowMs();
+    for (auto& mp : machines_) {
+        Machine& m = *mp;
+        auto& st = db.prepare("SELECT bay, order_id, item_id, operation, unit FROM machines WHERE machine_id = ?1");
+        st.bind(1, m.slot.machineId);
+        if (st.step()) {
+            m.bay = bayFromString(st.columnText(0)).value_or(Bay::NeedsAttention);
+            if (!st.columnIsNull(1)) {
+                QueuedUnit u;
+                u.orderId = st.columnText(1);
+                u.itemId = st.columnText(2);
+                u.operation = st.columnText(3);
+                u.unit = st.columnInt(4);
+                m.unit = u;
+            }
+        }
+        st.reset();
+        if (m.bay == Bay::Running && m.unit) {
+            // The agent stopped or crashed while this unit ran: what the machine did since is unknown.
+            Machine* mm = &m;
+            commits_.submit(
+                [this, mm, now] {
+                    queue_.markInterrupted(*mm->unit, now, 0, "agent_restarted");
+                    auto data = unitData(*mm);
+                    data["reason"] = "agent_restarted";
+                    data["message"] = "the agent restarted while this unit ran; the operator decides what happens";
+                    store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+                    setBay(*mm, Bay::NeedsAttention, "agent_restarted");
+                },
+                nullptr);
+            m.bay = Bay::NeedsAttention;
+            spdlog::warn("machine {}: unit {} was running when the agent stopped; it needs an operator",
+                         m.slot.machineId, jobIdOf(*m.unit));
+        }
+    }
+    for (auto& m : machines_) m->driver->start();
+}
+
+void Scheduler::stop(std::function<void()> done) {
+    stopping_ = true;
+    auto left = std::make_shared<std::size_t>(machines_.size());
+    auto finish = std::make_shared<std::function<void()>>(std::move(done));
+    if (machines_.empty()) {
+        if (*finish) (*finish)();
+        return;
+    }
+    for (auto& m : machines_)
+        m->driver->stop([left, finish] {
+            if (--*left == 0 && *finish) (*finish)();
+        });
+}
+
+void Scheduler::poke() {
+    if (stopping_ || pokeScheduled_) return;
+    pokeScheduled_ = true;
+    // Once per loop round, however many reasons there were.
+    boost::asio::post(io_, [this] {
+        pokeScheduled_ = false;
+        for (auto& m : machines_) dispatch(*m);
+    });
+}
+
+void Scheduler::dispatch(Machine& m) {
+    if (stopping_ || m.bay != Bay::Ready || m.driver->state() != MachineState::Idle) return;
+    std::optional<QueuedUnit> next;
+    try {
+        next = queue_.nextFor(m.slot);
+    } catch (const std::exception& e) {
+        spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
+        return;
+    }
+    if (!next) return;
+    auto artifact = loader_(next->artifactSha);
+    if (!artifact) {
+        spdlog::error("scheduler: program {} of {} cannot be read; {} waits", next->artifactSha, jobIdOf(*next),
+                      m.slot.machineId);
+        return;
+    }
+    if (auto why = m.driver->check(*artifact)) {
+        // This machine cannot run it as it is set up now; the unit stays queued for another machine or a fix.
+        spdlog::warn("scheduler: {} refuses {}: {} ({})", m.slot.machineId, jobIdOf(*next), why->reason, why->message);
+        return;
+    }
+    m.bay = Bay::Running;
+    m.unit = next;
+    m.lastProgressStep = 0;
+    Machine* mm = &m;
+    const std::int64_t now = clock_.nowMs();
+    commits_.submit(
+        [this, mm, now] {
+            queue_.markStarted(*mm->unit, mm->slot.machineId, now);
+            auto data = unitData(*mm);
+            data["estimated_s"] = mm->unit->estimatedSeconds;
+            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "production_started", std::move(data));
+            setBay(*mm, Bay::Running, "");
+        },
+        [this, mm, artifact = std::move(*artifact)](bool committed) {
+            if (!committed) {
+                // Nothing was sent; the unit is still queued and the machine free.
+                mm->bay = Bay::Ready;
+                mm->unit.reset();
+                return;
+            }
+            spdlog::info("machine {}: starts {}", mm->slot.machineId, jobIdOf(*mm->unit));
+            mm->driver->submit(jobIdOf(*mm->unit), artifact);
+        });
+}
+
+void Scheduler::onState(Machine&, MachineState s) {
+    if (s == MachineState::Idle) poke();
+}
+
+void Scheduler::onProgress(Machine& m, const JobProgress& p) {
+    if (!m.unit || m.bay != Bay::Running) return;
+    const int percent = static_cast<int>(p.fraction * 100.0);
+    const int step = percent / progressStep_;
+    if (step <= m.lastProgressStep || percent >= 100) return;
+    m.lastProgressStep = step;
+    Machine* mm = &m;
+    auto data = unitData(m);
+    data["percent"] = step * progressStep_;
+    if (p.secondsLeft >= 0) data["seconds_left"] = static_cast<std::int64_t>(p.secondsLeft + 0.5);
+    commits_.submit([this, mm, data = std::move(data)]() mutable {
+        store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "progress", std::move(data));
+    }, nullptr);
+}
+
+void Scheduler::onFinished(Machine& m) {
+    if (!m.unit) return;
+    Machine* mm = &m;
+    const std::int64_t now = clock_.nowMs();
+    commits_.submit(
+        [this, mm, now] {
+            queue_.markDone(*mm->unit, now);
+            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "job_done", unitData(*mm));
+            setBay(*mm, Bay::AwaitingClear, "");
+        },
+        [mm](bool committed) {
+            // Either way the part is on the bed: the machine waits for the operator.
+            mm->bay = Bay::AwaitingClear;
+            if (!committed) spdlog::error("machine {}: job_done could not be stored", mm->slot.machineId);
+        });
+}
+
+void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine) {
+    if (!m.unit || m.bay != Bay::Running) return;
+    Machine* mm = &m;
+    const std::int64_t now = clock_.nowMs();
+    m.bay = Bay::NeedsAttention;
+    commits_.submit(
+        [this, mm, now, why, lastLine] {
+            queue_.markInterrupted(*mm->unit, now, lastLine, why.reason);
+            auto data = unitData(*mm);
+            data["reason"] = why.reason;
+            if (!why.code.empty()) data["code"] = why.code;
+            data["message"] = why.message;
+            data["last_line"] = static_cast<std::int64_t>(lastLine);
+            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+            setBay(*mm, Bay::NeedsAttention, why.reason);
+        },
+        nullptr);
+}
+
+std::optional<std::string> Scheduler::clear(const std::string& machineId) {
+    for (auto& mp : machines_) {
+        Machine& m = *mp;
+        if (m.slot.machineId != machineId) continue;
+        if (m.bay != Bay::AwaitingClear)
+            return "machine " + machineId + " is " + toString(m.bay) + ", not awaiting a bed clear";
+        Machine* mm = &m;
+        m.bay = Bay::Ready;
+        m.unit.reset();
+        commits_.submit([this, mm] { setBay(*mm, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
+        spdlog::info("machine {}: bed cleared", machineId);
+        return std::nullopt;
+    }
+    return "no machine " + machineId;
+}
+
+std::optional<Bay> Scheduler::bay(const std::string& machineId) const {
+    for (const auto& m : machines_)
+        if (m->slot.machineId == machineId) return m->bay;
+    return std::nullopt;
+}
+
+void Scheduler::setBay(Machine& m, Bay bay, const std::string& reason) {
+    const bool withUnit = bay != Bay::Ready && m.unit;
+    store_.database()
+        .prepare("INSERT OR REPLACE INTO machines (machine_id, bay, order_id, item_id, operation, unit, reason, "
+                 "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        .bind(1, m.slot.machineId)
+        .bind(2, toString(bay))
+        .bindOptional(3, withUnit ? m.unit->orderId : "")
+        .bindOptional(4, withUnit ? m.unit->itemId : "")
+        .bindOptional(5, withUnit ? m.unit->operation : "")
+        .bind(6, withUnit ? m.unit->unit : std::int64_t{0})
+        .bindOptional(7, reason)
+        .bind(8, clock_.nowMs())
+        .run();
+}
+
+json::object Scheduler::unitData(const Machine& m) const {
+    json::object data;
+    data["machine"] = m.slot.machineId;
+    data["operation"] = m.unit->operation;
+    data["unit"] = m.unit->unit;
+    if (m.unit->qty > 0) data["qty"] = m.unit->qty;
+    return data;
+}
+
+} // namespace mto

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+// One scheduler across all machines: hands each free machine its best next unit, records what the machines
+// report as milestones, and holds a machine after a job until its bed is cleared.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mto/driver.hpp"
+#include "scheduler/job_queue.hpp"
+#include "store/commit_queue.hpp"
+#include "store/order_store.hpp"
+#include "util/clock.hpp"
+
+namespace mto {
+
+// Where a machine is in the scheduler's eyes. Only Ready takes work.
+enum class Bay {
+    Ready,            // free, takes the next unit once its driver is idle
+    Running,          // a unit was handed to the driver
+    AwaitingClear,    // a job finished; the part is still on the bed
+    NeedsAttention,   // a job was interrupted; the operator decides (resume, restart, scrap)
+};
+const char* toString(Bay b);
+
+// Thread-bound to the loop.
+//
+// Invariants:
+// - The store is the truth: a machine's bay and its unit are written in the same transaction as the unit's
+//   state and the milestone that moved them; memory (`Machine::bay`) follows the commit, except that a
+//   machine is marked Running before its start commits, so one round never gives it two units.
+// - A unit is handed to a driver only after its start is committed, and only to a machine in Ready whose
+//   driver reports Idle. Nothing restarts physical work by itself: an interrupted unit stays interrupted
+//   and its machine stays in NeedsAttention until the operator decides.
+class Scheduler {
+public:
+    // The program and metadata of a compiled job, by its sha256; nullopt when it cannot be read.
+    using ArtifactLoader = std::function<std::optional<JobArtifact>(const std::string& sha)>;
+    using DriverFactory = std::function<std::unique_ptr<MachineDriver>(DriverListener&)>;
+
+    Scheduler(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, JobQueue& queue,
+              ArtifactLoader loader, const Clock& clock);
+    ~Scheduler();
+
+    void addMachine(const MachineSlot& slot, const DriverFactory& makeDriver);
+    // Reads the bays from the store (a unit a crash left running becomes interrupted, its machine needs
+    // attention), then starts the drivers.
+    void start();
+    void stop(std::function<void()> done);
+    // New work may be ready (an order compiled, resumed).
+    void poke();
+
+    // The operator's bed-clear: nullopt when done, else why not.
+    std::optional<std::string> clear(const std::string& machineId);
+
+    std::optional<Bay> bay(const std::string& machineId) const;
+    // Progress milestones go out every this many percent (default 25).
+    void setProgressStep(int percent) { progressStep_ = percent > 0 ? percent : 100; }
+
+private:
+    struct Machine;
+    class Listener;
+
+    void dispatch(Machine& m);
+    void onState(Machine& m, MachineState s);
+    void onProgress(Machine& m, const JobProgress& p);
+    void onFinished(Machine& m);
+    void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);
+    void setBay(Machine& m, Bay bay, const std::string& reason);
+    boost::json::object unitData(const Machine& m) const;
+
+    boost::asio::io_context& io_;
+    CommitQueue& commits_;
+    OrderStore& store_;
+    JobQueue& queue_;
+    ArtifactLoader loader_;
+    const Clock& clock_;
+    std::vector<std::unique_ptr<Machine>> machines_;
+    int progressStep_ = 25;
+    bool stopping_ = false;
+    bool pokeScheduled_ = false;
+};
+
+} // namespace mto
