@@ -89,15 +89,24 @@ void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, st
         .run();
 }
 
-void JobQueue::markDone(const QueuedUnit& u, std::int64_t now) {
-    db_.prepare("UPDATE units SET state = 'done', ended_at = ?5 "
+void JobQueue::endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
+                       const std::string& reason) {
+    db_.prepare("UPDATE units SET state = ?5, ended_at = ?6, last_line = ?7, reason = ?8 "
                 "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
         .bind(1, u.orderId)
         .bind(2, u.itemId)
         .bind(3, u.operation)
         .bind(4, u.unit)
-        .bind(5, now)
+        .bind(5, state)
+        .bind(6, now)
+        .bind(7, static_cast<std::int64_t>(lastLine))
+        .bindOptional(8, reason)
         .run();
+}
+
+void JobQueue::markDone(const QueuedUnit& u, std::int64_t now) {
+    endUnit(u, "done", now, 0, "");
+    // The job is done once every unit has started and none is left unfinished.
     db_.prepare("UPDATE jobs SET state = 'done' WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
                 "AND started_units >= qty AND NOT EXISTS (SELECT 1 FROM units n WHERE n.order_id = ?1 AND "
                 "n.item_id = ?2 AND n.operation = ?3 AND n.state <> 'done')")
@@ -109,16 +118,7 @@ void JobQueue::markDone(const QueuedUnit& u, std::int64_t now) {
 
 void JobQueue::markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine,
                                const std::string& reason) {
-    db_.prepare("UPDATE units SET state = 'interrupted', ended_at = ?5, last_line = ?6, reason = ?7 "
-                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
-        .bind(4, u.unit)
-        .bind(5, now)
-        .bind(6, static_cast<std::int64_t>(lastLine))
-        .bind(7, reason)
-        .run();
+    endUnit(u, "interrupted", now, lastLine, reason);
 }
 
 double JobQueue::queuedSeconds(const std::string& capability) {

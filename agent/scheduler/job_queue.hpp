@@ -55,6 +55,8 @@ public:
 
 private:
     bool unitReady(const QueuedUnit& u);
+    void endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
+                 const std::string& reason);
     Database& db_;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "grbl/grbl_driver.hpp"
+#include "grbl_options.hpp"
 #include "test_env.hpp"
 #include "virtual/grbl_emulator.hpp"
 
@@ -79,20 +80,7 @@ protected:
         return o;
     }
     void startDriver(std::function<void(grbl::GrblDriverOptions&)> tweak = {}) {
-        grbl::GrblDriverOptions o;
-        o.machineId = "laser-1";
-        o.port = emulator_->devicePath();
-        o.profile.name = "laser-400";
-        o.profile.capability = "laser";
-        o.profile.sizeX = 400;
-        o.profile.sizeY = 400;
-        o.profile.maxPower = 1000;
-        o.statusWhileRunning = 50ms;
-        o.statusWhileIdle = 200ms;
-        o.bannerWait = 300ms;
-        o.silenceLimit = 1500ms;
-        o.reconnectMin = 50ms;
-        o.reconnectMax = 200ms;
+        auto o = test::laserDriverOptions("laser-1", emulator_->devicePath());
         if (tweak) tweak(o);
         driver_ = std::make_unique<grbl::GrblDriver>(io_, o, rec_);
         driver_->start();
@@ -358,15 +346,7 @@ TEST_F(GrblDriverTest, AMachineThatIsNotThereYetIsWaitedForAndUsedWhenItAppears)
     auto o = laserMachine();
     o.linkPath = path.string();
     o.speedFactor = 50;
-    grbl::GrblDriverOptions d;
-    d.machineId = "laser-1";
-    d.port = path.string();
-    d.profile.capability = "laser";
-    d.profile.sizeX = 400;
-    d.profile.sizeY = 400;
-    d.bannerWait = 300ms;
-    d.reconnectMin = 50ms;
-    d.reconnectMax = 100ms;
+    auto d = test::laserDriverOptions("laser-1", path.string());
     driver_ = std::make_unique<grbl::GrblDriver>(io_, d, rec_);
     driver_->start();
     runUntil([] { return false; }, 300ms);
@@ -384,15 +364,7 @@ TEST_F(GrblDriverTest, TheSimulatorBinaryServesAMachineOverTcpLikeASerialBridge)
                    std::to_string(port)},
                   dir_->path() / "sim.log");
     ASSERT_TRUE(test::waitUntil([&] { return std::filesystem::exists(dir_->path() / "laser"); }, 10s));
-    grbl::GrblDriverOptions d;
-    d.machineId = "laser-1";
-    d.port = "tcp://127.0.0.1:" + std::to_string(port);
-    d.profile.capability = "laser";
-    d.profile.sizeX = 400;
-    d.profile.sizeY = 400;
-    d.bannerWait = 300ms;
-    d.reconnectMin = 50ms;
-    d.reconnectMax = 200ms;
+    auto d = test::laserDriverOptions("laser-1", "tcp://127.0.0.1:" + std::to_string(port));
     driver_ = std::make_unique<grbl::GrblDriver>(io_, d, rec_);
     driver_->start();
     ASSERT_TRUE(runUntil([&] { return idle(); }, 10s)) << toString(driver_->state());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "grbl/grbl_driver.hpp"
+#include "grbl_options.hpp"
 #include "intake/order_parser.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/commit_queue.hpp"
@@ -80,18 +81,7 @@ protected:
             clock_);
         scheduler_->setProgressStep(50);
         scheduler_->addMachine({"laser-1", "laser-400", "laser", {"oak"}}, [this](DriverListener& l) {
-            grbl::GrblDriverOptions o;
-            o.machineId = "laser-1";
-            o.port = emulator_->devicePath();
-            o.profile.capability = "laser";
-            o.profile.sizeX = 400;
-            o.profile.sizeY = 400;
-            o.statusWhileRunning = 50ms;
-            o.statusWhileIdle = 200ms;
-            o.bannerWait = 300ms;
-            o.reconnectMin = 50ms;
-            o.reconnectMax = 200ms;
-            return std::make_unique<grbl::GrblDriver>(io_, o, l);
+            return std::make_unique<grbl::GrblDriver>(io_, test::laserDriverOptions("laser-1", emulator_->devicePath()), l);
         });
         scheduler_->start();
         scheduler_->poke();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "grbl/grbl_driver.hpp"
+#include "grbl_options.hpp"
 
 namespace mto {
 namespace {
@@ -109,6 +110,16 @@ std::string noise(std::mt19937& rng) {
     return says[rng() % says.size()];
 }
 
+// Starts the driver and answers its connect as a healthy controller does: banner, build info, settings.
+void greetAndIdentify(boost::asio::io_context& io, grbl::GrblDriver& driver, FakeLink& link) {
+    driver.start();
+    io.run_for(std::chrono::milliseconds(1));
+    link.push("\r\nGrbl 1.1h ['$' for help]\r\n[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
+    link.push(kSettings);
+    io.restart();
+    io.run_for(std::chrono::milliseconds(2));
+}
+
 class GrblDriverNoise : public ::testing::TestWithParam<unsigned> {};
 
 TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnce) {
@@ -117,11 +128,7 @@ TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnc
     auto fake = std::make_unique<FakeLink>(io);
     FakeLink& link = *fake;
     Outcomes outcomes;
-    grbl::GrblDriverOptions o;
-    o.machineId = "noisy";
-    o.profile.capability = "laser";
-    o.profile.sizeX = 400;
-    o.profile.sizeY = 400;
+    auto o = test::laserDriverOptions("noisy", "fake");
     o.statusWhileRunning = std::chrono::milliseconds(1);
     o.statusWhileIdle = std::chrono::milliseconds(2);
     o.bannerWait = std::chrono::milliseconds(5);
@@ -130,13 +137,7 @@ TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnc
     o.reconnectMax = std::chrono::milliseconds(2);
     o.dryRun = GetParam() % 2 == 0;
     grbl::GrblDriver driver(io, o, outcomes, std::move(fake));
-    driver.start();
-    io.run_for(std::chrono::milliseconds(1));
-    // A healthy start: banner, build info, settings.
-    link.push("\r\nGrbl 1.1h ['$' for help]\r\n[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
-    link.push(kSettings);
-    io.restart();
-    io.run_for(std::chrono::milliseconds(2));
+    greetAndIdentify(io, driver, link);
     ASSERT_EQ(driver.state(), MachineState::Idle);
 
     int submitted = 0;
@@ -171,18 +172,8 @@ TEST(GrblDriverStreaming, UnansweredBytesNeverExceedTheReceiveBuffer) {
     auto fake = std::make_unique<FakeLink>(io);
     FakeLink& link = *fake;
     Outcomes outcomes;
-    grbl::GrblDriverOptions o;
-    o.machineId = "counting";
-    o.profile.capability = "laser";
-    o.profile.sizeX = 400;
-    o.profile.sizeY = 400;
-    grbl::GrblDriver driver(io, o, outcomes, std::move(fake));
-    driver.start();
-    io.run_for(std::chrono::milliseconds(1));
-    link.push("\r\nGrbl 1.1h ['$' for help]\r\n[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
-    link.push(kSettings);
-    io.restart();
-    io.run_for(std::chrono::milliseconds(2));
+    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
+    greetAndIdentify(io, driver, link);
     ASSERT_EQ(driver.state(), MachineState::Idle);
     const std::size_t before = link.lines.size();
     driver.submit("job", program(500));
