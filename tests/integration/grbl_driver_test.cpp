@@ -86,13 +86,7 @@ protected:
         driver_->start();
     }
     bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            io_.restart();
-            io_.run_for(5ms);
-        }
-        return true;
+        return test::runLoopUntil(io_, done, limit);
     }
     bool idle() const { return driver_->state() == MachineState::Idle; }
 

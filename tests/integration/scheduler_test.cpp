@@ -95,13 +95,7 @@ protected:
     }
 
     bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            io_.restart();
-            io_.run_for(5ms);
-        }
-        return true;
+        return test::runLoopUntil(io_, done, limit);
     }
 
     std::vector<std::string> milestones(const std::string& orderId) {

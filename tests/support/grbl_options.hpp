@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// GRBL driver settings for tests: a 400 x 400 mm laser and timings short enough for a test to wait on.
+// GRBL driver settings for tests: a 400 x 400 mm laser and timings short enough for a test to wait on, and
+// the loop a test turns while it waits for the driver.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "grbl/grbl_driver.hpp"
@@ -26,6 +29,18 @@ inline grbl::GrblDriverOptions laserDriverOptions(const std::string& machineId, 
     o.reconnectMin = 50ms;
     o.reconnectMax = 200ms;
     return o;
+}
+
+// Runs the loop in short slices until `done` holds (true) or `limit` has passed (false).
+inline bool runLoopUntil(boost::asio::io_context& io, const std::function<bool()>& done,
+                         std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        io.restart();
+        io.run_for(std::chrono::milliseconds(5));
+    }
+    return true;
 }
 
 } // namespace mto::test
