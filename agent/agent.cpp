@@ -2,6 +2,8 @@
 // The daemon: one io_context wiring store, intake and uplink, with systemd readiness, watchdog and signals.
 #include "agent.hpp"
 
+#include "grbl/grbl_driver.hpp"
+
 #include <csignal>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -29,12 +31,61 @@ Agent::Agent(Config config)
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
     compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog, config_.sliceCacheMaxBytes);
     intake_->onOrderStored([this](const std::string& id) { compiler_->enqueue(id); });
+    jobQueue_ = std::make_unique<JobQueue>(*db_);
+    scheduler_ = std::make_unique<Scheduler>(
+        io_, *commits_, *store_, *jobQueue_,
+        [dir = config_.stateDir](const std::string& sha) { return CompileQueue::loadArtifact(dir, sha); }, clock_);
+    addMachines(*catalog);
+    control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
+                                               [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
-    commits_->onCommitted([this] { uplink_->poke(); });
+    // Every commit may bring new events (for HQ) and new work (a compiled order, a resumed one, a cleared bed).
+    commits_->onCommitted([this] {
+        uplink_->poke();
+        scheduler_->poke();
+    });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
+}
+
+void Agent::addMachines(const Catalog& catalog) {
+    for (std::size_t i = 0; i < config_.machines.size(); ++i) {
+        const MachineConfig& m = config_.machines[i];
+        const MachineProfile* profile = catalog.machine(m.profile);
+        if (!profile)
+            throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].profile': the catalog " +
+                        config_.intake.catalogPath.string() + " has no [machine." + m.profile + "]");
+        if (profile->capability != "laser" && profile->capability != "cnc")
+            throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].driver': grbl runs laser " +
+                        "and cnc machines; profile " + m.profile + " is " + profile->capability);
+        MachineSlot slot{m.id, m.profile, profile->capability, {}};
+        const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
+                                                  : std::set<std::string>(m.materials.begin(), m.materials.end());
+        slot.materials = allowed;
+        scheduler_->addMachine(slot, [this, m, p = *profile](DriverListener& listener) {
+            grbl::GrblDriverOptions o;
+            o.machineId = m.id;
+            o.port = m.port;
+            o.baud = m.baud;
+            o.profile = p;
+            o.characterCounting = m.characterCounting;
+            o.dryRun = m.dryRun;
+            o.statusWhileRunning = m.statusWhileRunning;
+            o.statusWhileIdle = m.statusWhileIdle;
+            return std::make_unique<grbl::GrblDriver>(io_, o, listener);
+        });
+        spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
+    }
+}
+
+std::string Agent::control(const std::vector<std::string>& words) {
+    if (words.size() == 2 && words[0] == "clear") {
+        if (auto why = scheduler_->clear(words[1])) return "error: " + *why;
+        return "ok bed of " + words[1] + " cleared";
+    }
+    return "error: unknown command (known: clear MACHINE)";
 }
 
 Agent::~Agent() {
@@ -52,6 +103,8 @@ int Agent::run() {
     sigemptyset(&handled);
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
+    control_->start();
+    scheduler_->start();
     uplink_->start();
     compiler_->resumePending();
     std::uint64_t usec = 0;
@@ -94,11 +147,16 @@ void Agent::onSignal(int signo) {
             io_.stop();
         }
     });
-    uplink_->stop(std::chrono::seconds(5), [this] {
-        intake_->stop();
-        watchdog_.cancel();
-        signals_.cancel();
-        io_.stop();
+    // Machines first: a running job is held and reset (a laser must not go on) and its interruption is
+    // committed; then the uplink drains, so HQ hears of it within the grace time.
+    control_->stop();
+    scheduler_->stop([this] {
+        uplink_->stop(std::chrono::seconds(5), [this] {
+            intake_->stop();
+            watchdog_.cancel();
+            signals_.cancel();
+            io_.stop();
+        });
     });
 }
 

@@ -11,6 +11,9 @@
 #include "util/clock.hpp"
 #include "store/commit_queue.hpp"
 #include "compiler/compile_queue.hpp"
+#include "control/control_server.hpp"
+#include "scheduler/job_queue.hpp"
+#include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
@@ -32,6 +35,8 @@ private:
     void onSignal(int signo);
     void reload();
     void scheduleWatchdog();
+    void addMachines(const Catalog& catalog);
+    std::string control(const std::vector<std::string>& words);
 
     Config config_;
     boost::asio::io_context io_;
@@ -41,6 +46,9 @@ private:
     std::unique_ptr<CommitQueue> commits_;
     std::unique_ptr<Intake> intake_;
     std::unique_ptr<CompileQueue> compiler_;
+    std::unique_ptr<JobQueue> jobQueue_;
+    std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Uplink> uplink_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;

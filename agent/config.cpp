@@ -45,6 +45,7 @@ public:
     void onlyKnown(const std::set<std::string>& known) const {
         for (const auto& [section, value] : root_) {
             std::string s(section.str());
+            if (s == "machines") continue;   // an array of tables, checked by readMachines()
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -62,6 +63,72 @@ public:
         if (p.empty() || p.is_absolute()) return p;
         // Relative paths are relative to the config file, so a config moved with its files still works.
         return std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
+    }
+
+    std::vector<MachineConfig> readMachines() const {
+        std::vector<MachineConfig> out;
+        const toml::node* n = node("machines");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail("machines", "must be an array of tables: [[machines]]");
+        static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
+                                                 "character_counting", "status_running_ms", "status_idle_ms"};
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = "machines[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            auto text = [&](const char* key, std::optional<std::string> fallback) {
+                const toml::node* v = t->get(key);
+                if (!v) {
+                    if (!fallback) fail(at + "." + key, "missing (required)");
+                    return *fallback;
+                }
+                if (!v->is_string()) fail(at + "." + key, "must be a string");
+                return *v->value<std::string>();
+            };
+            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
+                const toml::node* v = t->get(key);
+                if (!v) return fallback;
+                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
+                const auto x = *v->value<std::int64_t>();
+                if (x < min || x > max)
+                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+                return x;
+            };
+            auto flag = [&](const char* key, bool fallback) {
+                const toml::node* v = t->get(key);
+                if (!v) return fallback;
+                if (!v->is_boolean()) fail(at + "." + key, "must be true or false");
+                return *v->value<bool>();
+            };
+            MachineConfig m;
+            m.id = text("id", std::nullopt);
+            if (!OrderParser::isValidId(m.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!ids.insert(m.id).second) fail(at + ".id", "machine '" + m.id + "' is listed twice");
+            m.profile = text("profile", std::nullopt);
+            m.driver = text("driver", "grbl");
+            if (m.driver != "grbl") fail(at + ".driver", "must be grbl (printers come with their own drivers later)");
+            m.port = text("port", std::nullopt);
+            if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
+            m.baud = static_cast<unsigned>(number("baud", 115200, 1200, 4000000));
+            if (const toml::node* v = t->get("materials")) {
+                const toml::array* a = v->as_array();
+                if (!a) fail(at + ".materials", "must be an array of material names");
+                for (const auto& e : *a) {
+                    if (!e.is_string()) fail(at + ".materials", "must be an array of material names");
+                    m.materials.push_back(*e.value<std::string>());
+                }
+            }
+            m.dryRun = flag("dry_run", false);
+            m.characterCounting = flag("character_counting", true);
+            m.statusWhileRunning = std::chrono::milliseconds(number("status_running_ms", 200, 20, 60000));
+            m.statusWhileIdle = std::chrono::milliseconds(number("status_idle_ms", 5000, 100, 600000));
+            out.push_back(std::move(m));
+        }
+        return out;
     }
 
 private:
@@ -153,6 +220,7 @@ Config loadConfig(const std::filesystem::path& file) {
     if (!std::filesystem::is_regular_file(c.intake.catalogPath))
         r.fail("intake.catalog", "file " + c.intake.catalogPath.string() + " does not exist");
     c.statusInterval = std::chrono::seconds(r.integer("status.interval_s", 30, 1, 86400));
+    c.machines = r.readMachines();
     return c;
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// mtoctl: read-only look into the agent's state database for factory IT.
+// mtoctl: a look into the agent's state database for factory IT, and the operator's decisions on machines.
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "control/control_server.hpp"
 #include "util/clock.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -22,6 +23,7 @@ int usage(int code) {
            "  events [--all]     every event, oldest first\n"
            "  proof ORDER/ITEM[/OPERATION] -o FILE.png\n"
            "                                 the toolpath proof of an item (of one operation on another machine)\n"
+           "  clear MACHINE      the bed of MACHINE is clear: it may take its next job (asks the running agent)\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -50,6 +52,13 @@ int main(int argc, char** argv) {
     if (args.empty()) return usage(2);
     try {
         auto cfg = mto::loadConfig(configPath);
+        if (args[0] == "clear") {
+            if (args.size() != 2) return usage(2);
+            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", "clear " + args[1]);
+            const bool ok = reply.rfind("ok", 0) == 0;
+            (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
+            return ok ? 0 : 1;
+        }
         if (!std::filesystem::exists(cfg.databasePath()))
             throw mto::Error("no database at " + cfg.databasePath().string() + " (has the agent run yet?)");
         mto::Database db(cfg.databasePath(), mto::Database::Mode::ReadOnly);

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -112,6 +114,40 @@ void CompileQueue::stop() {
 
 std::filesystem::path CompileQueue::artifactPath(const std::filesystem::path& stateDir, const std::string& sha) {
     return stateDir / "artifacts" / (sha + ".gcode");
+}
+
+std::optional<JobArtifact> CompileQueue::loadArtifact(const std::filesystem::path& stateDir, const std::string& sha) {
+    auto read = [](const std::filesystem::path& p) -> std::optional<std::string> {
+        std::ifstream in(p, std::ios::binary);
+        if (!in) return std::nullopt;
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    };
+    const auto programPath = artifactPath(stateDir, sha);
+    auto program = read(programPath);
+    auto meta = read(std::filesystem::path(programPath).replace_extension(".json"));
+    if (!program || !meta || sha256Hex(*program) != sha) {
+        spdlog::error("program {} is missing or does not match its name", programPath.string());
+        return std::nullopt;
+    }
+    try {
+        const auto o = boost::json::parse(*meta).as_object();
+        JobArtifact a;
+        a.program = std::move(*program);
+        a.sha256 = sha;
+        a.capability = o.at("capability").as_string().c_str();
+        a.format = o.at("format").as_string().c_str();
+        a.lines = o.at("lines").to_number<std::uint64_t>();
+        a.estimatedSeconds = o.at("estimated_s").to_number<double>();
+        const auto& b = o.at("bbox_mm").as_object();
+        a.bbox = {b.at("min_x").to_number<double>(), b.at("min_y").to_number<double>(), b.at("min_z").to_number<double>(),
+                  b.at("max_x").to_number<double>(), b.at("max_y").to_number<double>(), b.at("max_z").to_number<double>()};
+        return a;
+    } catch (const std::exception& e) {
+        spdlog::error("metadata of program {} cannot be read: {}", sha, e.what());
+        return std::nullopt;
+    }
 }
 
 std::filesystem::path CompileQueue::mediaPath(const std::filesystem::path& stateDir, const std::string& sha) {

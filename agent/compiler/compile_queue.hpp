@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <optional>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -50,6 +51,9 @@ public:
 
     static std::filesystem::path artifactPath(const std::filesystem::path& stateDir, const std::string& sha);
     static std::filesystem::path mediaPath(const std::filesystem::path& stateDir, const std::string& sha);
+    // A stored program with its metadata, checked against its name (sha256 of the program); nullopt when
+    // it is missing, unreadable or altered.
+    static std::optional<JobArtifact> loadArtifact(const std::filesystem::path& stateDir, const std::string& sha);
 
     // The first back-off after a storage failure; it doubles up to a minute while failures go on.
     void setRetryDelay(std::chrono::milliseconds first) { firstRetryDelay_ = retryDelay_ = first; }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace mto {
 
@@ -30,6 +31,20 @@ struct IntakeConfig {
     std::filesystem::path catalogPath;
 };
 
+// One machine on the floor, [[machines]] in the agent's config.
+struct MachineConfig {
+    std::string id;                    // names the machine in events, status and mtoctl
+    std::string profile;               // a [machine.<name>] of the catalog: capability, envelope, words
+    std::string driver = "grbl";
+    std::string port;                  // serial device, or tcp://host:port
+    unsigned baud = 115200;
+    std::vector<std::string> materials;   // empty: those the profile allows
+    bool dryRun = false;               // GRBL: check every job in check mode ($C) before it runs
+    bool characterCounting = true;
+    std::chrono::milliseconds statusWhileRunning{200};
+    std::chrono::milliseconds statusWhileIdle{5000};
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -39,6 +54,7 @@ struct Config {
     std::uint64_t sliceCacheMaxBytes = 2048ull << 20;   // sliced prints kept in stateDir/slice-cache
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
+    std::vector<MachineConfig> machines;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };

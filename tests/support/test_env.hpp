@@ -83,6 +83,8 @@ struct AgentOptions {
     // Off: the shipped catalog without its generators, so delivery tests see receipts only.
     // On: the shipped catalog as it is, so stored orders are compiled into jobs.
     bool compile = false;
+    // Appended to the generated agent.toml as it is (e.g. [[machines]] tables).
+    std::string extraConfig{};
 };
 
 // The real mto-agent binary, run with a config written for the given broker and state dir.

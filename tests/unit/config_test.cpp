@@ -357,5 +357,47 @@ TEST(RedactUri, LeavesUrisWithoutCredentialsAlone) {
     EXPECT_EQ(redactUri("not a uri"), "not a uri");
 }
 
+TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
+    ConfigText t;
+    t.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n"
+              "[[machines]]\nid = \"cnc-1\"\nprofile = \"cnc-600\"\nport = \"tcp://10.0.0.5:23\"\nbaud = 250000\n"
+              "materials = [\"pine\"]\ndry_run = true\ncharacter_counting = false\nstatus_running_ms = 100\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.machines.size(), 2u);
+    EXPECT_EQ(c.machines[0].id, "laser-1");
+    EXPECT_EQ(c.machines[0].driver, "grbl");
+    EXPECT_EQ(c.machines[0].baud, 115200u);
+    EXPECT_TRUE(c.machines[0].characterCounting);
+    EXPECT_FALSE(c.machines[0].dryRun);
+    EXPECT_EQ(c.machines[0].statusWhileIdle, std::chrono::milliseconds(5000));
+    EXPECT_EQ(c.machines[1].port, "tcp://10.0.0.5:23");
+    EXPECT_EQ(c.machines[1].baud, 250000u);
+    EXPECT_EQ(c.machines[1].materials, std::vector<std::string>{"pine"});
+    EXPECT_TRUE(c.machines[1].dryRun);
+    EXPECT_FALSE(c.machines[1].characterCounting);
+    EXPECT_EQ(c.machines[1].statusWhileRunning, std::chrono::milliseconds(100));
+    EXPECT_TRUE(load(ConfigText{}).machines.empty());
+}
+
+TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
+    const std::string good = "id = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n";
+    const std::string base = "id = \"m2\"\nprofile = \"x\"\nport = \"p\"\n";
+    auto machines = [&](const std::string& second) {
+        ConfigText t;
+        t.extra = "[[machines]]\n" + good + "[[machines]]\n" + second;
+        return t;
+    };
+    expectKeyError(machines("profile = \"x\"\nport = \"/dev/x\"\n"), "machines[1].id", "missing");
+    expectKeyError(machines(good), "machines[1].id", "listed twice");
+    expectKeyError(machines("id = \"a b\"\nprofile = \"x\"\nport = \"p\"\n"), "machines[1].id");
+    expectKeyError(machines("id = \"m2\"\nport = \"p\"\n"), "machines[1].profile", "missing");
+    expectKeyError(machines("id = \"m2\"\nprofile = \"x\"\n"), "machines[1].port", "missing");
+    expectKeyError(machines(base + "driver = \"marlin\"\n"), "machines[1].driver");
+    expectKeyError(machines(base + "baud = 12\n"), "machines[1].baud");
+    expectKeyError(machines(base + "baud_rate = 9600\n"), "machines[1].baud_rate", "unknown key");
+    expectKeyError(machines(base + "materials = \"oak\"\n"), "machines[1].materials");
+    expectKeyError(machines(base + "dry_run = 1\n"), "machines[1].dry_run");
+}
+
 }   // namespace
 }   // namespace mto

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// The agent's local control channel: a Unix socket only its owner can use, one command line per connection.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mto {
+
+// Thread-bound to the io_context. The protocol is one line each way: the client sends words separated by
+// spaces and a newline ("clear laser-1"); the agent answers "ok[ detail]" or "error: reason" and closes.
+class ControlServer {
+public:
+    using Handler = std::function<std::string(const std::vector<std::string>& words)>;
+
+    ControlServer(boost::asio::io_context& io, std::filesystem::path socketPath, Handler handler);
+    ~ControlServer();
+    // Binds the socket (mode 0600; a stale one left by a crash is replaced); throws mto::Error when it cannot.
+    void start();
+    void stop();
+
+private:
+    void accept();
+
+    boost::asio::io_context& io_;
+    std::filesystem::path path_;
+    Handler handler_;
+    boost::asio::local::stream_protocol::acceptor acceptor_;
+};
+
+// The client side, for mtoctl: sends one command, returns the answer line. Throws mto::Error when the agent
+// cannot be reached.
+std::string controlRequest(const std::filesystem::path& socketPath, const std::string& command);
+
+} // namespace mto
