@@ -60,7 +60,7 @@ stop_pid() {
   return "$rc"
 }
 
-TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID=""
+TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" OPERATOR_PID=""
 
 # shellcheck disable=SC2317  # reached only through the EXIT trap
 cleanup() {
@@ -80,6 +80,9 @@ cleanup() {
       ((rc != 0)) || rc=1
     fi
   fi
+  stop_pid "operator" "$OPERATOR_PID" 2
+  stop_pid "emulated laser" "$LASER_PID" 5
+  stop_pid "emulated CNC" "$CNC_PID" 5
   stop_pid "mosquitto" "$BROKER_PID" 5
   if [[ -n $TMP_DIR ]]; then
     say "logs (agent.log; events.jsonl, every event HQ got), config and state database are kept in $TMP_DIR"
@@ -169,14 +172,37 @@ demo: all events   $TMP_DIR/events.jsonl (every milestone as HQ got it, JSON, on
 demo: state DB     $STATE_DIR/
 demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
+demo: machines     emulated GRBL laser-1 and cnc-1 ($TMP_DIR/laser.log, cnc.log); beds cleared with mtoctl clear (operator.log)
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
 demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
 demo: stop with Ctrl-C
 
 EOF
 
+# The floor: an emulated GRBL laser and CNC router on pseudo-terminals, fast enough that the sample orders
+# are made in about a minute, listed in the agent's config as a factory lists its real machines.
+"${SETSID[@]}" build/mto-machine-sim --grbl "$TMP_DIR/laser-1" --laser --speed 20 --travel 400,400,50 \
+  >"$TMP_DIR/laser.log" 2>&1 &
+LASER_PID=$!
+"${SETSID[@]}" build/mto-machine-sim --grbl "$TMP_DIR/cnc-1" --speed 20 --max-spindle 24000 --travel 600,400,50 \
+  >"$TMP_DIR/cnc.log" 2>&1 &
+CNC_PID=$!
+printf '\n[[machines]]\nid = "laser-1"\nprofile = "laser-400"\nport = "%s"\n' "$TMP_DIR/laser-1" >>"$TMP_DIR/demo.toml"
+printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_DIR/cnc-1" >>"$TMP_DIR/demo.toml"
+
 "${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
+
+# The demo's operator: takes the finished part off each machine's bed every few seconds.
+(
+  while sleep 3; do
+    # A machine that is still working answers "not awaiting a bed clear"; that is fine.
+    for machine in laser-1 cnc-1; do
+      build/mtoctl --config "$TMP_DIR/demo.toml" clear "$machine" >>"$TMP_DIR/operator.log" 2>&1 || true
+    done
+  done
+) &
+OPERATOR_PID=$!
 
 # Orders sent before the agent subscribes would only be re-sent later;
 # waiting for its retained status keeps the output easy to follow.
