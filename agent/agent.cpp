@@ -85,7 +85,15 @@ std::string Agent::control(const std::vector<std::string>& words) {
         if (auto why = scheduler_->clear(words[1])) return "error: " + *why;
         return "ok bed of " + words[1] + " cleared";
     }
-    return "error: unknown command (known: clear MACHINE)";
+    if (words.size() == 2 && words[0] == "restart") {
+        if (auto why = scheduler_->restart(words[1])) return "error: " + *why;
+        return "ok the interrupted unit on " + words[1] + " runs again from its first line";
+    }
+    if (words.size() == 2 && words[0] == "unlock") {
+        if (auto why = scheduler_->unlock(words[1])) return "error: " + *why;
+        return "ok unlock sent to " + words[1];
+    }
+    return "error: unknown command (known: clear MACHINE, restart MACHINE, unlock MACHINE)";
 }
 
 Agent::~Agent() {

@@ -24,6 +24,8 @@ int usage(int code) {
            "  proof ORDER/ITEM[/OPERATION] -o FILE.png\n"
            "                                 the toolpath proof of an item (of one operation on another machine)\n"
            "  clear MACHINE      the bed of MACHINE is clear: it may take its next job (asks the running agent)\n"
+           "  restart MACHINE    run the unit interrupted on MACHINE again from its first line (bed cleared first)\n"
+           "  unlock MACHINE     clear MACHINE's alarm (GRBL $X) after checking it is safe\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -52,9 +54,9 @@ int main(int argc, char** argv) {
     if (args.empty()) return usage(2);
     try {
         auto cfg = mto::loadConfig(configPath);
-        if (args[0] == "clear") {
+        if (args[0] == "clear" || args[0] == "restart" || args[0] == "unlock") {
             if (args.size() != 2) return usage(2);
-            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", "clear " + args[1]);
+            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1]);
             const bool ok = reply.rfind("ok", 0) == 0;
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             return ok ? 0 : 1;

@@ -121,6 +121,31 @@ void JobQueue::markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint6
     endUnit(u, "interrupted", now, lastLine, reason);
 }
 
+void JobQueue::markRestarted(const QueuedUnit& u, std::int64_t now) {
+    db_.prepare("UPDATE units SET state = 'running', started_at = ?5, ended_at = NULL, last_line = 0, reason = NULL "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .bind(4, u.unit)
+        .bind(5, now)
+        .run();
+}
+
+std::optional<QueuedUnit> JobQueue::unitOf(const std::string& orderId, const std::string& itemId,
+                                           const std::string& operation, std::int64_t unit) {
+    auto& st = db_.prepare("SELECT step, qty, rush, artifact_sha, estimated_s FROM jobs "
+                           "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3");
+    st.bind(1, orderId).bind(2, itemId).bind(3, operation);
+    std::optional<QueuedUnit> u;
+    if (st.step()) {
+        u = QueuedUnit{orderId, itemId, operation, static_cast<int>(st.columnInt(0)), unit, st.columnInt(1),
+                       st.columnInt(2) != 0, st.columnText(3), st.columnReal(4)};
+    }
+    st.reset();
+    return u;
+}
+
 double JobQueue::queuedSeconds(const std::string& capability) {
     auto& st = db_.prepare("SELECT COALESCE(SUM(estimated_s * (qty - started_units)), 0) FROM jobs "
                            "WHERE state = 'queued' AND capability = ?1");

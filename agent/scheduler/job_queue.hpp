@@ -50,6 +50,12 @@ public:
     void markDone(const QueuedUnit& u, std::int64_t now);
     void markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine, const std::string& reason);
 
+    // The same unit runs again from its first line (the operator restarted it after an interruption).
+    void markRestarted(const QueuedUnit& u, std::int64_t now);
+    // A unit as the queue knows it (with its program), whatever its state; nullopt when unknown.
+    std::optional<QueuedUnit> unitOf(const std::string& orderId, const std::string& itemId,
+                                     const std::string& operation, std::int64_t unit);
+
     // Ready and started-but-unfinished work for a capability, in estimated seconds (for the status).
     double queuedSeconds(const std::string& capability);
 

@@ -163,27 +163,35 @@ void Scheduler::dispatch(Machine& m) {
         spdlog::warn("scheduler: {} refuses {}: {} ({})", m.slot.machineId, jobIdOf(*next), why->reason, why->message);
         return;
     }
-    m.bay = Bay::Running;
     m.unit = next;
+    startUnit(m, std::move(*artifact), false);
+}
+
+void Scheduler::startUnit(Machine& m, JobArtifact artifact, bool restart) {
+    m.bay = Bay::Running;
     m.lastProgressStep = 0;
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
     commits_.submit(
-        [this, mm, now] {
-            queue_.markStarted(*mm->unit, mm->slot.machineId, now);
+        [this, mm, now, restart] {
+            if (restart)
+                queue_.markRestarted(*mm->unit, now);
+            else
+                queue_.markStarted(*mm->unit, mm->slot.machineId, now);
             auto data = unitData(*mm);
             data["estimated_s"] = mm->unit->estimatedSeconds;
+            if (restart) data["restart"] = true;
             store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "production_started", std::move(data));
-            setBay(*mm, Bay::Running, "");
+            setBay(*mm, Bay::Running, restart ? "restarted by the operator" : "");
         },
-        [this, mm, artifact = std::move(*artifact)](bool committed) {
+        [this, mm, restart, artifact = std::move(artifact)](bool committed) {
             if (!committed) {
-                // Nothing was sent; the unit is still queued and the machine free.
-                mm->bay = Bay::Ready;
-                mm->unit.reset();
+                // Nothing was sent: a new unit stays queued and the machine free; a restart is asked again.
+                mm->bay = restart ? Bay::NeedsAttention : Bay::Ready;
+                if (!restart) mm->unit.reset();
                 return;
             }
-            spdlog::info("machine {}: starts {}", mm->slot.machineId, jobIdOf(*mm->unit));
+            spdlog::info("machine {}: {} {}", mm->slot.machineId, restart ? "restarts" : "starts", jobIdOf(*mm->unit));
             mm->driver->submit(jobIdOf(*mm->unit), artifact);
         });
 }
@@ -257,6 +265,39 @@ std::optional<std::string> Scheduler::clear(const std::string& machineId) {
         return std::nullopt;
     }
     return "no machine " + machineId;
+}
+
+Scheduler::Machine* Scheduler::find(const std::string& machineId) {
+    for (auto& m : machines_)
+        if (m->slot.machineId == machineId) return m.get();
+    return nullptr;
+}
+
+std::optional<std::string> Scheduler::restart(const std::string& machineId) {
+    Machine* m = find(machineId);
+    if (!m) return "no machine " + machineId;
+    if (m->bay != Bay::NeedsAttention || !m->unit)
+        return "machine " + machineId + " is " + toString(m->bay) + "; only an interrupted unit can be restarted";
+    if (m->driver->state() != MachineState::Idle)
+        return "machine " + machineId + " is " + toString(m->driver->state()) +
+               (m->driver->state() == MachineState::Alarm ? ": unlock it first (mtoctl unlock)" : ": it must be idle");
+    auto unit = queue_.unitOf(m->unit->orderId, m->unit->itemId, m->unit->operation, m->unit->unit);
+    if (!unit) return "the interrupted unit is no longer in the store";
+    auto artifact = loader_(unit->artifactSha);
+    if (!artifact) return "the program " + unit->artifactSha + " cannot be read";
+    if (auto why = m->driver->check(*artifact)) return "the machine refuses the program: " + why->message;
+    m->unit = *unit;
+    startUnit(*m, std::move(*artifact), true);
+    return std::nullopt;
+}
+
+std::optional<std::string> Scheduler::unlock(const std::string& machineId) {
+    Machine* m = find(machineId);
+    if (!m) return "no machine " + machineId;
+    if (m->driver->state() != MachineState::Alarm) return "machine " + machineId + " is not in alarm";
+    m->driver->unlock();
+    spdlog::info("machine {}: unlock asked by the operator", machineId);
+    return std::nullopt;
 }
 
 std::optional<Bay> Scheduler::bay(const std::string& machineId) const {

@@ -57,6 +57,11 @@ public:
 
     // The operator's bed-clear: nullopt when done, else why not.
     std::optional<std::string> clear(const std::string& machineId);
+    // The operator's decision after an interruption: run the same unit again from its first line, on the
+    // same machine, once the part is off the bed and the machine idle (unlocked after an alarm).
+    std::optional<std::string> restart(const std::string& machineId);
+    // The operator's decision to clear a machine's alarm (GRBL $X); never taken by the agent itself.
+    std::optional<std::string> unlock(const std::string& machineId);
 
     std::optional<Bay> bay(const std::string& machineId) const;
     // Progress milestones go out every this many percent (default 25).
@@ -72,6 +77,8 @@ private:
     void onFinished(Machine& m);
     void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);
     void setBay(Machine& m, Bay bay, const std::string& reason);
+    Machine* find(const std::string& machineId);
+    void startUnit(Machine& m, JobArtifact artifact, bool restart);
     boost::json::object unitData(const Machine& m) const;
 
     boost::asio::io_context& io_;

@@ -74,7 +74,7 @@ TEST_F(Machines, AnOrderRunsOnTheLaserUnitByUnitAndTheOperatorClearsTheBedInBetw
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM orders WHERE order_id = 'ORD-1' AND state = 'in_production'"), 1);
 }
 
-TEST_F(Machines, AStopDuringAJobHoldsTheLaserAndTheJobIsInterruptedNotRerunAfterTheRestart) {
+TEST_F(Machines, AStopDuringAJobInterruptsItAndOnlyTheOperatorsRestartRunsItAgain) {
     sendCoasters("ORD-1", 1);
     auto& hq = rig_->hq();
     ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "production_started") == 1; }, 60s)) << rig_->agent().log();
@@ -86,6 +86,14 @@ TEST_F(Machines, AStopDuringAJobHoldsTheLaserAndTheJobIsInterruptedNotRerunAfter
     EXPECT_EQ(countOf(hq, "ORD-1", "production_started"), 1u) << "nothing restarts physical work by itself";
     EXPECT_EQ(countOf(hq, "ORD-1", "job_done"), 0u);
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM machines WHERE bay = 'needs_attention'"), 1);
+
+    // The operator takes the half-made part off and decides to run the unit again.
+    std::string out;
+    EXPECT_EQ(rig_->mtoctl({"clear", "laser-1"}, out), 1) << "not a finished job: " << out;
+    ASSERT_EQ(rig_->mtoctl({"restart", "laser-1"}, out), 0) << out;
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "job_done") == 1; }, 60s)) << rig_->agent().log();
+    EXPECT_EQ(countOf(hq, "ORD-1", "production_started"), 2u);
+    EXPECT_EQ(rig_->mtoctl({"restart", "laser-1"}, out), 1) << "nothing left to restart: " << out;
 }
 
 } // namespace

@@ -207,5 +207,29 @@ TEST_F(SchedulerTest, AUnitLeftRunningByACrashIsInterruptedAtStartAndItsMachineW
               1);
 }
 
+TEST_F(SchedulerTest, AfterAnAlarmTheOperatorUnlocksAndRestartsTheUnitWhichThenFinishes) {
+    addOrder("ORD-1", 1, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    EXPECT_TRUE(scheduler_->restart("laser-1")) << "a running unit cannot be restarted";
+    emulator_->injectAlarm(1);
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    auto refused = scheduler_->restart("laser-1");
+    ASSERT_TRUE(refused);
+    EXPECT_NE(refused->find("unlock"), std::string::npos) << *refused;
+    EXPECT_TRUE(scheduler_->unlock("laser-2"));
+    EXPECT_FALSE(scheduler_->unlock("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return !scheduler_->restart("laser-1"); })) << "idle again after the unlock";
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }, 60s)) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(count("ORD-1", "production_started"), 2u);
+    EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'done' AND unit = 1"), 1);
+    bool restartFlag = false;
+    for (const auto& e : store_.eventsForOrder("ORD-1"))
+        restartFlag |= e.milestone == "production_started" && e.payload.find("\"restart\":true") != std::string::npos;
+    EXPECT_TRUE(restartFlag) << "HQ can tell the second start is a restart";
+}
+
 } // namespace
 } // namespace mto
