@@ -89,6 +89,15 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
         proxy.set(FaultSettings{});
         hq.resendMissing(std::chrono::seconds(10));   // HQ backs off: a re-send storm only buries the receipts
     }
+    // Random windows can all fall where no PUBACK flows (reconnecting, or the slow compiles of a sanitizer
+    // build): hold one open while the compiled orders' events go out, until it has swallowed some.
+    if (proxy.counters().pubacksSwallowed == 0) {
+        FaultSettings s;
+        s.swallowPubacks = true;
+        proxy.set(s);
+        ++swallows;
+        waitUntil([&] { return proxy.counters().pubacksSwallowed > 0; }, std::chrono::seconds(30));
+    }
     // Whatever was left in flight under swallowed PUBACKs goes again after one more cut.
     proxy.set(FaultSettings{});
     proxy.cutAll();
