@@ -21,6 +21,7 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/order_store.hpp"
+#include "store_rig.hpp"
 #include "test_env.hpp"
 #include "util/clock.hpp"
 #include "virtual/grbl_emulator.hpp"
@@ -56,10 +57,9 @@ struct Planned {
     int arrival;
 };
 
-class FloorTest : public ::testing::Test {
+class FloorTest : public ::testing::Test, protected test::StoreRig {
 protected:
-    FloorTest() : db_(dir_.path() / "agent.db", Database::Mode::ReadWrite), store_(db_, "f1", clock_) {
-        migrate(db_);
+    FloorTest() {
         catalog_.add({"TAG", "Tag"});
         catalog_.add({"SIGN", "Sign"});
     }
@@ -110,16 +110,6 @@ protected:
         return -1;
     }
 
-    test::TempDir dir_;
-    Database db_;
-    SystemClock clock_;
-    OrderStore store_;
-    boost::asio::io_context io_;
-    CommitQueue commits_{io_, db_};
-    JobQueue queue_{db_};
-    Catalog catalog_;
-    OrderParser parser_{ParseLimits{}};
-    std::map<std::string, JobArtifact> programs_;
     std::vector<std::unique_ptr<virt::GrblEmulator>> emulators_;
     std::unique_ptr<Scheduler> scheduler_;
 };
@@ -146,7 +136,7 @@ TEST_F(FloorTest, FiftyMixedJobsRunInPriorityOrderAcrossThreeMachinesAndARouteWa
 
     scheduler_ = std::make_unique<Scheduler>(
         io_, commits_, store_, queue_,
-        [this](const std::string& sha) -> std::optional<JobArtifact> { return programs_.at(sha); }, clock_);
+        loader(), clock_);
     addMachine("laser-1", "laser-400", "laser");
     addMachine("laser-2", "laser-400", "laser");
     addMachine("cnc-1", "cnc-600", "cnc");

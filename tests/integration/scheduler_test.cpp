@@ -18,6 +18,7 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/order_store.hpp"
+#include "store_rig.hpp"
 #include "test_env.hpp"
 #include "util/clock.hpp"
 #include "virtual/grbl_emulator.hpp"
@@ -44,10 +45,9 @@ JobArtifact laserProgram(int segments) {
 }
 
 // A factory floor of one emulated laser, the store, and the scheduler, all on one loop.
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public ::testing::Test, protected test::StoreRig {
 protected:
-    SchedulerTest() : db_(dir_.path() / "agent.db", Database::Mode::ReadWrite), store_(db_, "f1", clock_) {
-        migrate(db_);
+    SchedulerTest() {
         catalog_.add({"COASTER", "Coaster"});
     }
 
@@ -73,12 +73,7 @@ protected:
         if (!emulator_) emulator_ = std::make_unique<virt::GrblEmulator>(io_, eo);
         scheduler_ = std::make_unique<Scheduler>(
             io_, commits_, store_, queue_,
-            [this](const std::string& sha) -> std::optional<JobArtifact> {
-                auto it = programs_.find(sha);
-                if (it == programs_.end()) return std::nullopt;
-                return it->second;
-            },
-            clock_);
+            loader(), clock_);
         scheduler_->setProgressStep(50);
         scheduler_->addMachine({"laser-1", "laser-400", "laser", {"oak"}}, [this](DriverListener& l) {
             return std::make_unique<grbl::GrblDriver>(io_, test::laserDriverOptions("laser-1", emulator_->devicePath()), l);
@@ -115,16 +110,6 @@ protected:
         if (scheduler_) stopFloor();
     }
 
-    test::TempDir dir_;
-    Database db_;
-    SystemClock clock_;
-    OrderStore store_;
-    boost::asio::io_context io_;
-    CommitQueue commits_{io_, db_};
-    JobQueue queue_{db_};
-    Catalog catalog_;
-    OrderParser parser_{ParseLimits{}};
-    std::map<std::string, JobArtifact> programs_;
     std::unique_ptr<virt::GrblEmulator> emulator_;
     std::unique_ptr<Scheduler> scheduler_;
 };
