@@ -252,22 +252,18 @@ void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t
 }
 
 std::optional<std::string> Scheduler::clear(const std::string& machineId) {
-    for (auto& mp : machines_) {
-        Machine& m = *mp;
-        if (m.slot.machineId != machineId) continue;
-        if (m.bay != Bay::AwaitingClear)
-            return "machine " + machineId + " is " + toString(m.bay) + ", not awaiting a bed clear";
-        Machine* mm = &m;
-        m.bay = Bay::Ready;
-        m.unit.reset();
-        commits_.submit([this, mm] { setBay(*mm, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
-        spdlog::info("machine {}: bed cleared", machineId);
-        return std::nullopt;
-    }
-    return "no machine " + machineId;
+    Machine* m = find(machineId);
+    if (!m) return "no machine " + machineId;
+    if (m->bay != Bay::AwaitingClear)
+        return "machine " + machineId + " is " + toString(m->bay) + ", not awaiting a bed clear";
+    m->bay = Bay::Ready;
+    m->unit.reset();
+    commits_.submit([this, m] { setBay(*m, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
+    spdlog::info("machine {}: bed cleared", machineId);
+    return std::nullopt;
 }
 
-Scheduler::Machine* Scheduler::find(const std::string& machineId) {
+Scheduler::Machine* Scheduler::find(const std::string& machineId) const {
     for (auto& m : machines_)
         if (m->slot.machineId == machineId) return m.get();
     return nullptr;
@@ -301,9 +297,8 @@ std::optional<std::string> Scheduler::unlock(const std::string& machineId) {
 }
 
 std::optional<Bay> Scheduler::bay(const std::string& machineId) const {
-    for (const auto& m : machines_)
-        if (m->slot.machineId == machineId) return m->bay;
-    return std::nullopt;
+    const Machine* m = find(machineId);
+    return m ? std::optional<Bay>(m->bay) : std::nullopt;
 }
 
 void Scheduler::setBay(Machine& m, Bay bay, const std::string& reason) {

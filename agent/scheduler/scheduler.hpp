@@ -77,7 +77,7 @@ private:
     void onFinished(Machine& m);
     void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);
     void setBay(Machine& m, Bay bay, const std::string& reason);
-    Machine* find(const std::string& machineId);
+    Machine* find(const std::string& machineId) const;
     void startUnit(Machine& m, JobArtifact artifact, bool restart);
     boost::json::object unitData(const Machine& m) const;
 

@@ -38,6 +38,30 @@ SpindleRange spindleWords(const std::vector<std::string>& lines) {
     return r;
 }
 
+// A program as it goes on the wire: the non-empty lines in wire form, each with its line number in the program.
+struct WireProgram {
+    std::vector<std::string> lines;
+    std::vector<std::uint64_t> sourceLine;   // 1-based
+};
+
+WireProgram wireProgram(const std::string& text) {
+    WireProgram w;
+    std::size_t start = 0;
+    std::uint64_t lineNo = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        ++lineNo;
+        auto wire = wireForm(std::string_view(text).substr(start, end - start));
+        if (!wire.empty()) {
+            w.lines.push_back(std::move(wire));
+            w.sourceLine.push_back(lineNo);
+        }
+        start = end + 1;
+    }
+    return w;
+}
+
 std::string number(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", v);
@@ -500,6 +524,10 @@ void GrblDriver::checkSettings() {
 }
 
 std::optional<MachineFault> GrblDriver::check(const JobArtifact& job) const {
+    return checkLines(job, wireProgram(job.program).lines);
+}
+
+std::optional<MachineFault> GrblDriver::checkLines(const JobArtifact& job, const std::vector<std::string>& lines) const {
     if (phase_ == Phase::Closed || phase_ == Phase::Opening || phase_ == Phase::AwaitBanner ||
         phase_ == Phase::Identify || phase_ == Phase::ReadSettings)
         return MachineFault{"not_connected", "", options_.machineId + " is not connected and identified yet"};
@@ -510,16 +538,6 @@ std::optional<MachineFault> GrblDriver::check(const JobArtifact& job) const {
         return MachineFault{"capability", "",
                             "a " + job.capability + " job on " + options_.profile.capability + " machine " +
                                 options_.machineId};
-    std::vector<std::string> lines;
-    std::size_t start = 0;
-    const std::string& text = job.program;
-    while (start <= text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        auto wire = wireForm(std::string_view(text).substr(start, end - start));
-        if (!wire.empty()) lines.push_back(std::move(wire));
-        start = end + 1;
-    }
     const auto s = spindleWords(lines);
     if (auto maxS = settings_.maxSpindle(); maxS && s.max > *maxS + 1e-9)
         return MachineFault{"spindle_range", "",
@@ -557,25 +575,14 @@ void GrblDriver::submit(const std::string& jobId, const JobArtifact& job, std::u
                        "GRBL cannot continue a program from a line: restart the job or scrap it"});
     if (job_ || phase_ != Phase::Ready || state_ != MachineState::Idle)
         return refuse({"busy", "", options_.machineId + " is " + toString(state_) + ", not idle"});
-    if (auto why = check(job)) return refuse(*why);
+    WireProgram wire = wireProgram(job.program);
+    if (auto why = checkLines(job, wire.lines)) return refuse(*why);
 
     auto j = std::make_unique<Job>();
     j->id = jobId;
     j->estimatedSeconds = job.estimatedSeconds;
-    std::size_t start = 0;
-    std::uint64_t lineNo = 0;
-    const std::string& text = job.program;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        ++lineNo;
-        auto wire = wireForm(std::string_view(text).substr(start, end - start));
-        if (!wire.empty()) {
-            j->lines.push_back(std::move(wire));
-            j->sourceLine.push_back(lineNo);
-        }
-        start = end + 1;
-    }
+    j->lines = std::move(wire.lines);
+    j->sourceLine = std::move(wire.sourceLine);
     if (j->lines.empty()) return refuse({"empty_program", "", "the program has no lines to send"});
     job_ = std::move(j);
     spdlog::info("machine {}: job {} starts: {} lines{}", options_.machineId, jobId, job_->lines.size(),

@@ -109,6 +109,8 @@ private:
     void armBannerTimer(bool resetSent);
     void armStatusTimer();
     void checkSettings();
+    // check() on the program's lines already in wire form.
+    std::optional<MachineFault> checkLines(const JobArtifact& job, const std::vector<std::string>& lines) const;
     void finishJob();
     void interruptJob(const MachineFault& why);
     void dropLink(const MachineFault& why);
