@@ -233,6 +233,11 @@ void GrblDriver::onLine(std::string_view text) {
         } else if (line.text.find("Reset to continue") != std::string::npos) {
             alarmed_ = true;
             resetToContinue_ = true;
+            if (phase_ == Phase::Unlocking) {
+                // A $X sent before this message arrived is ignored by the locked controller: reset instead.
+                enter(Phase::Ready);
+                unlock();
+            }
         }
         break;
     default:
@@ -379,6 +384,9 @@ void GrblDriver::onAnswer(bool ok, int errorCode) {
 
 void GrblDriver::onAlarm(int code) {
     alarmed_ = true;
+    // Hard and soft limits are GRBL's critical events: "[MSG:Reset to continue]" follows and nothing but a
+    // reset is served until then. Knowing it from the alarm itself keeps an early unlock from sending $X.
+    if (code == 1 || code == 2) resetToContinue_ = true;
     MachineFault why{"alarm", "ALARM:" + std::to_string(code), alarmText(code)};
     if (job_ && !(resetPending_ && code == 3)) {
         interruptJob(why);

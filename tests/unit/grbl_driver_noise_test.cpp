@@ -3,6 +3,7 @@
 // split, against a fake link: it must never crash, never overfill the receive buffer, and end a job once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <random>
@@ -194,6 +195,57 @@ TEST(GrblDriverStreaming, UnansweredBytesNeverExceedTheReceiveBuffer) {
     ASSERT_EQ(outcomes.ended, std::vector<std::string>{"job"});
     EXPECT_GT(maxInFlight, grbl::kRxBufferBytes - 24) << "character counting fills the buffer, not one line at a time";
     EXPECT_EQ(link.lines.size() - before, 504u) << "every program line once";
+}
+
+// After a hard limit GRBL ignores $X until it is reset. An operator who unlocks at once (before the
+// "[MSG:Reset to continue]" line has arrived) must get a reset, not a $X that is never answered.
+TEST(GrblDriverUnlock, AnUnlockRightAfterAHardLimitResetsFirstThenUnlocks) {
+    boost::asio::io_context io;
+    auto fake = std::make_unique<FakeLink>(io);
+    FakeLink& link = *fake;
+    Outcomes outcomes;
+    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
+    greetAndIdentify(io, driver, link);
+    ASSERT_EQ(driver.state(), MachineState::Idle);
+    link.push("ALARM:1\r\n");
+    ASSERT_EQ(driver.state(), MachineState::Alarm);
+    const std::size_t linesBefore = link.lines.size();
+    driver.unlock();
+    EXPECT_EQ(link.lines.size(), linesBefore) << "no $X to a controller that only serves a reset";
+    ASSERT_FALSE(link.realtime.empty());
+    EXPECT_EQ(link.realtime.back(), '\x18');
+    link.push("[MSG:Reset to continue]\r\n\r\nGrbl 1.1h ['$' for help]\r\n[MSG:'$H'|'$X' to unlock]\r\n");
+    io.restart();
+    io.run_for(std::chrono::milliseconds(2));
+    link.push("[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
+    link.push(kSettings);
+    ASSERT_FALSE(link.lines.empty());
+    EXPECT_EQ(link.lines.back(), "$X\n") << "the unlock follows the reset";
+    link.push("[MSG:Caution: Unlocked]\r\nok\r\n");
+    EXPECT_EQ(driver.state(), MachineState::Idle);
+}
+
+// The other order: the $X is already on the wire when the controller says it needs a reset.
+TEST(GrblDriverUnlock, AnUnlockIgnoredByACriticalLockTurnsIntoAReset) {
+    boost::asio::io_context io;
+    auto fake = std::make_unique<FakeLink>(io);
+    FakeLink& link = *fake;
+    Outcomes outcomes;
+    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
+    greetAndIdentify(io, driver, link);
+    link.push("ALARM:9\r\n");   // homing fail: a plain lock that $X clears
+    driver.unlock();
+    ASSERT_EQ(link.lines.back(), "$X\n");
+    const auto resetsBefore = std::count(link.realtime.begin(), link.realtime.end(), '\x18');
+    link.push("[MSG:Reset to continue]\r\n");
+    EXPECT_EQ(std::count(link.realtime.begin(), link.realtime.end(), '\x18'), resetsBefore + 1);
+    link.push("\r\nGrbl 1.1h ['$' for help]\r\n[MSG:'$H'|'$X' to unlock]\r\n");
+    io.restart();
+    io.run_for(std::chrono::milliseconds(2));
+    link.push("[VER:1.1h.20190830:]\r\n[OPT:V,15,128]\r\nok\r\n");
+    link.push(kSettings);
+    link.push("ok\r\n");
+    EXPECT_EQ(driver.state(), MachineState::Idle);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, GrblDriverNoise, ::testing::Range(1u, 7u));
