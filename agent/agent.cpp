@@ -75,7 +75,7 @@ void Agent::addMachines(const Catalog& catalog) {
             o.statusWhileRunning = m.statusWhileRunning;
             o.statusWhileIdle = m.statusWhileIdle;
             return std::make_unique<grbl::GrblDriver>(io_, o, listener);
-        });
+        }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
         spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
     }
 }
@@ -93,7 +93,16 @@ std::string Agent::control(const std::vector<std::string>& words) {
         if (auto why = scheduler_->unlock(words[1])) return "error: " + *why;
         return "ok unlock sent to " + words[1];
     }
-    return "error: unknown command (known: clear MACHINE, restart MACHINE, unlock MACHINE)";
+    if (words.size() == 2 && words[0] == "resume") {
+        if (auto why = scheduler_->resume(words[1])) return "error: " + *why;
+        return "ok the interrupted unit on " + words[1] + " continues after its last acknowledged line";
+    }
+    if (words.size() == 2 && words[0] == "scrap") {
+        if (auto why = scheduler_->scrap(words[1])) return "error: " + *why;
+        return "ok the unit on " + words[1] + " is scrapped and queued again; clear the bed (mtoctl clear " +
+               words[1] + ")";
+    }
+    return "error: unknown command (known: clear, restart, resume, scrap, unlock; each with a MACHINE)";
 }
 
 Agent::~Agent() {

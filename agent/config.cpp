@@ -72,7 +72,8 @@ public:
         const toml::array* list = n->as_array();
         if (!list) fail("machines", "must be an array of tables: [[machines]]");
         static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
-                                                 "character_counting", "status_running_ms", "status_idle_ms"};
+                                                 "character_counting", "status_running_ms", "status_idle_ms", "on_hold",
+                                                 "on_cancel"};
         std::set<std::string> ids;
         for (std::size_t i = 0; i < list->size(); ++i) {
             const std::string at = "machines[" + std::to_string(i) + "]";
@@ -126,6 +127,14 @@ public:
             m.characterCounting = flag("character_counting", true);
             m.statusWhileRunning = std::chrono::milliseconds(number("status_running_ms", 200, 20, 60000));
             m.statusWhileIdle = std::chrono::milliseconds(number("status_idle_ms", 5000, 100, 600000));
+            const std::string onHold = text("on_hold", "finish");
+            if (onHold != "finish" && onHold != "pause")
+                fail(at + ".on_hold", "must be \"finish\" (the running unit ends) or \"pause\" (feed hold until resumed)");
+            m.pauseOnHold = onHold == "pause";
+            const std::string onCancel = text("on_cancel", "finish");
+            if (onCancel != "finish" && onCancel != "stop")
+                fail(at + ".on_cancel", "must be \"finish\" (the running unit ends) or \"stop\" (the job stops at once)");
+            m.stopOnCancel = onCancel == "stop";
             out.push_back(std::move(m));
         }
         return out;

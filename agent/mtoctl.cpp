@@ -25,6 +25,10 @@ int usage(int code) {
            "                                 the toolpath proof of an item (of one operation on another machine)\n"
            "  clear MACHINE      the bed of MACHINE is clear: it may take its next job (asks the running agent)\n"
            "  restart MACHINE    run the unit interrupted on MACHINE again from its first line (bed cleared first)\n"
+           "  resume MACHINE     continue the unit interrupted on MACHINE after its last acknowledged line\n"
+           "                     (only machines whose driver can; GRBL cannot: restart or scrap instead)\n"
+           "  scrap MACHINE      throw away the part of the unit on MACHINE (interrupted, or finished and bad):\n"
+           "                     the unit is queued again for any capable machine; then clear the bed\n"
            "  unlock MACHINE     clear MACHINE's alarm (GRBL $X) after checking it is safe\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
@@ -54,7 +58,8 @@ int main(int argc, char** argv) {
     if (args.empty()) return usage(2);
     try {
         auto cfg = mto::loadConfig(configPath);
-        if (args[0] == "clear" || args[0] == "restart" || args[0] == "unlock") {
+        if (args[0] == "clear" || args[0] == "restart" || args[0] == "unlock" || args[0] == "resume" ||
+            args[0] == "scrap") {
             if (args.size() != 2) return usage(2);
             const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1]);
             const bool ok = reply.rfind("ok", 0) == 0;

@@ -21,11 +21,11 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
     // could run; the first of them is usually ready.
     const std::string sql =
         std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.started_units, j.qty, j.rush, "
-                    "j.artifact_sha, j.estimated_s "
+                    "j.artifact_sha, j.estimated_s, j.requeued_units "
                     "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
                     "WHERE j.state = 'queued' AND j.capability = ?1 AND (j.profile = ?2 OR j.profile = '') "
                     "AND (?3 = '' OR j.material = '' OR instr(?3, ',' || j.material || ',') > 0) "
-                    "AND j.started_units < j.qty AND o.state IN ") +
+                    "AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
         kRunnableOrderStates +
         " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?4 OFFSET ?5";
     std::string materials;
@@ -48,10 +48,13 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
                 u.rush = st.columnInt(6) != 0;
                 u.artifactSha = st.columnText(7);
                 u.estimatedSeconds = st.columnReal(8);
+                u.requeued = st.columnInt(9) > 0;
                 page.push_back(std::move(u));
             }
             st.reset();
         }
+        for (auto& u : page)
+            if (u.requeued) u.unit = firstRequeued(u);
         if (page.empty()) return std::nullopt;
         for (auto& u : page)
             if (unitReady(u)) return std::move(u);
@@ -68,7 +71,37 @@ bool JobQueue::unitReady(const QueuedUnit& u) {
     return done;
 }
 
+std::int64_t JobQueue::firstRequeued(const QueuedUnit& u) {
+    auto& st = db_.prepare("SELECT MIN(unit) FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                           "AND state = 'requeued'");
+    st.bind(1, u.orderId).bind(2, u.itemId).bind(3, u.operation);
+    const std::int64_t unit = st.step() && !st.columnIsNull(0) ? st.columnInt(0) : u.unit;
+    st.reset();
+    return unit;
+}
+
 void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, std::int64_t now) {
+    if (u.requeued) {
+        // A scrapped unit runs again under its own index: its row is reused, its job counts it as taken.
+        db_.prepare("UPDATE units SET state = 'running', machine_id = ?5, started_at = ?6, ended_at = NULL, "
+                    "last_line = 0, reason = NULL, attempt = attempt + 1 "
+                    "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4 AND state = 'requeued'")
+            .bind(1, u.orderId)
+            .bind(2, u.itemId)
+            .bind(3, u.operation)
+            .bind(4, u.unit)
+            .bind(5, machineId)
+            .bind(6, now)
+            .run();
+        db_.prepare("UPDATE jobs SET requeued_units = requeued_units - 1, "
+                    "state = CASE WHEN started_units >= qty AND requeued_units - 1 <= 0 THEN 'started' ELSE state END "
+                    "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
+            .bind(1, u.orderId)
+            .bind(2, u.itemId)
+            .bind(3, u.operation)
+            .run();
+        return;
+    }
     db_.prepare("INSERT INTO units (order_id, item_id, operation, unit, step, machine_id, state, started_at) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)")
         .bind(1, u.orderId)
@@ -132,6 +165,38 @@ void JobQueue::markRestarted(const QueuedUnit& u, std::int64_t now) {
         .run();
 }
 
+void JobQueue::markScrapped(const QueuedUnit& u, std::int64_t now, const std::string& reason) {
+    endUnit(u, "requeued", now, 0, reason);
+    db_.prepare("UPDATE jobs SET requeued_units = requeued_units + 1, state = 'queued' "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
+        .bind(1, u.orderId)
+        .bind(2, u.itemId)
+        .bind(3, u.operation)
+        .run();
+}
+
+void JobQueue::markCancelled(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine) {
+    endUnit(u, "cancelled", now, lastLine, "order_cancelled");
+}
+
+std::uint64_t JobQueue::lastLineOf(const QueuedUnit& u) {
+    auto& st = db_.prepare("SELECT last_line FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                           "AND unit = ?4");
+    st.bind(1, u.orderId).bind(2, u.itemId).bind(3, u.operation).bind(4, u.unit);
+    const std::uint64_t line = st.step() ? static_cast<std::uint64_t>(st.columnInt(0)) : 0;
+    st.reset();
+    return line;
+}
+
+bool JobQueue::laterStepStarted(const QueuedUnit& u) {
+    auto& st = db_.prepare("SELECT 1 FROM units WHERE order_id = ?1 AND item_id = ?2 AND step > ?3 AND unit = ?4 "
+                           "AND state <> 'requeued' LIMIT 1");
+    st.bind(1, u.orderId).bind(2, u.itemId).bind(3, std::int64_t{u.step}).bind(4, u.unit);
+    const bool started = st.step();
+    st.reset();
+    return started;
+}
+
 std::optional<QueuedUnit> JobQueue::unitOf(const std::string& orderId, const std::string& itemId,
                                            const std::string& operation, std::int64_t unit) {
     auto& st = db_.prepare("SELECT step, qty, rush, artifact_sha, estimated_s FROM jobs "
@@ -146,8 +211,51 @@ std::optional<QueuedUnit> JobQueue::unitOf(const std::string& orderId, const std
     return u;
 }
 
+std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
+    std::vector<PendingJob> out;
+    const std::string sql =
+        std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
+                    "j.started_units, j.qty, j.requeued_units, j.estimated_s "
+                    "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                    "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
+        kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
+    {
+        auto& st = db_.prepare(sql);
+        st.bind(1, static_cast<std::int64_t>(limit));
+        while (st.step()) {
+            PendingJob j;
+            j.orderId = st.columnText(0);
+            j.itemId = st.columnText(1);
+            j.operation = st.columnText(2);
+            j.step = static_cast<int>(st.columnInt(3));
+            j.capability = st.columnText(4);
+            j.profile = st.columnText(5);
+            j.material = st.columnText(6);
+            const std::int64_t started = st.columnInt(7), qty = st.columnInt(8);
+            for (auto u = started + 1; u <= qty; ++u) j.units.push_back(u);
+            if (st.columnInt(9) > 0) j.units.insert(j.units.begin(), -1);   // placeholder, filled below
+            j.estimatedSeconds = st.columnReal(10);
+            out.push_back(std::move(j));
+        }
+        st.reset();
+    }
+    for (auto& j : out) {
+        if (j.units.empty() || j.units.front() != -1) continue;
+        j.units.erase(j.units.begin());
+        // Requeued units start first, lowest index first (as nextFor hands them out).
+        std::vector<std::int64_t> requeued;
+        auto& st = db_.prepare("SELECT unit FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                               "AND state = 'requeued' ORDER BY unit");
+        st.bind(1, j.orderId).bind(2, j.itemId).bind(3, j.operation);
+        while (st.step()) requeued.push_back(st.columnInt(0));
+        st.reset();
+        j.units.insert(j.units.begin(), requeued.begin(), requeued.end());
+    }
+    return out;
+}
+
 double JobQueue::queuedSeconds(const std::string& capability) {
-    auto& st = db_.prepare("SELECT COALESCE(SUM(estimated_s * (qty - started_units)), 0) FROM jobs "
+    auto& st = db_.prepare("SELECT COALESCE(SUM(estimated_s * (qty - started_units + requeued_units)), 0) FROM jobs "
                            "WHERE state = 'queued' AND capability = ?1");
     st.bind(1, capability);
     const double seconds = st.step() ? st.columnReal(0) : 0;

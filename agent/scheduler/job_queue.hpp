@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "store/database.hpp"
 
@@ -31,10 +32,25 @@ struct QueuedUnit {
     bool rush = false;
     std::string artifactSha;
     double estimatedSeconds = 0;
+    bool requeued = false;        // the unit ran before and was scrapped: it runs again under its index
+};
+
+// A job with units still to start, as the forecast needs it.
+struct PendingJob {
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    int step = 0;
+    std::string capability;
+    std::string profile;
+    std::string material;
+    std::vector<std::int64_t> units;   // the unit indexes still to start, in the order they will start
+    double estimatedSeconds = 0;       // per unit
 };
 
 // Thread-bound to the loop, like the store it reads. Order of the queue: rush before standard, then the
-// earlier due time (orders without one last), then arrival, then order id, item, route step. A unit is ready
+// earlier due time (orders without one last), then arrival, then order id, item, route step. Within a job the
+// units start in index order, a scrapped unit (requeued) before the job's next new one. A unit is ready
 // when its order is accepted and in production (not held, cancelled or rejected), its job's earlier units
 // have all started, and, for a later route step, the same unit of the step before it is done. Nothing is
 // kept in memory: a restart sees the same queue.
@@ -52,15 +68,29 @@ public:
 
     // The same unit runs again from its first line (the operator restarted it after an interruption).
     void markRestarted(const QueuedUnit& u, std::int64_t now);
+    // The operator threw the unit's part away: the unit goes back to the queue under its index, for any
+    // machine that can run it, ahead of the job's units not yet started.
+    void markScrapped(const QueuedUnit& u, std::int64_t now, const std::string& reason);
+    // The unit was stopped because its order was cancelled: it will not run again.
+    void markCancelled(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine);
+    // The last program line the machine acknowledged before the unit was interrupted (0 = none or unknown).
+    std::uint64_t lastLineOf(const QueuedUnit& u);
+    // Whether a later route step of the same unit has started (its part then left this step's machine).
+    bool laterStepStarted(const QueuedUnit& u);
     // A unit as the queue knows it (with its program), whatever its state; nullopt when unknown.
     std::optional<QueuedUnit> unitOf(const std::string& orderId, const std::string& itemId,
                                      const std::string& operation, std::int64_t unit);
+
+    // Every job of a runnable order with units still to start, in queue order (what nextFor would walk), at
+    // most `limit` jobs.
+    std::vector<PendingJob> pendingJobs(std::size_t limit = 100000);
 
     // Ready and started-but-unfinished work for a capability, in estimated seconds (for the status).
     double queuedSeconds(const std::string& capability);
 
 private:
     bool unitReady(const QueuedUnit& u);
+    std::int64_t firstRequeued(const QueuedUnit& u);
     void endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
                  const std::string& reason);
     Database& db_;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <limits>
 #include <spdlog/spdlog.h>
 
 namespace mto {
@@ -29,6 +30,11 @@ std::optional<Bay> bayFromString(const std::string& s) {
     return std::nullopt;
 }
 
+// A forecast that falls back under an order's due time by less than this does not re-arm `delayed`.
+constexpr std::int64_t kOnTimeMarginMs = 5 * 60 * 1000;
+
+std::int64_t toMs(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
+
 std::string jobIdOf(const QueuedUnit& u) {
     return u.orderId + "/" + u.itemId + "/" + u.operation + "/" + std::to_string(u.unit);
 }
@@ -42,6 +48,11 @@ struct Scheduler::Machine {
     Bay bay = Bay::Ready;
     std::optional<QueuedUnit> unit;   // the unit on the machine (running, finished on the bed, or interrupted)
     int lastProgressStep = 0;
+    MachinePolicy policy;
+    bool pausedForHold = false;       // feed hold asked because the unit's order is on hold
+    bool stoppingForCancel = false;   // the job was stopped because the unit's order was cancelled
+    std::int64_t startedAtMs = 0;     // when the running unit was handed to the driver
+    double reportedSecondsLeft = -1;  // the driver's last estimate for the running unit (< 0: none)
 };
 
 // Routes one driver's reports to its machine.
@@ -66,13 +77,18 @@ private:
 
 Scheduler::Scheduler(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, JobQueue& queue,
                      ArtifactLoader loader, const Clock& clock)
-    : io_(io), commits_(commits), store_(store), queue_(queue), loader_(std::move(loader)), clock_(clock) {}
+    : io_(io), commits_(commits), store_(store), queue_(queue), loader_(std::move(loader)), clock_(clock),
+      forecastTimer_(io) {
+    store_.setRunningWorkPolicy(
+        [this](const std::string& machineId, CommandKind kind) { return runningWorkAction(machineId, kind); });
+}
 
-Scheduler::~Scheduler() = default;
+Scheduler::~Scheduler() { store_.setRunningWorkPolicy({}); }
 
-void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDriver) {
+void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDriver, MachinePolicy policy) {
     auto m = std::make_unique<Machine>();
     m->slot = slot;
+    m->policy = policy;
     m->listener = std::make_unique<Listener>(*this, *m);
     m->driver = makeDriver(*m->listener);
     machines_.push_back(std::move(m));
@@ -116,10 +132,12 @@ void Scheduler::start() {
         }
     }
     for (auto& m : machines_) m->driver->start();
+    armForecast(forecastDebounce_);
 }
 
 void Scheduler::stop(std::function<void()> done) {
     stopping_ = true;
+    forecastTimer_.cancel();
     auto left = std::make_shared<std::size_t>(machines_.size());
     auto finish = std::make_shared<std::function<void()>>(std::move(done));
     if (machines_.empty()) {
@@ -135,10 +153,14 @@ void Scheduler::stop(std::function<void()> done) {
 void Scheduler::poke() {
     if (stopping_ || pokeScheduled_) return;
     pokeScheduled_ = true;
+    armForecast(forecastDebounce_);
     // Once per loop round, however many reasons there were.
     boost::asio::post(io_, [this] {
         pokeScheduled_ = false;
-        for (auto& m : machines_) dispatch(*m);
+        for (auto& m : machines_) {
+            followOrders(*m);
+            dispatch(*m);
+        }
     });
 }
 
@@ -164,36 +186,92 @@ void Scheduler::dispatch(Machine& m) {
         return;
     }
     m.unit = next;
-    startUnit(m, std::move(*artifact), false);
+    startUnit(m, std::move(*artifact), Start::New);
 }
 
-void Scheduler::startUnit(Machine& m, JobArtifact artifact, bool restart) {
+void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint64_t fromLine) {
     m.bay = Bay::Running;
     m.lastProgressStep = 0;
+    m.pausedForHold = false;
+    m.stoppingForCancel = false;
+    m.reportedSecondsLeft = -1;
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
+    m.startedAtMs = now;
     commits_.submit(
-        [this, mm, now, restart] {
-            if (restart)
-                queue_.markRestarted(*mm->unit, now);
-            else
+        [this, mm, now, how, fromLine] {
+            if (how == Start::New) {
+                // Started before any forecast named a machine for it: HQ still sees scheduled first.
+                const QueuedUnit& u = *mm->unit;
+                const double est = u.estimatedSeconds * static_cast<double>(u.qty - u.unit + 1);
+                recordScheduled(u.orderId, u.itemId, u.operation, mm->slot.machineId, now, now + toMs(est));
                 queue_.markStarted(*mm->unit, mm->slot.machineId, now);
+            } else
+                queue_.markRestarted(*mm->unit, now);
             auto data = unitData(*mm);
             data["estimated_s"] = mm->unit->estimatedSeconds;
-            if (restart) data["restart"] = true;
+            if (how == Start::Restart) data["restart"] = true;
+            if (how == Start::Resume) {
+                data["resume"] = true;
+                data["from_line"] = static_cast<std::int64_t>(fromLine);
+            }
+            if (how == Start::New && mm->unit->requeued) data["requeued"] = true;
             store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "production_started", std::move(data));
-            setBay(*mm, Bay::Running, restart ? "restarted by the operator" : "");
+            setBay(*mm, Bay::Running,
+                   how == Start::Restart ? "restarted by the operator"
+                   : how == Start::Resume ? "resumed by the operator" : "");
         },
-        [this, mm, restart, artifact = std::move(artifact)](bool committed) {
+        [this, mm, how, fromLine, artifact = std::move(artifact)](bool committed) {
             if (!committed) {
-                // Nothing was sent: a new unit stays queued and the machine free; a restart is asked again.
-                mm->bay = restart ? Bay::NeedsAttention : Bay::Ready;
-                if (!restart) mm->unit.reset();
+                // Nothing was sent: a new unit stays queued and the machine free; an operator's decision is
+                // asked again.
+                mm->bay = how == Start::New ? Bay::Ready : Bay::NeedsAttention;
+                if (how == Start::New) mm->unit.reset();
                 return;
             }
-            spdlog::info("machine {}: {} {}", mm->slot.machineId, restart ? "restarts" : "starts", jobIdOf(*mm->unit));
-            mm->driver->submit(jobIdOf(*mm->unit), artifact);
+            spdlog::info("machine {}: {} {}", mm->slot.machineId,
+                         how == Start::New ? "starts" : how == Start::Restart ? "restarts" : "resumes",
+                         jobIdOf(*mm->unit));
+            mm->driver->submit(jobIdOf(*mm->unit), artifact, fromLine);
         });
+}
+
+void Scheduler::followOrders(Machine& m) {
+    if (m.bay != Bay::Running || !m.unit || m.stoppingForCancel) return;
+    const auto found = store_.orderState(m.unit->orderId);
+    if (!found) return;
+    const std::string& state = *found;
+    if (state == "cancelled" && m.policy.stopOnCancel) {
+        m.stoppingForCancel = true;
+        spdlog::info("machine {}: order {} was cancelled; stopping {} (policy on_cancel = stop)", m.slot.machineId,
+                     m.unit->orderId, jobIdOf(*m.unit));
+        m.driver->cancel();
+        return;
+    }
+    const bool held = state == "on_hold";
+    if (held && m.policy.pauseOnHold && !m.pausedForHold) {
+        m.pausedForHold = true;
+        spdlog::info("machine {}: order {} is on hold; pausing {} (policy on_hold = pause)", m.slot.machineId,
+                     m.unit->orderId, jobIdOf(*m.unit));
+        m.driver->pause();
+    } else if (!held && m.pausedForHold) {
+        // Resumed, or cancelled on a machine whose policy lets running work finish.
+        m.pausedForHold = false;
+        spdlog::info("machine {}: order {} is {}; {} continues", m.slot.machineId, m.unit->orderId, state,
+                     jobIdOf(*m.unit));
+        m.driver->resume();
+    }
+}
+
+std::string Scheduler::runningWorkAction(const std::string& machineId, CommandKind kind) const {
+    const Machine* m = find(machineId);
+    if (!m) return "finish";
+    switch (kind) {
+    case CommandKind::Hold: return m->policy.pauseOnHold ? "pause" : "finish";
+    case CommandKind::Cancel: return m->policy.stopOnCancel ? "stop" : "finish";
+    case CommandKind::Resume: return m->policy.pauseOnHold ? "resume" : "continue";
+    default: return "continue";
+    }
 }
 
 void Scheduler::onState(Machine&, MachineState s) {
@@ -202,6 +280,7 @@ void Scheduler::onState(Machine&, MachineState s) {
 
 void Scheduler::onProgress(Machine& m, const JobProgress& p) {
     if (!m.unit || m.bay != Bay::Running) return;
+    m.reportedSecondsLeft = p.secondsLeft;
     const int percent = static_cast<int>(p.fraction * 100.0);
     const int step = percent / progressStep_;
     if (step <= m.lastProgressStep || percent >= 100) return;
@@ -236,6 +315,23 @@ void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t
     if (!m.unit || m.bay != Bay::Running) return;
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
+    if (m.stoppingForCancel) {
+        // Stopped on purpose: the unit will not run again and there is nothing to decide, only a bed to clear.
+        m.stoppingForCancel = false;
+        m.bay = Bay::AwaitingClear;
+        commits_.submit(
+            [this, mm, now, why, lastLine] {
+                queue_.markCancelled(*mm->unit, now, lastLine);
+                auto data = unitData(*mm);
+                data["reason"] = "order_cancelled";
+                data["message"] = "the order was cancelled and this machine stops running work (on_cancel = stop)";
+                data["last_line"] = static_cast<std::int64_t>(lastLine);
+                store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+                setBay(*mm, Bay::AwaitingClear, "order_cancelled");
+            },
+            nullptr);
+        return;
+    }
     m.bay = Bay::NeedsAttention;
     commits_.submit(
         [this, mm, now, why, lastLine] {
@@ -283,7 +379,62 @@ std::optional<std::string> Scheduler::restart(const std::string& machineId) {
     if (!artifact) return "the program " + unit->artifactSha + " cannot be read";
     if (auto why = m->driver->check(*artifact)) return "the machine refuses the program: " + why->message;
     m->unit = *unit;
-    startUnit(*m, std::move(*artifact), true);
+    startUnit(*m, std::move(*artifact), Start::Restart);
+    return std::nullopt;
+}
+
+std::optional<std::string> Scheduler::resume(const std::string& machineId) {
+    Machine* m = find(machineId);
+    if (!m) return "no machine " + machineId;
+    if (m->bay != Bay::NeedsAttention || !m->unit)
+        return "machine " + machineId + " is " + toString(m->bay) + "; only an interrupted unit can be resumed";
+    if (!m->driver->capabilities().resumeFromLine)
+        return "machine " + machineId + " (" + m->driver->identity().firmware +
+               ") cannot continue a program from a line: after an interruption its position and modal state are "
+               "not known; restart the unit from its first line (restart) or scrap it (scrap)";
+    if (m->driver->state() != MachineState::Idle)
+        return "machine " + machineId + " is " + toString(m->driver->state()) + ": it must be idle";
+    auto unit = queue_.unitOf(m->unit->orderId, m->unit->itemId, m->unit->operation, m->unit->unit);
+    if (!unit) return "the interrupted unit is no longer in the store";
+    const std::uint64_t lastLine = queue_.lastLineOf(*unit);
+    if (lastLine == 0) return "the machine acknowledged no line of this unit; restart it instead";
+    auto artifact = loader_(unit->artifactSha);
+    if (!artifact) return "the program " + unit->artifactSha + " cannot be read";
+    m->unit = *unit;
+    startUnit(*m, std::move(*artifact), Start::Resume, lastLine);
+    return std::nullopt;
+}
+
+std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
+    Machine* m = find(machineId);
+    if (!m) return "no machine " + machineId;
+    if ((m->bay != Bay::NeedsAttention && m->bay != Bay::AwaitingClear) || !m->unit)
+        return "machine " + machineId + " is " + toString(m->bay) +
+               "; only the part of an interrupted or finished unit can be scrapped";
+    if (m->bay == Bay::AwaitingClear && queue_.laterStepStarted(*m->unit))
+        return "the next operation of this unit has already started on another machine";
+    Machine* mm = m;
+    const std::int64_t now = clock_.nowMs();
+    const Bay was = m->bay;
+    m->bay = Bay::AwaitingClear;
+    commits_.submit(
+        [this, mm, now, was] {
+            queue_.markScrapped(*mm->unit, now, "scrapped");
+            auto data = unitData(*mm);
+            data["after"] = was == Bay::NeedsAttention ? "interrupted" : "job_done";
+            data["requeued"] = true;
+            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "scrapped", std::move(data));
+            setBay(*mm, Bay::AwaitingClear, "scrapped");
+        },
+        [this, mm, was](bool committed) {
+            if (!committed) {
+                mm->bay = was;
+                return;
+            }
+            spdlog::info("machine {}: unit {} scrapped and queued again; clear the bed", mm->slot.machineId,
+                         jobIdOf(*mm->unit));
+            poke();
+        });
     return std::nullopt;
 }
 
@@ -324,6 +475,149 @@ json::object Scheduler::unitData(const Machine& m) const {
     data["unit"] = m.unit->unit;
     if (m.unit->qty > 0) data["qty"] = m.unit->qty;
     return data;
+}
+
+void Scheduler::armForecast(std::chrono::milliseconds after) {
+    if (stopping_) return;
+    const auto due = std::chrono::steady_clock::now() + after;
+    if (forecastArmed_ && forecastDue_ <= due) return;
+    forecastArmed_ = true;
+    forecastDue_ = due;
+    forecastTimer_.expires_at(due);   // an earlier, later-due wait ends with operation_aborted
+    forecastTimer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        forecastArmed_ = false;
+        if (stopping_) return;
+        runForecast();
+        armForecast(forecastPeriod_);
+    });
+}
+
+double Scheduler::secondsLeft(const Machine& m) const {
+    if (m.reportedSecondsLeft >= 0) return m.reportedSecondsLeft;
+    if (!m.unit) return 0;
+    const double elapsed = static_cast<double>(clock_.nowMs() - m.startedAtMs) / 1000.0;
+    return std::max(0.0, m.unit->estimatedSeconds - elapsed);
+}
+
+void Scheduler::runForecast() {
+    try {
+        std::vector<ForecastMachine> floor;
+        std::map<UnitKey, double> running;
+        for (const auto& mp : machines_) {
+            const Machine& m = *mp;
+            switch (m.bay) {
+            case Bay::Ready:
+                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0});
+                break;
+            case Bay::Running: {
+                const double left = secondsLeft(m);
+                if (m.unit) running[{m.unit->orderId, m.unit->itemId, m.unit->step, m.unit->unit}] = left;
+                floor.push_back({m.slot, left + forecastOptions_.bedClearS});
+                break;
+            }
+            case Bay::AwaitingClear:
+                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, forecastOptions_.bedClearS});
+                break;
+            case Bay::NeedsAttention:
+                break;   // takes no work until an operator decides; when is not known
+            }
+        }
+        const auto plan = forecastQueue(std::move(floor), queue_.pendingJobs(), running, forecastOptions_);
+        const std::int64_t now = clock_.nowMs();
+
+        // Per job: the machine of its first planned unit, from its first start to its last finish.
+        struct JobPlan {
+            std::string orderId, itemId, operation, machineId;
+            double start = 0, finish = 0;
+        };
+        std::vector<JobPlan> jobs;
+        std::map<std::string, double> orderFinish;   // seconds from now, over planned and running units
+        for (const auto& p : plan) {
+            if (p.machineId.empty()) continue;
+            if (jobs.empty() || jobs.back().orderId != p.orderId || jobs.back().itemId != p.itemId ||
+                jobs.back().operation != p.operation)
+                jobs.push_back({p.orderId, p.itemId, p.operation, p.machineId, p.startInS, p.finishInS});
+            jobs.back().finish = std::max(jobs.back().finish, p.finishInS);
+            orderFinish[p.orderId] = std::max(orderFinish[p.orderId], p.finishInS);
+        }
+        for (const auto& [key, left] : running)
+            orderFinish[std::get<0>(key)] = std::max(orderFinish[std::get<0>(key)], left);
+
+        commits_.submit(
+            [this, jobs = std::move(jobs), orderFinish = std::move(orderFinish), now] {
+                for (const auto& j : jobs)
+                    recordScheduled(j.orderId, j.itemId, j.operation, j.machineId, now + toMs(j.start),
+                                    now + toMs(j.finish));
+                recordLateness(orderFinish, now);
+            },
+            nullptr);
+    } catch (const std::exception& e) {
+        // The forecast informs; it never stops the floor.
+        spdlog::error("scheduler: forecast failed: {}", e.what());
+    }
+}
+
+void Scheduler::recordScheduled(const std::string& orderId, const std::string& itemId, const std::string& operation,
+                                const std::string& machineId, std::int64_t startMs, std::int64_t finishMs) {
+    Database& db = store_.database();
+    db.prepare("UPDATE jobs SET scheduled_machine = ?4 WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+               "AND scheduled_machine IS NULL")
+        .bind(1, orderId)
+        .bind(2, itemId)
+        .bind(3, operation)
+        .bind(4, machineId)
+        .run();
+    if (db.changes() != 1) return;   // told before (or the job is gone)
+    json::object data;
+    data["machine"] = machineId;
+    data["operation"] = operation;
+    data["estimated_start"] = formatRfc3339Ms(startMs);
+    data["estimated_finish"] = formatRfc3339Ms(finishMs);
+    store_.recordProduction(orderId, itemId, "scheduled", std::move(data));
+}
+
+void Scheduler::recordLateness(const std::map<std::string, double>& orderFinish, std::int64_t now) {
+    // Orders with a due time whose work is not finished, with what HQ was last told.
+    struct Due {
+        std::string orderId, dueBy;
+        std::int64_t dueMs;
+        bool late;
+    };
+    std::vector<Due> due;
+    {
+        auto& st = store_.database().prepare(
+            "SELECT o.order_id, o.due_by, MIN(j.due_key), o.forecast_late FROM orders o JOIN jobs j ON j.order_id = "
+            "o.order_id WHERE o.due_by IS NOT NULL AND o.state IN ('accepted', 'scheduled', 'in_production') AND "
+            "j.state <> 'done' GROUP BY o.order_id");
+        while (st.step()) {
+            const std::int64_t key = st.columnInt(2);
+            if (key >= std::numeric_limits<std::int64_t>::max() / 1000) continue;   // unreadable due time
+            due.push_back({st.columnText(0), st.columnText(1), key * 1000, st.columnInt(3) != 0});
+        }
+        st.reset();
+    }
+    for (const auto& d : due) {
+        auto f = orderFinish.find(d.orderId);
+        // Work with no forecast (no machine can take it now) is late only once its due time has passed.
+        const bool known = f != orderFinish.end();
+        const std::int64_t finishMs = known ? now + toMs(f->second) : now;
+        const bool late = finishMs > d.dueMs;
+        if (late && !d.late) {
+            store_.database().prepare("UPDATE orders SET forecast_late = 1 WHERE order_id = ?").bind(1, d.orderId).run();
+            json::object data;
+            data["due_by"] = d.dueBy;
+            if (known)
+                data["estimated_finish"] = formatRfc3339Ms(finishMs);
+            else
+                data["estimated_finish"] = nullptr;
+            data["late_by_s"] = (finishMs - d.dueMs + 999) / 1000;
+            store_.recordProduction(d.orderId, "", "delayed", std::move(data));
+        } else if (!late && d.late && finishMs <= d.dueMs - kOnTimeMarginMs) {
+            // Back on time with a margin, so a forecast hovering at the due time does not repeat `delayed`.
+            store_.database().prepare("UPDATE orders SET forecast_late = 0 WHERE order_id = ?").bind(1, d.orderId).run();
+        }
+    }
 }
 
 } // namespace mto

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "mto/driver.hpp"
+#include "scheduler/forecast.hpp"
 #include "scheduler/job_queue.hpp"
 #include "store/commit_queue.hpp"
 #include "store/order_store.hpp"
@@ -27,6 +29,13 @@ enum class Bay {
     NeedsAttention,   // a job was interrupted; the operator decides (resume, restart, scrap)
 };
 const char* toString(Bay b);
+
+// What a machine does with the unit it is running when HQ holds or cancels the unit's order. Queued work of
+// a held or cancelled order never starts, whatever the policy.
+struct MachinePolicy {
+    bool pauseOnHold = false;    // false: the unit finishes; true: feed hold until the order is resumed
+    bool stopOnCancel = false;   // false: the unit finishes; true: the job is stopped at once
+};
 
 // Thread-bound to the loop.
 //
@@ -47,7 +56,7 @@ public:
               ArtifactLoader loader, const Clock& clock);
     ~Scheduler();
 
-    void addMachine(const MachineSlot& slot, const DriverFactory& makeDriver);
+    void addMachine(const MachineSlot& slot, const DriverFactory& makeDriver, MachinePolicy policy = {});
     // Reads the bays from the store (a unit a crash left running becomes interrupted, its machine needs
     // attention), then starts the drivers.
     void start();
@@ -60,12 +69,31 @@ public:
     // The operator's decision after an interruption: run the same unit again from its first line, on the
     // same machine, once the part is off the bed and the machine idle (unlocked after an alarm).
     std::optional<std::string> restart(const std::string& machineId);
+    // The operator's decision to continue an interrupted unit after the last line the machine acknowledged;
+    // only where the driver can (DriverCapabilities::resumeFromLine), else the reason why not.
+    std::optional<std::string> resume(const std::string& machineId);
+    // The operator's decision to throw away the part of the unit on the machine (interrupted, or finished
+    // and found bad): the unit goes back to the queue for any machine that can run it; this machine then
+    // waits for its bed to be cleared.
+    std::optional<std::string> scrap(const std::string& machineId);
     // The operator's decision to clear a machine's alarm (GRBL $X); never taken by the agent itself.
     std::optional<std::string> unlock(const std::string& machineId);
+    // What a hold, cancel or resume of an order does to its unit running on this machine (see OrderStore).
+    std::string runningWorkAction(const std::string& machineId, CommandKind kind) const;
 
     std::optional<Bay> bay(const std::string& machineId) const;
     // Progress milestones go out every this many percent (default 25).
     void setProgressStep(int percent) { progressStep_ = percent > 0 ? percent : 100; }
+    // The forecast runs at most once per `debounce` after new work or a change on the floor, and every
+    // `period` anyway (time passing can make an order late). Defaults: 1 s and 30 s.
+    void setForecastTiming(std::chrono::milliseconds debounce, std::chrono::milliseconds period) {
+        forecastDebounce_ = debounce;
+        forecastPeriod_ = period;
+    }
+    void setForecastOptions(const ForecastOptions& o) { forecastOptions_ = o; }
+    // Plans the queue now and commits what HQ has not been told yet: `scheduled` for jobs that got a machine,
+    // `delayed` for orders whose forecast finish crossed their due time.
+    void runForecast();
 
 private:
     struct Machine;
@@ -78,7 +106,17 @@ private:
     void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);
     void setBay(Machine& m, Bay bay, const std::string& reason);
     Machine* find(const std::string& machineId) const;
-    void startUnit(Machine& m, JobArtifact artifact, bool restart);
+    enum class Start { New, Restart, Resume };
+    void startUnit(Machine& m, JobArtifact artifact, Start how, std::uint64_t fromLine = 0);
+    // Applies the machines' hold and cancel policies to their running units after a command committed.
+    void followOrders(Machine& m);
+    void armForecast(std::chrono::milliseconds after);
+    // Seconds until the machine's running unit ends, from the driver's progress or the estimate.
+    double secondsLeft(const Machine& m) const;
+    // Inside a transaction: `scheduled` for a job not yet told; `delayed` for an order crossing its due time.
+    void recordScheduled(const std::string& orderId, const std::string& itemId, const std::string& operation,
+                         const std::string& machineId, std::int64_t startMs, std::int64_t finishMs);
+    void recordLateness(const std::map<std::string, double>& orderFinishInS, std::int64_t now);
     boost::json::object unitData(const Machine& m) const;
 
     boost::asio::io_context& io_;
@@ -89,6 +127,12 @@ private:
     const Clock& clock_;
     std::vector<std::unique_ptr<Machine>> machines_;
     int progressStep_ = 25;
+    boost::asio::steady_timer forecastTimer_;
+    bool forecastArmed_ = false;
+    std::chrono::steady_clock::time_point forecastDue_;
+    std::chrono::milliseconds forecastDebounce_{1000};
+    std::chrono::milliseconds forecastPeriod_{30000};
+    ForecastOptions forecastOptions_;
     bool stopping_ = false;
     bool pokeScheduled_ = false;
 };

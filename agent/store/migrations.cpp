@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 6> kMigrations{
+constexpr std::array<const char*, 7> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -163,6 +163,15 @@ CREATE TABLE machines (
     reason     TEXT,
     updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 7: a scrapped unit runs again (`requeued` until a machine takes it; `attempt` counts its runs); the
+    // forecast remembers what it last told HQ: the machine of a job's `scheduled` milestone, and whether an
+    // order was last forecast to finish after its due time (`delayed` is sent once per crossing).
+    R"sql(
+ALTER TABLE units ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN requeued_units INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN scheduled_machine TEXT;
+ALTER TABLE orders ADD COLUMN forecast_late INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

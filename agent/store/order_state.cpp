@@ -25,7 +25,7 @@ using S = OrderState;
 
 // Forward moves of production, plus hold (from any state before shipping) and cancel (before shipping).
 // Leaving OnHold goes back to the state the order was held in; the store checks that separately.
-constexpr std::array<std::pair<S, S>, 23> kLegal{{
+constexpr std::array<std::pair<S, S>, 24> kLegal{{
     {S::Received, S::Accepted},
     {S::Accepted, S::Scheduled},
     {S::Scheduled, S::InProduction},
@@ -46,6 +46,8 @@ constexpr std::array<std::pair<S, S>, 23> kLegal{{
     {S::Received, S::Cancelled},
     {S::Accepted, S::Cancelled},
     {S::Scheduled, S::Cancelled},
+    // Units already running then follow their machine's policy (finish or stop); no other unit starts.
+    {S::InProduction, S::Cancelled},
     {S::OnHold, S::Cancelled},
     {S::Received, S::Rejected},
     {S::Rejected, S::Received},

@@ -130,16 +130,18 @@ void OrderStore::insertItems(const Order& order) {
 
 void OrderStore::recordProduction(const std::string& orderId, const std::string& itemId, std::string_view milestone,
                                   json::object data) {
-    if (milestone == "production_started") {
-        // Milestones never go backwards: only an order not yet in production moves, through scheduled.
-        if (auto o = order(orderId)) {
-            auto state = orderStateFromString(o->state);
-            if (state == OrderState::Accepted) {
-                setState(orderId, OrderState::Scheduled, "");
-                state = OrderState::Scheduled;
-            }
-            if (state == OrderState::Scheduled) setState(orderId, OrderState::InProduction, "");
+    // Milestones never go backwards: `scheduled` moves only an accepted order; `production_started` moves an
+    // order not yet in production, through scheduled. A held order keeps its state (it resumes into it).
+    if (milestone == "scheduled" || milestone == "production_started") {
+        const auto stored = orderState(orderId);
+        // Unknown or unreadable: nothing to move.
+        OrderState state = stored ? orderStateFromString(*stored).value_or(OrderState::Cancelled) : OrderState::Cancelled;
+        if (state == OrderState::Accepted) {
+            setState(orderId, OrderState::Scheduled, "");
+            state = OrderState::Scheduled;
         }
+        if (milestone == "production_started" && state == OrderState::Scheduled)
+            setState(orderId, OrderState::InProduction, "");
     }
     emit(orderId, itemId, milestone, std::move(data));
 }
@@ -336,9 +338,28 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     json::object data = commandData(cmd);
     data["state"] = toString(to);
     data["revision"] = existing->revision;
+    if (auto running = runningWork(cmd); !running.empty()) data["running"] = std::move(running);
     emit(cmd.orderId, "", milestone, std::move(data));
     rememberCommand(cmd, milestone);
     return std::nullopt;
+}
+
+json::array OrderStore::runningWork(const Command& cmd) {
+    json::array out;
+    auto& st = db_.prepare("SELECT item_id, machine_id, operation, unit FROM units WHERE order_id = ? AND "
+                           "state = 'running' ORDER BY item_id, step, unit")
+                   .bind(1, cmd.orderId);
+    while (st.step()) {
+        json::object unit;
+        unit["item_id"] = st.columnText(0);
+        unit["machine"] = st.columnText(1);
+        unit["operation"] = st.columnText(2);
+        unit["unit"] = st.columnInt(3);
+        unit["action"] = runningWorkPolicy_ ? runningWorkPolicy_(st.columnText(1), cmd.kind) : "finish";
+        out.push_back(std::move(unit));
+    }
+    st.reset();
+    return out;
 }
 
 void OrderStore::resyncPage(const Command& cmd, std::int64_t afterReceivedAt, const std::string& afterOrderId) {
@@ -710,6 +731,14 @@ std::vector<OrderRecord> OrderStore::orders(std::size_t limit) {
     while (st.step()) out.push_back(readOrder(st));
     st.reset();
     return out;
+}
+
+std::optional<std::string> OrderStore::orderState(const std::string& orderId) {
+    auto& st = db_.prepare("SELECT state FROM orders WHERE order_id = ?").bind(1, orderId);
+    std::optional<std::string> state;
+    if (st.step()) state = st.columnText(0);
+    st.reset();
+    return state;
 }
 
 std::optional<OrderRecord> OrderStore::order(const std::string& orderId) {

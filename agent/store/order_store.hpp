@@ -2,6 +2,7 @@
 // The only owner of order state: orders, items, commands, the rejection audit and the events outbox.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <functional>
@@ -109,6 +110,10 @@ public:
     using FollowUp = std::function<void(std::function<void()>)>;
     void onFollowUp(FollowUp f) { followUp_ = std::move(f); }
     void setResyncPageSize(std::size_t n) { resyncPageSize_ = n ? n : 1; }
+    // What a hold, cancel or resume does to a unit of the order that is running on a machine ("finish",
+    // "pause", "stop", "resume", "continue"); listed in the command's event under `running`. Unset: "finish".
+    using RunningWorkPolicy = std::function<std::string(const std::string& machineId, CommandKind kind)>;
+    void setRunningWorkPolicy(RunningWorkPolicy policy) { runningWorkPolicy_ = std::move(policy); }
 
     // Audit row plus a `rejected` event.
     void recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections);
@@ -148,6 +153,8 @@ public:
     OutboxStats outboxStats();
     std::vector<OrderRecord> orders(std::size_t limit);
     std::optional<OrderRecord> order(const std::string& orderId);
+    // Only the order's state ("in_production", "on_hold", ...), without reading its body.
+    std::optional<std::string> orderState(const std::string& orderId);
     std::int64_t rejectionCount();
 
 private:
@@ -160,6 +167,8 @@ private:
     void rememberCommand(const Command& cmd, std::string_view milestone);
     // One page of a resync of all open orders, after the given (received_at, order_id).
     void resyncPage(const Command& cmd, std::int64_t afterReceivedAt, const std::string& afterOrderId);
+    // The units of the order running on machines, with what the command does to each.
+    boost::json::array runningWork(const Command& cmd);
     static Event readEvent(Statement& st);
 
     Database& db_;
@@ -168,6 +177,7 @@ private:
     UuidGenerator uuids_;
     FollowUp followUp_;
     std::size_t resyncPageSize_ = 200;
+    RunningWorkPolicy runningWorkPolicy_;
 };
 
 } // namespace mto

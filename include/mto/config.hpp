@@ -43,6 +43,8 @@ struct MachineConfig {
     bool characterCounting = true;
     std::chrono::milliseconds statusWhileRunning{200};
     std::chrono::milliseconds statusWhileIdle{5000};
+    bool pauseOnHold = false;          // on_hold = "pause": a held order's running unit is feed-held
+    bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
 };
 
 struct Config {

@@ -96,5 +96,29 @@ TEST_F(Machines, AStopDuringAJobInterruptsItAndOnlyTheOperatorsRestartRunsItAgai
     EXPECT_EQ(rig_->mtoctl({"restart", "laser-1"}, out), 1) << "nothing left to restart: " << out;
 }
 
+TEST_F(Machines, AfterAnInterruptionResumeIsRefusedOnGrblAndAScrappedUnitIsMadeAgain) {
+    sendCoasters("ORD-1", 1);
+    auto& hq = rig_->hq();
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "production_started") == 1; }, 60s)) << rig_->agent().log();
+    rig_->agent().stop();
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "interrupted") == 1; }, 20s)) << rig_->agent().log();
+    rig_->agent().start();
+    rig_->waitForOnline();
+
+    std::string out;
+    EXPECT_EQ(rig_->mtoctl({"resume", "laser-1"}, out), 1) << out;
+    EXPECT_NE(out.find("cannot continue a program from a line"), std::string::npos) << out;
+    ASSERT_EQ(rig_->mtoctl({"scrap", "laser-1"}, out), 0) << out;
+    EXPECT_NE(out.find("clear the bed"), std::string::npos) << out;
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "scrapped") == 1; }, 20s)) << rig_->agent().log();
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(countOf(hq, "ORD-1", "production_started"), 1u) << "the scrapped part is still on the bed";
+    ASSERT_EQ(rig_->mtoctl({"clear", "laser-1"}, out), 0) << out;
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "job_done") == 1; }, 60s)) << rig_->agent().log();
+    EXPECT_EQ(countOf(hq, "ORD-1", "production_started"), 2u);
+    EXPECT_EQ(rig_->scalar("SELECT attempt FROM units WHERE order_id = 'ORD-1' AND state = 'done'"), 2);
+    EXPECT_EQ(rig_->mtoctl({"scrap", "laser-9"}, out), 1) << out;
+}
+
 } // namespace
 } // namespace mto::test

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -51,8 +52,9 @@ protected:
         catalog_.add({"COASTER", "Coaster"});
     }
 
-    void addOrder(const std::string& id, std::int64_t qty, int segments = 300) {
-        const std::string p = R"({"order_id":")" + id + R"(","items":[{"item_id":"1","sku":"COASTER","qty":)" +
+    void addOrder(const std::string& id, std::int64_t qty, int segments = 300, const std::string& dueBy = "") {
+        const std::string due = dueBy.empty() ? "" : R"(,"due_by":")" + dueBy + "\"";
+        const std::string p = R"({"order_id":")" + id + "\"" + due + R"(,"items":[{"item_id":"1","sku":"COASTER","qty":)" +
                               std::to_string(qty) + "}]}";
         auto parsed = parser_.parseOrder(p, catalog_);
         ASSERT_TRUE(std::holds_alternative<Order>(parsed));
@@ -77,7 +79,7 @@ protected:
         scheduler_->setProgressStep(50);
         scheduler_->addMachine({"laser-1", "laser-400", "laser", {"oak"}}, [this](DriverListener& l) {
             return std::make_unique<grbl::GrblDriver>(io_, test::laserDriverOptions("laser-1", emulator_->devicePath()), l);
-        });
+        }, policy_);
         scheduler_->start();
         scheduler_->poke();
     }
@@ -110,6 +112,24 @@ protected:
         if (scheduler_) stopFloor();
     }
 
+    // HQ's hold, cancel or resume, applied as intake applies it (one commit), then the scheduler is told.
+    void command(CommandKind kind, const std::string& orderId, const std::string& commandId) {
+        Transaction txn(db_);
+        auto refused = store_.applyCommand({kind, commandId, orderId, "test", std::nullopt});
+        ASSERT_FALSE(refused) << refused->message;
+        txn.commit();
+        scheduler_->poke();
+    }
+    // The `data` of the order's last event with this milestone.
+    boost::json::object lastData(const std::string& orderId, const std::string& milestone) {
+        boost::json::object data;
+        for (const auto& e : store_.eventsForOrder(orderId))
+            if (e.milestone == milestone) data = boost::json::parse(e.payload).as_object().at("data").as_object();
+        return data;
+    }
+    void addMachinePolicy(MachinePolicy p) { policy_ = p; }
+    MachinePolicy policy_;
+
     std::unique_ptr<virt::GrblEmulator> emulator_;
     std::unique_ptr<Scheduler> scheduler_;
 };
@@ -127,7 +147,7 @@ TEST_F(SchedulerTest, EachUnitRunsToJobDoneAndTheNextWaitsForTheBedToBeCleared) 
     EXPECT_TRUE(scheduler_->clear("laser-2"));
     EXPECT_FALSE(scheduler_->clear("laser-1"));
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 2; }));
-    EXPECT_EQ(milestones("ORD-1"), (std::vector<std::string>{"production_started", "progress", "job_done",
+    EXPECT_EQ(milestones("ORD-1"), (std::vector<std::string>{"scheduled", "production_started", "progress", "job_done",
                                                               "production_started", "progress", "job_done"}));
     EXPECT_FALSE(scheduler_->clear("laser-1"));
     EXPECT_TRUE(scheduler_->clear("laser-1")) << "a second clear is refused: the bed is already clear";
@@ -214,6 +234,148 @@ TEST_F(SchedulerTest, AfterAnAlarmTheOperatorUnlocksAndRestartsTheUnitWhichThenF
     for (const auto& e : store_.eventsForOrder("ORD-1"))
         restartFlag |= e.milestone == "production_started" && e.payload.find("\"restart\":true") != std::string::npos;
     EXPECT_TRUE(restartFlag) << "HQ can tell the second start is a restart";
+}
+
+TEST_F(SchedulerTest, AScrappedUnitIsQueuedAgainUnderItsIndexAndRunsBeforeTheNextUnit) {
+    addOrder("ORD-1", 2, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    EXPECT_TRUE(scheduler_->scrap("laser-1")) << "a running unit cannot be scrapped";
+    emulator_->injectAlarm(1);
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    EXPECT_FALSE(scheduler_->scrap("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "scrapped") == 1; }));
+    auto scrapped = lastData("ORD-1", "scrapped");
+    EXPECT_EQ(scrapped.at("unit").as_int64(), 1);
+    EXPECT_EQ(scrapped.at("after").as_string(), "interrupted");
+    EXPECT_TRUE(scrapped.at("requeued").as_bool());
+    EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear) << "the scrapped part is still on the bed";
+    EXPECT_FALSE(scheduler_->clear("laser-1"));
+    runUntil([] { return false; }, 300ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u) << "cleared, but still locked by the alarm";
+    EXPECT_FALSE(scheduler_->unlock("laser-1"));
+    // Unit 1 runs again before unit 2, as a new start (not a restart) marked requeued.
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }, 60s)) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(lastData("ORD-1", "job_done").at("unit").as_int64(), 1);
+    EXPECT_TRUE(lastData("ORD-1", "production_started").at("requeued").as_bool());
+    EXPECT_EQ(test::scalar(db_, "SELECT attempt FROM units WHERE unit = 1"), 2);
+    ASSERT_FALSE(scheduler_->clear("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 2; }, 60s));
+    EXPECT_EQ(lastData("ORD-1", "job_done").at("unit").as_int64(), 2);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"), 1);
+}
+
+TEST_F(SchedulerTest, ResumeOnGrblIsRefusedWithTheReasonAndTheUnitStaysInterrupted) {
+    addOrder("ORD-1", 1, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    emulator_->injectAlarm(1);
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    auto refused = scheduler_->resume("laser-1");
+    ASSERT_TRUE(refused);
+    EXPECT_NE(refused->find("cannot continue a program from a line"), std::string::npos) << *refused;
+    EXPECT_NE(refused->find("restart"), std::string::npos) << "the refusal names the decisions that work";
+    EXPECT_EQ(scheduler_->bay("laser-1"), Bay::NeedsAttention);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'interrupted'"), 1);
+}
+
+TEST_F(SchedulerTest, CancelOnAStopMachineStopsTheRunningUnitAndTheEventSaysSo) {
+    addMachinePolicy({false, true});
+    addOrder("ORD-1", 2, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    command(CommandKind::Cancel, "ORD-1", "c-1");
+    auto cancelled = lastData("ORD-1", "cancelled");
+    ASSERT_TRUE(cancelled.contains("running")) << boost::json::serialize(cancelled);
+    auto running = cancelled.at("running").as_array().at(0).as_object();
+    EXPECT_EQ(running.at("machine").as_string(), "laser-1");
+    EXPECT_EQ(running.at("unit").as_int64(), 1);
+    EXPECT_EQ(running.at("action").as_string(), "stop");
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    EXPECT_EQ(lastData("ORD-1", "interrupted").at("reason").as_string(), "order_cancelled");
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::AwaitingClear; }));
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'cancelled'"), 1);
+    const auto lines = emulator_->linesReceived();
+    runUntil([] { return false; }, 500ms);
+    EXPECT_LE(emulator_->linesReceived(), lines + 2) << "nothing more of the program is streamed ($I, $$ after the reset)";
+    EXPECT_NE(emulator_->state(), "Run");
+    EXPECT_TRUE(scheduler_->restart("laser-1")) << "a cancelled unit is not an operator's decision";
+    EXPECT_FALSE(scheduler_->clear("laser-1"));
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u) << "unit 2 of a cancelled order never starts";
+}
+
+TEST_F(SchedulerTest, CancelOnAFinishMachineLetsTheRunningUnitEndButStartsNoOther) {
+    addOrder("ORD-1", 2, 1500);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1; }));
+    command(CommandKind::Cancel, "ORD-1", "c-1");
+    EXPECT_EQ(lastData("ORD-1", "cancelled").at("running").as_array().at(0).as_object().at("action").as_string(),
+              "finish");
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }, 60s)) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(count("ORD-1", "interrupted"), 0u);
+    ASSERT_FALSE(scheduler_->clear("laser-1"));
+    runUntil([] { return false; }, 1000ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u);
+}
+
+TEST_F(SchedulerTest, HoldOnAPauseMachineFeedHoldsTheUnitUntilTheOrderIsResumed) {
+    addMachinePolicy({true, false});
+    addOrder("ORD-1", 1, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    command(CommandKind::Hold, "ORD-1", "h-1");
+    EXPECT_EQ(lastData("ORD-1", "on_hold").at("running").as_array().at(0).as_object().at("action").as_string(),
+              "pause");
+    ASSERT_TRUE(runUntil([&] { return emulator_->state().rfind("Hold", 0) == 0; })) << emulator_->state();
+    const auto lines = emulator_->linesReceived();
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(emulator_->state().rfind("Hold", 0), 0u) << "held, not stopped";
+    EXPECT_LE(emulator_->linesReceived(), lines + 16) << "at most what fits the planner and buffer is sent";
+    command(CommandKind::Resume, "ORD-1", "r-1");
+    EXPECT_EQ(lastData("ORD-1", "resumed").at("running").as_array().at(0).as_object().at("action").as_string(),
+              "resume");
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }, 60s)) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(count("ORD-1", "interrupted"), 0u);
+}
+
+TEST_F(SchedulerTest, EveryJobIsScheduledOnAMachineWithEstimatesBeforeItStarts) {
+    addOrder("ORD-1", 1, 300);
+    addOrder("ORD-2", 2, 300);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1 && count("ORD-2", "scheduled") == 1; }))
+        << ::testing::PrintToString(milestones("ORD-2"));
+    EXPECT_EQ(milestones("ORD-1").front(), "scheduled") << "started at once, still scheduled first";
+    EXPECT_EQ(milestones("ORD-2"), std::vector<std::string>{"scheduled"}) << "waits for the bed clear";
+    EXPECT_EQ(store_.orderState("ORD-2"), "scheduled");
+    auto data = lastData("ORD-2", "scheduled");
+    EXPECT_EQ(data.at("machine").as_string(), "laser-1");
+    EXPECT_EQ(data.at("operation").as_string(), "laser_engrave");
+    const std::string start(data.at("estimated_start").as_string()), finish(data.at("estimated_finish").as_string());
+    EXPECT_TRUE(isRfc3339(start)) << start;
+    EXPECT_LT(start, finish) << "two units of 2 s each";
+    EXPECT_GT(start, formatRfc3339Ms(clock_.nowMs())) << "after the bed clear of the machine";
+    ASSERT_FALSE(scheduler_->clear("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return count("ORD-2", "job_done") == 1; }));
+    EXPECT_EQ(count("ORD-2", "scheduled"), 1u) << "once per job, not per unit or forecast round";
+}
+
+TEST_F(SchedulerTest, AnOrderForecastToFinishAfterItsDueTimeIsDelayedOncePerCrossing) {
+    addOrder("FIRST", 1, 300);
+    addOrder("LATE", 1, 300, "2020-01-01T00:00:00Z");
+    addOrder("FAR", 1, 300, "2099-01-01T00:00:00Z");
+    // Far due first in the queue would not matter: the late one sorts first by due time.
+    startFloor();
+    scheduler_->setForecastTiming(20ms, 50ms);
+    ASSERT_TRUE(runUntil([&] { return count("LATE", "delayed") == 1; })) << ::testing::PrintToString(milestones("LATE"));
+    runUntil([] { return false; }, 1000ms);
+    EXPECT_EQ(count("LATE", "delayed"), 1u) << "once per crossing, not on every forecast";
+    EXPECT_EQ(count("FAR", "delayed"), 0u);
+    auto data = lastData("LATE", "delayed");
+    EXPECT_EQ(data.at("due_by").as_string(), "2020-01-01T00:00:00Z");
+    EXPECT_GT(data.at("late_by_s").as_int64(), 0);
+    EXPECT_TRUE(isRfc3339(std::string(data.at("estimated_finish").as_string())));
+    EXPECT_EQ(test::scalar(db_, "SELECT forecast_late FROM orders WHERE order_id = 'LATE'"), 1);
 }
 
 } // namespace

@@ -361,7 +361,8 @@ TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
     ConfigText t;
     t.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n"
               "[[machines]]\nid = \"cnc-1\"\nprofile = \"cnc-600\"\nport = \"tcp://10.0.0.5:23\"\nbaud = 250000\n"
-              "materials = [\"pine\"]\ndry_run = true\ncharacter_counting = false\nstatus_running_ms = 100\n";
+              "materials = [\"pine\"]\ndry_run = true\ncharacter_counting = false\nstatus_running_ms = 100\n"
+              "on_hold = \"pause\"\non_cancel = \"stop\"\n";
     const Config c = load(t);
     ASSERT_EQ(c.machines.size(), 2u);
     EXPECT_EQ(c.machines[0].id, "laser-1");
@@ -376,6 +377,10 @@ TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
     EXPECT_TRUE(c.machines[1].dryRun);
     EXPECT_FALSE(c.machines[1].characterCounting);
     EXPECT_EQ(c.machines[1].statusWhileRunning, std::chrono::milliseconds(100));
+    EXPECT_FALSE(c.machines[0].pauseOnHold) << "by default a held order's running unit finishes";
+    EXPECT_FALSE(c.machines[0].stopOnCancel);
+    EXPECT_TRUE(c.machines[1].pauseOnHold);
+    EXPECT_TRUE(c.machines[1].stopOnCancel);
     EXPECT_TRUE(load(ConfigText{}).machines.empty());
 }
 
@@ -397,6 +402,8 @@ TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     expectKeyError(machines(base + "baud_rate = 9600\n"), "machines[1].baud_rate", "unknown key");
     expectKeyError(machines(base + "materials = \"oak\"\n"), "machines[1].materials");
     expectKeyError(machines(base + "dry_run = 1\n"), "machines[1].dry_run");
+    expectKeyError(machines(base + "on_hold = \"stop\"\n"), "machines[1].on_hold", "finish");
+    expectKeyError(machines(base + "on_cancel = \"pause\"\n"), "machines[1].on_cancel", "stop");
 }
 
 }   // namespace

@@ -181,5 +181,81 @@ TEST_F(JobQueueTest, QueuedSecondsCountTheUnitsNotYetStarted) {
     EXPECT_DOUBLE_EQ(queue_.queuedSeconds("cnc"), 0);
 }
 
+TEST_F(JobQueueTest, AScrappedUnitRunsAgainUnderItsIndexBeforeTheJobsNextUnits) {
+    addOrder("three", "standard", "", 3, {laserJob()});
+    auto u1 = queue_.nextFor(laser_);
+    ASSERT_TRUE(u1);
+    start(*u1);
+    auto u2 = queue_.nextFor(laser_);
+    ASSERT_TRUE(u2);
+    start(*u2);
+    {
+        Transaction txn(db_);
+        queue_.markInterrupted(*u1, clock_.now, 10, "alarm");
+        queue_.markScrapped(*u1, clock_.now, "scrapped");
+        txn.commit();
+    }
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 120) << "unit 3 and the scrapped unit 1";
+    auto again = queue_.nextFor(laser_);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->unit, 1) << "the scrapped unit before unit 3";
+    EXPECT_TRUE(again->requeued);
+    start(*again);
+    auto third = queue_.nextFor(laser_);
+    ASSERT_TRUE(third);
+    EXPECT_EQ(third->unit, 3);
+    EXPECT_FALSE(third->requeued);
+    start(*third);
+    EXPECT_FALSE(queue_.nextFor(laser_));
+    for (const auto& u : {*again, *u2, *third}) finish(u);
+    EXPECT_EQ(test::scalar(db_, "SELECT attempt FROM units WHERE order_id = 'three' AND unit = 1"), 2);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM jobs WHERE order_id = 'three' AND state = 'done'"), 1);
+}
+
+TEST_F(JobQueueTest, AFinishedJobWhoseUnitIsScrappedComesBackToTheQueue) {
+    addOrder("one", "standard", "", 1, {laserJob()});
+    auto u = queue_.nextFor(laser_);
+    ASSERT_TRUE(u);
+    start(*u);
+    finish(*u);
+    ASSERT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"), 1);
+    {
+        Transaction txn(db_);
+        queue_.markScrapped(*u, clock_.now, "qc_failed");
+        txn.commit();
+    }
+    auto again = queue_.nextFor(laser_);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->unit, 1);
+    start(*again);
+    finish(*again);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"), 1);
+    EXPECT_FALSE(queue_.nextFor(laser_));
+}
+
+TEST_F(JobQueueTest, PendingJobsListTheUnitsLeftInQueueOrder) {
+    addOrder("std", "standard", "", 3, {laserJob()});
+    addOrder("rush", "rush", "", 1, {laserJob()});
+    addOrder("held", "rush", "", 1, {laserJob()});
+    db_.exec("UPDATE orders SET state = 'on_hold' WHERE order_id = 'held'");
+    auto r = queue_.nextFor(laser_);
+    ASSERT_TRUE(r);
+    start(*r);   // rush: all its units started, it leaves the pending list
+    auto s1 = queue_.nextFor(laser_);
+    ASSERT_TRUE(s1);
+    start(*s1);
+    {
+        Transaction txn(db_);
+        queue_.markScrapped(*s1, clock_.now, "scrapped");
+        txn.commit();
+    }
+    auto jobs = queue_.pendingJobs();
+    ASSERT_EQ(jobs.size(), 1u) << "the held order's job waits, the rush job has started";
+    EXPECT_EQ(jobs[0].orderId, "std");
+    EXPECT_EQ(jobs[0].units, (std::vector<std::int64_t>{1, 2, 3})) << "scrapped unit 1 first, then 2 and 3";
+    EXPECT_EQ(jobs[0].material, "oak");
+    EXPECT_DOUBLE_EQ(jobs[0].estimatedSeconds, 60);
+}
+
 } // namespace
 } // namespace mto

@@ -21,8 +21,9 @@ TEST(OrderState, ShippedAndCancelledOrdersNeverMoveAgain) {
             EXPECT_FALSE(isLegalTransition(from, to)) << toString(from) << "->" << toString(to);
 }
 
-TEST(OrderState, ProductionCannotBeCancelledButCanBeHeld) {
-    EXPECT_FALSE(isLegalTransition(OrderState::InProduction, OrderState::Cancelled));
+TEST(OrderState, ProductionCanBeHeldOrCancelledButMadeGoodsAreNotCancelled) {
+    EXPECT_TRUE(isLegalTransition(OrderState::InProduction, OrderState::Cancelled));
+    EXPECT_FALSE(isLegalTransition(OrderState::ReadyToShip, OrderState::Cancelled));
     EXPECT_TRUE(isLegalTransition(OrderState::InProduction, OrderState::OnHold));
     EXPECT_TRUE(isLegalTransition(OrderState::Received, OrderState::Cancelled));
 }

@@ -315,20 +315,22 @@ TEST_F(OrderStoreTest, IllegalTransitionsAreRefusedAndLeaveTheStateAlone) {
         << "refused commands are not remembered, so a corrected re-send is not mistaken for a repeat";
 }
 
-TEST_F(OrderStoreTest, OrderInProductionCannotBeCancelledEvenAfterAHold) {
+TEST_F(OrderStoreTest, OrderInProductionCanBeCancelledAlsoWhileHeldButNotOnceItsGoodsAreMade) {
     ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
     setState("ORD-1", "in_production");
-    auto r = apply(command("cancel", "c-1", "ORD-1"));
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->reason, "illegal_transition");
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    EXPECT_FALSE(apply(command("cancel", "c-2", "ORD-1")));
+    EXPECT_EQ(state("ORD-1"), "cancelled");
 
-    ASSERT_FALSE(apply(command("hold", "c-2", "ORD-1")));
-    r = apply(command("cancel", "c-3", "ORD-1"));
+    ASSERT_EQ(store(orderJson("ORD-2", 1)), OrderOutcome::Stored);
+    setState("ORD-2", "ready_to_ship");
+    ASSERT_FALSE(apply(command("hold", "c-3", "ORD-2")));
+    auto r = apply(command("cancel", "c-4", "ORD-2"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->reason, "illegal_transition");
-    EXPECT_EQ(state("ORD-1"), "on_hold");
-    ASSERT_FALSE(apply(command("resume", "c-4", "ORD-1")));
-    EXPECT_EQ(state("ORD-1"), "in_production");
+    EXPECT_EQ(state("ORD-2"), "on_hold");
+    ASSERT_FALSE(apply(command("resume", "c-5", "ORD-2")));
+    EXPECT_EQ(state("ORD-2"), "ready_to_ship");
 }
 
 TEST_F(OrderStoreTest, OrderHeldBeforeProductionCanBeCancelled) {

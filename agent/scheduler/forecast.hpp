@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// The queue's forecast: when and on which machine each queued unit is expected to run, from the jobs'
+// estimates, in the order the scheduler will hand them out. Pure: it reads nothing and writes nothing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "scheduler/job_queue.hpp"
+
+namespace mto {
+
+// A machine as the forecast sees it: what it can run, and in how many seconds from now it can start new
+// work (the rest of its running unit plus the bed clear). A machine that cannot take work until an operator
+// acts (interrupted unit, alarm, refused, disconnected) is left out.
+struct ForecastMachine {
+    MachineSlot slot;
+    double freeInS = 0;
+};
+
+// One unit of a step of an item: (order, item, step, unit).
+using UnitKey = std::tuple<std::string, std::string, int, std::int64_t>;
+
+struct PlannedUnit {
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    int step = 0;
+    std::int64_t unit = 1;
+    std::string machineId;   // empty: no machine listed can run it
+    double startInS = 0;
+    double finishInS = 0;
+};
+
+struct ForecastOptions {
+    // Seconds an operator takes to clear a bed between two units on a machine.
+    double bedClearS = 60;
+};
+
+// Plans `jobs` (in queue order, as JobQueue::pendingJobs returns them) one unit at a time on the machine that
+// can start it first, as the scheduler will. A later route step starts no earlier than the same unit of the
+// step before it finishes: planned here, or running now (`runningFinishInS`, by unit key).
+std::vector<PlannedUnit> forecastQueue(std::vector<ForecastMachine> machines, const std::vector<PendingJob>& jobs,
+                                       const std::map<UnitKey, double>& runningFinishInS,
+                                       const ForecastOptions& options = {});
+
+} // namespace mto

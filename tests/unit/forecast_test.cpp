@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+// The queue's forecast: which machine runs each unit and when, from the estimates, as the scheduler would.
+#include <gtest/gtest.h>
+
+#include "scheduler/forecast.hpp"
+
+namespace mto {
+namespace {
+
+PendingJob job(const std::string& order, std::vector<std::int64_t> units, double seconds,
+               const std::string& capability = "laser", const std::string& material = "oak", int step = 0,
+               const std::string& operation = "laser_engrave") {
+    PendingJob j;
+    j.orderId = order;
+    j.itemId = "1";
+    j.operation = operation;
+    j.step = step;
+    j.capability = capability;
+    j.profile = capability == "laser" ? "laser-400" : "cnc-600";
+    j.material = material;
+    j.units = std::move(units);
+    j.estimatedSeconds = seconds;
+    return j;
+}
+
+ForecastMachine laser(const std::string& id, double freeIn) {
+    return {{id, "laser-400", "laser", {"oak", "steel"}}, freeIn};
+}
+
+TEST(Forecast, EachUnitGoesToTheMachineThatCanStartItFirst) {
+    ForecastOptions o;
+    o.bedClearS = 10;
+    const auto plan = forecastQueue({laser("a", 0), laser("b", 100)},
+                                    {job("o1", {1}, 60), job("o2", {1}, 60), job("o3", {1}, 60)}, {}, o);
+    ASSERT_EQ(plan.size(), 3u);
+    EXPECT_EQ(plan[0].machineId, "a");
+    EXPECT_DOUBLE_EQ(plan[0].startInS, 0);
+    EXPECT_DOUBLE_EQ(plan[0].finishInS, 60);
+    EXPECT_EQ(plan[1].machineId, "a") << "a is free again at 70 (60 + bed clear), before b at 100";
+    EXPECT_DOUBLE_EQ(plan[1].startInS, 70);
+    EXPECT_EQ(plan[2].machineId, "b");
+    EXPECT_DOUBLE_EQ(plan[2].startInS, 100);
+    EXPECT_DOUBLE_EQ(plan[2].finishInS, 160);
+}
+
+TEST(Forecast, UnitsOfAQuantityFollowEachOtherWithABedClearBetween) {
+    ForecastOptions o;
+    o.bedClearS = 5;
+    const auto plan = forecastQueue({laser("a", 0)}, {job("o1", {1, 2, 3}, 10)}, {}, o);
+    ASSERT_EQ(plan.size(), 3u);
+    EXPECT_EQ(plan[2].unit, 3);
+    EXPECT_DOUBLE_EQ(plan[0].finishInS, 10);
+    EXPECT_DOUBLE_EQ(plan[1].finishInS, 25);
+    EXPECT_DOUBLE_EQ(plan[2].finishInS, 40);
+}
+
+TEST(Forecast, WorkNoListedMachineCanRunHasNoMachine) {
+    const auto plan = forecastQueue({laser("a", 0)}, {job("acrylic", {1}, 10, "laser", "acrylic"),
+                                                      job("cnc", {1}, 10, "cnc", "oak")},
+                                    {});
+    ASSERT_EQ(plan.size(), 2u);
+    EXPECT_TRUE(plan[0].machineId.empty());
+    EXPECT_TRUE(plan[1].machineId.empty());
+}
+
+TEST(Forecast, ALaterRouteStepStartsAfterTheSameUnitOfTheStepBefore) {
+    ForecastOptions o;
+    o.bedClearS = 10;
+    ForecastMachine cnc1{{"cnc-1", "cnc-600", "cnc", {}}, 0};
+    ForecastMachine cnc2{{"cnc-2", "cnc-600", "cnc", {}}, 0};
+    const auto plan = forecastQueue(
+        {cnc1, cnc2},
+        {job("sign", {1}, 50, "cnc", "pine", 0, "cnc_engrave"), job("sign", {1}, 20, "cnc", "pine", 1, "cnc_profile")},
+        {}, o);
+    ASSERT_EQ(plan.size(), 2u);
+    EXPECT_EQ(plan[1].machineId, "cnc-2");
+    EXPECT_DOUBLE_EQ(plan[1].startInS, 50)
+        << "cnc-2 is free at once (cnc-1 only after its bed clear), but the cut waits for the engraving";
+    // The step before is running now, 30 s from its end.
+    const auto next = forecastQueue({cnc2}, {job("sign", {1}, 20, "cnc", "pine", 1, "cnc_profile")},
+                                    {{{"sign", "1", 0, 1}, 30.0}}, o);
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_DOUBLE_EQ(next[0].startInS, 30);
+}
+
+} // namespace
+} // namespace mto
