@@ -46,6 +46,7 @@ struct PendingJob {
     std::string material;
     std::vector<std::int64_t> units;   // the unit indexes still to start, in the order they will start
     double estimatedSeconds = 0;       // per unit
+    bool announced = false;            // HQ has had its `scheduled` milestone
 };
 
 // Thread-bound to the loop, like the store it reads. Order of the queue: rush before standard, then the

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <limits>
+#include <set>
+#include <tuple>
 #include <spdlog/spdlog.h>
 
 namespace mto {
@@ -479,7 +481,8 @@ json::object Scheduler::unitData(const Machine& m) const {
 
 void Scheduler::armForecast(std::chrono::milliseconds after) {
     if (stopping_) return;
-    const auto due = std::chrono::steady_clock::now() + after;
+    // A deep queue makes a forecast cost tens of ms: it then runs at most 5 % of the time.
+    const auto due = std::chrono::steady_clock::now() + std::max(after, forecastCost_ * 20);
     if (forecastArmed_ && forecastDue_ <= due) return;
     forecastArmed_ = true;
     forecastDue_ = due;
@@ -488,7 +491,9 @@ void Scheduler::armForecast(std::chrono::milliseconds after) {
         if (ec) return;
         forecastArmed_ = false;
         if (stopping_) return;
+        const auto started = std::chrono::steady_clock::now();
         runForecast();
+        forecastCost_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
         armForecast(forecastPeriod_);
     });
 }
@@ -523,7 +528,11 @@ void Scheduler::runForecast() {
                 break;   // takes no work until an operator decides; when is not known
             }
         }
-        const auto plan = forecastQueue(std::move(floor), queue_.pendingJobs(), running, forecastOptions_);
+        const auto pending = queue_.pendingJobs();
+        std::set<std::tuple<std::string, std::string, std::string>> announced;
+        for (const auto& j : pending)
+            if (j.announced) announced.insert({j.orderId, j.itemId, j.operation});
+        const auto plan = forecastQueue(std::move(floor), pending, running, forecastOptions_);
         const std::int64_t now = clock_.nowMs();
 
         // Per job: the machine of its first planned unit, from its first start to its last finish.
@@ -541,6 +550,8 @@ void Scheduler::runForecast() {
             jobs.back().finish = std::max(jobs.back().finish, p.finishInS);
             orderFinish[p.orderId] = std::max(orderFinish[p.orderId], p.finishInS);
         }
+        // Only jobs HQ has not been told about are written.
+        std::erase_if(jobs, [&](const JobPlan& j) { return announced.count({j.orderId, j.itemId, j.operation}) > 0; });
         for (const auto& [key, left] : running)
             orderFinish[std::get<0>(key)] = std::max(orderFinish[std::get<0>(key)], left);
 

@@ -130,6 +130,7 @@ private:
     boost::asio::steady_timer forecastTimer_;
     bool forecastArmed_ = false;
     std::chrono::steady_clock::time_point forecastDue_;
+    std::chrono::milliseconds forecastCost_{0};   // how long the last forecast took
     std::chrono::milliseconds forecastDebounce_{1000};
     std::chrono::milliseconds forecastPeriod_{30000};
     ForecastOptions forecastOptions_;

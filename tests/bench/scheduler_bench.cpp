@@ -2,10 +2,12 @@
 // Scheduler: time per dispatch decision over a deep queue and many machines, and memory that stays flat.
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
+#include "scheduler/forecast.hpp"
 #include "scheduler/job_queue.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -119,6 +121,33 @@ std::vector<double> bareFirstRow(Database& db, const std::vector<MachineSlot>& m
     return micros;
 }
 
+struct ForecastCost {
+    double readMs = 0;   // the pending jobs read from the store (the baseline: the rows the plan needs)
+    double planMs = 0;   // planning them over the machines
+    std::size_t units = 0;
+    std::size_t planned = 0;
+};
+
+// The forecast the scheduler runs after changes: read every pending job, plan every unit. Best of 3.
+ForecastCost forecast(JobQueue& queue, const std::vector<MachineSlot>& machines) {
+    ForecastCost best{1e18, 1e18, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+        const auto t0 = Clock::now();
+        const auto jobs = queue.pendingJobs();
+        const auto t1 = Clock::now();
+        std::vector<ForecastMachine> floor;
+        for (const auto& m : machines) floor.push_back({m, 0});
+        const auto plan = forecastQueue(std::move(floor), jobs, {});
+        const auto t2 = Clock::now();
+        best.readMs = std::min(best.readMs, millisBetween(t0, t1));
+        best.planMs = std::min(best.planMs, millisBetween(t1, t2));
+        best.units = plan.size();
+        best.planned = static_cast<std::size_t>(
+            std::count_if(plan.begin(), plan.end(), [](const PlannedUnit& p) { return !p.machineId.empty(); }));
+    }
+    return best;
+}
+
 } // namespace
 
 void runSchedulerBench(const BenchOptions& o, BenchReport& report) {
@@ -128,6 +157,7 @@ void runSchedulerBench(const BenchOptions& o, BenchReport& report) {
     const auto machines = floorMachines();
     std::mt19937 rng(7);
 
+    ForecastCost deepForecast;
     auto measure = [&](int jobs, Decisions& d, std::vector<double>& bare, std::int64_t& rssGrowthKiB) {
         test::TempDir dir;
         Database db(dir.path() / "agent.db", Database::Mode::ReadWrite);
@@ -138,6 +168,7 @@ void runSchedulerBench(const BenchOptions& o, BenchReport& report) {
         d = decide(db, queue, machines, rounds);
         rssGrowthKiB = residentKiB(::getpid()) - before;
         bare = bareFirstRow(db, machines, static_cast<int>(d.micros.size()));
+        if (jobs == deep) deepForecast = forecast(queue, machines);
     };
     Decisions deepD, shallowD;
     std::vector<double> deepBare, shallowBare;
@@ -166,6 +197,11 @@ void runSchedulerBench(const BenchOptions& o, BenchReport& report) {
     report.figure(kBench, "resident memory growth while deciding",
                   formatCount(shallowRss) + " KiB with " + formatCount(shallow) + " jobs, " + formatCount(deepRss) +
                       " KiB with " + formatCount(deep) + " jobs");
+    report.figure(kBench, "forecast of the whole queue (" + formatCount(static_cast<std::int64_t>(deepForecast.units)) +
+                              " units, " + formatCount(static_cast<std::int64_t>(deepForecast.planned)) + " planned)",
+                  "read " + fixed(deepForecast.readMs, 1) + " ms + plan " + fixed(deepForecast.planMs, 1) + " ms");
+    report.info(kBench, "ratio forecast (read + plan) / reading its rows alone",
+                fixed((deepForecast.readMs + deepForecast.planMs) / deepForecast.readMs, 2));
     report.check(kBench, "memory flat: the deep queue grows RSS by at most 1 MiB more than the shallow one",
                  deepRss - shallowRss <= 1024, formatCount(deepRss - shallowRss) + " KiB more");
 }
