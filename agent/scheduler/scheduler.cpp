@@ -42,14 +42,24 @@ struct Scheduler::Machine {
     Bay bay = Bay::Ready;
     std::optional<QueuedUnit> unit;   // the unit on the machine (running, finished on the bed, or interrupted)
     int lastProgressStep = 0;
+    std::string stateDetail;                // with the driver's last state change
+    std::optional<JobProgress> progress;    // the driver's last report on the unit
+    std::int64_t unitStartedMs = 0;
 };
 
 // Routes one driver's reports to its machine.
 class Scheduler::Listener final : public DriverListener {
 public:
     Listener(Scheduler& s, Machine& m) : s_(s), m_(m) {}
-    void machineState(MachineState state, const std::string&) override { s_.onState(m_, state); }
-    void jobProgress(const std::string&, const JobProgress& p) override { s_.onProgress(m_, p); }
+    void machineState(MachineState state, const std::string& detail) override {
+        m_.stateDetail = detail;
+        s_.onState(m_, state);
+        s_.machineChanged();
+    }
+    void jobProgress(const std::string&, const JobProgress& p) override {
+        m_.progress = p;
+        s_.onProgress(m_, p);
+    }
     void jobFinished(const std::string&) override { s_.onFinished(m_); }
     void jobInterrupted(const std::string&, const MachineFault& why, std::uint64_t lastLine) override {
         s_.onInterrupted(m_, why, lastLine);
@@ -170,6 +180,8 @@ void Scheduler::dispatch(Machine& m) {
 void Scheduler::startUnit(Machine& m, JobArtifact artifact, bool restart) {
     m.bay = Bay::Running;
     m.lastProgressStep = 0;
+    m.progress.reset();
+    m.unitStartedMs = clock_.nowMs();
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
     commits_.submit(
@@ -315,6 +327,7 @@ void Scheduler::setBay(Machine& m, Bay bay, const std::string& reason) {
         .bindOptional(7, reason)
         .bind(8, clock_.nowMs())
         .run();
+    machineChanged();
 }
 
 json::object Scheduler::unitData(const Machine& m) const {
@@ -324,6 +337,58 @@ json::object Scheduler::unitData(const Machine& m) const {
     data["unit"] = m.unit->unit;
     if (m.unit->qty > 0) data["qty"] = m.unit->qty;
     return data;
+}
+
+std::vector<Scheduler::MachineView> Scheduler::machines() const {
+    // The reason an operator is needed is kept with the bay in the store only.
+    std::map<std::string, std::string> reasons;
+    try {
+        auto& st = store_.database().prepare("SELECT machine_id, COALESCE(reason, '') FROM machines");
+        while (st.step()) reasons[st.columnText(0)] = st.columnText(1);
+        st.reset();
+    } catch (const std::exception& e) {
+        spdlog::warn("scheduler: machine reasons cannot be read: {}", e.what());
+    }
+    const std::int64_t now = clock_.nowMs();
+    std::vector<MachineView> out;
+    out.reserve(machines_.size());
+    for (const auto& mp : machines_) {
+        const Machine& m = *mp;
+        MachineView v;
+        v.machineId = m.slot.machineId;
+        v.profile = m.slot.profile;
+        v.capability = m.slot.capability;
+        v.bay = m.bay;
+        v.state = m.driver->state();
+        v.stateDetail = m.stateDetail;
+        if (m.bay != Bay::Ready) v.unit = m.unit;
+        if (m.bay == Bay::NeedsAttention) v.reason = reasons[m.slot.machineId];
+        if (v.unit && m.bay == Bay::AwaitingClear) {
+            v.fraction = 1;
+            v.secondsLeft = 0;
+        } else if (v.unit) {
+            if (m.progress) v.fraction = m.progress->fraction < 0 ? 0 : m.progress->fraction > 1 ? 1 : m.progress->fraction;
+            if (m.bay == Bay::Running && m.progress && m.progress->secondsLeft >= 0)
+                v.secondsLeft = m.progress->secondsLeft;
+            else if (m.bay == Bay::Running && m.unit->estimatedSeconds > 0)
+            {
+                const double left = m.unit->estimatedSeconds - static_cast<double>(now - m.unitStartedMs) / 1000.0;
+                v.secondsLeft = left > 0 ? left : 0;
+            }
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+void Scheduler::machineChanged() {
+    if (!onMachineChange_ || changePosted_) return;
+    changePosted_ = true;
+    // After the round that changed it, so a bay set in a commit is seen with the memory that follows it.
+    boost::asio::post(io_, [this] {
+        changePosted_ = false;
+        if (onMachineChange_) onMachineChange_();
+    });
 }
 
 } // namespace mto
