@@ -45,6 +45,8 @@ Agent::Agent(Config config)
         scheduler_->poke();
     });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
+    uplink_->setMachines([this] { return floorMachines(); });
+    scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
