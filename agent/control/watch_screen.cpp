@@ -67,11 +67,6 @@ std::string progressText(const FloorMachine& m) {
     return s;
 }
 
-std::string hours(double seconds) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f h", std::isfinite(seconds) && seconds > 0 ? seconds / 3600.0 : 0.0);
-    return buf;
-}
 
 } // namespace
 
@@ -133,7 +128,8 @@ std::string WatchScreen::frame(const FloorView& v) const {
     if (v.queuedSeconds.empty()) work += " none";
     bool first = true;
     for (const auto& [capability, seconds] : v.queuedSeconds) {
-        work += (first ? " " : ", ") + printable(capability) + " " + hours(seconds);
+        const std::string time = formatDuration(seconds);
+        work += (first ? " " : ", ") + printable(capability) + " " + (time.empty() ? "?" : time);
         first = false;
     }
     lines.push_back(std::move(work));

@@ -94,7 +94,7 @@ TEST(WatchScreen, APlainFrameShowsEachMachineWithStateJobBarPercentAndTimeLeftTh
               std::string::npos)
         << frame;
     EXPECT_NE(lineWith(frame, "ORD-7").find("ORD-7/1 cnc_engrave unit 1/1  cnc  1m 30s each"), std::string::npos) << frame;
-    EXPECT_NE(frame.find("queued work: cnc 0.03 h, laser 2.50 h"), std::string::npos) << frame;
+    EXPECT_NE(frame.find("queued work: cnc 1m 30s, laser 2h 30m"), std::string::npos) << frame;
 }
 
 TEST(WatchScreen, AnEmptyFloorSaysSo) {
