@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "agent_rig.hpp"
+#include "control/control_server.hpp"
+#include "control/floor_view.hpp"
 #include "test_env.hpp"
 
 namespace mto::test {
@@ -275,6 +277,28 @@ TEST_F(Machines, WatchWithoutARunningAgentIsAClearErrorAndBadOptionsAreRefused) 
     EXPECT_NE(out.find("--interval wants seconds from 0.1 to 3600, got 'fast'"), std::string::npos) << out;
     EXPECT_EQ(rig_->mtoctl({"watch", "--sideways"}, out), 2) << out;
     EXPECT_NE(out.find("watch does not know '--sideways'"), std::string::npos) << out;
+}
+
+TEST_F(Machines, TheStatusCommandListsAsManyQueuedJobsAsAskedAndRefusesANumberItCannotRead) {
+    for (const char* id : {"ORD-1", "ORD-2", "ORD-3"}) sendCoasters(id, 1);
+    auto& hq = rig_->hq();
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-1", "job_done") == 1; }, 60s)) << rig_->agent().log();
+    ASSERT_TRUE(waitUntil([&] { return rig_->scalar("SELECT COUNT(*) FROM jobs") == 3; }, 60s));
+    const auto socket = rig_->agent().stateDir() / "control.sock";
+    auto queueOf = [&](const std::string& command) {
+        const std::string reply = controlRequest(socket, command);
+        EXPECT_EQ(reply.rfind("ok ", 0), 0u) << reply;
+        std::vector<std::string> ids;
+        for (const auto& e : parseFloorView(reply.substr(3)).queue) ids.push_back(e.orderId);
+        return ids;
+    };
+    EXPECT_EQ(queueOf("status"), (std::vector<std::string>{"ORD-2", "ORD-3"})) << "ORD-1 is on the bed";
+    EXPECT_EQ(queueOf("status 1"), (std::vector<std::string>{"ORD-2"}));
+    EXPECT_EQ(queueOf("status 0"), (std::vector<std::string>{}));
+    EXPECT_EQ(controlRequest(socket, "status lots"),
+              "error: status takes the number of queued jobs to list, 0 to 1000; got 'lots'");
+    EXPECT_EQ(controlRequest(socket, "status 1001").rfind("error: status takes", 0), 0u);
+    EXPECT_EQ(controlRequest(socket, "status 1 2").rfind("error: unknown command", 0), 0u);
 }
 
 } // namespace
