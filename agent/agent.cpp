@@ -45,6 +45,8 @@ Agent::Agent(Config config)
         scheduler_->poke();
     });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
+    uplink_->setMachines([this] { return floorMachines(); });
+    scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
@@ -102,7 +104,59 @@ std::string Agent::control(const std::vector<std::string>& words) {
         return "ok the unit on " + words[1] + " is scrapped and queued again; clear the bed (mtoctl clear " +
                words[1] + ")";
     }
-    return "error: unknown command (known: clear, restart, resume, scrap, unlock; each with a MACHINE)";
+    if (!words.empty() && words[0] == "status" && words.size() <= 2) {
+        std::size_t head = kStatusQueueHead;
+        if (words.size() == 2) {
+            const std::string& n = words[1];
+            if (n.empty() || n.size() > 4 || n.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoul(n) > kStatusQueueMax)
+                return "error: status takes the number of queued jobs to list, 0 to " + std::to_string(kStatusQueueMax) +
+                       "; got '" + n + "'";
+            head = std::stoul(n);
+        }
+        return "ok " + floorViewJson(floorView(head));
+    }
+    return "error: unknown command (known: clear, restart, resume, scrap, unlock, each with a MACHINE; status [QUEUED])";
+}
+
+std::vector<FloorMachine> Agent::floorMachines() const {
+    std::vector<FloorMachine> out;
+    for (const auto& v : scheduler_->machines()) {
+        FloorMachine m;
+        m.id = v.machineId;
+        m.profile = v.profile;
+        m.capability = v.capability;
+        m.bay = toString(v.bay);
+        m.state = toString(v.state);
+        m.detail = v.stateDetail;
+        m.reason = v.reason;
+        if (v.unit) {
+            FloorJob j;
+            j.orderId = v.unit->orderId;
+            j.itemId = v.unit->itemId;
+            j.operation = v.unit->operation;
+            j.unit = v.unit->unit;
+            j.qty = v.unit->qty;
+            j.percent = static_cast<int>(v.fraction * 100.0);
+            j.secondsLeft = v.secondsLeft;
+            m.job = std::move(j);
+        }
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+FloorView Agent::floorView(std::size_t queueHead) const {
+    FloorView v;
+    v.factory = config_.factoryId;
+    v.at = formatRfc3339Ms(clock_.nowMs());
+    v.machines = floorMachines();
+    v.queue = jobQueue_->head(queueHead);
+    // Every capability on the floor, and any the queue asks for that no machine has.
+    for (const auto& m : v.machines) v.queuedSeconds[m.capability] = 0;
+    for (const auto& e : v.queue) v.queuedSeconds[e.capability] = 0;
+    for (auto& [capability, seconds] : v.queuedSeconds) seconds = jobQueue_->queuedSeconds(capability);
+    return v;
 }
 
 Agent::~Agent() {

@@ -12,6 +12,7 @@
 #include "store/commit_queue.hpp"
 #include "compiler/compile_queue.hpp"
 #include "control/control_server.hpp"
+#include "control/floor_view.hpp"
 #include "scheduler/job_queue.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
@@ -37,6 +38,12 @@ private:
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
     std::string control(const std::vector<std::string>& words);
+    std::vector<FloorMachine> floorMachines() const;
+    FloorView floorView(std::size_t queueHead) const;
+
+    // Queued jobs the control channel's `status` lists unless asked for another number, and at most.
+    static constexpr std::size_t kStatusQueueHead = 50;
+    static constexpr std::size_t kStatusQueueMax = 1000;
 
     Config config_;
     boost::asio::io_context io_;

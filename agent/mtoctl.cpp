@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // mtoctl: a look into the agent's state database for factory IT, and the operator's decisions on machines.
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "control/control_server.hpp"
+#include "control/floor_view.hpp"
+#include "control/watch_screen.hpp"
 #include "util/clock.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -30,6 +40,11 @@ int usage(int code) {
            "  scrap MACHINE      throw away the part of the unit on MACHINE (interrupted, or finished and bad):\n"
            "                     the unit is queued again for any capable machine; then clear the bed\n"
            "  unlock MACHINE     clear MACHINE's alarm (GRBL $X) after checking it is safe\n"
+           "  watch [--once] [--interval S]\n"
+           "                     each machine's state, job, progress and time left, then the head of the queue,\n"
+           "                     redrawn every S seconds (default 1) until Ctrl-C; plain lines when not on a\n"
+           "                     terminal, one screen and exit with --once (asks the running agent)\n"
+           "  status             the same as one line of JSON, for scripts (asks the running agent)\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -37,6 +52,54 @@ int usage(int code) {
 void printEvent(const mto::Event& e) {
     std::printf("%8lld  %s  %-20s %-12s %s\n", static_cast<long long>(e.seq), mto::formatRfc3339Ms(e.atMs).c_str(),
                 e.orderId.empty() ? "-" : e.orderId.c_str(), e.milestone.c_str(), e.payload.c_str());
+}
+
+volatile std::sig_atomic_t interrupted = 0;
+
+void onInterrupt(int) { interrupted = 1; }
+
+// The agent's `status` answer without its "ok "; throws mto::Error with the agent's reason when it refused.
+std::string askStatus(const std::filesystem::path& socket) {
+    const std::string reply = mto::controlRequest(socket, "status");
+    if (reply.rfind("ok ", 0) != 0) throw mto::Error("the agent answered: " + reply);
+    return reply.substr(3);
+}
+
+// Polls the agent until Ctrl-C (or once). Only a first poll that fails ends it with an error: later ones
+// (an agent restarting) are shown and tried again.
+int watch(const std::filesystem::path& socket, bool once, std::chrono::milliseconds interval) {
+    const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+    struct sigaction sa {};
+    sa.sa_handler = onInterrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    bool reached = false;
+    while (!interrupted) {
+        winsize ws{};
+        if (terminal) ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws);
+        const mto::WatchScreen screen(terminal, ws.ws_col, ws.ws_row);
+        std::string frame;
+        try {
+            frame = screen.frame(mto::parseFloorView(askStatus(socket)));
+            reached = true;
+        } catch (const std::exception& e) {
+            if (!reached) {
+                std::cerr << "mtoctl: " << e.what() << "\n";
+                return 1;
+            }
+            frame = screen.unreachable(e.what());
+        }
+        std::fwrite(frame.data(), 1, frame.size(), stdout);
+        std::fflush(stdout);
+        if (once) break;
+        for (auto slept = std::chrono::milliseconds(0); slept < interval && !interrupted; slept += std::chrono::milliseconds(50))
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const std::string leave = mto::WatchScreen(terminal, 0, 0).leave();
+    std::fwrite(leave.data(), 1, leave.size(), stdout);
+    std::fflush(stdout);
+    return 0;
 }
 
 } // namespace
@@ -65,6 +128,33 @@ int main(int argc, char** argv) {
             const bool ok = reply.rfind("ok", 0) == 0;
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             return ok ? 0 : 1;
+        }
+        if (args[0] == "status") {
+            if (args.size() != 1) return usage(2);
+            std::cout << askStatus(cfg.stateDir / "control.sock") << "\n";
+            return 0;
+        }
+        if (args[0] == "watch") {
+            bool once = false;
+            double seconds = 1.0;
+            for (std::size_t i = 1; i < args.size(); ++i) {
+                if (args[i] == "--once") {
+                    once = true;
+                } else if (args[i] == "--interval" && i + 1 < args.size()) {
+                    const std::string& v = args[++i];
+                    char* end = nullptr;
+                    seconds = std::strtod(v.c_str(), &end);
+                    if (v.empty() || *end != '\0' || !(seconds >= 0.1 && seconds <= 3600)) {
+                        std::cerr << "mtoctl: --interval wants seconds from 0.1 to 3600, got '" << v << "'\n";
+                        return 2;
+                    }
+                } else {
+                    std::cerr << "mtoctl: watch does not know '" << args[i] << "'\n";
+                    return usage(2);
+                }
+            }
+            return watch(cfg.stateDir / "control.sock", once,
+                         std::chrono::milliseconds(static_cast<long>(seconds * 1000.0)));
         }
         if (!std::filesystem::exists(cfg.databasePath()))
             throw mto::Error("no database at " + cfg.databasePath().string() + " (has the agent run yet?)");

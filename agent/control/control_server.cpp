@@ -19,6 +19,8 @@ namespace {
 
 using boost::asio::local::stream_protocol;
 constexpr std::size_t kMaxLine = 4096;
+// Answers may be long (the status of a hundred machines and the head of the queue), commands may not.
+constexpr std::size_t kMaxAnswer = 8 * 1024 * 1024;
 
 std::vector<std::string> words(const std::string& line) {
     std::vector<std::string> out;
@@ -106,7 +108,7 @@ std::string controlRequest(const std::filesystem::path& socketPath, const std::s
     const std::string line = command + "\n";
     boost::asio::write(socket, boost::asio::buffer(line), ec);
     if (ec) throw Error("sending to the agent failed: " + ec.message());
-    boost::asio::streambuf answer(kMaxLine);
+    boost::asio::streambuf answer(kMaxAnswer);
     const std::size_t n = boost::asio::read_until(socket, answer, '\n', ec);
     if (ec) throw Error("no answer from the agent: " + ec.message());
     std::string reply(boost::asio::buffers_begin(answer.data()),

@@ -13,6 +13,7 @@ namespace mto {
 
 // Thread-bound to the io_context. The protocol is one line each way: the client sends words separated by
 // spaces and a newline ("clear laser-1"); the agent answers "ok[ detail]" or "error: reason" and closes.
+// A command line is at most 4 KiB; an answer may be up to 8 MiB (`status` answers with a line of JSON).
 class ControlServer {
 public:
     using Handler = std::function<std::string(const std::vector<std::string>& words)>;

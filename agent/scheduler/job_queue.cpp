@@ -2,7 +2,6 @@
 // The scheduler's queue: which unit of which job a machine should run next, decided from the store alone.
 #include "scheduler/job_queue.hpp"
 
-#include <vector>
 
 namespace mto {
 
@@ -262,6 +261,33 @@ double JobQueue::queuedSeconds(const std::string& capability) {
     const double seconds = st.step() ? st.columnReal(0) : 0;
     st.reset();
     return seconds;
+}
+
+std::vector<QueueEntry> JobQueue::head(std::size_t limit) {
+    std::vector<QueueEntry> out;
+    if (limit == 0) return out;
+    auto& st = db_.prepare(std::string("SELECT j.order_id, j.item_id, j.operation, j.capability, j.started_units, j.qty, "
+                                       "j.rush, COALESCE(o.due_by, ''), j.estimated_s "
+                                       "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                                       "WHERE j.state = 'queued' AND j.started_units < j.qty AND o.state IN ") +
+                           kRunnableOrderStates +
+                           " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1");
+    st.bind(1, static_cast<std::int64_t>(limit));
+    while (st.step()) {
+        QueueEntry e;
+        e.orderId = st.columnText(0);
+        e.itemId = st.columnText(1);
+        e.operation = st.columnText(2);
+        e.capability = st.columnText(3);
+        e.nextUnit = st.columnInt(4) + 1;
+        e.qty = st.columnInt(5);
+        e.rush = st.columnInt(6) != 0;
+        e.dueBy = st.columnText(7);
+        e.estimatedSeconds = st.columnReal(8);
+        out.push_back(std::move(e));
+    }
+    st.reset();
+    return out;
 }
 
 } // namespace mto

@@ -49,6 +49,19 @@ struct PendingJob {
     bool announced = false;            // HQ has had its `scheduled` milestone
 };
 
+// One job waiting in the queue with the units of it not yet started, as operators and HQ see it.
+struct QueueEntry {
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    std::string capability;
+    std::int64_t nextUnit = 1;    // the first unit not yet started
+    std::int64_t qty = 1;
+    bool rush = false;
+    std::string dueBy;            // as the order gave it; empty when none
+    double estimatedSeconds = 0;  // per unit
+};
+
 // Thread-bound to the loop, like the store it reads. Order of the queue: rush before standard, then the
 // earlier due time (orders without one last), then arrival, then order id, item, route step. Within a job the
 // units start in index order, a scrapped unit (requeued) before the job's next new one. A unit is ready
@@ -88,6 +101,10 @@ public:
 
     // Ready and started-but-unfinished work for a capability, in estimated seconds (for the status).
     double queuedSeconds(const std::string& capability);
+
+    // The first `limit` queued jobs of runnable orders with units left to start, in queue order (across all
+    // capabilities; a later route step is listed even while it waits for the step before).
+    std::vector<QueueEntry> head(std::size_t limit);
 
 private:
     bool unitReady(const QueuedUnit& u);

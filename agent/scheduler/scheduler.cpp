@@ -53,16 +53,24 @@ struct Scheduler::Machine {
     MachinePolicy policy;
     bool pausedForHold = false;       // feed hold asked because the unit's order is on hold
     bool stoppingForCancel = false;   // the job was stopped because the unit's order was cancelled
-    std::int64_t startedAtMs = 0;     // when the running unit was handed to the driver
-    double reportedSecondsLeft = -1;  // the driver's last estimate for the running unit (< 0: none)
+    std::string stateDetail;                // with the driver's last state change
+    std::optional<JobProgress> progress;    // the driver's last report on the unit
+    std::int64_t unitStartedMs = 0;
 };
 
 // Routes one driver's reports to its machine.
 class Scheduler::Listener final : public DriverListener {
 public:
     Listener(Scheduler& s, Machine& m) : s_(s), m_(m) {}
-    void machineState(MachineState state, const std::string&) override { s_.onState(m_, state); }
-    void jobProgress(const std::string&, const JobProgress& p) override { s_.onProgress(m_, p); }
+    void machineState(MachineState state, const std::string& detail) override {
+        m_.stateDetail = detail;
+        s_.onState(m_, state);
+        s_.machineChanged();
+    }
+    void jobProgress(const std::string&, const JobProgress& p) override {
+        m_.progress = p;
+        s_.onProgress(m_, p);
+    }
     void jobFinished(const std::string&) override { s_.onFinished(m_); }
     void jobInterrupted(const std::string&, const MachineFault& why, std::uint64_t lastLine) override {
         s_.onInterrupted(m_, why, lastLine);
@@ -196,10 +204,10 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
     m.lastProgressStep = 0;
     m.pausedForHold = false;
     m.stoppingForCancel = false;
-    m.reportedSecondsLeft = -1;
+    m.progress.reset();
+    m.unitStartedMs = clock_.nowMs();
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
-    m.startedAtMs = now;
     commits_.submit(
         [this, mm, now, how, fromLine] {
             if (how == Start::New) {
@@ -282,7 +290,6 @@ void Scheduler::onState(Machine&, MachineState s) {
 
 void Scheduler::onProgress(Machine& m, const JobProgress& p) {
     if (!m.unit || m.bay != Bay::Running) return;
-    m.reportedSecondsLeft = p.secondsLeft;
     const int percent = static_cast<int>(p.fraction * 100.0);
     const int step = percent / progressStep_;
     if (step <= m.lastProgressStep || percent >= 100) return;
@@ -468,6 +475,7 @@ void Scheduler::setBay(Machine& m, Bay bay, const std::string& reason) {
         .bindOptional(7, reason)
         .bind(8, clock_.nowMs())
         .run();
+    machineChanged();
 }
 
 json::object Scheduler::unitData(const Machine& m) const {
@@ -499,9 +507,9 @@ void Scheduler::armForecast(std::chrono::milliseconds after) {
 }
 
 double Scheduler::secondsLeft(const Machine& m) const {
-    if (m.reportedSecondsLeft >= 0) return m.reportedSecondsLeft;
+    if (m.progress && m.progress->secondsLeft >= 0) return m.progress->secondsLeft;
     if (!m.unit) return 0;
-    const double elapsed = static_cast<double>(clock_.nowMs() - m.startedAtMs) / 1000.0;
+    const double elapsed = static_cast<double>(clock_.nowMs() - m.unitStartedMs) / 1000.0;
     return std::max(0.0, m.unit->estimatedSeconds - elapsed);
 }
 
@@ -629,6 +637,53 @@ void Scheduler::recordLateness(const std::map<std::string, double>& orderFinish,
             store_.database().prepare("UPDATE orders SET forecast_late = 0 WHERE order_id = ?").bind(1, d.orderId).run();
         }
     }
+}
+
+std::vector<Scheduler::MachineView> Scheduler::machines() const {
+    // The reason an operator is needed is kept with the bay in the store only.
+    std::map<std::string, std::string> reasons;
+    try {
+        auto& st = store_.database().prepare("SELECT machine_id, COALESCE(reason, '') FROM machines");
+        while (st.step()) reasons[st.columnText(0)] = st.columnText(1);
+        st.reset();
+    } catch (const std::exception& e) {
+        spdlog::warn("scheduler: machine reasons cannot be read: {}", e.what());
+    }
+    std::vector<MachineView> out;
+    out.reserve(machines_.size());
+    for (const auto& mp : machines_) {
+        const Machine& m = *mp;
+        MachineView v;
+        v.machineId = m.slot.machineId;
+        v.profile = m.slot.profile;
+        v.capability = m.slot.capability;
+        v.bay = m.bay;
+        v.state = m.driver->state();
+        v.stateDetail = m.stateDetail;
+        if (m.bay != Bay::Ready) v.unit = m.unit;
+        if (m.bay == Bay::NeedsAttention) v.reason = reasons[m.slot.machineId];
+        if (v.unit && m.bay == Bay::AwaitingClear) {
+            v.fraction = 1;
+            v.secondsLeft = 0;
+        } else if (v.unit) {
+            if (m.progress) v.fraction = m.progress->fraction < 0 ? 0 : m.progress->fraction > 1 ? 1 : m.progress->fraction;
+            if (m.bay == Bay::Running &&
+                ((m.progress && m.progress->secondsLeft >= 0) || m.unit->estimatedSeconds > 0))
+                v.secondsLeft = secondsLeft(m);
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+void Scheduler::machineChanged() {
+    if (!onMachineChange_ || changePosted_) return;
+    changePosted_ = true;
+    // After the round that changed it, so a bay set in a commit is seen with the memory that follows it.
+    boost::asio::post(io_, [this] {
+        changePosted_ = false;
+        if (onMachineChange_) onMachineChange_();
+    });
 }
 
 } // namespace mto

@@ -95,6 +95,25 @@ public:
     // `delayed` for orders whose forecast finish crossed their due time.
     void runForecast();
 
+    // What one machine is doing, as the operator's watch and HQ's status show it.
+    struct MachineView {
+        std::string machineId;
+        std::string profile;
+        std::string capability;
+        Bay bay = Bay::Ready;
+        MachineState state = MachineState::Disconnected;   // the driver's
+        std::string stateDetail;                           // the driver's words with its last state change
+        std::optional<QueuedUnit> unit;                    // the unit on the machine, if any
+        double fraction = 0;                               // of the unit's program, 0..1
+        double secondsLeft = -1;                           // < 0 when unknown
+        std::string reason;                                // why it needs attention; empty in other bays
+    };
+    // Every machine in the order they were added. Progress comes from the driver's last report; before the
+    // first one, the time left is the unit's estimate minus the time since it started.
+    std::vector<MachineView> machines() const;
+    // `f` runs on the loop, once per loop round at most, after a machine's bay or driver state changed.
+    void onMachineChange(std::function<void()> f) { onMachineChange_ = std::move(f); }
+
 private:
     struct Machine;
     class Listener;
@@ -136,6 +155,9 @@ private:
     ForecastOptions forecastOptions_;
     bool stopping_ = false;
     bool pokeScheduled_ = false;
+    void machineChanged();
+    std::function<void()> onMachineChange_;
+    bool changePosted_ = false;
 };
 
 } // namespace mto

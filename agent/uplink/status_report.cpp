@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The retained status message: online/degraded/offline, backlog and disk.
+// The retained status message: online/degraded/offline, machines, backlog and disk.
 #include "uplink/status_report.hpp"
 
 #include <boost/json.hpp>
@@ -32,6 +32,9 @@ std::string statusPayload(const StatusInputs& in) {
     for (const auto& [capability, seconds] : in.queuedWorkSeconds)
         hours[capability] = std::isfinite(seconds) ? std::round(seconds / 36.0) / 100.0 : 0.0;
     o["queued_hours"] = std::move(hours);
+    boost::json::array machines;
+    for (const auto& m : in.machines) machines.push_back(machineJson(m));
+    o["machines"] = std::move(machines);
     return toPlainJson(o);
 }
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// The retained status message: online/degraded/offline, backlog and disk.
+// The retained status message: online/degraded/offline, machines, backlog and disk.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "control/floor_view.hpp"
 #include "store/order_store.hpp"
 
 namespace mto {
@@ -19,6 +21,7 @@ struct StatusInputs {
     std::uint64_t diskFreeBytes = 0;
     std::string degradedReason;   // empty when healthy
     std::map<std::string, double> queuedWorkSeconds;   // per capability
+    std::vector<FloorMachine> machines;
 };
 
 std::string statusPayload(const StatusInputs& in);

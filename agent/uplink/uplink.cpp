@@ -97,7 +97,7 @@ private:
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
-      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), stopTimer_(io) {
+      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io) {
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
     connectOptions_.set_clean_session(false);   // the broker keeps orders for us while we are away
     connectOptions_.set_keep_alive_interval(config_.mqtt.keepAliveSeconds);
@@ -170,6 +170,8 @@ std::string Uplink::statusText(const std::string& state) {
         try {
             in.outbox = store_.outboxStats();
             in.queuedWorkSeconds = store_.queuedWorkSeconds();
+            // Not in a will: it is published later, when these would be stale.
+            if (state == "online" && machines_) in.machines = machines_();
         } catch (const std::exception& e) {
             // The status still goes out, saying what it could not read, rather than taking the loop down.
             spdlog::error("uplink: status figures cannot be read from the database: {}", e.what());
@@ -437,6 +439,7 @@ void Uplink::persistAcked() {
 
 void Uplink::publishStatus() {
     if (!connected_) return;
+    lastStatusAt_ = std::chrono::steady_clock::now();
     auto msg = mqtt::make_message(statusTopic(), statusText("online"), 1, true);
     onPahoThread([this, msg] {
         try {
@@ -444,6 +447,19 @@ void Uplink::publishStatus() {
         } catch (const mqtt::exception& e) {
             spdlog::debug("uplink: status publish failed: {}", e.what());
         }
+    });
+}
+
+void Uplink::machinesChanged() {
+    if (stopping_ || machinesTimerArmed_) return;
+    machinesTimerArmed_ = true;
+    // Right away after a quiet spell, else once the gap since the last status has passed; changes that
+    // come meanwhile ride along.
+    machinesTimer_.expires_at(std::max(std::chrono::steady_clock::now(), lastStatusAt_ + kMachineStatusGap));
+    machinesTimer_.async_wait([this](const boost::system::error_code& ec) {
+        machinesTimerArmed_ = false;
+        if (ec || stopping_) return;
+        publishStatus();
     });
 }
 
@@ -464,6 +480,7 @@ void Uplink::stop(std::chrono::milliseconds grace, std::function<void()> done) {
     reconnectTimer_.cancel();
     retryTimer_.cancel();
     statusTimer_.cancel();
+    machinesTimer_.cancel();
     spdlog::info("uplink: stopping; {} event(s) in flight", inflight_.size());
     if (!connected_ || inflight_.empty()) return finishStop();
     stopTimer_.expires_after(grace);

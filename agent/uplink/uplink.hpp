@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "control/floor_view.hpp"
 #include "store/commit_queue.hpp"
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
@@ -59,6 +60,12 @@ public:
     void poke();
     // Publishes the retained status now (after a health change, say).
     void publishStatus();
+    // Where the status reads the machines from (the agent's scheduler); none set: an empty list.
+    void setMachines(std::function<std::vector<FloorMachine>()> machines) { machines_ = std::move(machines); }
+    // A machine's bay or driver state changed: the status goes out again soon, coalesced with other changes
+    // to at most one publication per kMachineStatusGap.
+    void machinesChanged();
+    static constexpr std::chrono::milliseconds kMachineStatusGap{1000};
     // Waits for in-flight events (up to `grace`), stores the delivery mark, says offline, disconnects.
     void stop(std::chrono::milliseconds grace, std::function<void()> done);
 
@@ -126,6 +133,10 @@ private:
     boost::asio::steady_timer retryTimer_;
     boost::asio::steady_timer persistTimer_;
     boost::asio::steady_timer statusTimer_;
+    boost::asio::steady_timer machinesTimer_;
+    bool machinesTimerArmed_ = false;
+    std::chrono::steady_clock::time_point lastStatusAt_{};
+    std::function<std::vector<FloorMachine>()> machines_;
     boost::asio::steady_timer stopTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;

@@ -378,5 +378,62 @@ TEST_F(SchedulerTest, AnOrderForecastToFinishAfterItsDueTimeIsDelayedOncePerCros
     EXPECT_EQ(test::scalar(db_, "SELECT forecast_late FROM orders WHERE order_id = 'LATE'"), 1);
 }
 
+TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitingClearAndSaysWhenItChanges) {
+    addOrder("ORD-1", 2, 3000);
+    startFloor();
+    int changes = 0;
+    scheduler_->onMachineChange([&] { ++changes; });
+    auto view = [&] { return scheduler_->machines().at(0); };
+    ASSERT_EQ(scheduler_->machines().size(), 1u);
+    ASSERT_TRUE(runUntil([&] {
+        auto v = view();
+        return v.bay == Bay::Running && v.fraction > 0.05;
+    }));
+    auto v = view();
+    EXPECT_EQ(v.machineId, "laser-1");
+    EXPECT_EQ(v.profile, "laser-400");
+    EXPECT_EQ(v.capability, "laser");
+    EXPECT_EQ(v.state, MachineState::Running);
+    ASSERT_TRUE(v.unit);
+    EXPECT_EQ(v.unit->orderId, "ORD-1");
+    EXPECT_EQ(v.unit->operation, "laser_engrave");
+    EXPECT_EQ(v.unit->unit, 1);
+    EXPECT_EQ(v.unit->qty, 2);
+    EXPECT_LT(v.fraction, 1.0);
+    EXPECT_GE(v.secondsLeft, 0);
+    EXPECT_TRUE(v.reason.empty());
+    EXPECT_GT(changes, 0) << "the start was reported";
+
+    ASSERT_TRUE(runUntil([&] { return view().bay == Bay::AwaitingClear; }));
+    v = view();
+    ASSERT_TRUE(v.unit) << "the finished part is still on the bed";
+    EXPECT_EQ(v.unit->unit, 1);
+    EXPECT_DOUBLE_EQ(v.fraction, 1.0);
+    EXPECT_DOUBLE_EQ(v.secondsLeft, 0);
+    const int before = changes;
+    EXPECT_FALSE(scheduler_->clear("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return changes > before; })) << "the clear was reported";
+    ASSERT_TRUE(runUntil([&] { return view().bay == Bay::Running; }));
+    v = view();
+    ASSERT_TRUE(v.unit);
+    EXPECT_EQ(v.unit->unit, 2);
+}
+
+TEST_F(SchedulerTest, TheMachineViewOfAnInterruptedUnitSaysWhyAndKnowsNoTimeLeft) {
+    addOrder("ORD-1", 1, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    emulator_->disconnect();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    const auto v = scheduler_->machines().at(0);
+    EXPECT_EQ(v.bay, Bay::NeedsAttention);
+    EXPECT_EQ(v.reason, "disconnected");
+    ASSERT_TRUE(v.unit);
+    EXPECT_EQ(v.unit->orderId, "ORD-1");
+    EXPECT_GT(v.fraction, 0) << "where it stopped";
+    EXPECT_LT(v.secondsLeft, 0);
+    EXPECT_NE(v.state, MachineState::Running);
+}
+
 } // namespace
 } // namespace mto

@@ -257,5 +257,31 @@ TEST_F(JobQueueTest, PendingJobsListTheUnitsLeftInQueueOrder) {
     EXPECT_DOUBLE_EQ(jobs[0].estimatedSeconds, 60);
 }
 
+TEST_F(JobQueueTest, TheHeadListsQueuedJobsInQueueOrderWithTheirNextUnitAndStopsAtTheLimit) {
+    addOrder("std", "standard", "2026-12-20T10:00:00Z", 1, {laserJob()});
+    addOrder("cnc", "rush", "", 1, {{"1", "cnc_engrave", 0, "cnc", "c", "p", 90, 5, "cnc-600", "oak"}});
+    addOrder("three", "rush", "2026-12-01T10:00:00Z", 3, {laserJob()});
+    addOrder("held", "rush", "", 1, {laserJob()});
+    db_.exec("UPDATE orders SET state = 'on_hold' WHERE order_id = 'held'");
+    start(*queue_.nextFor(laser_));   // unit 1 of "three"
+
+    auto head = queue_.head(10);
+    ASSERT_EQ(head.size(), 3u) << "a held order is not in the queue";
+    EXPECT_EQ(head[0].orderId, "three");
+    EXPECT_EQ(head[0].capability, "laser");
+    EXPECT_EQ(head[0].nextUnit, 2);
+    EXPECT_EQ(head[0].qty, 3);
+    EXPECT_TRUE(head[0].rush);
+    EXPECT_EQ(head[0].dueBy, "2026-12-01T10:00:00Z");
+    EXPECT_DOUBLE_EQ(head[0].estimatedSeconds, 60);
+    EXPECT_EQ(head[1].orderId, "cnc");
+    EXPECT_EQ(head[1].capability, "cnc");
+    EXPECT_EQ(head[1].dueBy, "");
+    EXPECT_EQ(head[2].orderId, "std");
+    EXPECT_FALSE(head[2].rush);
+    EXPECT_EQ(queue_.head(1).size(), 1u);
+    EXPECT_TRUE(queue_.head(0).empty());
+}
+
 } // namespace
 } // namespace mto
