@@ -298,9 +298,14 @@ void Scheduler::onProgress(Machine& m, const JobProgress& p) {
     auto data = unitData(m);
     data["percent"] = step * progressStep_;
     if (p.secondsLeft >= 0) data["seconds_left"] = static_cast<std::int64_t>(p.secondsLeft + 0.5);
-    commits_.submit([this, mm, data = std::move(data)]() mutable {
-        store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "progress", std::move(data));
-    }, nullptr);
+    const int reached = step * progressStep_;
+    commits_.submit(
+        [this, mm, data = std::move(data)]() mutable {
+            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "progress", std::move(data));
+        },
+        [this, mm, unit = *m.unit, reached](bool committed) {
+            if (committed) tellUnitMilestone(*mm, unit, "progress", reached);
+        });
 }
 
 void Scheduler::onFinished(Machine& m) {
@@ -313,11 +318,26 @@ void Scheduler::onFinished(Machine& m) {
             store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "job_done", unitData(*mm));
             setBay(*mm, Bay::AwaitingClear, "");
         },
-        [mm](bool committed) {
+        [this, mm, unit = *m.unit](bool committed) {
             // Either way the part is on the bed: the machine waits for the operator.
             mm->bay = Bay::AwaitingClear;
-            if (!committed) spdlog::error("machine {}: job_done could not be stored", mm->slot.machineId);
+            if (!committed) {
+                spdlog::error("machine {}: job_done could not be stored", mm->slot.machineId);
+                return;
+            }
+            tellUnitMilestone(*mm, unit, "job_done", 100);
         });
+}
+
+void Scheduler::tellUnitMilestone(const Machine& m, const QueuedUnit& unit, const char* milestone, int percent) {
+    if (!onUnitMilestone_) return;
+    try {
+        onUnitMilestone_({m.slot.machineId, unit, milestone, percent});
+    } catch (const std::exception& e) {
+        // What listens (the QC camera) never stops the floor.
+        spdlog::error("machine {}: after {} of {}/{}: {}", m.slot.machineId, milestone, unit.orderId, unit.itemId,
+                      e.what());
+    }
 }
 
 void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine) {

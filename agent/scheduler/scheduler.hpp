@@ -114,6 +114,16 @@ public:
     // `f` runs on the loop, once per loop round at most, after a machine's bay or driver state changed.
     void onMachineChange(std::function<void()> f) { onMachineChange_ = std::move(f); }
 
+    // A unit's progress point or end, told once its milestone is committed (for the QC camera: progress
+    // photos and the QC shot). `percent` is the progress step reached (100 for job_done).
+    struct UnitMilestone {
+        std::string machineId;
+        QueuedUnit unit;
+        std::string milestone;   // "progress" or "job_done"
+        int percent = 0;
+    };
+    void onUnitMilestone(std::function<void(const UnitMilestone&)> f) { onUnitMilestone_ = std::move(f); }
+
 private:
     struct Machine;
     class Listener;
@@ -157,6 +167,8 @@ private:
     bool pokeScheduled_ = false;
     void machineChanged();
     std::function<void()> onMachineChange_;
+    std::function<void(const UnitMilestone&)> onUnitMilestone_;
+    void tellUnitMilestone(const Machine& m, const QueuedUnit& unit, const char* milestone, int percent);
     bool changePosted_ = false;
 };
 

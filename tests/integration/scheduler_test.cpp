@@ -435,5 +435,23 @@ TEST_F(SchedulerTest, TheMachineViewOfAnInterruptedUnitSaysWhyAndKnowsNoTimeLeft
     EXPECT_NE(v.state, MachineState::Running);
 }
 
+TEST_F(SchedulerTest, ProgressPointsAndTheEndOfAUnitAreToldAfterTheirMilestonesCommit) {
+    addOrder("ORD-1", 1, 1000);
+    startFloor();
+    std::vector<std::string> told;
+    scheduler_->onUnitMilestone([&](const Scheduler::UnitMilestone& u) {
+        EXPECT_EQ(u.machineId, "laser-1");
+        EXPECT_EQ(u.unit.orderId, "ORD-1");
+        EXPECT_EQ(u.unit.unit, 1);
+        EXPECT_EQ(count("ORD-1", u.milestone), 1u) << "committed before it is told";
+        told.push_back(u.milestone + " " + std::to_string(u.percent));
+        if (u.milestone == "job_done") throw std::runtime_error("a listener that fails does not stop the floor");
+    });
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }));
+    runUntil([] { return false; }, 100ms);
+    EXPECT_EQ(told, (std::vector<std::string>{"progress 50", "job_done 100"}));
+    EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
+}
+
 } // namespace
 } // namespace mto
