@@ -15,6 +15,8 @@ PACKAGES=(
   mosquitto mosquitto-clients
   python3 python3-paho-mqtt
   libopencv-dev hershey-fonts-data fonts-dejavu-core openscad prusa-slicer xvfb
+  libzint-dev libcairo2-dev libzbar-dev zbar-tools cups-client
+  ffmpeg chromium socat
   procps util-linux
 )
 
