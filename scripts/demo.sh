@@ -174,6 +174,7 @@ demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
 demo: machines     emulated GRBL laser-1 and cnc-1 ($TMP_DIR/laser.log, cnc.log); beds cleared with mtoctl clear (operator.log)
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
+demo: watch        build/mtoctl --config $TMP_DIR/demo.toml watch   (the machines live, in another terminal; a frame every 15 s below)
 demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
 demo: stop with Ctrl-C
 
@@ -193,13 +194,18 @@ printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_
 "${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 
-# The demo's operator: takes the finished part off each machine's bed every few seconds.
+# The demo's operator: takes the finished part off each machine's bed every few seconds, and every 15 s
+# shows the floor as `mtoctl watch` sees it.
 (
+  round=0
   while sleep 3; do
     # A machine that is still working answers "not awaiting a bed clear"; that is fine.
     for machine in laser-1 cnc-1; do
       build/mtoctl --config "$TMP_DIR/demo.toml" clear "$machine" >>"$TMP_DIR/operator.log" 2>&1 || true
     done
+    if ((++round % 5 == 0)); then
+      build/mtoctl --config "$TMP_DIR/demo.toml" watch --once 2>/dev/null | sed 's/^/floor: /' || true
+    fi
   done
 ) &
 OPERATOR_PID=$!
