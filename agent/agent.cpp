@@ -35,6 +35,10 @@ Agent::Agent(Config config)
     scheduler_ = std::make_unique<Scheduler>(
         io_, *commits_, *store_, *jobQueue_,
         [dir = config_.stateDir](const std::string& sha) { return CompileQueue::loadArtifact(dir, sha); }, clock_);
+    scheduler_->setProgressStep(config_.progressStepPercent);
+    ForecastOptions forecast;
+    forecast.bedClearS = static_cast<double>(config_.bedClearAllowance.count());
+    scheduler_->setForecastOptions(forecast);
     addMachines(*catalog);
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });

@@ -169,7 +169,8 @@ Config loadConfig(const std::filesystem::path& file) {
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
                  "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "log.level",
-                 "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s"});
+                 "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s",
+                 "scheduler.progress_step_percent", "scheduler.bed_clear_s"});
 
     Config c;
     c.sourcePath = file;
@@ -230,6 +231,8 @@ Config loadConfig(const std::filesystem::path& file) {
         r.fail("intake.catalog", "file " + c.intake.catalogPath.string() + " does not exist");
     c.statusInterval = std::chrono::seconds(r.integer("status.interval_s", 30, 1, 86400));
     c.machines = r.readMachines();
+    c.progressStepPercent = static_cast<int>(r.integer("scheduler.progress_step_percent", 25, 1, 100));
+    c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
     return c;
 }
 

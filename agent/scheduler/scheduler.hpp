@@ -130,6 +130,7 @@ private:
 
     void dispatch(Machine& m);
     void onState(Machine& m, MachineState s);
+    void onFault(Machine& m, const MachineFault& f);
     void onProgress(Machine& m, const JobProgress& p);
     void onFinished(Machine& m);
     void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);

@@ -87,7 +87,7 @@ Event OrderStore::readEvent(Statement& st) {
 }
 
 std::int64_t OrderStore::emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
-                              json::object data) {
+                              json::object data, std::string_view topicName) {
     Event e;
     e.seq = lastSeq() + 1;
     e.eventId = uuids_.next();
@@ -95,7 +95,8 @@ std::int64_t OrderStore::emit(const std::string& orderId, const std::string& ite
     e.itemId = itemId;
     e.milestone = std::string(milestone);
     e.atMs = clock_.nowMs();
-    e.topic = eventTopic(factory_, orderId);
+    e.topic = topicName.empty() ? eventTopic(factory_, orderId)
+                                : topicPrefix(factory_) + "/events/" + std::string(topicName);
     e.payload = eventPayload(e, factory_, data);
     // The SQL of statements run for every order is built once: Database::prepare() looks its cache up by
     // std::string, and a literal would be copied into a fresh one on every call.
@@ -731,6 +732,10 @@ std::vector<OrderRecord> OrderStore::orders(std::size_t limit) {
     while (st.step()) out.push_back(readOrder(st));
     st.reset();
     return out;
+}
+
+void OrderStore::recordFloorEvent(std::string_view milestone, json::object data) {
+    emit("", "", milestone, std::move(data), "_floor");
 }
 
 std::optional<std::string> OrderStore::orderState(const std::string& orderId) {

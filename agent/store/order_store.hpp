@@ -153,6 +153,8 @@ public:
     OutboxStats outboxStats();
     std::vector<OrderRecord> orders(std::size_t limit);
     std::optional<OrderRecord> order(const std::string& orderId);
+    // An event about the floor, not an order (machine_fault): order_id null, on the topic events/_floor.
+    void recordFloorEvent(std::string_view milestone, boost::json::object data);
     // Only the order's state ("in_production", "on_hold", ...), without reading its body.
     std::optional<std::string> orderState(const std::string& orderId);
     std::int64_t rejectionCount();
@@ -160,8 +162,9 @@ public:
 private:
     // Still the same revision and in a state where compile results apply?
     std::optional<OrderState> compileTarget(const CompileInput& input);
+    // `topicName` overrides the topic's last level (the order id, or _invalid without one).
     std::int64_t emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
-                      boost::json::object data);
+                      boost::json::object data, std::string_view topicName = {});
     void insertItems(const Order& order);
     void setState(const std::string& orderId, OrderState state, const std::string& heldFrom);
     void rememberCommand(const Command& cmd, std::string_view milestone);

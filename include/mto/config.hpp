@@ -57,6 +57,8 @@ struct Config {
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
     std::vector<MachineConfig> machines;
+    int progressStepPercent = 25;                    // a `progress` milestone every this many percent
+    std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };

@@ -453,5 +453,29 @@ TEST_F(SchedulerTest, ProgressPointsAndTheEndOfAUnitAreToldAfterTheirMilestonesC
     EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
 }
 
+TEST_F(SchedulerTest, AFaultOutsideAJobIsAMachineFaultOnTheFloorTopicOncePerEpisode) {
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }));
+    const std::string faults = "SELECT COUNT(*) FROM events WHERE milestone = 'machine_fault' AND order_id IS NULL "
+                               "AND topic = 'mto/v1/f1/events/_floor'";
+    emulator_->injectAlarm(9);
+    ASSERT_TRUE(runUntil([&] { return test::scalar(db_, faults) == 1; }));
+    auto& st = db_.prepare("SELECT payload FROM events WHERE milestone = 'machine_fault'");
+    ASSERT_TRUE(st.step());
+    const auto data = boost::json::parse(st.columnText(0)).as_object().at("data").as_object();
+    st.reset();
+    EXPECT_EQ(data.at("machine").as_string(), "laser-1");
+    EXPECT_EQ(data.at("reason").as_string(), "alarm");
+    EXPECT_EQ(data.at("code").as_string(), "ALARM:9");
+    EXPECT_NE(data.at("message").as_string().find("oming"), boost::json::string::npos) << data.at("message");
+    // The same alarm again (its status reports, a second report) is the same episode.
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(test::scalar(db_, faults), 1);
+    ASSERT_FALSE(scheduler_->unlock("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }));
+    emulator_->injectAlarm(9);
+    ASSERT_TRUE(runUntil([&] { return test::scalar(db_, faults) == 2; })) << "after the machine was idle, news again";
+}
+
 } // namespace
 } // namespace mto

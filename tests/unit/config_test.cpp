@@ -384,6 +384,20 @@ TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
     EXPECT_TRUE(load(ConfigText{}).machines.empty());
 }
 
+TEST_F(ConfigTest, TheSchedulerTakesItsProgressStepAndBedClearAllowance) {
+    const Config defaults = load(ConfigText{});
+    EXPECT_EQ(defaults.progressStepPercent, 25);
+    EXPECT_EQ(defaults.bedClearAllowance, std::chrono::seconds(60));
+    ConfigText t;
+    t.extra = "[scheduler]\nprogress_step_percent = 10\nbed_clear_s = 120\n";
+    const Config c = load(t);
+    EXPECT_EQ(c.progressStepPercent, 10);
+    EXPECT_EQ(c.bedClearAllowance, std::chrono::seconds(120));
+    ConfigText bad;
+    bad.extra = "[scheduler]\nprogress_step_percent = 0\n";
+    expectKeyError(bad, "scheduler.progress_step_percent", "between");
+}
+
 TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     const std::string good = "id = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n";
     const std::string base = "id = \"m2\"\nprofile = \"x\"\nport = \"p\"\n";
