@@ -47,6 +47,22 @@ struct MachineConfig {
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
 };
 
+// One station of the station display, [[station.stations]]: what its page shows.
+struct StationConfig {
+    std::string id;                      // in the page's URL: /station/<id>
+    std::string name;                    // the page's title (default: the id)
+    std::vector<std::string> machines;   // ids of [[machines]]; empty: every machine
+    std::vector<std::string> scanners;   // scanner ids whose scans it shows; empty: every scanner
+};
+
+// The station display ([station]): a read-only local web page per station.
+struct StationDisplayConfig {
+    bool enabled = false;                // the config has a [station] section
+    std::string host = "127.0.0.1";      // listen address (factory IT sets 0.0.0.0 for the shop LAN)
+    unsigned short port = 8080;
+    std::vector<StationConfig> stations; // never empty when enabled: one "floor" station showing everything
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -57,6 +73,7 @@ struct Config {
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
     std::vector<MachineConfig> machines;
+    StationDisplayConfig station;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };
