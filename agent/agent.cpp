@@ -47,10 +47,22 @@ Agent::Agent(Config config)
     commits_->onCommitted([this] {
         uplink_->poke();
         scheduler_->poke();
+        // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
+        stationFeed_.changed();
     });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
+    stationFeed_.floor = [this](std::size_t queueHead) { return floorView(queueHead); };
+    // Left empty here: the scan room provides the last scans of a station's scanners and the QC room the
+    // latest snapshot of its machines, and both call stationFeed_.changed() when theirs change. Until then
+    // the page shows no scans and no snapshot.
+    stationFeed_.scans = nullptr;
+    stationFeed_.latestSnapshot = nullptr;
+    scheduler_->onMachineChange([this] { stationFeed_.changed(); });
+    if (config_.station.enabled)
+        station_ = std::make_unique<StationServer>(io_, config_.station, config_.factoryId, config_.stateDir / "media",
+                                                   stationFeed_);
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
@@ -179,6 +191,7 @@ int Agent::run() {
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
     control_->start();
+    if (station_) station_->start();
     scheduler_->start();
     uplink_->start();
     compiler_->resumePending();
@@ -225,6 +238,7 @@ void Agent::onSignal(int signo) {
     // Machines first: a running job is held and reset (a laser must not go on) and its interruption is
     // committed; then the uplink drains, so HQ hears of it within the grace time.
     control_->stop();
+    if (station_) station_->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
             intake_->stop();

@@ -19,6 +19,8 @@
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
 #include "store/order_store.hpp"
+#include "station/station_feed.hpp"
+#include "station/station_server.hpp"
 #include "uplink/uplink.hpp"
 
 namespace mto {
@@ -57,6 +59,9 @@ private:
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Uplink> uplink_;
+    // What the station display shows; the rooms that feed it call stationFeed_.changed().
+    StationFeed stationFeed_;
+    std::unique_ptr<StationServer> station_;   // null without a [station] section
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;
     std::chrono::microseconds watchdogInterval_{0};

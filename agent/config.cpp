@@ -2,6 +2,7 @@
 // Loads the agent's TOML configuration; every error names the file, the key and what is wrong.
 #include "mto/config.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <set>
 #include <toml++/toml.h>
 
@@ -46,6 +47,12 @@ public:
         for (const auto& [section, value] : root_) {
             std::string s(section.str());
             if (s == "machines") continue;   // an array of tables, checked by readMachines()
+            if (s == "station") {             // holds an array of tables, checked by readStation()
+                if (const toml::table* t = value.as_table())
+                    for (const auto& [key, ignored] : *t)
+                        if (key.str() != "listen" && key.str() != "stations") fail("station." + std::string(key.str()), "unknown key");
+                continue;
+            }
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -137,6 +144,81 @@ public:
             m.stopOnCancel = onCancel == "stop";
             out.push_back(std::move(m));
         }
+        return out;
+    }
+
+    StationDisplayConfig readStation(const std::vector<MachineConfig>& machines) const {
+        StationDisplayConfig out;
+        const toml::node* section = node("station");
+        if (!section) return out;
+        if (!section->is_table()) fail("station", "must be a table: [station]");
+        out.enabled = true;
+        const std::string listen = string("station.listen", "127.0.0.1:8080");
+        // host:port, or [v6-address]:port
+        const auto colon = listen.rfind(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+            fail("station.listen", "must be address:port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"; got \"" + listen + "\"");
+        std::string host = listen.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(host, ec);
+        if (ec) fail("station.listen", "'" + host + "' is not an IP address (use 0.0.0.0 for every interface)");
+        const std::string portText = listen.substr(colon + 1);
+        if (portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(portText) < 1 || std::stoul(portText) > 65535)
+            fail("station.listen", "port must be 1..65535; got \"" + portText + "\"");
+        out.host = host;
+        out.port = static_cast<unsigned short>(std::stoul(portText));
+
+        std::set<std::string> machineIds;
+        for (const auto& m : machines) machineIds.insert(m.id);
+        if (const toml::node* n = node("station.stations")) {
+            const toml::array* list = n->as_array();
+            if (!list) fail("station.stations", "must be an array of tables: [[station.stations]]");
+            std::set<std::string> ids;
+            for (std::size_t i = 0; i < list->size(); ++i) {
+                const std::string at = "station.stations[" + std::to_string(i) + "]";
+                const toml::table* t = list->get(i)->as_table();
+                if (!t) fail(at, "must be a table");
+                for (const auto& [key, ignored] : *t) {
+                    const std::string k(key.str());
+                    if (k != "id" && k != "name" && k != "machines" && k != "scanners") fail(at + "." + k, "unknown key");
+                }
+                auto names = [&](const char* key) {
+                    std::vector<std::string> v;
+                    const toml::node* x = t->get(key);
+                    if (!x) return v;
+                    const toml::array* a = x->as_array();
+                    if (!a) fail(at + "." + key, "must be an array of ids");
+                    for (const auto& e : *a) {
+                        if (!e.is_string() || !OrderParser::isValidId(*e.value<std::string>()))
+                            fail(at + "." + key, "must be an array of ids (1..64 characters of A-Z a-z 0-9 . _ : -)");
+                        v.push_back(*e.value<std::string>());
+                    }
+                    return v;
+                };
+                StationConfig s;
+                const toml::node* id = t->get("id");
+                if (!id) fail(at + ".id", "missing (required)");
+                if (!id->is_string() || !OrderParser::isValidId(*id->value<std::string>()))
+                    fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : - (it is part of the page's URL)");
+                s.id = *id->value<std::string>();
+                if (!ids.insert(s.id).second) fail(at + ".id", "station '" + s.id + "' is listed twice");
+                s.name = s.id;
+                if (const toml::node* name = t->get("name")) {
+                    if (!name->is_string() || name->value<std::string>()->empty())
+                        fail(at + ".name", "must be a non-empty string");
+                    s.name = *name->value<std::string>();
+                }
+                s.machines = names("machines");
+                for (const auto& m : s.machines)
+                    if (!machineIds.count(m)) fail(at + ".machines", "no [[machines]] has id '" + m + "'");
+                // Scanners are named as the scanner configuration names them; any id is taken here.
+                s.scanners = names("scanners");
+                out.stations.push_back(std::move(s));
+            }
+        }
+        if (out.stations.empty()) out.stations.push_back({"floor", "Floor", {}, {}});
         return out;
     }
 
@@ -233,6 +315,7 @@ Config loadConfig(const std::filesystem::path& file) {
     c.machines = r.readMachines();
     c.progressStepPercent = static_cast<int>(r.integer("scheduler.progress_step_percent", 25, 1, 100));
     c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
+    c.station = r.readStation(c.machines);
     return c;
 }
 

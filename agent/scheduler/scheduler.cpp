@@ -718,12 +718,12 @@ std::vector<Scheduler::MachineView> Scheduler::machines() const {
 }
 
 void Scheduler::machineChanged() {
-    if (!onMachineChange_ || changePosted_) return;
+    if (onMachineChange_.empty() || changePosted_) return;
     changePosted_ = true;
     // After the round that changed it, so a bay set in a commit is seen with the memory that follows it.
     boost::asio::post(io_, [this] {
         changePosted_ = false;
-        if (onMachineChange_) onMachineChange_();
+        for (const auto& f : onMachineChange_) f();
     });
 }
 

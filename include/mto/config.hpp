@@ -47,6 +47,22 @@ struct MachineConfig {
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
 };
 
+// One station of the station display, [[station.stations]]: what its page shows.
+struct StationConfig {
+    std::string id;                      // in the page's URL: /station/<id>
+    std::string name;                    // the page's title (default: the id)
+    std::vector<std::string> machines;   // ids of [[machines]]; empty: every machine
+    std::vector<std::string> scanners;   // scanner ids whose scans it shows; empty: every scanner
+};
+
+// The station display ([station]): a read-only local web page per station.
+struct StationDisplayConfig {
+    bool enabled = false;                // the config has a [station] section
+    std::string host = "127.0.0.1";      // listen address (factory IT sets 0.0.0.0 for the shop LAN)
+    unsigned short port = 8080;
+    std::vector<StationConfig> stations; // never empty when enabled: one "floor" station showing everything
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -59,6 +75,7 @@ struct Config {
     std::vector<MachineConfig> machines;
     int progressStepPercent = 25;                    // a `progress` milestone every this many percent
     std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
+    StationDisplayConfig station;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };
