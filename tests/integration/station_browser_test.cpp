@@ -266,9 +266,12 @@ TEST_F(StationBrowser, TheScreenshotShowsTheRedBannerTheProgressFillAndTheSnapsh
     ASSERT_FALSE(shot.empty()) << "no screenshot";
     EXPECT_EQ(shot.cols, 800);
     EXPECT_EQ(shot.rows, 1280);
-    // Keep the shot for a person to look at when this fails.
-    auto keep = [&] { return "screenshot kept at " + (fs::temp_directory_path() / "station-browser-test.png").string(); };
-    cv::imwrite((fs::temp_directory_path() / "station-browser-test.png").string(), shot);
+    // Called only when a check fails: keeps the shot for a person to look at.
+    auto keep = [&] {
+        const auto path = fs::temp_directory_path() / "station-browser-test.png";
+        cv::imwrite(path.string(), shot);
+        return "screenshot kept at " + path.string();
+    };
 
     // The refused banner: #d00000 across the page's width, near the top, tall enough to read from afar.
     const cv::Rect banner = cv::boundingRect(colourMask(shot, {0, 0, 208}, 12));

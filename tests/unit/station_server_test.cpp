@@ -63,6 +63,32 @@ protected:
         return scans.empty() ? "" : std::string(scans.at(0).at("message").as_string());
     }
 
+    // Opens a page that never reads (a small receive buffer) while each change brings ~25 KB of new scans;
+    // true when the server dropped it within 30 s. `slowest`: the longest another request waited meanwhile.
+    bool runStuckPage(std::chrono::milliseconds& slowest) {
+        const std::string big(25 * 1024, 'x');
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::socket stuck(io);
+        stuck.open(boost::asio::ip::tcp::v4());
+        const int small = 4096;
+        ::setsockopt(stuck.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        stuck.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)});
+        const std::string req = "GET /station/floor/events HTTP/1.1\r\nHost: x\r\n\r\n";
+        boost::asio::write(stuck, boost::asio::buffer(req));
+        if (!test::waitUntil([&] { return onLoop([this] { return server_->eventClients(); }) == 1; }, 5s)) return false;
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+            addScan(big + std::to_string(i));
+            const auto t0 = std::chrono::steady_clock::now();
+            const auto answer = test::httpGet(port_, "/");
+            slowest = std::max(slowest, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0));
+            EXPECT_EQ(answer.status, 200);
+            if (onLoop([this] { return server_->eventClients(); }) == 0) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+
     test::TempDir dir_;
     boost::asio::io_context io_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ = boost::asio::make_work_guard(io_);
@@ -115,40 +141,27 @@ TEST_F(StationServerTest, ABurstOfChangesIsCoalescedIntoAFewPushesEndingWithTheL
     EXPECT_GE(pushes, 2);
 }
 
-TEST_F(StationServerTest, ABrowserThatStopsReadingIsDroppedAndTheLoopKeepsAnswering) {
+// A page that connects and never reads while every change brings ~25 KB of new scans: true when the server
+// dropped it within 30 s; `slowest` is the longest another request waited meanwhile.
+TEST_F(StationServerTest, ABrowserThatStopsReadingIsDroppedWhenItsQueueFillsAndTheLoopKeepsAnswering) {
     StationServer::Limits limits;
-    limits.writeTimeout = 1s;
     limits.minPushInterval = 5ms;
+    limits.writeTimeout = 600s;   // only the queue bound can drop it
     start(limits);
-    // Each change brings ~200 KB of new scans, so the stuck page's socket buffers fill quickly.
-    const std::string big(25 * 1024, 'x');
-
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket stuck(io);
-    stuck.open(boost::asio::ip::tcp::v4());
-    const int small = 4096;
-    ::setsockopt(stuck.native_handle(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    stuck.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)});
-    const std::string req = "GET /station/floor/events HTTP/1.1\r\nHost: x\r\n\r\n";
-    boost::asio::write(stuck, boost::asio::buffer(req));
-    ASSERT_TRUE(test::waitUntil([&] { return onLoop([this] { return server_->eventClients(); }) == 1; }, 5s));
-
-    bool dropped = false;
     std::chrono::milliseconds slowest{0};
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
-        addScan(big + std::to_string(i));
-        const auto t0 = std::chrono::steady_clock::now();
-        const auto answer = test::httpGet(port_, "/");
-        slowest = std::max(slowest, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0));
-        EXPECT_EQ(answer.status, 200);
-        if (onLoop([this] { return server_->eventClients(); }) == 0) {
-            dropped = true;
-            break;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    EXPECT_TRUE(dropped) << "the page that never reads is still held";
+    EXPECT_TRUE(runStuckPage(slowest)) << "the page that never reads is still held";
+    EXPECT_LT(slowest, 1000ms) << "the loop answered other requests all along";
+}
+
+TEST_F(StationServerTest, ABrowserThatStopsReadingIsDroppedWhenAWriteTakesTooLong) {
+    StationServer::Limits limits;
+    limits.minPushInterval = 5ms;
+    limits.writeTimeout = 1s;
+    limits.clientQueueMessages = 1000000;   // only the write timeout can drop it
+    limits.clientQueueBytes = std::size_t(1) << 40;
+    start(limits);
+    std::chrono::milliseconds slowest{0};
+    EXPECT_TRUE(runStuckPage(slowest)) << "the page that never reads is still held";
     EXPECT_LT(slowest, 1000ms) << "the loop answered other requests all along";
 }
 
