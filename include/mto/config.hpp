@@ -47,6 +47,33 @@ struct MachineConfig {
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
 };
 
+// Traveler labels, [labels] in the agent's config: one per accepted item, written under <state_dir>/labels/
+// and, when a printer is configured, printed.
+struct LabelsConfig {
+    enum class Symbology { Code128, Qr };
+    enum class PrinterKind { None, Cups, RawTcp };
+    enum class PrintFormat { Pdf, Png, Zpl };
+
+    bool enabled = true;
+    Symbology symbology = Symbology::Code128;
+    double widthMm = 100;
+    double heightMm = 50;
+    int dpi = 203;
+    PrinterKind printer = PrinterKind::None;
+    std::string cupsQueue;                         // cups: lp -d <cupsQueue>
+    std::filesystem::path lpCommand = "lp";        // cups: the lp program (looked up on PATH without a slash)
+    std::string host;                              // raw TCP: the printer's address
+    std::uint16_t port = 9100;                     // raw TCP: its port
+    PrintFormat printFormat = PrintFormat::Pdf;    // which of the files goes to the printer
+    std::chrono::milliseconds printTimeout{10000};
+    std::chrono::milliseconds retryMin{2000};      // a failed print is tried again after this, doubling
+    std::chrono::milliseconds retryMax{300000};    // up to this
+};
+
+const char* toString(LabelsConfig::Symbology s);
+const char* toString(LabelsConfig::PrinterKind p);
+const char* toString(LabelsConfig::PrintFormat f);
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -57,6 +84,7 @@ struct Config {
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
     std::vector<MachineConfig> machines;
+    LabelsConfig labels;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };
