@@ -17,6 +17,7 @@
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
 #include "intake/intake.hpp"
+#include "labels/labeler.hpp"
 #include "mto/config.hpp"
 #include "store/order_store.hpp"
 #include "uplink/uplink.hpp"
@@ -55,6 +56,7 @@ private:
     std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<JobQueue> jobQueue_;
     std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<Labeler> labeler_;   // null with labels.enabled = false
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Uplink> uplink_;
     boost::asio::signal_set signals_;
