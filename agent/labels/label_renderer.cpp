@@ -267,7 +267,8 @@ LabelLayout LabelRenderer::layout(const LabelContent& c) const {
         tw = W - 2 * margin;
         th = l.codeY - gap - margin;
     } else {
-        const double side = H - 2 * margin;
+        // At most a third of the width, so the text beside it stays legible.
+        const double side = std::min(H - 2 * margin, W * 0.34);
         l.moduleDots = moduleDots(symbol, dots(side + 2 * margin), dots(side + 2 * margin));
         if (l.moduleDots < 1) throw Error(tooSmall + "; use a taller label or a higher dpi");
         const double total = (symbol.modules() + 2 * symbol.quietModules()) * l.moduleMm();
@@ -297,7 +298,7 @@ LabelLayout LabelRenderer::layout(const LabelContent& c) const {
     // Rows of the text area: heading (order/item, 1.6 units), SKU and quantity, due time, then the
     // personalization on what is left (two lines on a 50 mm label).
     const std::size_t personalizationLines = symbol.isMatrix() ? 3 : 2;
-    const double unit = th / ((1.6 + 2 + personalizationLines) * 1.22);
+    const double unit = std::min(th / ((1.6 + 2 + personalizationLines) * 1.22), H * 0.08);
     double y = ty;
     auto row = [&](const std::string& text, double size, bool bold, double x, double maxWidth) {
         LabelText t;
@@ -313,27 +314,33 @@ LabelLayout LabelRenderer::layout(const LabelContent& c) const {
         return t;
     };
     double headingWidth = tw;
-    const double headingSize = unit * 1.6;
+    double headingSize = unit * 1.6;
     if (c.rush) {
         LabelText mark;
-        mark.size = headingSize;
+        mark.size = headingSize * 0.85;
         mark.bold = true;
         mark.white = true;
         mark.text = "RUSH";
         label_text::useFont(cr, mark.size, true);
         mark.width = label_text::width(cr, mark.text);
-        const double pad = headingSize * 0.3;
-        LabelBox box{tx + tw - mark.width - 2 * pad, ty, mark.width + 2 * pad, headingSize * 1.22};
+        const double pad = mark.size * 0.3;
+        LabelBox box{tx + tw - mark.width - 2 * pad, ty, mark.width + 2 * pad, headingSize * 1.15};
         mark.x = box.x + pad;
-        mark.baseline = box.y + box.height / 2 + headingSize * 0.36;
+        mark.baseline = box.y + box.height / 2 + mark.size * 0.36;
         mark.maxWidth = mark.width;
         l.rush = box;
         l.texts.push_back(mark);
         headingWidth = tw - box.width - gap;
     }
-    row(c.orderId + " / " + c.itemId, headingSize, true, tx, headingWidth);
+    // The order and item are what a person looks for: a long pair gets a smaller font before it gets cut.
+    const std::string heading = c.orderId + " / " + c.itemId;
+    label_text::useFont(cr, headingSize, true);
+    if (const double wide = label_text::width(cr, heading); wide > headingWidth)
+        row(heading, std::max(unit * 0.8, headingSize * headingWidth / wide), true, tx, headingWidth);
+    else
+        row(heading, headingSize, true, tx, headingWidth);
     y += headingSize * 1.22;
-    row(c.sku + "  ×" + std::to_string(c.qty), unit, true, tx, tw);
+    row(std::to_string(c.qty) + " × " + c.sku, unit, true, tx, tw);   // the quantity first: a long SKU is cut, not it
     y += unit * 1.22;
     row("Due " + dueText(c.dueBy), unit, false, tx, tw);
     y += unit * 1.22;
