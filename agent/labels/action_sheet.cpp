@@ -24,6 +24,15 @@ constexpr double kPointsPerMm = 72.0 / 25.4;
 // Module sizes are whole dots of a 300 dpi office printer in the PDF (and of the PNG's own resolution).
 constexpr int kPdfDpi = 300;
 
+struct SurfaceDeleter {
+    void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
+};
+struct ContextDeleter {
+    void operator()(cairo_t* c) const { cairo_destroy(c); }
+};
+using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
+using Context = std::unique_ptr<cairo_t, ContextDeleter>;
+
 struct Placed {
     const ActionEntry* entry;
     int page;
@@ -154,17 +163,17 @@ void ActionSheet::writePdf(const std::filesystem::path& path) const {
     const auto placed = place(entries_, symbology_, kPdfDpi);
     const int pages = pageCount(placed);
     label_text::replaceFile(path, [&](const std::filesystem::path& tmp) {
-        cairo_surface_t* surface = cairo_pdf_surface_create(tmp.c_str(), kPageW * kPointsPerMm, kPageH * kPointsPerMm);
-        cairo_t* cr = cairo_create(surface);
-        cairo_scale(cr, kPointsPerMm, kPointsPerMm);
-        for (int page = 0; page < pages; ++page) {
-            drawPage(cr, placed, page, pages, symbology_, kPdfDpi, title_);
-            cairo_show_page(cr);
+        Surface surface(cairo_pdf_surface_create(tmp.c_str(), kPageW * kPointsPerMm, kPageH * kPointsPerMm));
+        {
+            Context cr(cairo_create(surface.get()));
+            cairo_scale(cr.get(), kPointsPerMm, kPointsPerMm);
+            for (int page = 0; page < pages; ++page) {
+                drawPage(cr.get(), placed, page, pages, symbology_, kPdfDpi, title_);
+                cairo_show_page(cr.get());
+            }
         }
-        cairo_destroy(cr);
-        cairo_surface_finish(surface);
-        const auto rc = cairo_surface_status(surface);
-        cairo_surface_destroy(surface);
+        cairo_surface_finish(surface.get());
+        const auto rc = cairo_surface_status(surface.get());
         if (rc != CAIRO_STATUS_SUCCESS) throw Error(tmp.string() + ": cannot write: " + cairo_status_to_string(rc));
     });
 }
@@ -175,29 +184,24 @@ void ActionSheet::writePng(const std::filesystem::path& path, int dpi) const {
     const double dotsPerMm = dpi / 25.4;
     const int w = static_cast<int>(std::lround(kPageW * dotsPerMm));
     const int pageH = static_cast<int>(std::lround(kPageH * dotsPerMm));
-    cairo_surface_t* surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, pageH * pages);
-    cairo_t* cr = cairo_create(surface);
-    for (int page = 0; page < pages; ++page) {
-        cairo_save(cr);
-        cairo_translate(cr, 0, page * pageH);
-        cairo_scale(cr, dotsPerMm, dotsPerMm);
-        cairo_rectangle(cr, 0, 0, kPageW, kPageH);   // each page paints only its own part of the image
-        cairo_clip(cr);
-        drawPage(cr, placed, page, pages, symbology_, dpi, title_);
-        cairo_restore(cr);
+    Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, pageH * pages));
+    {
+        Context cr(cairo_create(surface.get()));
+        for (int page = 0; page < pages; ++page) {
+            cairo_save(cr.get());
+            cairo_translate(cr.get(), 0, page * pageH);
+            cairo_scale(cr.get(), dotsPerMm, dotsPerMm);
+            cairo_rectangle(cr.get(), 0, 0, kPageW, kPageH);   // each page paints only its own part of the image
+            cairo_clip(cr.get());
+            drawPage(cr.get(), placed, page, pages, symbology_, dpi, title_);
+            cairo_restore(cr.get());
+        }
     }
-    cairo_destroy(cr);
-    cairo_surface_flush(surface);
-    try {
-        label_text::replaceFile(path, [&](const std::filesystem::path& tmp) {
-            const auto rc = cairo_surface_write_to_png(surface, tmp.c_str());
-            if (rc != CAIRO_STATUS_SUCCESS) throw Error(tmp.string() + ": cannot write: " + cairo_status_to_string(rc));
-        });
-    } catch (...) {
-        cairo_surface_destroy(surface);
-        throw;
-    }
-    cairo_surface_destroy(surface);
+    cairo_surface_flush(surface.get());
+    label_text::replaceFile(path, [&](const std::filesystem::path& tmp) {
+        const auto rc = cairo_surface_write_to_png(surface.get(), tmp.c_str());
+        if (rc != CAIRO_STATUS_SUCCESS) throw Error(tmp.string() + ": cannot write: " + cairo_status_to_string(rc));
+    });
 }
 
 void ActionSheet::write(const std::filesystem::path& path) const {
