@@ -40,6 +40,9 @@ Agent::Agent(Config config)
     forecast.bedClearS = static_cast<double>(config_.bedClearAllowance.count());
     scheduler_->setForecastOptions(forecast);
     addMachines(*catalog);
+    if (config_.labels.enabled)
+        labeler_ = std::make_unique<Labeler>(io_, *commits_, *db_, config_.labels, config_.stateDir, clock_,
+                                             makeLabelPrinter(io_, config_.labels));
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
@@ -49,6 +52,7 @@ Agent::Agent(Config config)
         scheduler_->poke();
         // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
         stationFeed_.changed();
+        if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
     });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
@@ -120,6 +124,12 @@ std::string Agent::control(const std::vector<std::string>& words) {
         return "ok the unit on " + words[1] + " is scrapped and queued again; clear the bed (mtoctl clear " +
                words[1] + ")";
     }
+    if (words.size() == 2 && words[0] == "label") {
+        const auto slash = words[1].find('/');
+        if (slash == std::string::npos) return "error: label takes ORDER/ITEM, got '" + words[1] + "'";
+        if (!labeler_) return "error: labels are off in this agent's configuration (labels.enabled = false)";
+        return labeler_->reprint(words[1].substr(0, slash), words[1].substr(slash + 1));
+    }
     if (!words.empty() && words[0] == "status" && words.size() <= 2) {
         std::size_t head = kStatusQueueHead;
         if (words.size() == 2) {
@@ -132,7 +142,8 @@ std::string Agent::control(const std::vector<std::string>& words) {
         }
         return "ok " + floorViewJson(floorView(head));
     }
-    return "error: unknown command (known: clear, restart, resume, scrap, unlock, each with a MACHINE; status [QUEUED])";
+    return "error: unknown command (known: clear, restart, resume, scrap, unlock, each with a MACHINE; label ORDER/ITEM; "
+           "status [QUEUED])";
 }
 
 std::vector<FloorMachine> Agent::floorMachines() const {
@@ -179,6 +190,7 @@ Agent::~Agent() {
     // The uplink goes first: its Paho threads may still be waiting on the loop.
     uplink_.reset();
     compiler_->stop();
+    labeler_.reset();   // joins its drawing thread while the store it reports to still exists
 }
 
 int Agent::run() {
@@ -195,6 +207,7 @@ int Agent::run() {
     scheduler_->start();
     uplink_->start();
     compiler_->resumePending();
+    if (labeler_) labeler_->start();
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) {
         // Pinged from the loop itself, so a stuck loop is restarted by systemd.
@@ -239,6 +252,7 @@ void Agent::onSignal(int signo) {
     // committed; then the uplink drains, so HQ hears of it within the grace time.
     control_->stop();
     if (station_) station_->stop();
+    if (labeler_) labeler_->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
             intake_->stop();

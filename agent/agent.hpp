@@ -17,6 +17,7 @@
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
 #include "intake/intake.hpp"
+#include "labels/labeler.hpp"
 #include "mto/config.hpp"
 #include "store/order_store.hpp"
 #include "station/station_feed.hpp"
@@ -57,6 +58,7 @@ private:
     std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<JobQueue> jobQueue_;
     std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<Labeler> labeler_;   // null with labels.enabled = false
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Uplink> uplink_;
     // What the station display shows; the rooms that feed it call stationFeed_.changed().

@@ -72,6 +72,98 @@ public:
         return std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
     }
 
+    bool flag(const std::string& key, bool fallback) const {
+        const toml::node* n = node(key);
+        if (!n) return fallback;
+        if (!n->is_boolean()) fail(key, "must be true or false");
+        return *n->value<bool>();
+    }
+
+    // An integer or a float, within [min, max].
+    double number(const std::string& key, double fallback, double min, double max) const {
+        const toml::node* n = node(key);
+        if (!n) return fallback;
+        if (!n->is_number()) fail(key, "must be a number");
+        const double v = *n->value<double>();
+        if (!(v >= min && v <= max)) fail(key, "must be between " + trimmed(min) + " and " + trimmed(max));
+        return v;
+    }
+
+    static std::string trimmed(double v) {
+        std::string s = std::to_string(v);
+        s.erase(s.find_last_not_of('0') + 1);
+        if (!s.empty() && s.back() == '.') s.pop_back();
+        return s;
+    }
+
+    LabelsConfig readLabels() const {
+        LabelsConfig l;
+        l.enabled = flag("labels.enabled", true);
+        const std::string symbology = string("labels.symbology", "code128");
+        if (symbology == "code128") l.symbology = LabelsConfig::Symbology::Code128;
+        else if (symbology == "qr") l.symbology = LabelsConfig::Symbology::Qr;
+        else fail("labels.symbology", "must be \"code128\" or \"qr\", not \"" + symbology + "\"");
+        l.widthMm = number("labels.width_mm", 100, 25, 300);
+        l.heightMm = number("labels.height_mm", 50, 15, 300);
+        l.dpi = static_cast<int>(integer("labels.dpi", 203, 100, 1200));
+        const std::string printer = string("labels.printer", "none");
+        if (printer == "none") l.printer = LabelsConfig::PrinterKind::None;
+        else if (printer == "cups") l.printer = LabelsConfig::PrinterKind::Cups;
+        else if (printer == "tcp") l.printer = LabelsConfig::PrinterKind::RawTcp;
+        else fail("labels.printer", "must be \"none\" (files only), \"cups\" (lp) or \"tcp\" (raw port 9100), not \"" +
+                                       printer + "\"");
+        l.cupsQueue = string("labels.cups_queue", "");
+        if (l.printer == LabelsConfig::PrinterKind::Cups && l.cupsQueue.empty())
+            fail("labels.cups_queue", "missing: printer = \"cups\" needs the CUPS queue to print to (lpstat -p lists them)");
+        if (!l.cupsQueue.empty() && (l.cupsQueue.find_first_of(" \t/#") != std::string::npos || l.cupsQueue.front() == '-'))
+            fail("labels.cups_queue", "is not a CUPS queue name (no spaces, '/', '#', and no leading '-')");
+        l.lpCommand = string("labels.lp_command", "lp");
+        if (l.lpCommand.empty()) fail("labels.lp_command", "must not be empty");
+        if (l.lpCommand.has_parent_path() && l.lpCommand.is_relative()) l.lpCommand = path("labels.lp_command", "lp");
+        const std::string address = string("labels.address", "");
+        if (l.printer == LabelsConfig::PrinterKind::RawTcp && address.empty())
+            fail("labels.address", "missing: printer = \"tcp\" needs the printer's host[:port] (port 9100 by default)");
+        if (!address.empty()) {
+            // host, host:port, [v6 address]:port or a bare IPv6 address.
+            std::string portText;
+            if (address.front() == '[') {
+                const auto close = address.find(']');
+                if (close == std::string::npos) fail("labels.address", "has '[' without ']'");
+                l.host = address.substr(1, close - 1);
+                const std::string rest = address.substr(close + 1);
+                if (!rest.empty() && rest.front() != ':') fail("labels.address", "wants [address]:port");
+                if (!rest.empty()) portText = rest.substr(1);
+            } else if (const auto colon = address.find(':');
+                       colon != std::string::npos && address.find(':', colon + 1) == std::string::npos) {
+                l.host = address.substr(0, colon);
+                portText = address.substr(colon + 1);
+            } else {
+                l.host = address;
+            }
+            if (l.host.empty()) fail("labels.address", "names no host");
+            if (address.find(':') != std::string::npos && address.front() != '[' && portText.empty() &&
+                address.find(':') == address.rfind(':'))
+                fail("labels.address", "has an empty port");
+            if (!portText.empty()) {
+                if (portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos ||
+                    std::stoul(portText) == 0 || std::stoul(portText) > 65535)
+                    fail("labels.address", "port '" + portText + "' is not 1..65535");
+                l.port = static_cast<std::uint16_t>(std::stoul(portText));
+            }
+        }
+        const std::string format = string("labels.print_format",
+                                          l.printer == LabelsConfig::PrinterKind::RawTcp ? "zpl" : "pdf");
+        if (format == "pdf") l.printFormat = LabelsConfig::PrintFormat::Pdf;
+        else if (format == "png") l.printFormat = LabelsConfig::PrintFormat::Png;
+        else if (format == "zpl") l.printFormat = LabelsConfig::PrintFormat::Zpl;
+        else fail("labels.print_format", "must be \"pdf\", \"png\" or \"zpl\", not \"" + format + "\"");
+        l.printTimeout = std::chrono::milliseconds(integer("labels.print_timeout_s", 10, 1, 600) * 1000);
+        l.retryMin = std::chrono::milliseconds(static_cast<std::int64_t>(number("labels.retry_min_s", 2, 0.05, 3600) * 1000));
+        l.retryMax = std::chrono::milliseconds(static_cast<std::int64_t>(number("labels.retry_max_s", 300, 0.05, 86400) * 1000));
+        if (l.retryMax < l.retryMin) fail("labels.retry_max_s", "must not be smaller than labels.retry_min_s");
+        return l;
+    }
+
     std::vector<MachineConfig> readMachines() const {
         std::vector<MachineConfig> out;
         const toml::node* n = node("machines");
@@ -229,6 +321,26 @@ private:
 
 } // namespace
 
+const char* toString(LabelsConfig::Symbology s) { return s == LabelsConfig::Symbology::Qr ? "qr" : "code128"; }
+
+const char* toString(LabelsConfig::PrinterKind p) {
+    switch (p) {
+    case LabelsConfig::PrinterKind::None: return "none";
+    case LabelsConfig::PrinterKind::Cups: return "cups";
+    case LabelsConfig::PrinterKind::RawTcp: return "tcp";
+    }
+    return "none";
+}
+
+const char* toString(LabelsConfig::PrintFormat f) {
+    switch (f) {
+    case LabelsConfig::PrintFormat::Pdf: return "pdf";
+    case LabelsConfig::PrintFormat::Png: return "png";
+    case LabelsConfig::PrintFormat::Zpl: return "zpl";
+    }
+    return "pdf";
+}
+
 std::string redactUri(const std::string& uri) {
     auto scheme = uri.find("://");
     if (scheme == std::string::npos) return uri;
@@ -252,7 +364,10 @@ Config loadConfig(const std::filesystem::path& file) {
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
                  "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "log.level",
                  "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s",
-                 "scheduler.progress_step_percent", "scheduler.bed_clear_s"});
+                 "scheduler.progress_step_percent", "scheduler.bed_clear_s",
+                 "labels.enabled", "labels.symbology", "labels.width_mm", "labels.height_mm", "labels.dpi",
+                 "labels.printer", "labels.cups_queue", "labels.lp_command", "labels.address", "labels.print_format",
+                 "labels.print_timeout_s", "labels.retry_min_s", "labels.retry_max_s"});
 
     Config c;
     c.sourcePath = file;
@@ -316,6 +431,7 @@ Config loadConfig(const std::filesystem::path& file) {
     c.progressStepPercent = static_cast<int>(r.integer("scheduler.progress_step_percent", 25, 1, 100));
     c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
     c.station = r.readStation(c.machines);
+    c.labels = r.readLabels();
     return c;
 }
 

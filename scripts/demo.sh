@@ -191,6 +191,13 @@ CNC_PID=$!
 printf '\n[[machines]]\nid = "laser-1"\nprofile = "laser-400"\nport = "%s"\n' "$TMP_DIR/laser-1" >>"$TMP_DIR/demo.toml"
 printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_DIR/cnc-1" >>"$TMP_DIR/demo.toml"
 
+# --- labels: the traveler labels are files (config/demo.toml [labels]); the action sheet is made from the config ---
+build/mtoctl --config "$TMP_DIR/demo.toml" action-sheet -o "$TMP_DIR/action-sheet.pdf" >/dev/null ||
+  die "mtoctl could not write the action sheet"
+echo "demo: labels       $STATE_DIR/labels/order-<id>/item-<id>.png|pdf|zpl (again: build/mtoctl --config $TMP_DIR/demo.toml label ORD-1001/1 -o label.png)"
+echo "demo: action sheet $TMP_DIR/action-sheet.pdf (every action barcode: QC, packed, shipped, each machine)"
+# --- end of labels ---
+
 "${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 

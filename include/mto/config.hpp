@@ -62,6 +62,32 @@ struct StationDisplayConfig {
     unsigned short port = 8080;
     std::vector<StationConfig> stations; // never empty when enabled: one "floor" station showing everything
 };
+// Traveler labels, [labels] in the agent's config: one per accepted item, written under <state_dir>/labels/
+// and, when a printer is configured, printed.
+struct LabelsConfig {
+    enum class Symbology { Code128, Qr };
+    enum class PrinterKind { None, Cups, RawTcp };
+    enum class PrintFormat { Pdf, Png, Zpl };
+
+    bool enabled = true;
+    Symbology symbology = Symbology::Code128;
+    double widthMm = 100;
+    double heightMm = 50;
+    int dpi = 203;
+    PrinterKind printer = PrinterKind::None;
+    std::string cupsQueue;                         // cups: lp -d <cupsQueue>
+    std::filesystem::path lpCommand = "lp";        // cups: the lp program (looked up on PATH without a slash)
+    std::string host;                              // raw TCP: the printer's address
+    std::uint16_t port = 9100;                     // raw TCP: its port
+    PrintFormat printFormat = PrintFormat::Pdf;    // which of the files goes to the printer
+    std::chrono::milliseconds printTimeout{10000};
+    std::chrono::milliseconds retryMin{2000};      // a failed print is tried again after this, doubling
+    std::chrono::milliseconds retryMax{300000};    // up to this
+};
+
+const char* toString(LabelsConfig::Symbology s);
+const char* toString(LabelsConfig::PrinterKind p);
+const char* toString(LabelsConfig::PrintFormat f);
 
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
@@ -76,6 +102,7 @@ struct Config {
     int progressStepPercent = 25;                    // a `progress` milestone every this many percent
     std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
     StationDisplayConfig station;
+    LabelsConfig labels;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };

@@ -422,3 +422,64 @@ TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
 
 }   // namespace
 }   // namespace mto
+
+namespace mto {
+namespace {
+
+TEST_F(ConfigTest, LabelsDefaultToCode128FilesOnly) {
+    const Config c = load(ConfigText{});
+    EXPECT_TRUE(c.labels.enabled);
+    EXPECT_EQ(c.labels.symbology, LabelsConfig::Symbology::Code128);
+    EXPECT_EQ(c.labels.widthMm, 100);
+    EXPECT_EQ(c.labels.heightMm, 50);
+    EXPECT_EQ(c.labels.dpi, 203);
+    EXPECT_EQ(c.labels.printer, LabelsConfig::PrinterKind::None);
+}
+
+TEST_F(ConfigTest, LabelPrintersAreReadWithTheirAddressesAndFormats) {
+    ConfigText t;
+    t.extra = "[labels]\nsymbology = \"qr\"\nwidth_mm = 62.5\nheight_mm = 29\ndpi = 300\nprinter = \"tcp\"\n"
+              "address = \"zebra-3.local:9101\"\nprint_timeout_s = 3\nretry_min_s = 0.5\nretry_max_s = 60\n";
+    Config c = load(t);
+    EXPECT_EQ(c.labels.symbology, LabelsConfig::Symbology::Qr);
+    EXPECT_EQ(c.labels.widthMm, 62.5);
+    EXPECT_EQ(c.labels.dpi, 300);
+    EXPECT_EQ(c.labels.host, "zebra-3.local");
+    EXPECT_EQ(c.labels.port, 9101);
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Zpl) << "raw TCP sends ZPL unless told";
+    EXPECT_EQ(c.labels.retryMin, std::chrono::milliseconds(500));
+    t.extra = "[labels]\nprinter = \"tcp\"\naddress = \"[fd00::7]:9100\"\nprint_format = \"pdf\"\n";
+    c = load(t);
+    EXPECT_EQ(c.labels.host, "fd00::7");
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Pdf);
+    t.extra = "[labels]\nprinter = \"cups\"\ncups_queue = \"Zebra_ZD421\"\nlp_command = \"bin/fake-lp\"\n";
+    c = load(t);
+    EXPECT_EQ(c.labels.cupsQueue, "Zebra_ZD421");
+    EXPECT_EQ(c.labels.lpCommand, dir_.path() / "bin" / "fake-lp");
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Pdf);
+}
+
+TEST_F(ConfigTest, LabelMistakesNameTheKey) {
+    ConfigText t;
+    t.extra = "[labels]\nsymbology = \"ean13\"\n";
+    expectKeyError(t, "labels.symbology", "\"code128\" or \"qr\"");
+    t.extra = "[labels]\nprinter = \"cups\"\n";
+    expectKeyError(t, "labels.cups_queue", "lpstat");
+    t.extra = "[labels]\nprinter = \"cups\"\ncups_queue = \"-o evil\"\n";
+    expectKeyError(t, "labels.cups_queue");
+    t.extra = "[labels]\nprinter = \"tcp\"\n";
+    expectKeyError(t, "labels.address", "9100");
+    t.extra = "[labels]\nprinter = \"tcp\"\naddress = \"zebra:99999\"\n";
+    expectKeyError(t, "labels.address", "1..65535");
+    t.extra = "[labels]\nwidth_mm = 5\n";
+    expectKeyError(t, "labels.width_mm", "between 25 and 300");
+    t.extra = "[labels]\nprinter = \"lpr\"\n";
+    expectKeyError(t, "labels.printer");
+    t.extra = "[labels]\nretry_min_s = 10\nretry_max_s = 5\n";
+    expectKeyError(t, "labels.retry_max_s");
+    t.extra = "[labels]\ncolour = \"red\"\n";
+    expectKeyError(t, "labels.colour", "unknown key");
+}
+
+} // namespace
+} // namespace mto
