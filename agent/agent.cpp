@@ -36,6 +36,7 @@ Agent::Agent(Config config)
         io_, *commits_, *store_, *jobQueue_,
         [dir = config_.stateDir](const std::string& sha) { return CompileQueue::loadArtifact(dir, sha); }, clock_);
     addMachines(*catalog);
+    addScanners();
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
@@ -47,6 +48,11 @@ Agent::Agent(Config config)
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
+    uplink_->setScanners([this] {
+        std::vector<ScannerStatus> out;
+        for (const auto& s : scanners_) out.push_back(s->status());
+        return out;
+    });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
@@ -79,6 +85,27 @@ void Agent::addMachines(const Catalog& catalog) {
             return std::make_unique<grbl::GrblDriver>(io_, o, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
         spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
+    }
+}
+
+void Agent::addScanners() {
+    scans_ = std::make_unique<ScanWorkflow>(io_, *commits_, *store_, *jobQueue_,
+                                            [this](barcode::Action a, const std::string& machine) {
+        switch (a) {
+        case barcode::Action::ClearBed: return scheduler_->clear(machine);
+        case barcode::Action::Resume: return scheduler_->resume(machine);
+        case barcode::Action::Restart: return scheduler_->restart(machine);
+        case barcode::Action::Scrap: return scheduler_->scrap(machine);
+        default: return std::optional<std::string>("not a machine action");
+        }
+    });
+    for (const auto& c : config_.scanners) {
+        scans_->addScanner(c.id, c.station, c.contextTimeout);
+        scanners_.push_back(makeScanner(
+            io_, c, [this](const std::string& id, const std::string& raw) { scans_->handle(id, raw); },
+            [this] { uplink_->machinesChanged(); }));
+        spdlog::info("scanner {}: {} at {} (station {})", c.id, c.kind,
+                     c.kind == "evdev" ? c.path : c.kind == "serial" ? c.port : c.listen, c.station);
     }
 }
 
@@ -176,6 +203,7 @@ int Agent::run() {
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
     control_->start();
     scheduler_->start();
+    for (auto& s : scanners_) s->start();
     uplink_->start();
     compiler_->resumePending();
     std::uint64_t usec = 0;
@@ -221,6 +249,7 @@ void Agent::onSignal(int signo) {
     // Machines first: a running job is held and reset (a laser must not go on) and its interruption is
     // committed; then the uplink drains, so HQ hears of it within the grace time.
     control_->stop();
+    for (auto& s : scanners_) s->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
             intake_->stop();

@@ -13,6 +13,8 @@
 #include "compiler/compile_queue.hpp"
 #include "control/control_server.hpp"
 #include "control/floor_view.hpp"
+#include "scan/scan_workflow.hpp"
+#include "scan/scanner.hpp"
 #include "scheduler/job_queue.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
@@ -37,6 +39,7 @@ private:
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
+    void addScanners();
     std::string control(const std::vector<std::string>& words);
     std::vector<FloorMachine> floorMachines() const;
     FloorView floorView(std::size_t queueHead) const;
@@ -56,6 +59,8 @@ private:
     std::unique_ptr<JobQueue> jobQueue_;
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<ScanWorkflow> scans_;
+    std::vector<std::unique_ptr<Scanner>> scanners_;
     std::unique_ptr<Uplink> uplink_;
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;
