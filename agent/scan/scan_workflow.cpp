@@ -183,7 +183,6 @@ void ScanWorkflow::next(const std::string& scannerId) {
     s.busy = true;
     Pending p = std::move(s.waiting.front());
     s.waiting.pop_front();
-    armTimeout(scannerId, s);
 
     barcode::Scan scan = barcode::parse(p.raw);
     if (scan.raw.size() > kMaxScanLength) {
@@ -238,6 +237,8 @@ void ScanWorkflow::next(const std::string& scannerId) {
             st.display.orderId = st.context.orderId;
             st.display.itemId = st.context.itemId;
             st.display.atMs = SystemClock().nowMs();
+            // The context lives `timeout` from its last scan.
+            armTimeout(scannerId, st);
             if (done) done(r);
             if (onChange_) onChange_();
             next(scannerId);
@@ -300,6 +301,12 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
         accept("cancelled: scan your badge");
     } else if (c.operatorId.empty()) {
         refuse("no_operator", "scan your badge first");
+        const bool itemAction = scan.kind == Kind::Action && (scan.action == Action::QcPass || scan.action == Action::QcFail ||
+                                                              scan.action == Action::Packed || scan.action == Action::Shipped);
+        if (itemAction) {   // about the item already selected, if any
+            refusalOrder = c.orderId;
+            refusalItem = c.itemId;
+        }
     } else if (scan.kind == Kind::Action && machineResult) {
         if (*machineResult) {
             refuse("machine_refused", **machineResult);
@@ -310,7 +317,6 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
                                                             {Action::Scrap, "part scrapped; clear the bed"}};
             accept(scan.argument + ": " + done.at(scan.action));
         }
-        refusalOrder = c.orderId;
     } else if (c.orderId.empty()) {
         refuse("no_item", "scan an item first");
     } else {
@@ -444,8 +450,9 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
     }
 
     r.operatorId = s.context.operatorId.empty() ? c.operatorId : s.context.operatorId;
-    r.orderId = c.orderId;
-    r.itemId = c.itemId;
+    // The item the scan was about: the one it named, else the context's.
+    r.orderId = scan.kind == Kind::Item ? scan.orderId : c.orderId;
+    r.itemId = scan.kind == Kind::Item ? scan.itemId : c.itemId;
     if (refusal) {
         r.accepted = false;
         r.reason = refusal->reason;
@@ -459,7 +466,6 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
         data["operator"] = orNull(c.operatorId);
         r.eventSeq = store_.recordScanEvent(refusalOrder, refusalOrder.empty() ? "" : refusalItem, "scan_refused",
                                             std::move(data));
-        if (!refusalOrder.empty()) r.orderId = refusalOrder;
     } else {
         r.accepted = true;
         if (r.message.empty()) r.message = promptFor(c);

@@ -324,6 +324,25 @@ TEST_F(ScanWorkflowTest, EachScannerHasItsOwnContextAndCancelForgetsIt) {
     EXPECT_EQ(flow_->displayLine("s1")->operatorId, "bo");
 }
 
+TEST_F(ScanWorkflowTest, ARefusalGoesToTheOrderItIsAboutAndAMachineRefusalToNoOrder) {
+    addOrder("ORD-1", 1, 1);
+    produce();
+    auto item = scan("MTO:I:ORD-1/1");   // before the badge: selected, the operator is asked for
+    EXPECT_TRUE(item.accepted);
+    EXPECT_NE(item.message.find("scan your badge"), std::string::npos) << item.message;
+    expectRefused(scan("MTO:A:QC_PASS"), "no_operator");
+    EXPECT_EQ(milestones("ORD-1", "scan_refused").size(), 1u);
+    scan("OP:ana");
+    scan("MTO:I:ORD-1/1");
+    machineAnswer_ = "no machine laser-9";
+    auto clear = scan("MTO:A:CLEAR:laser-9");
+    expectRefused(clear, "machine_refused");
+    EXPECT_EQ(milestones("ORD-1", "scan_refused").size(), 1u) << "a machine is no part of the selected order";
+    auto unknown = scan("MTO:I:ORD-404/1");
+    EXPECT_EQ(unknown.orderId, "ORD-404") << "the row names the item the scan was about";
+    EXPECT_EQ(flow_->displayLine("s1")->orderId, "ORD-1") << "a refused item keeps the selected one";
+}
+
 TEST_F(ScanWorkflowTest, AContextEndsAfterItsTimeout) {
     addOrder("ORD-1", 1, 1);
     produce();
