@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The daemon: one io_context wiring store, intake and uplink, with systemd readiness, watchdog and signals.
+#include <algorithm>
 #include "agent.hpp"
 
 #include "grbl/grbl_driver.hpp"
@@ -43,6 +44,7 @@ Agent::Agent(Config config)
     if (config_.labels.enabled)
         labeler_ = std::make_unique<Labeler>(io_, *commits_, *db_, config_.labels, config_.stateDir, clock_,
                                              makeLabelPrinter(io_, config_.labels));
+    addScanners();
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
@@ -58,15 +60,32 @@ Agent::Agent(Config config)
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
     stationFeed_.floor = [this](std::size_t queueHead) { return floorView(queueHead); };
-    // Left empty here: the scan room provides the last scans of a station's scanners and the QC room the
-    // latest snapshot of its machines, and both call stationFeed_.changed() when theirs change. Until then
-    // the page shows no scans and no snapshot.
-    stationFeed_.scans = nullptr;
+    // The last scans of a station's scanners (every scanner when it names none), newest first.
+    stationFeed_.scans = [this](const StationConfig& station, std::size_t n) {
+        std::vector<ScanLine> out;
+        // Read a wider window than shown, so a busy scanner of another station does not crowd this one out.
+        for (const auto& r : scans_->recent(n * 8)) {
+            if (out.size() >= n) break;
+            if (!station.scanners.empty() &&
+                std::find(station.scanners.begin(), station.scanners.end(), r.scanner) == station.scanners.end())
+                continue;
+            out.push_back({formatRfc3339Ms(r.atMs), r.scanner, r.raw, r.accepted ? "accepted" : "refused", r.message,
+                           r.operatorId});
+        }
+        return out;
+    };
+    scans_->onChange([this] { stationFeed_.changed(); });
+    // The QC room provides the latest snapshot of a station's machines; until it is wired the page shows none.
     stationFeed_.latestSnapshot = nullptr;
     scheduler_->onMachineChange([this] { stationFeed_.changed(); });
     if (config_.station.enabled)
         station_ = std::make_unique<StationServer>(io_, config_.station, config_.factoryId, config_.stateDir / "media",
                                                    stationFeed_);
+    uplink_->setScanners([this] {
+        std::vector<ScannerStatus> out;
+        for (const auto& s : scanners_) out.push_back(s->status());
+        return out;
+    });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
@@ -99,6 +118,27 @@ void Agent::addMachines(const Catalog& catalog) {
             return std::make_unique<grbl::GrblDriver>(io_, o, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
         spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
+    }
+}
+
+void Agent::addScanners() {
+    scans_ = std::make_unique<ScanWorkflow>(io_, *commits_, *store_, *jobQueue_,
+                                            [this](barcode::Action a, const std::string& machine) {
+        switch (a) {
+        case barcode::Action::ClearBed: return scheduler_->clear(machine);
+        case barcode::Action::Resume: return scheduler_->resume(machine);
+        case barcode::Action::Restart: return scheduler_->restart(machine);
+        case barcode::Action::Scrap: return scheduler_->scrap(machine);
+        default: return std::optional<std::string>("not a machine action");
+        }
+    });
+    for (const auto& c : config_.scanners) {
+        scans_->addScanner(c.id, c.station, c.contextTimeout);
+        scanners_.push_back(makeScanner(
+            io_, c, [this](const std::string& id, const std::string& raw) { scans_->handle(id, raw); },
+            [this] { uplink_->machinesChanged(); }));
+        spdlog::info("scanner {}: {} at {} (station {})", c.id, c.kind,
+                     c.kind == "evdev" ? c.path : c.kind == "serial" ? c.port : c.listen, c.station);
     }
 }
 
@@ -205,6 +245,7 @@ int Agent::run() {
     control_->start();
     if (station_) station_->start();
     scheduler_->start();
+    for (auto& s : scanners_) s->start();
     uplink_->start();
     compiler_->resumePending();
     if (labeler_) labeler_->start();
@@ -253,6 +294,7 @@ void Agent::onSignal(int signo) {
     control_->stop();
     if (station_) station_->stop();
     if (labeler_) labeler_->stop();
+    for (auto& s : scanners_) s->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
             intake_->stop();

@@ -13,6 +13,8 @@
 #include "compiler/compile_queue.hpp"
 #include "control/control_server.hpp"
 #include "control/floor_view.hpp"
+#include "scan/scan_workflow.hpp"
+#include "scan/scanner.hpp"
 #include "scheduler/job_queue.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
@@ -40,6 +42,7 @@ private:
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
+    void addScanners();
     std::string control(const std::vector<std::string>& words);
     std::vector<FloorMachine> floorMachines() const;
     FloorView floorView(std::size_t queueHead) const;
@@ -60,6 +63,8 @@ private:
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<Labeler> labeler_;   // null with labels.enabled = false
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<ScanWorkflow> scans_;
+    std::vector<std::unique_ptr<Scanner>> scanners_;
     std::unique_ptr<Uplink> uplink_;
     // What the station display shows; the rooms that feed it call stationFeed_.changed().
     StationFeed stationFeed_;

@@ -3,6 +3,7 @@
 #include "mto/config.hpp"
 
 #include <boost/asio/ip/address.hpp>
+#include <map>
 #include <set>
 #include <toml++/toml.h>
 
@@ -46,13 +47,13 @@ public:
     void onlyKnown(const std::set<std::string>& known) const {
         for (const auto& [section, value] : root_) {
             std::string s(section.str());
-            if (s == "machines") continue;   // an array of tables, checked by readMachines()
             if (s == "station") {             // holds an array of tables, checked by readStation()
                 if (const toml::table* t = value.as_table())
                     for (const auto& [key, ignored] : *t)
                         if (key.str() != "listen" && key.str() != "stations") fail("station." + std::string(key.str()), "unknown key");
                 continue;
             }
+            if (s == "machines" || s == "scanners") continue;   // arrays of tables, checked by their readers
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -314,6 +315,77 @@ public:
         return out;
     }
 
+    std::vector<ScannerConfig> readScanners() const {
+        std::vector<ScannerConfig> out;
+        const toml::node* n = node("scanners");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail("scanners", "must be an array of tables: [[scanners]]");
+        static const std::set<std::string> known{"id", "kind", "path", "port", "baud", "listen", "station",
+                                                 "context_timeout_s"};
+        std::set<std::string> scannerIds;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = "scanners[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            auto text = [&](const char* key, std::optional<std::string> fallback) {
+                const toml::node* v = t->get(key);
+                if (!v) {
+                    if (!fallback) fail(at + "." + key, "missing (required)");
+                    return *fallback;
+                }
+                if (!v->is_string()) fail(at + "." + key, "must be a string");
+                return *v->value<std::string>();
+            };
+            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
+                const toml::node* v = t->get(key);
+                if (!v) return fallback;
+                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
+                const auto x = *v->value<std::int64_t>();
+                if (x < min || x > max)
+                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+                return x;
+            };
+            ScannerConfig s;
+            s.id = text("id", std::nullopt);
+            if (!OrderParser::isValidId(s.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!scannerIds.insert(s.id).second) fail(at + ".id", "scanner '" + s.id + "' is listed twice");
+            s.kind = text("kind", std::nullopt);
+            // The key each kind reads its device from; the others are refused, so a mix-up is seen at once.
+            const std::map<std::string, std::string> deviceKey{{"evdev", "path"}, {"serial", "port"}, {"line", "listen"}};
+            const auto own = deviceKey.find(s.kind);
+            if (own == deviceKey.end()) fail(at + ".kind", "must be evdev, serial or line");
+            for (const auto& [kind, key] : deviceKey)
+                if (key != own->second && t->get(key))
+                    fail(at + "." + key, "is not used by a " + s.kind + " scanner (it reads " + own->second + ")");
+            if (t->get("baud") && s.kind != "serial") fail(at + ".baud", "is only used by a serial scanner");
+            if (s.kind == "evdev") {
+                s.path = text("path", std::nullopt);
+                if (s.path.empty()) fail(at + ".path", "must name an input device, e.g. /dev/input/by-id/...-event-kbd");
+            } else if (s.kind == "serial") {
+                s.port = text("port", std::nullopt);
+                if (s.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
+                s.baud = static_cast<unsigned>(number("baud", 9600, 1200, 4000000));
+            } else {
+                s.listen = text("listen", "127.0.0.1:7781");
+                const auto colon = s.listen.rfind(':');
+                const std::string port = colon == std::string::npos ? "" : s.listen.substr(colon + 1);
+                if (colon == 0 || port.empty() || port.size() > 5 ||
+                    port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
+                    fail(at + ".listen", "must be host:port with a numeric address, e.g. 127.0.0.1:7781");
+                boost::system::error_code ec;
+                boost::asio::ip::make_address(s.listen.substr(0, colon), ec);
+                if (ec) fail(at + ".listen", "'" + s.listen.substr(0, colon) + "' is not an IP address");
+            }
+            s.station = text("station", s.id);
+            s.contextTimeout = std::chrono::seconds(number("context_timeout_s", 120, 5, 86400));
+            out.push_back(std::move(s));
+        }
+        return out;
+    }
+
 private:
     std::string file_;
     const toml::table& root_;
@@ -432,6 +504,7 @@ Config loadConfig(const std::filesystem::path& file) {
     c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
     c.station = r.readStation(c.machines);
     c.labels = r.readLabels();
+    c.scanners = r.readScanners();
     return c;
 }
 

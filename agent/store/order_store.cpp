@@ -147,6 +147,19 @@ void OrderStore::recordProduction(const std::string& orderId, const std::string&
     emit(orderId, itemId, milestone, std::move(data));
 }
 
+std::int64_t OrderStore::recordScanEvent(const std::string& orderId, const std::string& itemId,
+                                        std::string_view milestone, json::object data) {
+    return emit(orderId, itemId, milestone, std::move(data));
+}
+
+void OrderStore::moveOrder(const std::string& orderId, OrderState to) {
+    const auto stored = orderState(orderId);
+    const auto from = stored ? orderStateFromString(*stored) : std::nullopt;
+    if (!from || !isLegalTransition(*from, to))
+        throw Error("order " + orderId + " cannot move from " + (stored ? *stored : "nowhere") + " to " + toString(to));
+    setState(orderId, to, "");
+}
+
 void OrderStore::setState(const std::string& orderId, OrderState state, const std::string& heldFrom) {
     db_.prepare("UPDATE orders SET state = ?, held_from = ?, updated_at = ? WHERE order_id = ?")
         .bind(1, toString(state))

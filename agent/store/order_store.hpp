@@ -138,6 +138,13 @@ public:
     void recordProduction(const std::string& orderId, const std::string& itemId, std::string_view milestone,
                           boost::json::object data);
 
+    // An operator's milestone from a scan (qc_passed, qc_failed, ready_to_ship, shipped, scan_refused);
+    // returns its seq.
+    std::int64_t recordScanEvent(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                                 boost::json::object data);
+    // Moves the order to `to`; throws mto::Error when the state table does not allow it from where it is.
+    void moveOrder(const std::string& orderId, OrderState to);
+
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
     // The proof of an item's job: the given operation's, or the first operation's when none is given.

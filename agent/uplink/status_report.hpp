@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "control/floor_view.hpp"
+#include "scan/scanner.hpp"
 #include "store/order_store.hpp"
 
 namespace mto {
@@ -22,6 +23,7 @@ struct StatusInputs {
     std::string degradedReason;   // empty when healthy
     std::map<std::string, double> queuedWorkSeconds;   // per capability
     std::vector<FloorMachine> machines;
+    std::vector<ScannerStatus> scanners;
 };
 
 std::string statusPayload(const StatusInputs& in);

@@ -172,6 +172,7 @@ std::string Uplink::statusText(const std::string& state) {
             in.queuedWorkSeconds = store_.queuedWorkSeconds();
             // Not in a will: it is published later, when these would be stale.
             if (state == "online" && machines_) in.machines = machines_();
+            if (state == "online" && scanners_) in.scanners = scanners_();
         } catch (const std::exception& e) {
             // The status still goes out, saying what it could not read, rather than taking the loop down.
             spdlog::error("uplink: status figures cannot be read from the database: {}", e.what());

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "control/floor_view.hpp"
+#include "scan/scanner.hpp"
 #include "store/commit_queue.hpp"
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
@@ -62,6 +63,9 @@ public:
     void publishStatus();
     // Where the status reads the machines from (the agent's scheduler); none set: an empty list.
     void setMachines(std::function<std::vector<FloorMachine>()> machines) { machines_ = std::move(machines); }
+    // Where the status reads the scanners from; none set: an empty list. A scanner connecting or going away
+    // calls machinesChanged() too (same coalescing).
+    void setScanners(std::function<std::vector<ScannerStatus>()> scanners) { scanners_ = std::move(scanners); }
     // A machine's bay or driver state changed: the status goes out again soon, coalesced with other changes
     // to at most one publication per kMachineStatusGap.
     void machinesChanged();
@@ -137,6 +141,7 @@ private:
     bool machinesTimerArmed_ = false;
     std::chrono::steady_clock::time_point lastStatusAt_{};
     std::function<std::vector<FloorMachine>()> machines_;
+    std::function<std::vector<ScannerStatus>()> scanners_;
     boost::asio::steady_timer stopTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;

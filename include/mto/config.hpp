@@ -89,6 +89,18 @@ const char* toString(LabelsConfig::Symbology s);
 const char* toString(LabelsConfig::PrinterKind p);
 const char* toString(LabelsConfig::PrintFormat f);
 
+// One barcode scanner, [[scanners]] in the agent's config.
+struct ScannerConfig {
+    std::string id;                    // names the scanner in scans, events and status
+    std::string kind;                  // evdev | serial | line
+    std::string path;                  // evdev: /dev/input/by-id/... (or a FIFO or file of recorded events)
+    std::string port;                  // serial: device, or tcp://host:port
+    unsigned baud = 9600;              // serial
+    std::string listen;                // line: host:port of the TCP line input (a loopback address)
+    std::string station;               // where it hangs; shown with its scans (defaults to the id)
+    std::chrono::seconds contextTimeout{120};   // operator and item are forgotten after this long without a scan
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -103,6 +115,7 @@ struct Config {
     std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
     StationDisplayConfig station;
     LabelsConfig labels;
+    std::vector<ScannerConfig> scanners;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };

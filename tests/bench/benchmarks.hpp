@@ -15,5 +15,6 @@ void runMemoryBench(const BenchOptions& options, BenchReport& report);
 void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
+void runScanBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

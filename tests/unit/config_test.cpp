@@ -420,6 +420,50 @@ TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     expectKeyError(machines(base + "on_cancel = \"pause\"\n"), "machines[1].on_cancel", "stop");
 }
 
+TEST_F(ConfigTest, ScannersAreReadWithTheirDefaults) {
+    ConfigText t;
+    t.extra = "[[scanners]]\nid = \"pack-1\"\nkind = \"evdev\"\npath = \"/dev/input/event3\"\nstation = \"packing\"\n"
+              "[[scanners]]\nid = \"bay\"\nkind = \"serial\"\nport = \"/dev/ttyACM0\"\nbaud = 115200\n"
+              "context_timeout_s = 300\n"
+              "[[scanners]]\nid = \"script\"\nkind = \"line\"\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.scanners.size(), 3u);
+    EXPECT_EQ(c.scanners[0].path, "/dev/input/event3");
+    EXPECT_EQ(c.scanners[0].station, "packing");
+    EXPECT_EQ(c.scanners[0].contextTimeout, std::chrono::seconds(120));
+    EXPECT_EQ(c.scanners[1].port, "/dev/ttyACM0");
+    EXPECT_EQ(c.scanners[1].baud, 115200u);
+    EXPECT_EQ(c.scanners[1].station, "bay") << "the station defaults to the id";
+    EXPECT_EQ(c.scanners[1].contextTimeout, std::chrono::seconds(300));
+    EXPECT_EQ(c.scanners[2].listen, "127.0.0.1:7781");
+    EXPECT_TRUE(load(ConfigText{}).scanners.empty());
+}
+
+TEST_F(ConfigTest, ABadScannerIsNamedByItsPlaceAndKey) {
+    auto scanner = [&](const std::string& body) {
+        ConfigText t;
+        t.extra = "[[scanners]]\nid = \"s1\"\nkind = \"line\"\n[[scanners]]\n" + body;
+        return t;
+    };
+    expectKeyError(scanner("kind = \"line\"\n"), "scanners[1].id", "missing");
+    expectKeyError(scanner("id = \"s1\"\nkind = \"line\"\n"), "scanners[1].id", "listed twice");
+    expectKeyError(scanner("id = \"s2\"\n"), "scanners[1].kind", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"hid\"\n"), "scanners[1].kind", "evdev, serial or line");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"evdev\"\n"), "scanners[1].path", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"evdev\"\nport = \"/dev/ttyS0\"\n"), "scanners[1].port",
+                   "reads path");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"serial\"\n"), "scanners[1].port", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nbaud = 9600\n"), "scanners[1].baud", "serial");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nlisten = \"localhost:7781\"\n"), "scanners[1].listen",
+                   "not an IP address");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nlisten = \"127.0.0.1:99999\"\n"), "scanners[1].listen");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\ncontext_timeout_s = 1\n"), "scanners[1].context_timeout_s");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\ntimeout = 5\n"), "scanners[1].timeout", "unknown key");
+    ConfigText notArray;
+    notArray.extra = "[scanners]\nid = \"s1\"\n";
+    expectKeyError(notArray, "scanners", "[[scanners]]");
+}
+
 }   // namespace
 }   // namespace mto
 
