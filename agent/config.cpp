@@ -22,6 +22,39 @@ public:
         throw Error(file_ + ": key '" + key + "': " + what);
     }
 
+    // One table of an array of tables ([[machines]], [[scanners]]): its values by key, errors naming
+    // "<array>[i].<key>".
+    struct Entry {
+        const Reader& r;
+        const toml::table& t;
+        std::string at;
+
+        std::string text(const char* key, std::optional<std::string> fallback) const {
+            const toml::node* v = t.get(key);
+            if (!v) {
+                if (!fallback) r.fail(at + "." + key, "missing (required)");
+                return *fallback;
+            }
+            if (!v->is_string()) r.fail(at + "." + key, "must be a string");
+            return *v->value<std::string>();
+        }
+        std::int64_t number(const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_integer()) r.fail(at + "." + key, "must be an integer");
+            const auto x = *v->value<std::int64_t>();
+            if (x < min || x > max)
+                r.fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return x;
+        }
+        bool flag(const char* key, bool fallback) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_boolean()) r.fail(at + "." + key, "must be true or false");
+            return *v->value<bool>();
+        }
+    };
+
     const toml::node* node(const std::string& key) const { return root_.at_path(key).node(); }
 
     std::string string(const std::string& key, std::optional<std::string> fallback) const {
@@ -181,57 +214,34 @@ public:
             if (!t) fail(at, "must be a table");
             for (const auto& [key, ignored] : *t)
                 if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
-            auto text = [&](const char* key, std::optional<std::string> fallback) {
-                const toml::node* v = t->get(key);
-                if (!v) {
-                    if (!fallback) fail(at + "." + key, "missing (required)");
-                    return *fallback;
-                }
-                if (!v->is_string()) fail(at + "." + key, "must be a string");
-                return *v->value<std::string>();
-            };
-            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
-                const auto x = *v->value<std::int64_t>();
-                if (x < min || x > max)
-                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-                return x;
-            };
-            auto flag = [&](const char* key, bool fallback) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_boolean()) fail(at + "." + key, "must be true or false");
-                return *v->value<bool>();
-            };
+            const Entry e{*this, *t, at};
             MachineConfig m;
-            m.id = text("id", std::nullopt);
+            m.id = e.text("id", std::nullopt);
             if (!OrderParser::isValidId(m.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
             if (!ids.insert(m.id).second) fail(at + ".id", "machine '" + m.id + "' is listed twice");
-            m.profile = text("profile", std::nullopt);
-            m.driver = text("driver", "grbl");
+            m.profile = e.text("profile", std::nullopt);
+            m.driver = e.text("driver", "grbl");
             if (m.driver != "grbl") fail(at + ".driver", "must be grbl (printers come with their own drivers later)");
-            m.port = text("port", std::nullopt);
+            m.port = e.text("port", std::nullopt);
             if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
-            m.baud = static_cast<unsigned>(number("baud", 115200, 1200, 4000000));
+            m.baud = static_cast<unsigned>(e.number("baud", 115200, 1200, 4000000));
             if (const toml::node* v = t->get("materials")) {
                 const toml::array* a = v->as_array();
                 if (!a) fail(at + ".materials", "must be an array of material names");
-                for (const auto& e : *a) {
-                    if (!e.is_string()) fail(at + ".materials", "must be an array of material names");
-                    m.materials.push_back(*e.value<std::string>());
+                for (const auto& material : *a) {
+                    if (!material.is_string()) fail(at + ".materials", "must be an array of material names");
+                    m.materials.push_back(*material.value<std::string>());
                 }
             }
-            m.dryRun = flag("dry_run", false);
-            m.characterCounting = flag("character_counting", true);
-            m.statusWhileRunning = std::chrono::milliseconds(number("status_running_ms", 200, 20, 60000));
-            m.statusWhileIdle = std::chrono::milliseconds(number("status_idle_ms", 5000, 100, 600000));
-            const std::string onHold = text("on_hold", "finish");
+            m.dryRun = e.flag("dry_run", false);
+            m.characterCounting = e.flag("character_counting", true);
+            m.statusWhileRunning = std::chrono::milliseconds(e.number("status_running_ms", 200, 20, 60000));
+            m.statusWhileIdle = std::chrono::milliseconds(e.number("status_idle_ms", 5000, 100, 600000));
+            const std::string onHold = e.text("on_hold", "finish");
             if (onHold != "finish" && onHold != "pause")
                 fail(at + ".on_hold", "must be \"finish\" (the running unit ends) or \"pause\" (feed hold until resumed)");
             m.pauseOnHold = onHold == "pause";
-            const std::string onCancel = text("on_cancel", "finish");
+            const std::string onCancel = e.text("on_cancel", "finish");
             if (onCancel != "finish" && onCancel != "stop")
                 fail(at + ".on_cancel", "must be \"finish\" (the running unit ends) or \"stop\" (the job stops at once)");
             m.stopOnCancel = onCancel == "stop";
@@ -330,29 +340,12 @@ public:
             if (!t) fail(at, "must be a table");
             for (const auto& [key, ignored] : *t)
                 if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
-            auto text = [&](const char* key, std::optional<std::string> fallback) {
-                const toml::node* v = t->get(key);
-                if (!v) {
-                    if (!fallback) fail(at + "." + key, "missing (required)");
-                    return *fallback;
-                }
-                if (!v->is_string()) fail(at + "." + key, "must be a string");
-                return *v->value<std::string>();
-            };
-            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
-                const auto x = *v->value<std::int64_t>();
-                if (x < min || x > max)
-                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-                return x;
-            };
+            const Entry e{*this, *t, at};
             ScannerConfig s;
-            s.id = text("id", std::nullopt);
+            s.id = e.text("id", std::nullopt);
             if (!OrderParser::isValidId(s.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
             if (!scannerIds.insert(s.id).second) fail(at + ".id", "scanner '" + s.id + "' is listed twice");
-            s.kind = text("kind", std::nullopt);
+            s.kind = e.text("kind", std::nullopt);
             // The key each kind reads its device from; the others are refused, so a mix-up is seen at once.
             const std::map<std::string, std::string> deviceKey{{"evdev", "path"}, {"serial", "port"}, {"line", "listen"}};
             const auto own = deviceKey.find(s.kind);
@@ -362,14 +355,14 @@ public:
                     fail(at + "." + key, "is not used by a " + s.kind + " scanner (it reads " + own->second + ")");
             if (t->get("baud") && s.kind != "serial") fail(at + ".baud", "is only used by a serial scanner");
             if (s.kind == "evdev") {
-                s.path = text("path", std::nullopt);
+                s.path = e.text("path", std::nullopt);
                 if (s.path.empty()) fail(at + ".path", "must name an input device, e.g. /dev/input/by-id/...-event-kbd");
             } else if (s.kind == "serial") {
-                s.port = text("port", std::nullopt);
+                s.port = e.text("port", std::nullopt);
                 if (s.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
-                s.baud = static_cast<unsigned>(number("baud", 9600, 1200, 4000000));
+                s.baud = static_cast<unsigned>(e.number("baud", 9600, 1200, 4000000));
             } else {
-                s.listen = text("listen", "127.0.0.1:7781");
+                s.listen = e.text("listen", "127.0.0.1:7781");
                 const auto colon = s.listen.rfind(':');
                 const std::string port = colon == std::string::npos ? "" : s.listen.substr(colon + 1);
                 if (colon == 0 || port.empty() || port.size() > 5 ||
@@ -379,8 +372,8 @@ public:
                 boost::asio::ip::make_address(s.listen.substr(0, colon), ec);
                 if (ec) fail(at + ".listen", "'" + s.listen.substr(0, colon) + "' is not an IP address");
             }
-            s.station = text("station", s.id);
-            s.contextTimeout = std::chrono::seconds(number("context_timeout_s", 120, 5, 86400));
+            s.station = e.text("station", s.id);
+            s.contextTimeout = std::chrono::seconds(e.number("context_timeout_s", 120, 5, 86400));
             out.push_back(std::move(s));
         }
         return out;
