@@ -381,8 +381,9 @@ TEST_F(SchedulerTest, AnOrderForecastToFinishAfterItsDueTimeIsDelayedOncePerCros
 TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitingClearAndSaysWhenItChanges) {
     addOrder("ORD-1", 2, 3000);
     startFloor();
-    int changes = 0;
-    scheduler_->onMachineChange([&] { ++changes; });
+    // Shared with the listener, which the scheduler may still call while the fixture stops it.
+    auto changes = std::make_shared<int>(0);
+    scheduler_->onMachineChange([changes] { ++*changes; });
     auto view = [&] { return scheduler_->machines().at(0); };
     ASSERT_EQ(scheduler_->machines().size(), 1u);
     ASSERT_TRUE(runUntil([&] {
@@ -402,7 +403,7 @@ TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitin
     EXPECT_LT(v.fraction, 1.0);
     EXPECT_GE(v.secondsLeft, 0);
     EXPECT_TRUE(v.reason.empty());
-    EXPECT_GT(changes, 0) << "the start was reported";
+    EXPECT_GT(*changes, 0) << "the start was reported";
 
     ASSERT_TRUE(runUntil([&] { return view().bay == Bay::AwaitingClear; }));
     v = view();
@@ -410,9 +411,9 @@ TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitin
     EXPECT_EQ(v.unit->unit, 1);
     EXPECT_DOUBLE_EQ(v.fraction, 1.0);
     EXPECT_DOUBLE_EQ(v.secondsLeft, 0);
-    const int before = changes;
+    const int before = *changes;
     EXPECT_FALSE(scheduler_->clear("laser-1"));
-    ASSERT_TRUE(runUntil([&] { return changes > before; })) << "the clear was reported";
+    ASSERT_TRUE(runUntil([&] { return *changes > before; })) << "the clear was reported";
     ASSERT_TRUE(runUntil([&] { return view().bay == Bay::Running; }));
     v = view();
     ASSERT_TRUE(v.unit);
@@ -438,18 +439,19 @@ TEST_F(SchedulerTest, TheMachineViewOfAnInterruptedUnitSaysWhyAndKnowsNoTimeLeft
 TEST_F(SchedulerTest, ProgressPointsAndTheEndOfAUnitAreToldAfterTheirMilestonesCommit) {
     addOrder("ORD-1", 1, 1000);
     startFloor();
-    std::vector<std::string> told;
-    scheduler_->onUnitMilestone([&](const Scheduler::UnitMilestone& u) {
+    // Shared with the listener, which outlives this body until the fixture stops the scheduler.
+    auto told = std::make_shared<std::vector<std::string>>();
+    scheduler_->onUnitMilestone([this, told](const Scheduler::UnitMilestone& u) {
         EXPECT_EQ(u.machineId, "laser-1");
         EXPECT_EQ(u.unit.orderId, "ORD-1");
         EXPECT_EQ(u.unit.unit, 1);
         EXPECT_EQ(count("ORD-1", u.milestone), 1u) << "committed before it is told";
-        told.push_back(u.milestone + " " + std::to_string(u.percent));
+        told->push_back(u.milestone + " " + std::to_string(u.percent));
         if (u.milestone == "job_done") throw std::runtime_error("a listener that fails does not stop the floor");
     });
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }));
     runUntil([] { return false; }, 100ms);
-    EXPECT_EQ(told, (std::vector<std::string>{"progress 50", "job_done 100"}));
+    EXPECT_EQ(*told, (std::vector<std::string>{"progress 50", "job_done 100"}));
     EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
 }
 
