@@ -218,6 +218,8 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
     }
 
     if (existing->contentHash == order.contentHash) {
+        if (commandId.empty() && receiptQueued(order.orderId, order.revision, ""))
+            return OrderOutcome::DuplicateQueued;
         data["items"] = existing->items;
         data["duplicate"] = true;
         data["state"] = existing->state;
@@ -290,6 +292,7 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
                                      (orderId.empty() ? std::string(" of all open orders") : " of order " + orderId) +
                                      (revision ? " revision " + std::to_string(*revision) : std::string()) +
                                      "; a different command needs a new command_id"};
+            if (receiptQueued(orderId, 0, cmd.commandId)) return std::nullopt;   // its answer is on its way
             json::object data = commandData(cmd);
             data["duplicate"] = true;
             if (auto o = order(orderId)) data["state"] = o->state;
@@ -685,7 +688,27 @@ std::optional<std::string> OrderStore::proofSha(const std::string& orderId, cons
     return r;
 }
 
+bool OrderStore::receiptQueued(const std::string& orderId, std::int64_t revision, const std::string& commandId) {
+    const std::int64_t mark = std::max(delivered_, ackedSeq());
+    // events_by_order: only this order's events above the mark are read, a handful at most.
+    static const std::string kOrderReceipt =
+        "SELECT 1 FROM events WHERE order_id IS ? AND seq > ? AND milestone = 'received' "
+        "AND json_extract(payload, '$.data.revision') = ? LIMIT 1";
+    static const std::string kCommandAnswer = "SELECT 1 FROM events WHERE order_id IS ? AND seq > ? "
+                                              "AND json_extract(payload, '$.data.command_id') = ? LIMIT 1";
+    auto& st = commandId.empty() ? db_.prepare(kOrderReceipt) : db_.prepare(kCommandAnswer);
+    st.bindOptional(1, orderId).bind(2, mark);
+    if (commandId.empty())
+        st.bind(3, revision);
+    else
+        st.bind(3, commandId);
+    const bool queued = st.step();
+    st.reset();
+    return queued;
+}
+
 void OrderStore::setAckedSeq(std::int64_t seq) {
+    noteDelivered(seq);
     db_.prepare("UPDATE outbox_state SET acked_seq = ? WHERE id = 1 AND acked_seq < ?").bind(1, seq).bind(2, seq).run();
 }
 

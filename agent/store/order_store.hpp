@@ -42,7 +42,10 @@ struct OutboxStats {
     std::int64_t openOrders = 0;
 };
 
-enum class OrderOutcome { Stored, Duplicate, Revised, Rejected };
+// Duplicate: an identical re-send, answered with a fresh receipt. DuplicateQueued: an identical re-send
+// while the order's receipt for that revision still waits in the outbox; that receipt is the answer and
+// nothing new is queued, so re-sends cannot grow the outbox faster than it drains.
+enum class OrderOutcome { Stored, Duplicate, DuplicateQueued, Revised, Rejected };
 
 // An order's items as they stand, for the compiler.
 struct CompileInput {
@@ -119,6 +122,9 @@ public:
     void recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections);
 
     void setAckedSeq(std::int64_t seq);
+    // The uplink's delivery mark as it stands in memory (ahead of the stored one, which is written in
+    // batches): events up to it have left the outbox, so a re-send is answered with a fresh receipt.
+    void noteDelivered(std::int64_t seq) { delivered_ = std::max(delivered_, seq); }
 
     // Orders whose items still need compiling (received, or held before they were compiled).
     std::vector<std::string> ordersAwaitingCompile();
@@ -180,6 +186,9 @@ private:
     // The units of the order running on machines, with what the command does to each.
     boost::json::array runningWork(const Command& cmd);
     static Event readEvent(Statement& st);
+    // Is an answer to this order (a `received` of `revision`) or to this command (`commandId` set) still
+    // waiting in the outbox, above the delivery mark?
+    bool receiptQueued(const std::string& orderId, std::int64_t revision, const std::string& commandId);
 
     Database& db_;
     std::string factory_;
@@ -188,6 +197,7 @@ private:
     FollowUp followUp_;
     std::size_t resyncPageSize_ = 200;
     RunningWorkPolicy runningWorkPolicy_;
+    std::int64_t delivered_ = 0;
 };
 
 } // namespace mto

@@ -404,6 +404,7 @@ void Uplink::onAcked(std::int64_t seq) {
             ackedAbove_.erase(ackedAbove_.begin());
             ++ackedSeq_;
         }
+        store_.noteDelivered(ackedSeq_);
         if (!persistScheduled_) {
             // The mark only saves re-sending after a restart, so it is stored in batches, not per PUBACK.
             persistScheduled_ = true;
