@@ -177,6 +177,7 @@ TEST_F(MarlinDriverTest, OnePercentChecksumErrorsStillPrintEveryLineOnceAndInOrd
     virt::MarlinEmulatorOptions o;
     o.checksumErrorRate = 0.01;
     o.randomSeed = 7;
+    o.speedFactor = 2000;
     startPrinter(o);
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
