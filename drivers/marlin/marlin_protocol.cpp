@@ -20,8 +20,6 @@ bool startsWith(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
 
-bool contains(std::string_view s, std::string_view what) { return s.find(what) != std::string_view::npos; }
-
 bool containsNoCase(std::string_view s, std::string_view what) {
     if (what.size() > s.size()) return false;
     for (std::size_t i = 0; i + what.size() <= s.size(); ++i) {
