@@ -15,6 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long stopping the agent waits for the cancel G-code of a running print to be answered.
+constexpr auto kStopDrainLimit = std::chrono::milliseconds(2000);
+
 // Marlin's MAX_CMD_SIZE is 96 bytes with the number and checksum; leave them room.
 constexpr std::size_t kMaxCommandChars = 80;
 
@@ -83,7 +86,7 @@ void MarlinDriver::stop(std::function<void()> done) {
     const bool hadJob = job_ != nullptr && link_->isOpen() && phase_ == Phase::Ready;
     if (hadJob) {
         // The printer would otherwise finish its buffered moves and sit there hot: heaters off first.
-        cancel();
+        stopJob({"stopped", "", "the agent stopped during the job; the cancel G-code (heaters off, motors off) was sent"});
     } else if (job_) {
         interruptJob({"stopped", "", "the agent stopped during the job"});
     }
@@ -93,15 +96,24 @@ void MarlinDriver::stop(std::function<void()> done) {
     pollTimer_.cancel();
     stopped_ = std::move(done);
     watchdog_.cancel();
-    watchdogArmed_ = true;   // no new watchdog: the timer below is the last thing this driver waits for
-    watchdog_.expires_after(std::chrono::milliseconds(hadJob ? 300 : 0));
-    watchdog_.async_wait([this](const boost::system::error_code&) {
-        link_->close();
-        phase_ = Phase::Closed;
-        watchdogArmed_ = false;
-        setState(MachineState::Disconnected, "stopped");
-        if (auto finished = std::move(stopped_)) finished();
-    });
+    watchdogArmed_ = true;   // no new watchdog: finishStop() is the last thing this driver waits for
+    finishStop(Clock::now() + (hadJob ? kStopDrainLimit : std::chrono::milliseconds(0)));
+}
+
+// Waits (a bounded time) for the cancel G-code to be answered, then closes the link.
+void MarlinDriver::finishStop(std::chrono::steady_clock::time_point deadline) {
+    const bool drained = queue_.empty() && sendPos_ >= nextN_ && inFlight_ == 0;
+    if (!drained && Clock::now() < deadline && link_->isOpen() && phase_ == Phase::Ready) {
+        watchdog_.expires_after(std::chrono::milliseconds(20));
+        // Also after a cancellation (the link dropped meanwhile): finishStop() then closes at once.
+        watchdog_.async_wait([this, deadline](const boost::system::error_code&) { finishStop(deadline); });
+        return;
+    }
+    link_->close();
+    phase_ = Phase::Closed;
+    watchdogArmed_ = false;
+    setState(MachineState::Disconnected, "stopped");
+    if (auto finished = std::move(stopped_)) finished();
 }
 
 void MarlinDriver::setState(MachineState s, const std::string& detail) {

@@ -118,6 +118,7 @@ private:
     };
 
     void setState(MachineState s, const std::string& detail = {});
+    void finishStop(std::chrono::steady_clock::time_point deadline);
     void openLink();
     void scheduleReconnect();
     void onOpened(const boost::system::error_code& ec);

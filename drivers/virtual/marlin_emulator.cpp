@@ -199,11 +199,9 @@ private:
     void hostGone() {
         if (!connected_) return;
         log("host closed " + devicePath());
+        // What reached the board before the port closed is still run; what it says goes nowhere.
         connected_ = false;
-        wire_.clear();
-        serial_.clear();
         txQueue_.clear();
-        rxTimer_.cancel();
         watchHost();
     }
 
@@ -286,6 +284,7 @@ private:
         lastN_ = 0;
         booting_ = true;
         serial_.clear();
+        wire_.clear();
         hotend_ = {heater(hotend_).actual, 0, Clock::now()};
         bed_ = {heater(bed_).actual, 0, Clock::now()};
         pos_ = {0, 0, 0, 0};

@@ -409,5 +409,26 @@ TEST_F(MarlinDriverTest, CancelStopsTheProgramAndSendsTheCancelSequence) {
     EXPECT_TRUE(rec_.finished.empty());
 }
 
+TEST_F(MarlinDriverTest, StoppingTheDriverMidPrintCoolsThePrinterDownBeforeClosing) {
+    startPrinter();
+    startDriver();
+    ASSERT_TRUE(runUntil([&] { return idle(); }));
+    driver_->submit("job-1", printJob(2000, 600));
+    ASSERT_TRUE(runUntil([&] { return emulator_->executed().size() > 100; }, 20s));
+    bool stopped = false;
+    driver_->stop([&] { stopped = true; });
+    ASSERT_TRUE(runUntil([&] { return stopped; }, 5s));
+    ASSERT_FALSE(rec_.interrupted.empty());
+    EXPECT_EQ(rec_.interrupted.back().why.reason, "stopped");
+    EXPECT_EQ(driver_->state(), MachineState::Disconnected);
+    ASSERT_TRUE(runUntil([&] {
+        const auto& e = emulator_->executed();
+        return !e.empty() && e.back() == "M84";
+    }, 3s)) << "the cancel G-code ran";
+    EXPECT_NE(std::find(emulator_->executed().begin(), emulator_->executed().end(), "M104 S0"),
+              emulator_->executed().end());
+    driver_.reset();
+}
+
 } // namespace
 } // namespace mto
