@@ -679,7 +679,7 @@ void MarlinDriver::interruptJob(const MachineFault& why) {
     listener_.jobInterrupted(id, why, lastDone);
 }
 
-void MarlinDriver::dropLink(const MachineFault& why, bool reconnectNow) {
+void MarlinDriver::dropLink(const MachineFault& why) {
     link_->close();
     greetingTimer_.cancel();
     watchdog_.cancel();
@@ -693,7 +693,7 @@ void MarlinDriver::dropLink(const MachineFault& why, bool reconnectNow) {
     interruptJob(why);
     setState(MachineState::Disconnected, why.message);
     if (!hadJob) listener_.machineFault(why);
-    reconnectNow_ = reconnectNow;
+    reconnectNow_ = false;
     scheduleReconnect();
 }
 

@@ -141,7 +141,7 @@ private:
     std::optional<MachineFault> checkJob(const JobArtifact& job) const;
     void finishJob();
     void interruptJob(const MachineFault& why);
-    void dropLink(const MachineFault& why, bool reconnectNow = false);
+    void dropLink(const MachineFault& why);
     void reportProgress(bool force);
     std::string temperatureText() const;
     bool longCommandInFlight() const;
