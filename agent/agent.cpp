@@ -4,6 +4,7 @@
 #include "agent.hpp"
 
 #include "grbl/grbl_driver.hpp"
+#include "marlin/marlin_driver.hpp"
 
 #include <csignal>
 #include <spdlog/spdlog.h>
@@ -98,14 +99,30 @@ void Agent::addMachines(const Catalog& catalog) {
         if (!profile)
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].profile': the catalog " +
                         config_.intake.catalogPath.string() + " has no [machine." + m.profile + "]");
-        if (profile->capability != "laser" && profile->capability != "cnc")
-            throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].driver': grbl runs laser " +
-                        "and cnc machines; profile " + m.profile + " is " + profile->capability);
+        const std::string at = config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].driver': ";
+        if (m.driver == "grbl" && profile->capability != "laser" && profile->capability != "cnc")
+            throw Error(at + "grbl runs laser and cnc machines; profile " + m.profile + " is " + profile->capability +
+                        (profile->capability == "fdm" ? " (use driver = \"marlin\")" : ""));
+        if (m.driver == "marlin" && profile->capability != "fdm")
+            throw Error(at + "marlin runs fdm printers; profile " + m.profile + " is " + profile->capability +
+                        " (use driver = \"grbl\")");
         MachineSlot slot{m.id, m.profile, profile->capability, {}};
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
         slot.materials = allowed;
-        scheduler_->addMachine(slot, [this, m, p = *profile](DriverListener& listener) {
+        scheduler_->addMachine(slot, [this, m, p = *profile](DriverListener& listener) -> std::unique_ptr<MachineDriver> {
+            if (m.driver == "marlin") {
+                marlin::MarlinDriverOptions o;
+                o.machineId = m.id;
+                o.port = m.port;
+                o.baud = m.baud;
+                o.profile = p;
+                o.inFlight = m.inFlight;
+                if (m.pauseGcode) o.pauseGcode = *m.pauseGcode;
+                if (m.resumeGcode) o.resumeGcode = *m.resumeGcode;
+                if (m.cancelGcode) o.cancelGcode = *m.cancelGcode;
+                return std::make_unique<marlin::MarlinDriver>(io_, o, listener);
+            }
             grbl::GrblDriverOptions o;
             o.machineId = m.id;
             o.port = m.port;
@@ -117,7 +134,7 @@ void Agent::addMachines(const Catalog& catalog) {
             o.statusWhileIdle = m.statusWhileIdle;
             return std::make_unique<grbl::GrblDriver>(io_, o, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
-        spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
+        spdlog::info("machine {}: {} ({}, {}) on {}", m.id, m.profile, profile->capability, m.driver, m.port);
     }
 }
 

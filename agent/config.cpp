@@ -206,7 +206,7 @@ public:
         if (!list) fail("machines", "must be an array of tables: [[machines]]");
         static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
                                                  "character_counting", "status_running_ms", "status_idle_ms", "on_hold",
-                                                 "on_cancel"};
+                                                 "on_cancel", "in_flight", "pause_gcode", "resume_gcode", "cancel_gcode"};
         std::set<std::string> ids;
         for (std::size_t i = 0; i < list->size(); ++i) {
             const std::string at = "machines[" + std::to_string(i) + "]";
@@ -221,7 +221,17 @@ public:
             if (!ids.insert(m.id).second) fail(at + ".id", "machine '" + m.id + "' is listed twice");
             m.profile = e.text("profile", std::nullopt);
             m.driver = e.text("driver", "grbl");
-            if (m.driver != "grbl") fail(at + ".driver", "must be grbl (printers come with their own drivers later)");
+            if (m.driver != "grbl" && m.driver != "marlin")
+                fail(at + ".driver", "must be \"grbl\" (lasers, CNC routers) or \"marlin\" (FDM printers on a serial line)");
+            const bool marlin = m.driver == "marlin";
+            for (const char* key : {"dry_run", "character_counting", "status_running_ms", "status_idle_ms"})
+                if (marlin && t->get(key)) fail(at + "." + key, "is a GRBL setting; this machine has driver = \"marlin\"");
+            for (const char* key : {"in_flight", "pause_gcode", "resume_gcode", "cancel_gcode"})
+                if (!marlin && t->get(key)) fail(at + "." + key, "is a Marlin setting; this machine has driver = \"grbl\"");
+            m.inFlight = static_cast<unsigned>(e.number("in_flight", 4, 1, 32));
+            if (t->get("pause_gcode")) m.pauseGcode = e.text("pause_gcode", std::nullopt);
+            if (t->get("resume_gcode")) m.resumeGcode = e.text("resume_gcode", std::nullopt);
+            if (t->get("cancel_gcode")) m.cancelGcode = e.text("cancel_gcode", std::nullopt);
             m.port = e.text("port", std::nullopt);
             if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
             m.baud = static_cast<unsigned>(e.number("baud", 115200, 1200, 4000000));

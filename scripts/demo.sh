@@ -60,7 +60,7 @@ stop_pid() {
   return "$rc"
 }
 
-TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" OPERATOR_PID="" SCANNER_PID=""
+TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" PRINTER_PID="" OPERATOR_PID="" SCANNER_PID=""
 
 # shellcheck disable=SC2317  # reached only through the EXIT trap
 cleanup() {
@@ -84,6 +84,7 @@ cleanup() {
   stop_pid "scripted scanner" "$SCANNER_PID" 2
   stop_pid "emulated laser" "$LASER_PID" 5
   stop_pid "emulated CNC" "$CNC_PID" 5
+  stop_pid "emulated printer" "$PRINTER_PID" 5
   stop_pid "mosquitto" "$BROKER_PID" 5
   if [[ -n $TMP_DIR ]]; then
     say "logs (agent.log; events.jsonl, every event HQ got), config and state database are kept in $TMP_DIR"
@@ -173,7 +174,7 @@ demo: all events   $TMP_DIR/events.jsonl (every milestone as HQ got it, JSON, on
 demo: state DB     $STATE_DIR/
 demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
-demo: machines     emulated GRBL laser-1 and cnc-1 ($TMP_DIR/laser.log, cnc.log); beds cleared with mtoctl clear (operator.log)
+demo: machines     emulated GRBL laser-1 and cnc-1, Marlin printer-1 ($TMP_DIR/laser.log, cnc.log, printer.log); beds cleared with mtoctl clear (operator.log)
 demo: scanning     a scripted scanner takes ORD-1001 through QC, packing and shipping on the line input (scanner.log)
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
 demo: watch        build/mtoctl --config $TMP_DIR/demo.toml watch   (the machines live, in another terminal; a frame every 15 s below)
@@ -192,6 +193,12 @@ LASER_PID=$!
 CNC_PID=$!
 printf '\n[[machines]]\nid = "laser-1"\nprofile = "laser-400"\nport = "%s"\n' "$TMP_DIR/laser-1" >>"$TMP_DIR/demo.toml"
 printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_DIR/cnc-1" >>"$TMP_DIR/demo.toml"
+# A Marlin FDM printer (the keychain order), with 1% of its serial lines damaged and asked for again.
+"${SETSID[@]}" build/mto-machine-sim --marlin "$TMP_DIR/printer-1" --speed 50 --checksum-errors 0.01 \
+  >"$TMP_DIR/printer.log" 2>&1 &
+PRINTER_PID=$!
+printf '\n[[machines]]\nid = "printer-1"\nprofile = "mk3s"\ndriver = "marlin"\nport = "%s"\n' "$TMP_DIR/printer-1" \
+  >>"$TMP_DIR/demo.toml"
 
 # --- labels: the traveler labels are files (config/demo.toml [labels]); the action sheet is made from the config ---
 build/mtoctl --config "$TMP_DIR/demo.toml" action-sheet -o "$TMP_DIR/action-sheet.pdf" >/dev/null ||
@@ -214,7 +221,7 @@ AGENT_PID=$!
   round=0
   while sleep 3; do
     # A machine that is still working answers "not awaiting a bed clear"; that is fine.
-    for machine in laser-1 cnc-1; do
+    for machine in laser-1 cnc-1 printer-1; do
       build/mtoctl --config "$TMP_DIR/demo.toml" clear "$machine" >>"$TMP_DIR/operator.log" 2>&1 || true
     done
     if ((++round % 5 == 0)); then

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// mto-machine-sim: emulated GRBL machines on pseudo-terminals (and optionally TCP), for the demo and for
-// trying the agent without machines.
+// mto-machine-sim: emulated GRBL machines and Marlin printers on pseudo-terminals (and optionally TCP), for
+// the demo and for trying the agent without machines.
 #include "virtual/grbl_emulator.hpp"
+#include "virtual/marlin_emulator.hpp"
 #include "virtual/pty.hpp"
 
 #include "mto/error.hpp"
@@ -115,10 +116,12 @@ bool parseTravel(const std::string& text, double (&out)[3])
 int main(int argc, char** argv)
 {
     po::options_description desc(
-        "Usage: mto-machine-sim --grbl PATH [--grbl PATH ...] [options]\n"
-        "Runs emulated GRBL 1.1h controllers, each on a pseudo-terminal published at PATH (a symlink).\n"
+        "Usage: mto-machine-sim [--grbl PATH ...] [--marlin PATH ...] [options]\n"
+        "Runs emulated GRBL 1.1h controllers and Marlin 2.1 printers, each on a pseudo-terminal published at PATH\n"
+        "(a symlink).\n"
         "Options");
-    std::vector<std::string> grblPaths;
+    std::vector<std::string> grblPaths, marlinPaths;
+    double checksumErrors = 0;
     unsigned baud = 115200;
     double speed = 1.0, maxSpindle = 1000;
     std::string travel;
@@ -126,6 +129,10 @@ int main(int argc, char** argv)
     desc.add_options()
         ("help,h", "print this help")
         ("grbl", po::value(&grblPaths)->composing(), "publish an emulated GRBL machine at PATH (repeatable)")
+        ("marlin", po::value(&marlinPaths)->composing(), "publish an emulated Marlin FDM printer at PATH (repeatable)")
+        ("pacing", "Marlin: move bytes at the line rate (baud/10 bytes a second), as a real serial line does")
+        ("checksum-errors", po::value(&checksumErrors)->default_value(0),
+         "Marlin: share of numbered lines (0..1) that arrive with a bad checksum and are asked for again")
         ("baud", po::value(&baud)->default_value(115200), "serial line rate in both directions")
         ("speed", po::value(&speed)->default_value(1.0), "run motion and dwells this many times faster")
         ("laser", "laser mode ($32=1)")
@@ -147,8 +154,12 @@ int main(int argc, char** argv)
         return 0;
     }
     mto::virt::GrblEmulatorOptions base;
-    if (grblPaths.empty()) {
-        std::cerr << "mto-machine-sim: at least one --grbl PATH is needed\n" << desc << "\n";
+    if (grblPaths.empty() && marlinPaths.empty()) {
+        std::cerr << "mto-machine-sim: at least one --grbl PATH or --marlin PATH is needed\n" << desc << "\n";
+        return 2;
+    }
+    if (!(checksumErrors >= 0 && checksumErrors < 1)) {
+        std::cerr << "mto-machine-sim: --checksum-errors wants a share from 0 to below 1\n";
         return 2;
     }
     if (baud == 0 || !(speed > 0) || !(maxSpindle > 0)) {
@@ -159,7 +170,7 @@ int main(int argc, char** argv)
         std::cerr << "mto-machine-sim: --travel wants three positive numbers X,Y,Z, got '" << travel << "'\n";
         return 2;
     }
-    if (vm.count("tcp") && (tcpPort == 0 || tcpPort + grblPaths.size() - 1 > 65535)) {
+    if (vm.count("tcp") && (tcpPort == 0 || tcpPort + grblPaths.size() + marlinPaths.size() - 1 > 65535)) {
         std::cerr << "mto-machine-sim: --tcp wants a port between 1 and 65535\n";
         return 2;
     }
@@ -171,6 +182,7 @@ int main(int argc, char** argv)
 
     asio::io_context io;
     std::vector<std::unique_ptr<mto::virt::GrblEmulator>> machines;
+    std::vector<std::unique_ptr<mto::virt::MarlinEmulator>> printers;
     std::vector<std::unique_ptr<TcpBridge>> bridges;
     try {
         for (std::size_t i = 0; i < grblPaths.size(); ++i) {
@@ -187,6 +199,25 @@ int main(int argc, char** argv)
             }
             machines.push_back(std::move(machine));
         }
+        for (std::size_t i = 0; i < marlinPaths.size(); ++i) {
+            mto::virt::MarlinEmulatorOptions options;
+            options.linkPath = marlinPaths[i];
+            options.baud = baud;
+            options.pacing = vm.count("pacing") > 0;
+            options.speedFactor = speed;
+            options.resetOnOpen = base.resetOnOpen;
+            options.checksumErrorRate = checksumErrors;
+            auto printer = std::make_unique<mto::virt::MarlinEmulator>(io, options);
+            std::string name = marlinPaths[i];
+            printer->setLogger([name](std::string_view line) { std::cerr << name << ": " << line << "\n"; });
+            std::cerr << name << ": Marlin 2.1 emulator on " << printer->devicePath() << "\n";
+            if (vm.count("tcp")) {
+                auto port = static_cast<unsigned short>(tcpPort + grblPaths.size() + i);
+                bridges.push_back(std::make_unique<TcpBridge>(io, port, printer->devicePath()));
+                std::cerr << name << ": also on TCP port " << port << "\n";
+            }
+            printers.push_back(std::move(printer));
+        }
     } catch (const std::exception& e) {
         std::cerr << "mto-machine-sim: " << e.what() << "\n";
         return 1;
@@ -198,6 +229,7 @@ int main(int argc, char** argv)
         std::cerr << "mto-machine-sim: stopping\n";
         bridges.clear();
         machines.clear();   // removes the symlinks
+        printers.clear();
         io.stop();
     });
     io.run();

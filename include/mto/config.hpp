@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ struct IntakeConfig {
 struct MachineConfig {
     std::string id;                    // names the machine in events, status and mtoctl
     std::string profile;               // a [machine.<name>] of the catalog: capability, envelope, words
-    std::string driver = "grbl";
+    std::string driver = "grbl";       // grbl (laser, cnc) | marlin (fdm)
     std::string port;                  // serial device, or tcp://host:port
     unsigned baud = 115200;
     std::vector<std::string> materials;   // empty: those the profile allows
@@ -45,6 +46,11 @@ struct MachineConfig {
     std::chrono::milliseconds statusWhileIdle{5000};
     bool pauseOnHold = false;          // on_hold = "pause": a held order's running unit is feed-held
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
+    // Marlin only.
+    unsigned inFlight = 4;             // commands sent ahead of their ok; 1 = send and wait
+    std::optional<std::string> pauseGcode;    // unset: the driver's defaults
+    std::optional<std::string> resumeGcode;
+    std::optional<std::string> cancelGcode;
 };
 
 // One station of the station display, [[station.stations]]: what its page shows.

@@ -9,18 +9,20 @@
 namespace mto::bench {
 
 const std::vector<std::string>& allBenchmarks() {
-    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "scheduler", "scan"};
+    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "marlin", "scheduler", "scan"};
     return names;
 }
 
 std::string benchUsage() {
     return "usage: mto_bench [BENCHMARK...] [options]\n"
-           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, scan (default: all, in order)\n"
+           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, marlin, scheduler, scan (default: all, in order)\n"
            "                   compile: laser items/s on one core, bulk orders of 1/100/10,000 items (quick: 1,000)\n"
            "                   through the item compiler and through the compile room, slice-cache hit vs miss\n"
            "                   grbl: serial-line use streaming a 20,000-segment laser job (quick: 2,000) to the GRBL\n"
            "                   emulator at 115200 baud, character counting vs send-and-wait; CPU of 3 idle\n"
            "                   connected machines over 60 s (quick: 10 s) vs sleep\n"
+           "                   marlin: a 10,000-move print (quick: 2,000) to the Marlin emulator pacing bytes at\n"
+           "                   115200 baud, 4 commands in flight vs send-and-wait (in_flight = 1)\n"
            "                   scheduler: dispatch decisions over 10,000 queued jobs (quick: 2,000) and 20 machines\n"
            "  --quick          small sizes for a smoke test (under a minute); explicit sizes still win\n"
            "  --orders N       ingest: orders published pipelined (default 5000, quick 500)\n"

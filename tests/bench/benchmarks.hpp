@@ -14,6 +14,7 @@ void runDrainBench(const BenchOptions& options, BenchReport& report);
 void runMemoryBench(const BenchOptions& options, BenchReport& report);
 void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
+void runMarlinStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
 void runScanBench(const BenchOptions& options, BenchReport& report);
 

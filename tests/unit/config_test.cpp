@@ -357,6 +357,22 @@ TEST(RedactUri, LeavesUrisWithoutCredentialsAlone) {
     EXPECT_EQ(redactUri("not a uri"), "not a uri");
 }
 
+TEST_F(ConfigTest, MarlinPrintersAreReadWithTheirSettings) {
+    ConfigText t;
+    t.extra = "[[machines]]\nid = \"printer-1\"\nprofile = \"mk3s\"\ndriver = \"marlin\"\nport = \"/dev/ttyACM0\"\n"
+              "[[machines]]\nid = \"printer-2\"\nprofile = \"mk3s\"\ndriver = \"marlin\"\nport = \"/dev/ttyACM1\"\n"
+              "in_flight = 1\npause_gcode = \"M400\\nG1 Z20\"\nresume_gcode = \"G1 Z0.2\"\ncancel_gcode = \"M104 S0\"\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.machines.size(), 2u);
+    EXPECT_EQ(c.machines[0].driver, "marlin");
+    EXPECT_EQ(c.machines[0].inFlight, 4u);
+    EXPECT_FALSE(c.machines[0].pauseGcode);
+    EXPECT_EQ(c.machines[1].inFlight, 1u);
+    EXPECT_EQ(c.machines[1].pauseGcode.value_or(""), "M400\nG1 Z20");
+    EXPECT_EQ(c.machines[1].resumeGcode.value_or(""), "G1 Z0.2");
+    EXPECT_EQ(c.machines[1].cancelGcode.value_or(""), "M104 S0");
+}
+
 TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
     ConfigText t;
     t.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n"
@@ -411,7 +427,11 @@ TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     expectKeyError(machines("id = \"a b\"\nprofile = \"x\"\nport = \"p\"\n"), "machines[1].id");
     expectKeyError(machines("id = \"m2\"\nport = \"p\"\n"), "machines[1].profile", "missing");
     expectKeyError(machines("id = \"m2\"\nprofile = \"x\"\n"), "machines[1].port", "missing");
-    expectKeyError(machines(base + "driver = \"marlin\"\n"), "machines[1].driver");
+    expectKeyError(machines(base + "driver = \"repetier\"\n"), "machines[1].driver", "marlin");
+    expectKeyError(machines(base + "in_flight = 4\n"), "machines[1].in_flight", "Marlin setting");
+    expectKeyError(machines(base + "driver = \"marlin\"\ndry_run = true\n"), "machines[1].dry_run", "GRBL setting");
+    expectKeyError(machines(base + "driver = \"marlin\"\nin_flight = 0\n"), "machines[1].in_flight", "between 1 and 32");
+    expectKeyError(machines(base + "driver = \"marlin\"\ncancel_gcode = 5\n"), "machines[1].cancel_gcode", "string");
     expectKeyError(machines(base + "baud = 12\n"), "machines[1].baud");
     expectKeyError(machines(base + "baud_rate = 9600\n"), "machines[1].baud_rate", "unknown key");
     expectKeyError(machines(base + "materials = \"oak\"\n"), "machines[1].materials");
