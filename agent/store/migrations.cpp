@@ -240,6 +240,12 @@ CREATE TABLE shipments (
     shipped_seq INTEGER
 ) WITHOUT ROWID;
 )sql",
+    // Batch production on jigs: a unit run in a jig slot names the jig and the slot, so the units of one jig run
+    // are found again after a restart (same machine, same start) and a restart puts each back in its own slot.
+    R"sql(
+ALTER TABLE units ADD COLUMN jig TEXT;
+ALTER TABLE units ADD COLUMN slot INTEGER;
+)sql",
 };
 
 } // namespace

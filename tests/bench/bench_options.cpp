@@ -9,19 +9,21 @@
 namespace mto::bench {
 
 const std::vector<std::string>& allBenchmarks() {
-    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "scheduler", "scan"};
+    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "scheduler", "scan", "jig"};
     return names;
 }
 
 std::string benchUsage() {
     return "usage: mto_bench [BENCHMARK...] [options]\n"
-           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, scan (default: all, in order)\n"
+           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, scan, jig (default: all, in order)\n"
            "                   compile: laser items/s on one core, bulk orders of 1/100/10,000 items (quick: 1,000)\n"
            "                   through the item compiler and through the compile room, slice-cache hit vs miss\n"
            "                   grbl: serial-line use streaming a 20,000-segment laser job (quick: 2,000) to the GRBL\n"
            "                   emulator at 115200 baud, character counting vs send-and-wait; CPU of 3 idle\n"
            "                   connected machines over 60 s (quick: 10 s) vs sleep\n"
            "                   scheduler: dispatch decisions over 10,000 queued jobs (quick: 2,000) and 20 machines\n"
+           "                   jig: machine time of a 200-tag order on a 20-slot jig vs one job per tag (estimator,\n"
+           "                   bed clear per job included)\n"
            "  --quick          small sizes for a smoke test (under a minute); explicit sizes still win\n"
            "  --orders N       ingest: orders published pipelined (default 5000, quick 500)\n"
            "  --round-trips N  latency, scan: measured round trips (default 1000, quick 200)\n"

@@ -16,5 +16,6 @@ void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
 void runScanBench(const BenchOptions& options, BenchReport& report);
+void runJigBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench
