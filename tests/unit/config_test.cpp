@@ -525,9 +525,6 @@ TEST_F(ConfigTest, LabelMistakesNameTheKey) {
     expectKeyError(t, "labels.colour", "unknown key");
 }
 
-} // namespace
-} // namespace mto
-
 TEST_F(ConfigTest, AJigGridIsReadRowByRowFromItsFrontLeftSlot) {
     ConfigText t;
     t.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n"
@@ -591,3 +588,6 @@ TEST_F(ConfigTest, ABadJigIsNamedByItsMachineItsPlaceAndKey) {
     twice.extra = machine + head + "slots = [{ x = 0, y = 0 }]\n" + head + "slots = [{ x = 0, y = 0 }]\n";
     expectKeyError(twice, "machines[0].jigs[1].id", "listed twice");
 }
+
+} // namespace
+} // namespace mto

@@ -283,16 +283,11 @@ TEST_F(JobQueueTest, TheHeadListsQueuedJobsInQueueOrderWithTheirNextUnitAndStops
     EXPECT_TRUE(queue_.head(0).empty());
 }
 
-} // namespace
-} // namespace mto
-
-namespace {
 std::vector<std::string> names(const std::vector<QueuedUnit>& units) {
     std::vector<std::string> out;
     for (const auto& u : units) out.push_back(u.orderId + "#" + std::to_string(u.unit));
     return out;
 }
-} // namespace
 
 TEST_F(JobQueueTest, AJigBatchTakesReadyUnitsOfTheSameSkuOperationMaterialAndProfileInQueueOrder) {
     addOrder("a", "standard", "", 3, {laserJob("oak")});
@@ -366,3 +361,6 @@ TEST_F(JobQueueTest, AJigBatchTakesAScrappedUnitAgainFirstAndSkipsHeldOrders) {
     EXPECT_EQ(nextOrder(laser_), "<none>");
     EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE order_id = 'a' AND state = 'running'"), 3);
 }
+
+} // namespace
+} // namespace mto
