@@ -162,8 +162,9 @@ protected:
         for (const auto& o : orders)
             for (const auto& e : store_.eventsForOrder(o)) {
                 auto v = boost::json::parse(e.payload).as_object();
+                const auto* item = v.if_contains("item_id");
                 out.push_back({v.at("seq").as_int64(),
-                               {o, v.contains("item_id") ? std::string(v.at("item_id").as_string()) : "", e.milestone,
+                               {o, item && item->is_string() ? std::string(item->as_string()) : "", e.milestone,
                                 v.at("data").as_object()}});
             }
         std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
