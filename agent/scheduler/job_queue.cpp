@@ -322,7 +322,8 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
     std::vector<PendingJob> out;
     const std::string sql =
         std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
-                    "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL "
+                    "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL, "
+                    "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND i.item_id = j.item_id), '') "
                     "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
                     "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
         kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
@@ -343,6 +344,7 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
             if (st.columnInt(9) > 0) j.units.insert(j.units.begin(), -1);   // placeholder, filled below
             j.estimatedSeconds = st.columnReal(10);
             j.announced = st.columnInt(11) != 0;
+            j.sku = st.columnText(12);
             out.push_back(std::move(j));
         }
         st.reset();

@@ -48,6 +48,7 @@ struct PendingJob {
     std::vector<std::int64_t> units;   // the unit indexes still to start, in the order they will start
     double estimatedSeconds = 0;       // per unit
     bool announced = false;            // HQ has had its `scheduled` milestone
+    std::string sku;                   // of the job's item (for jigs)
 };
 
 // One job waiting in the queue with the units of it not yet started, as operators and HQ see it.

@@ -722,18 +722,22 @@ void Scheduler::runForecast() {
         std::map<UnitKey, double> running;
         for (const auto& mp : machines_) {
             const Machine& m = *mp;
+            std::map<std::string, std::size_t> jigSlots;
+            for (const Jig& j : m.jigs)
+                for (const auto& [sku, origin] : j.partOrigins) jigSlots.emplace(sku, j.slots.size());
             switch (m.bay) {
             case Bay::Ready:
-                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0});
+                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots});
                 break;
             case Bay::Running: {
                 const double left = secondsLeft(m);
                 for (const Placed& p : onBed(m)) running[{p.unit.orderId, p.unit.itemId, p.unit.step, p.unit.unit}] = left;
-                floor.push_back({m.slot, left + forecastOptions_.bedClearS});
+                floor.push_back({m.slot, left + forecastOptions_.bedClearS, jigSlots});
                 break;
             }
             case Bay::AwaitingClear:
-                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, forecastOptions_.bedClearS});
+                if (m.driver->state() == MachineState::Idle)
+                    floor.push_back({m.slot, forecastOptions_.bedClearS, jigSlots});
                 break;
             case Bay::NeedsAttention:
                 break;   // takes no work until an operator decides; when is not known
