@@ -12,7 +12,9 @@
 #include <variant>
 #include <vector>
 
+#include "agent.hpp"
 #include "grbl/grbl_driver.hpp"
+#include "mto/error.hpp"
 #include "grbl_options.hpp"
 #include "scheduler/jig.hpp"
 #include "scheduler/scheduler.hpp"
@@ -359,6 +361,46 @@ TEST_F(JigTest, AMachineWithAJigRunsOtherSkusOneUnitPerProgramAsBefore) {
         }
     }
     EXPECT_EQ(programsRun_, 2);
+}
+
+// The agent reads [[machines.jigs]] against the catalog and the machine's profile; a mistake stops it at start
+// with the key named, as every config mistake does.
+class JigConfigTest : public ::testing::Test {
+protected:
+    // The error the agent gives at start with this jig on laser-1 (laser-400), or "" when it starts.
+    std::string startError(const std::string& jig) {
+        test::writeFile(dir_.path() / "agent.toml",
+                        "[factory]\nid = \"f1\"\n[mqtt]\nuri = \"tcp://127.0.0.1:1\"\n[storage]\nstate_dir = \"state\"\n"
+                        "[intake]\ncatalog = \"" + test::sourceDir() + "/config/catalog.toml\"\n[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\n"
+                        "port = \"" + (dir_.path() / "no-such-port").string() + "\"\n[[machines.jigs]]\nid = \"j\"\n" + jig);
+        try {
+            Agent agent(loadConfig(dir_.path() / "agent.toml"));
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    }
+    test::TempDir dir_;
+};
+
+TEST_F(JigConfigTest, AJigOutsideTheWorkAreaOrForASkuItCannotHoldStopsTheAgentNamingTheKey) {
+    const std::string tags = "skus = [\"TAG-STEEL-ENGRAVED\"]\n";
+    const std::string grid = "grid = { origin_x = 10, origin_y = 10, columns = 4, rows = 5, pitch_x = 60, pitch_y = 30 }\n";
+    EXPECT_EQ(startError(tags + "slot_width = 50\nslot_height = 20\n" + grid), "") << "the demo's jig is fine";
+
+    auto expect = [&](const std::string& jig, const std::string& key, const std::string& words) {
+        const std::string e = startError(jig);
+        EXPECT_NE(e.find("key 'machines[0].jigs[0]" + key + "'"), std::string::npos) << e;
+        EXPECT_NE(e.find(words), std::string::npos) << e;
+    };
+    expect(tags + "slot_width = 50\nslot_height = 20\n"
+                  "grid = { origin_x = 10, origin_y = 10, columns = 7, rows = 1, pitch_x = 60 }\n",
+           ".slots", "slot 6 (x 370");
+    expect(tags + "slot_width = 50\nslot_height = 20\nslots = [{ x = 10, y = -1 }]\n", ".slots", "outside the work area");
+    expect("skus = [\"NO-SUCH-SKU\"]\nslot_width = 50\nslot_height = 20\n" + grid, ".skus", "no SKU NO-SUCH-SKU");
+    expect("skus = [\"SIGN-PINE-CNC\"]\nslot_width = 50\nslot_height = 20\n" + grid, ".skus",
+           "not made on machine profile laser-400");
+    expect(tags + "slot_width = 40\nslot_height = 20\n" + grid, ".slot_width", "does not fit a slot");
 }
 
 } // namespace
