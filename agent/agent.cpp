@@ -92,7 +92,38 @@ Agent::Agent(Config config)
                  config_.intake.catalogPath.string(), catalog->size());
 }
 
+Jig Agent::jigOf(const Catalog& catalog, const MachineProfile& profile, const JigConfig& c, const std::string& at) const {
+    auto fail = [&](const std::string& key, const std::string& what) {
+        throw Error(config_.sourcePath.string() + ": key '" + at + key + "': " + what);
+    };
+    if (auto i = slotOutsideEnvelope(c.slots, profile)) {
+        const JigSlot& s = c.slots[*i];
+        fail(".slots", "slot " + std::to_string(*i) + " (x " + std::to_string(s.x) + ".." + std::to_string(s.x + s.width) +
+                           ", y " + std::to_string(s.y) + ".." + std::to_string(s.y + s.height) +
+                           " mm) is outside the work area of profile " + profile.name + " (0.." +
+                           std::to_string(profile.sizeX) + " x 0.." + std::to_string(profile.sizeY) + " mm)");
+    }
+    Jig jig{c.id, c.slots, {}};
+    for (const auto& sku : c.skus) {
+        const CatalogEntry* e = catalog.find(sku);
+        if (!e) fail(".skus", "the catalog has no SKU " + sku);
+        bool onThisMachine = false;
+        for (const Operation& op : e->operations) onThisMachine |= op.machine == profile.name;
+        if (!onThisMachine) fail(".skus", "SKU " + sku + " is not made on machine profile " + profile.name);
+        if (!e->workArea || e->workArea->width <= 0 || e->workArea->height <= 0)
+            fail(".skus", "SKU " + sku + " has no work_area in the catalog: where its part lies is not known");
+        if (e->workArea->width > c.slots.front().width + 1e-9 || e->workArea->height > c.slots.front().height + 1e-9)
+            fail(".slot_width", "SKU " + sku + "'s work area (" + std::to_string(e->workArea->width) + " x " +
+                                    std::to_string(e->workArea->height) + " mm) does not fit a slot");
+        jig.partOrigins[sku] = {e->workArea->x, e->workArea->y};
+    }
+    return jig;
+}
+
 void Agent::addMachines(const Catalog& catalog) {
+    scheduler_->setProofWriter([dir = config_.stateDir](const std::string& sha, const std::string& png) {
+        writeFileDurably(CompileQueue::mediaPath(dir, sha), png);
+    });
     for (std::size_t i = 0; i < config_.machines.size(); ++i) {
         const MachineConfig& m = config_.machines[i];
         const MachineProfile* profile = catalog.machine(m.profile);
@@ -106,6 +137,10 @@ void Agent::addMachines(const Catalog& catalog) {
         if (m.driver == "marlin" && profile->capability != "fdm")
             throw Error(at + "marlin runs fdm printers; profile " + m.profile + " is " + profile->capability +
                         " (use driver = \"grbl\")");
+        if (m.driver != "grbl" && !m.jigs.empty())
+            throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) +
+                        "].jigs': jig programs are built for grbl machines (lasers and routers); a printer's plate of "
+                        "several parts comes from the slicer");
         MachineSlot slot{m.id, m.profile, profile->capability, {}};
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
@@ -135,6 +170,12 @@ void Agent::addMachines(const Catalog& catalog) {
             return std::make_unique<grbl::GrblDriver>(io_, o, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
         spdlog::info("machine {}: {} ({}, {}) on {}", m.id, m.profile, profile->capability, m.driver, m.port);
+        for (std::size_t k = 0; k < m.jigs.size(); ++k) {
+            scheduler_->addJig(m.id, jigOf(catalog, *profile, m.jigs[k], "machines[" + std::to_string(i) + "].jigs[" +
+                                                                            std::to_string(k) + "]"),
+                               *profile);
+            spdlog::info("machine {}: jig {} with {} slots", m.id, m.jigs[k].id, m.jigs[k].slots.size());
+        }
     }
 }
 

@@ -42,6 +42,8 @@ private:
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
+    // A [[machines.jigs]] table checked against the machine's profile and the catalog (errors name `at`).
+    Jig jigOf(const Catalog& catalog, const MachineProfile& profile, const JigConfig& c, const std::string& at) const;
     void addScanners();
     std::string control(const std::vector<std::string>& words);
     std::vector<FloorMachine> floorMachines() const;

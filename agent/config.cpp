@@ -2,6 +2,7 @@
 // Loads the agent's TOML configuration; every error names the file, the key and what is wrong.
 #include "mto/config.hpp"
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <map>
 #include <set>
@@ -206,7 +207,8 @@ public:
         if (!list) fail("machines", "must be an array of tables: [[machines]]");
         static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
                                                  "character_counting", "status_running_ms", "status_idle_ms", "on_hold",
-                                                 "on_cancel", "in_flight", "pause_gcode", "resume_gcode", "cancel_gcode"};
+                                                 "on_cancel", "in_flight", "pause_gcode", "resume_gcode", "cancel_gcode",
+                                                 "jigs"};
         std::set<std::string> ids;
         for (std::size_t i = 0; i < list->size(); ++i) {
             const std::string at = "machines[" + std::to_string(i) + "]";
@@ -255,7 +257,85 @@ public:
             if (onCancel != "finish" && onCancel != "stop")
                 fail(at + ".on_cancel", "must be \"finish\" (the running unit ends) or \"stop\" (the job stops at once)");
             m.stopOnCancel = onCancel == "stop";
+            m.jigs = readJigs(*t, at);
             out.push_back(std::move(m));
+        }
+        return out;
+    }
+
+    // [[machines.jigs]] of one machine: slots from a grid or a list, one slot size, the SKUs held.
+    std::vector<JigConfig> readJigs(const toml::table& machine, const std::string& machineAt) const {
+        std::vector<JigConfig> out;
+        const toml::node* n = machine.get("jigs");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail(machineAt + ".jigs", "must be an array of tables: [[machines.jigs]]");
+        auto real = [this](const toml::table& t, const std::string& at, const char* key, double min, double max) {
+            const toml::node* v = t.get(key);
+            if (!v) fail(at + "." + key, "missing (required)");
+            if (!v->is_number()) fail(at + "." + key, "must be a number (mm)");
+            const double x = *v->value<double>();
+            if (!(x >= min && x <= max)) fail(at + "." + key, "must be between " + trimmed(min) + " and " + trimmed(max));
+            return x;
+        };
+        static const std::set<std::string> known{"id", "skus", "slot_width", "slot_height", "grid", "slots"};
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = machineAt + ".jigs[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            const Entry e{*this, *t, at};
+            JigConfig j;
+            j.id = e.text("id", std::nullopt);
+            if (!OrderParser::isValidId(j.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!ids.insert(j.id).second) fail(at + ".id", "jig '" + j.id + "' is listed twice on this machine");
+            const toml::array* skus = t->get("skus") ? t->get("skus")->as_array() : nullptr;
+            if (!skus || skus->empty()) fail(at + ".skus", "must be a non-empty array of SKUs the jig holds");
+            for (const auto& sku : *skus) {
+                if (!sku.is_string()) fail(at + ".skus", "must be an array of SKU names");
+                j.skus.push_back(*sku.value<std::string>());
+            }
+            const double w = real(*t, at, "slot_width", 0.1, 100000), h = real(*t, at, "slot_height", 0.1, 100000);
+            const toml::node* grid = t->get("grid");
+            const toml::node* slots = t->get("slots");
+            if ((grid != nullptr) == (slots != nullptr))
+                fail(at + ".grid", "give the slots either as a grid (grid = { ... }) or as a list (slots = [ ... ]), "
+                                   "exactly one of them");
+            if (grid) {
+                const std::string g = at + ".grid";
+                const toml::table* gt = grid->as_table();
+                if (!gt) fail(g, "must be a table { origin_x, origin_y, columns, rows, pitch_x, pitch_y }");
+                static const std::set<std::string> gridKeys{"origin_x", "origin_y", "columns", "rows", "pitch_x", "pitch_y"};
+                for (const auto& [key, ignored] : *gt)
+                    if (!gridKeys.count(std::string(key.str()))) fail(g + "." + std::string(key.str()), "unknown key");
+                const Entry ge{*this, *gt, g};
+                const double ox = real(*gt, g, "origin_x", -100000, 100000), oy = real(*gt, g, "origin_y", -100000, 100000);
+                const auto columns = ge.number("columns", 1, 1, 1000), rows = ge.number("rows", 1, 1, 1000);
+                if (columns * rows > 10000) fail(g, "more than 10000 slots");
+                const double px = columns > 1 ? real(*gt, g, "pitch_x", 0.1, 100000) : 0;
+                const double py = rows > 1 ? real(*gt, g, "pitch_y", 0.1, 100000) : 0;
+                for (std::int64_t r = 0; r < rows; ++r)
+                    for (std::int64_t c = 0; c < columns; ++c)
+                        j.slots.push_back({ox + static_cast<double>(c) * px, oy + static_cast<double>(r) * py, w, h});
+            } else {
+                const toml::array* a = slots->as_array();
+                if (!a || a->empty()) fail(at + ".slots", "must be a non-empty array of { x, y } slot origins");
+                for (std::size_t k = 0; k < a->size(); ++k) {
+                    const std::string s = at + ".slots[" + std::to_string(k) + "]";
+                    const toml::table* st = a->get(k)->as_table();
+                    if (!st) fail(s, "must be a table { x, y }");
+                    for (const auto& [key, ignored] : *st)
+                        if (key.str() != "x" && key.str() != "y") fail(s + "." + std::string(key.str()), "unknown key");
+                    j.slots.push_back({real(*st, s, "x", -100000, 100000), real(*st, s, "y", -100000, 100000), w, h});
+                }
+            }
+            if (auto clash = overlappingJigSlots(j.slots))
+                fail(at + (grid ? ".grid" : ".slots[" + std::to_string(clash->second) + "]"),
+                     "slot " + std::to_string(clash->second) + " overlaps slot " + std::to_string(clash->first) +
+                         " (a pitch smaller than the slot size?)");
+            out.push_back(std::move(j));
         }
         return out;
     }
@@ -414,6 +494,26 @@ const char* toString(LabelsConfig::PrintFormat f) {
     case LabelsConfig::PrintFormat::Zpl: return "zpl";
     }
     return "pdf";
+}
+
+std::optional<std::pair<std::size_t, std::size_t>> overlappingJigSlots(const std::vector<JigSlot>& slots) {
+    // Slots are few (a jig holds tens, a config allows 10000): sort by x and compare only those whose x ranges meet.
+    std::vector<std::size_t> byX(slots.size());
+    for (std::size_t i = 0; i < byX.size(); ++i) byX[i] = i;
+    std::sort(byX.begin(), byX.end(), [&](std::size_t a, std::size_t b) { return slots[a].x < slots[b].x; });
+    std::optional<std::pair<std::size_t, std::size_t>> first;
+    for (std::size_t a = 0; a < byX.size(); ++a) {
+        const JigSlot& s = slots[byX[a]];
+        for (std::size_t b = a + 1; b < byX.size() && slots[byX[b]].x < s.x + s.width; ++b) {
+            const JigSlot& t = slots[byX[b]];
+            if (t.y < s.y + s.height && s.y < t.y + t.height) {
+                const auto pair = std::minmax(byX[a], byX[b]);
+                if (!first || pair.second < first->second || (pair.second == first->second && pair.first < first->first))
+                    first = pair;
+            }
+        }
+    }
+    return first;
 }
 
 std::string redactUri(const std::string& uri) {

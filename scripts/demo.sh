@@ -192,6 +192,9 @@ LASER_PID=$!
   >"$TMP_DIR/cnc.log" 2>&1 &
 CNC_PID=$!
 printf '\n[[machines]]\nid = "laser-1"\nprofile = "laser-400"\nport = "%s"\n' "$TMP_DIR/laser-1" >>"$TMP_DIR/demo.toml"
+# A 20-pocket jig for the steel tags: the 200-tag bulk order (ORD-1004) runs as 10 jig programs.
+printf '[[machines.jigs]]\nid = "tags-20"\nskus = ["TAG-STEEL-ENGRAVED"]\nslot_width = 50\nslot_height = 20\n%s\n' \
+  'grid = { origin_x = 10, origin_y = 10, columns = 4, rows = 5, pitch_x = 60, pitch_y = 30 }' >>"$TMP_DIR/demo.toml"
 printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_DIR/cnc-1" >>"$TMP_DIR/demo.toml"
 # A Marlin FDM printer (the keychain order), with 1% of its serial lines damaged and asked for again.
 "${SETSID[@]}" build/mto-machine-sim --marlin "$TMP_DIR/printer-1" --speed 50 --checksum-errors 0.01 \

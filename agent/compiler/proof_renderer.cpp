@@ -181,7 +181,7 @@ std::string ProofRenderer::render(const std::vector<const GcodeProgram*>& layers
 }
 
 Proof ProofRenderer::renderProof(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea,
-                                 std::string_view title) const {
+                                 std::string_view title, const std::vector<ProofMark>& marks) const {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point began = Clock::now();
     Proof proof;
@@ -213,6 +213,19 @@ Proof ProofRenderer::renderProof(const std::vector<const GcodeProgram*>& layers,
     box(0, 0, profile_.sizeX, profile_.sizeY, kEnvelopeGrey, outlineThickness);
     if (workArea.width > 0 && workArea.height > 0)
         box(workArea.x, workArea.y, workArea.x + workArea.width, workArea.y + workArea.height, kWorkAreaBlue, outlineThickness);
+    for (const ProofMark& mark : marks) {
+        const WorkArea& b = mark.box;
+        box(b.x, b.y, b.x + b.width, b.y + b.height, kWorkAreaBlue, outlineThickness);
+        if (mark.label.empty()) continue;
+        // Small enough for a slot of a dense jig; never drawn larger than the title.
+        const double scale = std::min(st.fontScale, std::max(0.25, b.height * l.pxPerMm / 60.0));
+        const Point2 corner = l.toPixel({b.x, b.y + b.height});
+        int base = 0;
+        const cv::Size size = cv::getTextSize(asciiOnly(mark.label), kFont, scale, 1, &base);
+        cv::putText(img, asciiOnly(mark.label),
+                    {static_cast<int>(corner.x) + 2, static_cast<int>(corner.y) + size.height + 2}, kFont, scale,
+                    kWorkAreaBlue, 1, cv::LINE_AA);
+    }
 
     // Raster engravings and flattened arcs are millions of moves shorter than a pixel; joined moves that
     // stay within a pixel of where the stroke started are drawn as one line, which looks the same.

@@ -34,6 +34,12 @@ struct ProofLayout {
     }
 };
 
+// A labelled rectangle drawn over the tool path, e.g. a jig slot and the unit placed in it.
+struct ProofMark {
+    WorkArea box;
+    std::string label;   // drawn in ASCII inside the box's top-left corner; other characters become '?'
+};
+
 // A rendered proof and whether every move made it onto it.
 struct Proof {
     std::string png;
@@ -64,9 +70,9 @@ public:
     std::string render(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {},
                        std::string_view title = {}) const;
 
-    // The same with whether it is complete.
+    // The same with whether it is complete; marks are drawn in blue with their labels.
     Proof renderProof(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {},
-                      std::string_view title = {}) const;
+                      std::string_view title = {}, const std::vector<ProofMark>& marks = {}) const;
 
     ProofLayout layout(const GcodeProgram& program, const WorkArea& workArea = {}) const;
     ProofLayout layout(const std::vector<const GcodeProgram*>& layers, const WorkArea& workArea = {}) const;

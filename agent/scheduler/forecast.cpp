@@ -25,6 +25,21 @@ std::vector<PlannedUnit> forecastQueue(std::vector<ForecastMachine> machines, co
     std::vector<PlannedUnit> out;
     std::map<UnitKey, double> finishes = runningFinishInS;
     std::vector<ForecastMachine*> able;
+    // The last jig run planned on a machine, open while it has free slots.
+    struct JigRun {
+        std::string sku, operation, material;
+        std::size_t slotsLeft = 0;
+        double start = 0, finish = 0;
+        std::vector<std::size_t> planned;   // indexes into out: every unit of the run ends with the run
+    };
+    std::map<const ForecastMachine*, JigRun> runs;
+    auto joins = [&](const ForecastMachine* m, const PendingJob& job, double ready) -> JigRun* {
+        auto it = runs.find(m);
+        if (it == runs.end()) return nullptr;
+        JigRun& r = it->second;
+        const bool same = r.sku == job.sku && r.operation == job.operation && r.material == job.material;
+        return same && r.slotsLeft > 0 && ready <= r.start ? &r : nullptr;
+    };
     for (const PendingJob& job : jobs) {
         able.clear();
         for (auto& m : machines)
@@ -41,16 +56,37 @@ std::vector<PlannedUnit> forecastQueue(std::vector<ForecastMachine> machines, co
             ForecastMachine* best = nullptr;
             double bestStart = std::numeric_limits<double>::infinity();
             for (ForecastMachine* m : able) {
-                const double start = std::max(m->freeInS, ready);
+                const JigRun* run = joins(m, job, ready);
+                const double start = run ? run->start : std::max(m->freeInS, ready);
                 if (start < bestStart) {
                     bestStart = start;
                     best = m;
                 }
             }
             if (best) {
+                const double seconds = std::max(0.0, job.estimatedSeconds);
                 p.machineId = best->slot.machineId;
                 p.startInS = bestStart;
-                p.finishInS = bestStart + std::max(0.0, job.estimatedSeconds);
+                if (JigRun* run = joins(best, job, ready)) {
+                    // In the same program: the run ends later by this unit's time.
+                    run->finish += seconds;
+                    --run->slotsLeft;
+                    p.finishInS = run->finish;
+                    for (std::size_t i : run->planned) {
+                        PlannedUnit& q = out[i];
+                        q.finishInS = run->finish;
+                        finishes[{q.orderId, q.itemId, q.step, q.unit}] = run->finish;
+                    }
+                    run->planned.push_back(out.size());
+                } else {
+                    p.finishInS = bestStart + seconds;
+                    auto slots = job.sku.empty() ? best->jigSlots.end() : best->jigSlots.find(job.sku);
+                    if (slots != best->jigSlots.end() && slots->second > 0)
+                        runs[best] = {job.sku, job.operation, job.material, slots->second - 1, bestStart, p.finishInS,
+                                      {out.size()}};
+                    else
+                        runs.erase(best);
+                }
                 best->freeInS = p.finishInS + options.bedClearS;
                 finishes[{job.orderId, job.itemId, job.step, unit}] = p.finishInS;
             }

@@ -20,6 +20,7 @@ namespace mto {
 struct ForecastMachine {
     MachineSlot slot;
     double freeInS = 0;
+    std::map<std::string, std::size_t> jigSlots;   // SKU → slots of the machine's jig that holds it
 };
 
 // One unit of a step of an item: (order, item, step, unit).
@@ -42,7 +43,9 @@ struct ForecastOptions {
 };
 
 // Plans `jobs` (in queue order, as JobQueue::pendingJobs returns them) one unit at a time on the machine that
-// can start it first, as the scheduler will. A later route step starts no earlier than the same unit of the
+// can start it first, as the scheduler will. On a machine with a jig for the job's SKU, units of the same SKU,
+// operation and material join the machine's last planned jig run while it has free slots (they run in one
+// program: the run ends later by their time, and one bed clear follows the whole run). A later route step starts no earlier than the same unit of the
 // step before it finishes: planned here, or running now (`runningFinishInS`, by unit key).
 std::vector<PlannedUnit> forecastQueue(std::vector<ForecastMachine> machines, const std::vector<PendingJob>& jobs,
                                        const std::map<UnitKey, double>& runningFinishInS,

@@ -2,6 +2,8 @@
 // The scheduler's queue: which unit of which job a machine should run next, decided from the store alone.
 #include "scheduler/job_queue.hpp"
 
+#include <tuple>
+
 
 namespace mto {
 
@@ -61,6 +63,132 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
     }
 }
 
+std::string JobQueue::skuOf(const QueuedUnit& u) {
+    auto& st = db_.prepare("SELECT sku FROM items WHERE order_id = ?1 AND item_id = ?2");
+    st.bind(1, u.orderId).bind(2, u.itemId);
+    std::string sku = st.step() ? st.columnText(0) : "";
+    st.reset();
+    return sku;
+}
+
+std::vector<QueuedUnit> JobQueue::batchFor(const MachineSlot& machine, const QueuedUnit& lead, std::size_t max) {
+    std::vector<QueuedUnit> out{lead};
+    std::string material, sku;
+    {
+        auto& st = db_.prepare("SELECT j.material, i.sku FROM jobs j JOIN items i ON i.order_id = j.order_id AND "
+                               "i.item_id = j.item_id WHERE j.order_id = ?1 AND j.item_id = ?2 AND j.operation = ?3");
+        st.bind(1, lead.orderId).bind(2, lead.itemId).bind(3, lead.operation);
+        const bool found = st.step();
+        if (found) {
+            material = st.columnText(0);
+            sku = st.columnText(1);
+        }
+        st.reset();
+        if (!found) return out;
+    }
+    // The same walk as nextFor's, narrowed to the lead's kind of work.
+    const std::string sql =
+        std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.started_units, j.qty, j.rush, "
+                    "j.artifact_sha, j.estimated_s, j.requeued_units "
+                    "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                    "JOIN items i ON i.order_id = j.order_id AND i.item_id = j.item_id "
+                    "WHERE j.state = 'queued' AND j.capability = ?1 AND (j.profile = ?2 OR j.profile = '') "
+                    "AND j.material = ?3 AND j.operation = ?4 AND j.rush = ?5 AND i.sku = ?6 "
+                    "AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
+        kRunnableOrderStates +
+        " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?7 OFFSET ?8";
+    constexpr int kBatchPage = 64;
+    for (int offset = 0; out.size() < max; offset += kBatchPage) {
+        std::vector<std::pair<QueuedUnit, std::int64_t>> jobs;   // with its requeued-unit count
+        {
+            auto& st = db_.prepare(sql);
+            st.bind(1, machine.capability).bind(2, machine.profile).bind(3, material).bind(4, lead.operation);
+            st.bind(5, std::int64_t{lead.rush ? 1 : 0}).bind(6, sku);
+            st.bind(7, std::int64_t{kBatchPage}).bind(8, std::int64_t{offset});
+            while (st.step()) {
+                QueuedUnit u;
+                u.orderId = st.columnText(0);
+                u.itemId = st.columnText(1);
+                u.operation = st.columnText(2);
+                u.step = static_cast<int>(st.columnInt(3));
+                u.unit = st.columnInt(4) + 1;
+                u.qty = st.columnInt(5);
+                u.rush = st.columnInt(6) != 0;
+                u.artifactSha = st.columnText(7);
+                u.estimatedSeconds = st.columnReal(8);
+                jobs.emplace_back(std::move(u), st.columnInt(9));
+            }
+            st.reset();
+        }
+        for (auto& [job, requeuedCount] : jobs) {
+            // The job's units in the order they start: scrapped ones again first, then the new ones.
+            std::vector<QueuedUnit> units;
+            if (requeuedCount > 0) {
+                auto& st = db_.prepare("SELECT unit FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                                       "AND state = 'requeued' ORDER BY unit");
+                st.bind(1, job.orderId).bind(2, job.itemId).bind(3, job.operation);
+                while (st.step()) {
+                    QueuedUnit u = job;
+                    u.unit = st.columnInt(0);
+                    u.requeued = true;
+                    units.push_back(std::move(u));
+                }
+                st.reset();
+            }
+            for (auto n = job.unit; n <= job.qty; ++n) {
+                QueuedUnit u = job;
+                u.unit = n;
+                units.push_back(std::move(u));
+            }
+            for (auto& u : units) {
+                if (out.size() >= max) break;
+                if (u.orderId == lead.orderId && u.itemId == lead.itemId && u.operation == lead.operation &&
+                    u.unit == lead.unit)
+                    continue;
+                if (!unitReady(u)) break;   // a job's units start in order
+                out.push_back(std::move(u));
+            }
+            if (out.size() >= max) break;
+        }
+        if (jobs.size() < static_cast<std::size_t>(kBatchPage)) break;
+    }
+    return out;
+}
+
+void JobQueue::markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot) {
+    forUnit("UPDATE units SET jig = ?5, slot = ?6 WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4", u)
+        .bind(5, jig)
+        .bind(6, slot)
+        .run();
+}
+
+std::vector<std::pair<QueuedUnit, std::int64_t>> JobQueue::jigRunOf(const std::string& machineId, const QueuedUnit& lead) {
+    std::vector<std::tuple<std::string, std::string, std::string, std::int64_t, std::int64_t>> rows;
+    {
+        auto& st = db_.prepare(
+            "SELECT n.order_id, n.item_id, n.operation, n.unit, n.slot FROM units n, units l "
+            "WHERE l.order_id = ?1 AND l.item_id = ?2 AND l.operation = ?3 AND l.unit = ?4 AND l.jig IS NOT NULL "
+            "AND n.machine_id = ?5 AND n.started_at = l.started_at AND n.jig = l.jig AND n.slot IS NOT NULL "
+            "ORDER BY n.slot");
+        st.bind(1, lead.orderId).bind(2, lead.itemId).bind(3, lead.operation).bind(4, lead.unit).bind(5, machineId);
+        while (st.step())
+            rows.emplace_back(st.columnText(0), st.columnText(1), st.columnText(2), st.columnInt(3), st.columnInt(4));
+        st.reset();
+    }
+    std::vector<std::pair<QueuedUnit, std::int64_t>> out;
+    for (const auto& [orderId, itemId, operation, unit, slot] : rows)
+        if (auto u = unitOf(orderId, itemId, operation, unit)) out.emplace_back(std::move(*u), slot);
+    return out;
+}
+
+std::string JobQueue::jigOf(const QueuedUnit& u) {
+    auto& st = forUnit("SELECT COALESCE(jig, '') FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                       "AND unit = ?4", u);
+    std::string jig = st.step() ? st.columnText(0) : "";
+    st.reset();
+    return jig;
+}
+
 Statement& JobQueue::forJob(const std::string& sql, const QueuedUnit& u) {
     return db_.prepare(sql).bind(1, u.orderId).bind(2, u.itemId).bind(3, u.operation);
 }
@@ -91,7 +219,7 @@ void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, st
     if (u.requeued) {
         // A scrapped unit runs again under its own index: its row is reused, its job counts it as taken.
         forUnit("UPDATE units SET state = 'running', machine_id = ?5, started_at = ?6, ended_at = NULL, "
-                "last_line = 0, reason = NULL, attempt = attempt + 1 "
+                "last_line = 0, reason = NULL, attempt = attempt + 1, jig = NULL, slot = NULL "
                 "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4 AND state = 'requeued'", u)
             .bind(5, machineId)
             .bind(6, now)
@@ -194,7 +322,8 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
     std::vector<PendingJob> out;
     const std::string sql =
         std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
-                    "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL "
+                    "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL, "
+                    "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND i.item_id = j.item_id), '') "
                     "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
                     "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
         kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
@@ -215,6 +344,7 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
             if (st.columnInt(9) > 0) j.units.insert(j.units.begin(), -1);   // placeholder, filled below
             j.estimatedSeconds = st.columnReal(10);
             j.announced = st.columnInt(11) != 0;
+            j.sku = st.columnText(12);
             out.push_back(std::move(j));
         }
         st.reset();

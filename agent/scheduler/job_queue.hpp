@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/database.hpp"
@@ -47,6 +48,7 @@ struct PendingJob {
     std::vector<std::int64_t> units;   // the unit indexes still to start, in the order they will start
     double estimatedSeconds = 0;       // per unit
     bool announced = false;            // HQ has had its `scheduled` milestone
+    std::string sku;                   // of the job's item (for jigs)
 };
 
 // One job waiting in the queue with the units of it not yet started, as operators and HQ see it.
@@ -74,11 +76,26 @@ public:
 
     // The best ready unit for this machine, or nullopt.
     std::optional<QueuedUnit> nextFor(const MachineSlot& machine);
+    // The SKU of a unit's item; empty when unknown.
+    std::string skuOf(const QueuedUnit& u);
+    // What runs with `lead` (nextFor's answer) in one jig program: `lead` first, then ready units of the same
+    // SKU, operation and material and the same priority (a rush lead takes only rush units, so filling a jig
+    // never delays rush work behind standard work), in queue order, at most `max` in all. Never waits for more:
+    // what is ready now is the batch.
+    std::vector<QueuedUnit> batchFor(const MachineSlot& machine, const QueuedUnit& lead, std::size_t max);
 
     // Write methods run inside the caller's transaction, with the events they cause.
     void markStarted(const QueuedUnit& u, const std::string& machineId, std::int64_t now);
     void markDone(const QueuedUnit& u, std::int64_t now);
     void markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine, const std::string& reason);
+
+    // Inside the transaction of markStarted: the unit runs in this slot of this jig.
+    void markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot);
+    // The units of the jig run `lead` belongs to on this machine (same machine, same start), with their slots,
+    // in slot order; empty when `lead` did not run on a jig.
+    std::vector<std::pair<QueuedUnit, std::int64_t>> jigRunOf(const std::string& machineId, const QueuedUnit& lead);
+    // The jig the unit last ran on; empty when none.
+    std::string jigOf(const QueuedUnit& u);
 
     // The same unit runs again from its first line (the operator restarted it after an interruption).
     void markRestarted(const QueuedUnit& u, std::int64_t now);

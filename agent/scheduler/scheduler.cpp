@@ -5,10 +5,14 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <cassert>
+#include <cmath>
 #include <limits>
 #include <set>
 #include <tuple>
 #include <spdlog/spdlog.h>
+
+#include "util/sha256.hpp"
 
 namespace mto {
 
@@ -57,6 +61,12 @@ struct Scheduler::Machine {
     std::string stateDetail;                // with the driver's last state change
     std::optional<JobProgress> progress;    // the driver's last report on the unit
     std::int64_t unitStartedMs = 0;
+    std::vector<Jig> jigs;                  // on its bed, with the profile they are checked against
+    MachineProfile profile;
+    std::vector<Placed> jigRun;             // the units of the jig run on the machine, lead first; empty: none
+    std::string jigId;                      // of that run
+    std::string jigProofSha;                // of that run's proof; empty when none was drawn
+    double runSeconds = 0;                  // estimate of the program on the machine
 };
 
 // Routes one driver's reports to its machine.
@@ -106,6 +116,89 @@ void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDri
     machines_.push_back(std::move(m));
 }
 
+void Scheduler::addJig(const std::string& machineId, Jig jig, const MachineProfile& profile) {
+    Machine* m = find(machineId);
+    assert(m && "addJig after addMachine");
+    m->profile = profile;
+    m->jigs.push_back(std::move(jig));
+}
+
+std::vector<Scheduler::Placed> Scheduler::onBed(const Machine& m) {
+    if (!m.jigRun.empty()) return m.jigRun;
+    if (m.unit) return {{*m.unit, -1}};
+    return {};
+}
+
+const Jig* Scheduler::jigFor(const Machine& m, const QueuedUnit& u) {
+    if (m.jigs.empty()) return nullptr;
+    const std::string sku = queue_.skuOf(u);
+    for (const Jig& j : m.jigs)
+        if (j.holds(sku)) return &j;
+    return nullptr;
+}
+
+std::variant<JigProgram, std::string> Scheduler::jigProgram(Machine& m, const Jig& jig, const std::vector<Placed>& units,
+                                                            bool withProof) {
+    std::vector<JobArtifact> artifacts;
+    artifacts.reserve(units.size());   // placements point into it
+    std::vector<JigPlacement> placements;
+    for (const Placed& p : units) {
+        auto artifact = loader_(p.unit.artifactSha);
+        if (!artifact) return "the program " + p.unit.artifactSha + " of " + jobIdOf(p.unit) + " cannot be read";
+        artifacts.push_back(std::move(*artifact));
+        placements.push_back({&artifacts.back(), queue_.skuOf(p.unit), static_cast<std::size_t>(p.slot),
+                              p.unit.orderId + "/" + p.unit.itemId + "#" + std::to_string(p.unit.unit)});
+    }
+    auto built = buildJigProgram(jig, placements, m.profile, withProof);
+    if (auto* r = std::get_if<JigRefusal>(&built)) return r->reason + ": " + r->message;
+    auto& program = std::get<JigProgram>(built);
+    if (auto why = m.driver->check(program.artifact)) return "the machine refuses the jig program: " + why->message;
+    return std::move(program);
+}
+
+std::variant<JigProgram, std::string> Scheduler::rebuildJigRun(Machine& m) {
+    for (const Jig& j : m.jigs)
+        if (j.id == m.jigId) return jigProgram(m, j, m.jigRun, false);
+    return "jig " + m.jigId + " is no longer configured on machine " + m.slot.machineId +
+           "; scrap the units on it (scrap) and clear the bed";
+}
+
+bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) {
+    std::vector<Placed> run;
+    try {
+        std::int64_t slot = 0;
+        for (auto& u : queue_.batchFor(m.slot, lead, jig.slots.size())) run.push_back({std::move(u), slot++});
+    } catch (const std::exception& e) {
+        spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
+        return false;
+    }
+    auto built = jigProgram(m, jig, run, static_cast<bool>(proofWriter_));
+    if (auto* why = std::get_if<std::string>(&built)) {
+        // The units stay queued; the operator sees why in the log (a program that cannot move, a machine rule).
+        spdlog::warn("scheduler: {} cannot run {} on jig {}: {}", m.slot.machineId, jobIdOf(lead), jig.id, *why);
+        return false;
+    }
+    auto& program = std::get<JigProgram>(built);
+    m.jigProofSha.clear();
+    if (!program.proofPng.empty()) {
+        try {
+            const std::string sha = sha256Hex(program.proofPng);
+            proofWriter_(sha, program.proofPng);
+            m.jigProofSha = sha;
+        } catch (const std::exception& e) {
+            // The proof shows the run; it does not hold the floor up.
+            spdlog::warn("machine {}: the proof of jig {} cannot be stored: {}", m.slot.machineId, jig.id, e.what());
+        }
+    }
+    m.unit = run.front().unit;
+    m.jigRun = std::move(run);
+    m.jigId = jig.id;
+    spdlog::info("machine {}: jig {} with {} of {} slots, {:.0f} s estimated", m.slot.machineId, jig.id, m.jigRun.size(),
+                 jig.slots.size(), program.artifact.estimatedSeconds);
+    startUnit(m, std::move(program.artifact), Start::New);
+    return true;
+}
+
 void Scheduler::start() {
     Database& db = store_.database();
     const std::int64_t now = clock_.nowMs();
@@ -125,16 +218,26 @@ void Scheduler::start() {
             }
         }
         st.reset();
+        if (m.unit && m.bay != Bay::Ready) {
+            // A jig run's other units are found by its lead.
+            for (auto& [u, slot] : queue_.jigRunOf(m.slot.machineId, *m.unit)) m.jigRun.push_back({std::move(u), slot});
+            if (!m.jigRun.empty()) {
+                m.jigId = queue_.jigOf(*m.unit);
+                m.unit = m.jigRun.front().unit;
+            }
+        }
         if (m.bay == Bay::Running && m.unit) {
             // The agent stopped or crashed while this unit ran: what the machine did since is unknown.
             Machine* mm = &m;
             commits_.submit(
                 [this, mm, now] {
-                    queue_.markInterrupted(*mm->unit, now, 0, "agent_restarted");
-                    auto data = unitData(*mm);
-                    data["reason"] = "agent_restarted";
-                    data["message"] = "the agent restarted while this unit ran; the operator decides what happens";
-                    store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+                    for (const Placed& p : onBed(*mm)) {
+                        queue_.markInterrupted(p.unit, now, 0, "agent_restarted");
+                        auto data = unitData(*mm, p.unit, p.slot);
+                        data["reason"] = "agent_restarted";
+                        data["message"] = "the agent restarted while this unit ran; the operator decides what happens";
+                        store_.recordProduction(p.unit.orderId, p.unit.itemId, "interrupted", std::move(data));
+                    }
                     setBay(*mm, Bay::NeedsAttention, "agent_restarted");
                 },
                 nullptr);
@@ -186,6 +289,11 @@ void Scheduler::dispatch(Machine& m) {
         return;
     }
     if (!next) return;
+    if (const Jig* jig = jigFor(m, *next)) {
+        // With a jig on the bed the part goes in a slot, even alone; a run that cannot be built waits.
+        dispatchJig(m, *jig, *next);
+        return;
+    }
     auto artifact = loader_(next->artifactSha);
     if (!artifact) {
         spdlog::error("scheduler: program {} of {} cannot be read; {} waits", next->artifactSha, jobIdOf(*next),
@@ -198,6 +306,8 @@ void Scheduler::dispatch(Machine& m) {
         return;
     }
     m.unit = next;
+    m.jigRun.clear();
+    m.jigId.clear();
     startUnit(m, std::move(*artifact), Start::New);
 }
 
@@ -208,27 +318,38 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
     m.stoppingForCancel = false;
     m.progress.reset();
     m.unitStartedMs = clock_.nowMs();
+    m.runSeconds = m.jigRun.empty() ? m.unit->estimatedSeconds : artifact.estimatedSeconds;
     Machine* mm = &m;
     const std::int64_t now = clock_.nowMs();
     commits_.submit(
         [this, mm, now, how, fromLine] {
-            if (how == Start::New) {
-                // Started before any forecast named a machine for it: HQ still sees scheduled first.
-                const QueuedUnit& u = *mm->unit;
-                const double est = u.estimatedSeconds * static_cast<double>(u.qty - u.unit + 1);
-                recordScheduled(u.orderId, u.itemId, u.operation, mm->slot.machineId, now, now + toMs(est));
-                queue_.markStarted(*mm->unit, mm->slot.machineId, now);
-            } else
-                queue_.markRestarted(*mm->unit, now);
-            auto data = unitData(*mm);
-            data["estimated_s"] = mm->unit->estimatedSeconds;
-            if (how == Start::Restart) data["restart"] = true;
-            if (how == Start::Resume) {
-                data["resume"] = true;
-                data["from_line"] = static_cast<std::int64_t>(fromLine);
+            for (const Placed& p : onBed(*mm)) {
+                const QueuedUnit& u = p.unit;
+                if (how == Start::New) {
+                    // Started before any forecast named a machine for it: HQ still sees scheduled first.
+                    const double est = u.estimatedSeconds * static_cast<double>(u.qty - u.unit + 1);
+                    recordScheduled(u.orderId, u.itemId, u.operation, mm->slot.machineId, now, now + toMs(est));
+                    queue_.markStarted(u, mm->slot.machineId, now);
+                    if (p.slot >= 0) queue_.markPlaced(u, mm->jigId, p.slot);
+                } else
+                    queue_.markRestarted(u, now);
+                auto data = unitData(*mm, u, p.slot);
+                data["estimated_s"] = u.estimatedSeconds;
+                if (p.slot >= 0) {
+                    data["jig_units"] = static_cast<std::int64_t>(mm->jigRun.size());
+                    data["jig_estimated_s"] = std::round(mm->runSeconds * 10) / 10;
+                    // The proof of the whole jig goes to HQ once, with the first slot's start.
+                    if (!mm->jigProofSha.empty())
+                        data[p.slot == 0 ? "media_sha256" : "jig_proof_sha256"] = mm->jigProofSha;
+                }
+                if (how == Start::Restart) data["restart"] = true;
+                if (how == Start::Resume) {
+                    data["resume"] = true;
+                    data["from_line"] = static_cast<std::int64_t>(fromLine);
+                }
+                if (how == Start::New && u.requeued) data["requeued"] = true;
+                store_.recordProduction(u.orderId, u.itemId, "production_started", std::move(data));
             }
-            if (how == Start::New && mm->unit->requeued) data["requeued"] = true;
-            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "production_started", std::move(data));
             setBay(*mm, Bay::Running,
                    how == Start::Restart ? "restarted by the operator"
                    : how == Start::Resume ? "resumed by the operator" : "");
@@ -238,18 +359,25 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
                 // Nothing was sent: a new unit stays queued and the machine free; an operator's decision is
                 // asked again.
                 mm->bay = how == Start::New ? Bay::Ready : Bay::NeedsAttention;
-                if (how == Start::New) mm->unit.reset();
+                if (how == Start::New) {
+                    mm->unit.reset();
+                    mm->jigRun.clear();
+                    mm->jigId.clear();
+                }
                 return;
             }
-            spdlog::info("machine {}: {} {}", mm->slot.machineId,
-                         how == Start::New ? "starts" : how == Start::Restart ? "restarts" : "resumes",
-                         jobIdOf(*mm->unit));
-            mm->driver->submit(jobIdOf(*mm->unit), artifact, fromLine);
+            const std::string jobId = mm->jigRun.empty() ? jobIdOf(*mm->unit) : "jig/" + mm->jigId + "/" + jobIdOf(*mm->unit);
+            spdlog::info("machine {}: {} {}{}", mm->slot.machineId,
+                         how == Start::New ? "starts" : how == Start::Restart ? "restarts" : "resumes", jobId,
+                         mm->jigRun.empty() ? "" : " (" + std::to_string(mm->jigRun.size()) + " units)");
+            mm->driver->submit(jobId, artifact, fromLine);
         });
 }
 
 void Scheduler::followOrders(Machine& m) {
     if (m.bay != Bay::Running || !m.unit || m.stoppingForCancel) return;
+    for (const Placed& p : m.jigRun)
+        if (p.unit.orderId != m.unit->orderId) return;   // a run mixing orders finishes (see the invariants)
     const auto found = store_.orderState(m.unit->orderId);
     if (!found) return;
     const std::string& state = *found;
@@ -316,16 +444,20 @@ void Scheduler::onProgress(Machine& m, const JobProgress& p) {
     if (step <= m.lastProgressStep || percent >= 100) return;
     m.lastProgressStep = step;
     Machine* mm = &m;
-    auto data = unitData(m);
-    data["percent"] = step * progressStep_;
-    if (p.secondsLeft >= 0) data["seconds_left"] = static_cast<std::int64_t>(p.secondsLeft + 0.5);
     const int reached = step * progressStep_;
+    const std::int64_t secondsLeft = p.secondsLeft >= 0 ? static_cast<std::int64_t>(p.secondsLeft + 0.5) : -1;
     commits_.submit(
-        [this, mm, data = std::move(data)]() mutable {
-            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "progress", std::move(data));
+        [this, mm, reached, secondsLeft] {
+            for (const Placed& q : onBed(*mm)) {
+                auto data = unitData(*mm, q.unit, q.slot);
+                data["percent"] = reached;
+                if (secondsLeft >= 0) data["seconds_left"] = secondsLeft;
+                store_.recordProduction(q.unit.orderId, q.unit.itemId, "progress", std::move(data));
+            }
         },
-        [this, mm, unit = *m.unit, reached](bool committed) {
-            if (committed) tellUnitMilestone(*mm, unit, "progress", reached);
+        [this, mm, units = onBed(m), reached](bool committed) {
+            if (!committed) return;
+            for (const Placed& q : units) tellUnitMilestone(*mm, q.unit, "progress", reached);
         });
 }
 
@@ -335,18 +467,20 @@ void Scheduler::onFinished(Machine& m) {
     const std::int64_t now = clock_.nowMs();
     commits_.submit(
         [this, mm, now] {
-            queue_.markDone(*mm->unit, now);
-            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "job_done", unitData(*mm));
+            for (const Placed& p : onBed(*mm)) {
+                queue_.markDone(p.unit, now);
+                store_.recordProduction(p.unit.orderId, p.unit.itemId, "job_done", unitData(*mm, p.unit, p.slot));
+            }
             setBay(*mm, Bay::AwaitingClear, "");
         },
-        [this, mm, unit = *m.unit](bool committed) {
-            // Either way the part is on the bed: the machine waits for the operator.
+        [this, mm, units = onBed(m)](bool committed) {
+            // Either way the parts are on the bed: the machine waits for the operator.
             mm->bay = Bay::AwaitingClear;
             if (!committed) {
                 spdlog::error("machine {}: job_done could not be stored", mm->slot.machineId);
                 return;
             }
-            tellUnitMilestone(*mm, unit, "job_done", 100);
+            for (const Placed& p : units) tellUnitMilestone(*mm, p.unit, "job_done", 100);
         });
 }
 
@@ -371,12 +505,14 @@ void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t
         m.bay = Bay::AwaitingClear;
         commits_.submit(
             [this, mm, now, why, lastLine] {
-                queue_.markCancelled(*mm->unit, now, lastLine);
-                auto data = unitData(*mm);
-                data["reason"] = "order_cancelled";
-                data["message"] = "the order was cancelled and this machine stops running work (on_cancel = stop)";
-                data["last_line"] = static_cast<std::int64_t>(lastLine);
-                store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+                for (const Placed& p : onBed(*mm)) {
+                    queue_.markCancelled(p.unit, now, lastLine);
+                    auto data = unitData(*mm, p.unit, p.slot);
+                    data["reason"] = "order_cancelled";
+                    data["message"] = "the order was cancelled and this machine stops running work (on_cancel = stop)";
+                    data["last_line"] = static_cast<std::int64_t>(lastLine);
+                    store_.recordProduction(p.unit.orderId, p.unit.itemId, "interrupted", std::move(data));
+                }
                 setBay(*mm, Bay::AwaitingClear, "order_cancelled");
             },
             nullptr);
@@ -385,13 +521,15 @@ void Scheduler::onInterrupted(Machine& m, const MachineFault& why, std::uint64_t
     m.bay = Bay::NeedsAttention;
     commits_.submit(
         [this, mm, now, why, lastLine] {
-            queue_.markInterrupted(*mm->unit, now, lastLine, why.reason);
-            auto data = unitData(*mm);
-            data["reason"] = why.reason;
-            if (!why.code.empty()) data["code"] = why.code;
-            data["message"] = why.message;
-            data["last_line"] = static_cast<std::int64_t>(lastLine);
-            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "interrupted", std::move(data));
+            for (const Placed& p : onBed(*mm)) {
+                queue_.markInterrupted(p.unit, now, lastLine, why.reason);
+                auto data = unitData(*mm, p.unit, p.slot);
+                data["reason"] = why.reason;
+                if (!why.code.empty()) data["code"] = why.code;
+                data["message"] = why.message;
+                data["last_line"] = static_cast<std::int64_t>(lastLine);
+                store_.recordProduction(p.unit.orderId, p.unit.itemId, "interrupted", std::move(data));
+            }
             setBay(*mm, Bay::NeedsAttention, why.reason);
         },
         nullptr);
@@ -404,6 +542,8 @@ std::optional<std::string> Scheduler::clear(const std::string& machineId) {
         return "machine " + machineId + " is " + toString(m->bay) + ", not awaiting a bed clear";
     m->bay = Bay::Ready;
     m->unit.reset();
+    m->jigRun.clear();
+    m->jigId.clear();
     commits_.submit([this, m] { setBay(*m, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
     spdlog::info("machine {}: bed cleared", machineId);
     return std::nullopt;
@@ -423,6 +563,12 @@ std::optional<std::string> Scheduler::restart(const std::string& machineId) {
     if (m->driver->state() != MachineState::Idle)
         return "machine " + machineId + " is " + toString(m->driver->state()) +
                (m->driver->state() == MachineState::Alarm ? ": unlock it first (mtoctl unlock)" : ": it must be idle");
+    if (!m->jigRun.empty()) {
+        auto program = rebuildJigRun(*m);
+        if (auto* why = std::get_if<std::string>(&program)) return *why;
+        startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Restart);
+        return std::nullopt;
+    }
     auto unit = queue_.unitOf(m->unit->orderId, m->unit->itemId, m->unit->operation, m->unit->unit);
     if (!unit) return "the interrupted unit is no longer in the store";
     auto artifact = loader_(unit->artifactSha);
@@ -448,6 +594,13 @@ std::optional<std::string> Scheduler::resume(const std::string& machineId) {
     if (!unit) return "the interrupted unit is no longer in the store";
     const std::uint64_t lastLine = queue_.lastLineOf(*unit);
     if (lastLine == 0) return "the machine acknowledged no line of this unit; restart it instead";
+    if (!m->jigRun.empty()) {
+        // The same units in the same slots give the same program, so the line numbers still hold.
+        auto program = rebuildJigRun(*m);
+        if (auto* why = std::get_if<std::string>(&program)) return *why;
+        startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Resume, lastLine);
+        return std::nullopt;
+    }
     auto artifact = loader_(unit->artifactSha);
     if (!artifact) return "the program " + unit->artifactSha + " cannot be read";
     m->unit = *unit;
@@ -469,11 +622,14 @@ std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
     m->bay = Bay::AwaitingClear;
     commits_.submit(
         [this, mm, now, was] {
-            queue_.markScrapped(*mm->unit, now, "scrapped");
-            auto data = unitData(*mm);
-            data["after"] = was == Bay::NeedsAttention ? "interrupted" : "job_done";
-            data["requeued"] = true;
-            store_.recordProduction(mm->unit->orderId, mm->unit->itemId, "scrapped", std::move(data));
+            // A jig run is scrapped whole: its parts share one bed and one program.
+            for (const Placed& p : onBed(*mm)) {
+                queue_.markScrapped(p.unit, now, "scrapped");
+                auto data = unitData(*mm, p.unit, p.slot);
+                data["after"] = was == Bay::NeedsAttention ? "interrupted" : "job_done";
+                data["requeued"] = true;
+                store_.recordProduction(p.unit.orderId, p.unit.itemId, "scrapped", std::move(data));
+            }
             setBay(*mm, Bay::AwaitingClear, "scrapped");
         },
         [this, mm, was](bool committed) {
@@ -519,12 +675,18 @@ void Scheduler::setBay(Machine& m, Bay bay, const std::string& reason) {
     machineChanged();
 }
 
-json::object Scheduler::unitData(const Machine& m) const {
+json::object Scheduler::unitData(const Machine& m) const { return unitData(m, *m.unit, -1); }
+
+json::object Scheduler::unitData(const Machine& m, const QueuedUnit& u, std::int64_t slot) const {
     json::object data;
     data["machine"] = m.slot.machineId;
-    data["operation"] = m.unit->operation;
-    data["unit"] = m.unit->unit;
-    if (m.unit->qty > 0) data["qty"] = m.unit->qty;
+    data["operation"] = u.operation;
+    data["unit"] = u.unit;
+    if (u.qty > 0) data["qty"] = u.qty;
+    if (slot >= 0) {
+        data["jig"] = m.jigId;
+        data["slot"] = slot;
+    }
     return data;
 }
 
@@ -551,7 +713,7 @@ double Scheduler::secondsLeft(const Machine& m) const {
     if (m.progress && m.progress->secondsLeft >= 0) return m.progress->secondsLeft;
     if (!m.unit) return 0;
     const double elapsed = static_cast<double>(clock_.nowMs() - m.unitStartedMs) / 1000.0;
-    return std::max(0.0, m.unit->estimatedSeconds - elapsed);
+    return std::max(0.0, m.runSeconds - elapsed);
 }
 
 void Scheduler::runForecast() {
@@ -560,18 +722,22 @@ void Scheduler::runForecast() {
         std::map<UnitKey, double> running;
         for (const auto& mp : machines_) {
             const Machine& m = *mp;
+            std::map<std::string, std::size_t> jigSlots;
+            for (const Jig& j : m.jigs)
+                for (const auto& [sku, origin] : j.partOrigins) jigSlots.emplace(sku, j.slots.size());
             switch (m.bay) {
             case Bay::Ready:
-                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0});
+                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots});
                 break;
             case Bay::Running: {
                 const double left = secondsLeft(m);
-                if (m.unit) running[{m.unit->orderId, m.unit->itemId, m.unit->step, m.unit->unit}] = left;
-                floor.push_back({m.slot, left + forecastOptions_.bedClearS});
+                for (const Placed& p : onBed(m)) running[{p.unit.orderId, p.unit.itemId, p.unit.step, p.unit.unit}] = left;
+                floor.push_back({m.slot, left + forecastOptions_.bedClearS, jigSlots});
                 break;
             }
             case Bay::AwaitingClear:
-                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, forecastOptions_.bedClearS});
+                if (m.driver->state() == MachineState::Idle)
+                    floor.push_back({m.slot, forecastOptions_.bedClearS, jigSlots});
                 break;
             case Bay::NeedsAttention:
                 break;   // takes no work until an operator decides; when is not known
@@ -701,7 +867,11 @@ std::vector<Scheduler::MachineView> Scheduler::machines() const {
         v.bay = m.bay;
         v.state = m.driver->state();
         v.stateDetail = m.stateDetail;
-        if (m.bay != Bay::Ready) v.unit = m.unit;
+        if (m.bay != Bay::Ready) {
+            v.unit = m.unit;
+            v.jig = m.jigId;
+            v.units = onBed(m).size();
+        }
         if (m.bay == Bay::NeedsAttention) v.reason = reasons[m.slot.machineId];
         if (v.unit && m.bay == Bay::AwaitingClear) {
             v.fraction = 1;
@@ -709,7 +879,7 @@ std::vector<Scheduler::MachineView> Scheduler::machines() const {
         } else if (v.unit) {
             if (m.progress) v.fraction = m.progress->fraction < 0 ? 0 : m.progress->fraction > 1 ? 1 : m.progress->fraction;
             if (m.bay == Bay::Running &&
-                ((m.progress && m.progress->secondsLeft >= 0) || m.unit->estimatedSeconds > 0))
+                ((m.progress && m.progress->secondsLeft >= 0) || m.runSeconds > 0))
                 v.secondsLeft = secondsLeft(m);
         }
         out.push_back(std::move(v));

@@ -10,10 +10,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "mto/driver.hpp"
 #include "scheduler/forecast.hpp"
+#include "scheduler/jig.hpp"
 #include "scheduler/job_queue.hpp"
 #include "store/commit_queue.hpp"
 #include "store/order_store.hpp"
@@ -46,6 +48,16 @@ struct MachinePolicy {
 // - A unit is handed to a driver only after its start is committed, and only to a machine in Ready whose
 //   driver reports Idle. Nothing restarts physical work by itself: an interrupted unit stays interrupted
 //   and its machine stays in NeedsAttention until the operator decides.
+// - Jigs: on a machine with a jig holding the SKU of its best next unit, that unit leads a jig run: it and
+//   the ready units batched with it (JobQueue::batchFor: same SKU, operation, material and priority; never
+//   waiting for more) go in slots 0, 1, … in queue order, as one program (buildJigProgram) checked by the
+//   checker and the driver. The run is one unit of machine work: every milestone of it (started, progress,
+//   done, interrupted, scrapped, cancelled) is recorded for each of its units in one transaction, each with
+//   its `jig` and `slot`; the machine's bay and its stored unit are the lead's (slot 0), and the run's other
+//   units are found again from the store by machine and start (JobQueue::jigRunOf). A restart or resume
+//   rebuilds the same program from the same units in the same slots. One bed clear ends the whole run.
+// - Hold and cancel policies act on a jig run only when all its units belong to one order; a run mixing
+//   orders finishes (stopping it would spoil the other orders' parts).
 class Scheduler {
 public:
     // The program and metadata of a compiled job, by its sha256; nullopt when it cannot be read.
@@ -57,6 +69,12 @@ public:
     ~Scheduler();
 
     void addMachine(const MachineSlot& slot, const DriverFactory& makeDriver, MachinePolicy policy = {});
+    // A jig on an added machine, with the machine's profile (to check, estimate and draw jig programs). A SKU is
+    // held by one jig of a machine at most (the first added wins).
+    void addJig(const std::string& machineId, Jig jig, const MachineProfile& profile);
+    // Where the proof of a jig run goes (the media store), by its sha256; none: jig runs have no proof.
+    using ProofWriter = std::function<void(const std::string& sha, const std::string& png)>;
+    void setProofWriter(ProofWriter w) { proofWriter_ = std::move(w); }
     // Reads the bays from the store (a unit a crash left running becomes interrupted, its machine needs
     // attention), then starts the drivers.
     void start();
@@ -103,7 +121,9 @@ public:
         Bay bay = Bay::Ready;
         MachineState state = MachineState::Disconnected;   // the driver's
         std::string stateDetail;                           // the driver's words with its last state change
-        std::optional<QueuedUnit> unit;                    // the unit on the machine, if any
+        std::optional<QueuedUnit> unit;                    // the unit on the machine, if any (a jig run's lead)
+        std::string jig;                                   // the jig of the run on the machine; empty: none
+        std::size_t units = 0;                             // units on the machine (a jig run's count)
         double fraction = 0;                               // of the unit's program, 0..1
         double secondsLeft = -1;                           // < 0 when unknown
         std::string reason;                                // why it needs attention; empty in other bays
@@ -128,6 +148,20 @@ public:
 private:
     struct Machine;
     class Listener;
+    struct Placed {
+        QueuedUnit unit;
+        std::int64_t slot = -1;   // -1: not on a jig
+    };
+    // The units on the machine, lead first: the jig run's, or the one unit.
+    static std::vector<Placed> onBed(const Machine& m);
+    const Jig* jigFor(const Machine& m, const QueuedUnit& u);
+    // Starts a jig run led by `lead`; false when the run cannot be built (the reason is logged).
+    bool dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead);
+    // The program of these units in these slots of the machine's jig, or why not.
+    std::variant<JigProgram, std::string> jigProgram(Machine& m, const Jig& jig, const std::vector<Placed>& units,
+                                                     bool withProof);
+    // The program of the jig run on the machine again (for a restart or resume), or why not.
+    std::variant<JigProgram, std::string> rebuildJigRun(Machine& m);
 
     void dispatch(Machine& m);
     void onState(Machine& m, MachineState s);
@@ -149,6 +183,8 @@ private:
                          const std::string& machineId, std::int64_t startMs, std::int64_t finishMs);
     void recordLateness(const std::map<std::string, double>& orderFinishInS, std::int64_t now);
     boost::json::object unitData(const Machine& m) const;
+    boost::json::object unitData(const Machine& m, const QueuedUnit& u, std::int64_t slot) const;
+    ProofWriter proofWriter_;
 
     boost::asio::io_context& io_;
     CommitQueue& commits_;

@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 9> kMigrations{
+constexpr std::array<const char*, 10> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -239,6 +239,12 @@ CREATE TABLE shipments (
     shipped_at  INTEGER,
     shipped_seq INTEGER
 ) WITHOUT ROWID;
+)sql",
+    // Batch production on jigs: a unit run in a jig slot names the jig and the slot, so the units of one jig run
+    // are found again after a restart (same machine, same start) and a restart puts each back in its own slot.
+    R"sql(
+ALTER TABLE units ADD COLUMN jig TEXT;
+ALTER TABLE units ADD COLUMN slot INTEGER;
 )sql",
 };
 

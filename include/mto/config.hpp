@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mto {
@@ -32,6 +33,23 @@ struct IntakeConfig {
     std::filesystem::path catalogPath;
 };
 
+// One pocket of a jig: where a part lies on the bed, mm, machine coordinates (origin front-left).
+struct JigSlot {
+    double x = 0, y = 0;
+    double width = 0, height = 0;
+};
+
+// A jig on a machine's bed, [[machines.jigs]]: pockets holding parts of the same SKU, marked in one program.
+struct JigConfig {
+    std::string id;                    // names the jig in events (`jig`), unique on its machine
+    std::vector<JigSlot> slots;        // slot i is `slot` i in events; from `grid` (row by row from the
+                                       // front-left) or from `slots`; never overlapping
+    std::vector<std::string> skus;     // the SKUs it holds
+};
+
+// The first pair of slots (i < j) whose rectangles overlap (touching edges do not), or nullopt.
+std::optional<std::pair<std::size_t, std::size_t>> overlappingJigSlots(const std::vector<JigSlot>& slots);
+
 // One machine on the floor, [[machines]] in the agent's config.
 struct MachineConfig {
     std::string id;                    // names the machine in events, status and mtoctl
@@ -46,6 +64,7 @@ struct MachineConfig {
     std::chrono::milliseconds statusWhileIdle{5000};
     bool pauseOnHold = false;          // on_hold = "pause": a held order's running unit is feed-held
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
+    std::vector<JigConfig> jigs;       // checked against the profile's envelope once the catalog is read
     // Marlin only.
     unsigned inFlight = 4;             // commands sent ahead of their ok; 1 = send and wait
     std::optional<std::string> pauseGcode;    // unset: the driver's defaults

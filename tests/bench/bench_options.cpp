@@ -9,13 +9,15 @@
 namespace mto::bench {
 
 const std::vector<std::string>& allBenchmarks() {
-    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "marlin", "scheduler", "scan"};
+    static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "marlin",
+                                                "scheduler", "scan", "jig"};
     return names;
 }
 
 std::string benchUsage() {
     return "usage: mto_bench [BENCHMARK...] [options]\n"
-           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, marlin, scheduler, scan (default: all, in order)\n"
+           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, marlin, scheduler, scan, jig (default: all,\n"
+           "                   in order)\n"
            "                   compile: laser items/s on one core, bulk orders of 1/100/10,000 items (quick: 1,000)\n"
            "                   through the item compiler and through the compile room, slice-cache hit vs miss\n"
            "                   grbl: serial-line use streaming a 20,000-segment laser job (quick: 2,000) to the GRBL\n"
@@ -24,6 +26,8 @@ std::string benchUsage() {
            "                   marlin: a 10,000-move print (quick: 2,000) to the Marlin emulator pacing bytes at\n"
            "                   115200 baud, 4 commands in flight vs send-and-wait (in_flight = 1)\n"
            "                   scheduler: dispatch decisions over 10,000 queued jobs (quick: 2,000) and 20 machines\n"
+           "                   jig: machine time of a 200-tag order on a 20-slot jig vs one job per tag (estimator,\n"
+           "                   bed clear per job included)\n"
            "  --quick          small sizes for a smoke test (under a minute); explicit sizes still win\n"
            "  --orders N       ingest: orders published pipelined (default 5000, quick 500)\n"
            "  --round-trips N  latency, scan: measured round trips (default 1000, quick 200)\n"

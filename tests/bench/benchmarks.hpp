@@ -17,5 +17,6 @@ void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 void runMarlinStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
 void runScanBench(const BenchOptions& options, BenchReport& report);
+void runJigBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

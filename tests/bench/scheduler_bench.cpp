@@ -136,7 +136,7 @@ ForecastCost forecast(JobQueue& queue, const std::vector<MachineSlot>& machines)
         const auto jobs = queue.pendingJobs();
         const auto t1 = Clock::now();
         std::vector<ForecastMachine> floor;
-        for (const auto& m : machines) floor.push_back({m, 0});
+        for (const auto& m : machines) floor.push_back({m, 0, {}});
         const auto plan = forecastQueue(std::move(floor), jobs, {});
         const auto t2 = Clock::now();
         best.readMs = std::min(best.readMs, millisBetween(t0, t1));

@@ -545,5 +545,69 @@ TEST_F(ConfigTest, LabelMistakesNameTheKey) {
     expectKeyError(t, "labels.colour", "unknown key");
 }
 
+TEST_F(ConfigTest, AJigGridIsReadRowByRowFromItsFrontLeftSlot) {
+    ConfigText t;
+    t.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n"
+              "[[machines.jigs]]\nid = \"tags\"\nskus = [\"TAG\"]\nslot_width = 50\nslot_height = 20\n"
+              "grid = { origin_x = 10, origin_y = 5, columns = 4, rows = 5, pitch_x = 60, pitch_y = 30 }\n"
+              "[[machines.jigs]]\nid = \"coasters\"\nskus = [\"COASTER\", \"COASTER-2\"]\nslot_width = 100\n"
+              "slot_height = 100\nslots = [{ x = 0, y = 0 }, { x = 150.5, y = 0 }]\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.machines.size(), 1u);
+    ASSERT_EQ(c.machines[0].jigs.size(), 2u);
+    const JigConfig& grid = c.machines[0].jigs[0];
+    EXPECT_EQ(grid.id, "tags");
+    EXPECT_EQ(grid.skus, std::vector<std::string>{"TAG"});
+    ASSERT_EQ(grid.slots.size(), 20u);
+    EXPECT_DOUBLE_EQ(grid.slots[0].x, 10);
+    EXPECT_DOUBLE_EQ(grid.slots[0].y, 5);
+    EXPECT_DOUBLE_EQ(grid.slots[3].x, 190) << "the first row runs along X";
+    EXPECT_DOUBLE_EQ(grid.slots[4].x, 10);
+    EXPECT_DOUBLE_EQ(grid.slots[4].y, 35) << "then the next row, one pitch_y further";
+    EXPECT_DOUBLE_EQ(grid.slots[19].x, 190);
+    EXPECT_DOUBLE_EQ(grid.slots[19].y, 125);
+    EXPECT_DOUBLE_EQ(grid.slots[19].width, 50);
+    EXPECT_DOUBLE_EQ(grid.slots[19].height, 20);
+    const JigConfig& list = c.machines[0].jigs[1];
+    ASSERT_EQ(list.slots.size(), 2u);
+    EXPECT_DOUBLE_EQ(list.slots[1].x, 150.5);
+    EXPECT_EQ(list.skus.size(), 2u);
+}
+
+TEST_F(ConfigTest, ABadJigIsNamedByItsMachineItsPlaceAndKey) {
+    const std::string machine = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n";
+    const std::string head = "[[machines.jigs]]\nid = \"j\"\nskus = [\"TAG\"]\nslot_width = 50\nslot_height = 20\n";
+    auto jig = [&](const std::string& rest) {
+        ConfigText t;
+        t.extra = machine + head + rest;
+        return t;
+    };
+    expectKeyError(jig("grid = { origin_x = 0, origin_y = 0, columns = 2, rows = 1, pitch_x = 40 }\n"),
+                   "machines[0].jigs[0].grid", "overlaps slot 0");
+    expectKeyError(jig("slots = [{ x = 0, y = 0 }, { x = 100, y = 0 }, { x = 120, y = 10 }]\n"),
+                   "machines[0].jigs[0].slots[2]", "slot 2 overlaps slot 1");
+    expectKeyError(jig(""), "machines[0].jigs[0].grid", "exactly one");
+    expectKeyError(jig("slots = [{ x = 0, y = 0 }]\ngrid = { origin_x = 0, origin_y = 0, columns = 1, rows = 1 }\n"),
+                   "machines[0].jigs[0].grid", "exactly one");
+    expectKeyError(jig("grid = { origin_x = 0, origin_y = 0, columns = 2, rows = 1 }\n"),
+                   "machines[0].jigs[0].grid.pitch_x", "missing");
+    expectKeyError(jig("grid = { origin_x = 0, origin_y = 0, columns = 0, rows = 1 }\n"),
+                   "machines[0].jigs[0].grid.columns", "between");
+    expectKeyError(jig("grid = { origin_x = 0, origin_y = 0, columns = 1, rows = 1, pitch = 3 }\n"),
+                   "machines[0].jigs[0].grid.pitch", "unknown key");
+    expectKeyError(jig("slots = [{ x = 0, z = 0 }]\n"), "machines[0].jigs[0].slots[0].z", "unknown key");
+    expectKeyError(jig("slots = []\n"), "machines[0].jigs[0].slots", "non-empty");
+    expectKeyError(jig("slots = [{ x = 0, y = 0 }]\nslot_size = 3\n"), "machines[0].jigs[0].slot_size", "unknown key");
+    ConfigText noSkus;
+    noSkus.extra = machine + "[[machines.jigs]]\nid = \"j\"\nslot_width = 5\nslot_height = 5\nslots = [{ x = 0, y = 0 }]\n";
+    expectKeyError(noSkus, "machines[0].jigs[0].skus", "non-empty");
+    ConfigText noWidth;
+    noWidth.extra = machine + "[[machines.jigs]]\nid = \"j\"\nskus = [\"TAG\"]\nslot_height = 5\nslots = [{ x = 0, y = 0 }]\n";
+    expectKeyError(noWidth, "machines[0].jigs[0].slot_width", "missing");
+    ConfigText twice;
+    twice.extra = machine + head + "slots = [{ x = 0, y = 0 }]\n" + head + "slots = [{ x = 0, y = 0 }]\n";
+    expectKeyError(twice, "machines[0].jigs[1].id", "listed twice");
+}
+
 } // namespace
 } // namespace mto

@@ -24,7 +24,7 @@ PendingJob job(const std::string& order, std::vector<std::int64_t> units, double
 }
 
 ForecastMachine laser(const std::string& id, double freeIn) {
-    return {{id, "laser-400", "laser", {"oak", "steel"}}, freeIn};
+    return {{id, "laser-400", "laser", {"oak", "steel"}}, freeIn, {}};
 }
 
 TEST(Forecast, EachUnitGoesToTheMachineThatCanStartItFirst) {
@@ -66,8 +66,8 @@ TEST(Forecast, WorkNoListedMachineCanRunHasNoMachine) {
 TEST(Forecast, ALaterRouteStepStartsAfterTheSameUnitOfTheStepBefore) {
     ForecastOptions o;
     o.bedClearS = 10;
-    ForecastMachine cnc1{{"cnc-1", "cnc-600", "cnc", {}}, 0};
-    ForecastMachine cnc2{{"cnc-2", "cnc-600", "cnc", {}}, 0};
+    ForecastMachine cnc1{{"cnc-1", "cnc-600", "cnc", {}}, 0, {}};
+    ForecastMachine cnc2{{"cnc-2", "cnc-600", "cnc", {}}, 0, {}};
     const auto plan = forecastQueue(
         {cnc1, cnc2},
         {job("sign", {1}, 50, "cnc", "pine", 0, "cnc_engrave"), job("sign", {1}, 20, "cnc", "pine", 1, "cnc_profile")},
@@ -81,6 +81,35 @@ TEST(Forecast, ALaterRouteStepStartsAfterTheSameUnitOfTheStepBefore) {
                                     {{{"sign", "1", 0, 1}, 30.0}}, o);
     ASSERT_EQ(next.size(), 1u);
     EXPECT_DOUBLE_EQ(next[0].startInS, 30);
+}
+
+TEST(Forecast, UnitsOfASkuOnAJigShareOneRunAndOneBedClearUntilItsSlotsAreFull) {
+    ForecastOptions o;
+    o.bedClearS = 60;
+    ForecastMachine m = laser("a", 0);
+    m.jigSlots["TAG"] = 3;
+    std::vector<PendingJob> jobs;
+    for (const char* id : {"t1", "t2", "t3", "t4"}) {
+        jobs.push_back(job(id, {1}, 10));
+        jobs.back().sku = "TAG";
+    }
+    jobs.push_back(job("coaster", {1}, 10));
+    jobs.back().sku = "COASTER";
+    const auto plan = forecastQueue({m}, jobs, {}, o);
+    ASSERT_EQ(plan.size(), 5u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_DOUBLE_EQ(plan[i].startInS, 0) << i;
+        EXPECT_DOUBLE_EQ(plan[i].finishInS, 30) << i << ": every unit of the run ends with it";
+    }
+    EXPECT_DOUBLE_EQ(plan[3].startInS, 90) << "the jig is full: the next run starts after one bed clear";
+    EXPECT_DOUBLE_EQ(plan[3].finishInS, 100);
+    EXPECT_DOUBLE_EQ(plan[4].startInS, 160) << "a SKU the jig does not hold runs on its own";
+    EXPECT_DOUBLE_EQ(plan[4].finishInS, 170);
+
+    // Without the jig, each unit has its own run and bed clear.
+    const auto alone = forecastQueue({laser("a", 0)}, jobs, {}, o);
+    EXPECT_DOUBLE_EQ(alone[2].startInS, 140);
+    EXPECT_DOUBLE_EQ(alone[4].finishInS, 290);
 }
 
 } // namespace

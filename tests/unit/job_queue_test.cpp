@@ -283,5 +283,84 @@ TEST_F(JobQueueTest, TheHeadListsQueuedJobsInQueueOrderWithTheirNextUnitAndStops
     EXPECT_TRUE(queue_.head(0).empty());
 }
 
+std::vector<std::string> names(const std::vector<QueuedUnit>& units) {
+    std::vector<std::string> out;
+    for (const auto& u : units) out.push_back(u.orderId + "#" + std::to_string(u.unit));
+    return out;
+}
+
+TEST_F(JobQueueTest, AJigBatchTakesReadyUnitsOfTheSameSkuOperationMaterialAndProfileInQueueOrder) {
+    addOrder("a", "standard", "", 3, {laserJob("oak")});
+    addOrder("steel", "standard", "", 1, {laserJob("steel")});
+    addOrder("sign", "standard", "", 2, {laserJob("oak")}, "SIGN");
+    addOrder("other-profile", "standard", "", 1, {laserJob("oak", "laser-900")});
+    addOrder("d", "standard", "", 2, {laserJob("oak")});
+    auto lead = queue_.nextFor(laser_);
+    ASSERT_TRUE(lead);
+    EXPECT_EQ(queue_.skuOf(*lead), "COASTER");
+    EXPECT_EQ(names(queue_.batchFor(laser_, *lead, 4)), (std::vector<std::string>{"a#1", "a#2", "a#3", "d#1"}));
+    EXPECT_EQ(names(queue_.batchFor(laser_, *lead, 20)), (std::vector<std::string>{"a#1", "a#2", "a#3", "d#1", "d#2"}))
+        << "a jig is not waited on: what is ready is the batch";
+    EXPECT_EQ(names(queue_.batchFor(laser_, *lead, 1)), std::vector<std::string>{"a#1"});
+
+    // Started together in one transaction, they leave the queue together.
+    {
+        Transaction txn(db_);
+        std::int64_t slot = 0;
+        for (const auto& u : queue_.batchFor(laser_, *lead, 20)) {
+            queue_.markStarted(u, "laser-1", clock_.now);
+            queue_.markPlaced(u, "tags", slot++);
+        }
+        txn.commit();
+    }
+    EXPECT_EQ(nextOrder(laser_), "steel");
+    const auto run = queue_.jigRunOf("laser-1", *lead);
+    ASSERT_EQ(run.size(), 5u);
+    EXPECT_EQ(run[3].first.orderId, "d");
+    EXPECT_EQ(run[3].second, 3);
+    EXPECT_EQ(queue_.jigOf(*lead), "tags");
+    EXPECT_TRUE(queue_.jigRunOf("laser-2", *lead).empty()) << "another machine's run is another run";
+}
+
+TEST_F(JobQueueTest, ARushLeadBatchesOnlyRushUnitsAndAStandardLeadNoRushOnes) {
+    addOrder("std", "standard", "", 2, {laserJob()});
+    addOrder("rush", "rush", "", 1, {laserJob()});
+    auto lead = queue_.nextFor(laser_);
+    ASSERT_TRUE(lead);
+    EXPECT_EQ(lead->orderId, "rush");
+    EXPECT_EQ(names(queue_.batchFor(laser_, *lead, 20)), std::vector<std::string>{"rush#1"})
+        << "a rush unit runs in a partial jig rather than wait behind standard work";
+    start(*lead);
+    auto next = queue_.nextFor(laser_);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(names(queue_.batchFor(laser_, *next, 20)), (std::vector<std::string>{"std#1", "std#2"}));
+}
+
+TEST_F(JobQueueTest, AJigBatchTakesAScrappedUnitAgainFirstAndSkipsHeldOrders) {
+    addOrder("a", "standard", "", 3, {laserJob()});
+    addOrder("held", "standard", "", 2, {laserJob()});
+    auto first = queue_.nextFor(laser_);
+    ASSERT_TRUE(first);
+    start(*first);
+    {
+        Transaction txn(db_);
+        queue_.markScrapped(*first, clock_.now, "scrapped");
+        ASSERT_FALSE(store_.applyCommand({CommandKind::Hold, "c1", "held", "test", std::nullopt}));
+        txn.commit();
+    }
+    auto lead = queue_.nextFor(laser_);
+    ASSERT_TRUE(lead);
+    EXPECT_TRUE(lead->requeued);
+    const auto batch = queue_.batchFor(laser_, *lead, 20);
+    EXPECT_EQ(names(batch), (std::vector<std::string>{"a#1", "a#2", "a#3"}));
+    {
+        Transaction txn(db_);
+        for (const auto& u : batch) queue_.markStarted(u, "laser-1", clock_.now);
+        txn.commit();
+    }
+    EXPECT_EQ(nextOrder(laser_), "<none>");
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE order_id = 'a' AND state = 'running'"), 3);
+}
+
 } // namespace
 } // namespace mto
