@@ -4,6 +4,8 @@
 #include "agent.hpp"
 
 #include "grbl/grbl_driver.hpp"
+#include "moonraker/moonraker_driver.hpp"
+#include "octoprint/octoprint_driver.hpp"
 
 #include <csignal>
 #include <spdlog/spdlog.h>
@@ -91,6 +93,68 @@ Agent::Agent(Config config)
                  config_.intake.catalogPath.string(), catalog->size());
 }
 
+namespace {
+
+std::unique_ptr<MachineDriver> makeGrblDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                              const MachineProfile& p, DriverListener& listener) {
+    grbl::GrblDriverOptions o;
+    o.machineId = m.id;
+    o.port = m.port;
+    o.baud = m.baud;
+    o.profile = p;
+    o.characterCounting = m.characterCounting;
+    o.dryRun = m.dryRun;
+    o.statusWhileRunning = m.statusWhileRunning;
+    o.statusWhileIdle = m.statusWhileIdle;
+    return std::make_unique<grbl::GrblDriver>(io, o, listener);
+}
+
+http::PrintHostOptions printHostOptions(const MachineConfig& m, const MachineProfile& p) {
+    http::PrintHostOptions o;
+    o.machineId = m.id;
+    o.url = m.url;
+    o.apiKey = m.apiKey;
+    o.profile = p;
+    o.pollInterval = m.pollInterval;
+    return o;
+}
+
+std::unique_ptr<MachineDriver> makeOctoPrintDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                                   const MachineProfile& p, DriverListener& listener) {
+    return std::make_unique<octoprint::OctoPrintDriver>(io, printHostOptions(m, p), listener);
+}
+
+std::unique_ptr<MachineDriver> makeMoonrakerDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                                   const MachineProfile& p, DriverListener& listener) {
+    return std::make_unique<moonraker::MoonrakerDriver>(io, printHostOptions(m, p), listener);
+}
+
+using DriverMaker = std::unique_ptr<MachineDriver> (*)(boost::asio::io_context&, const MachineConfig&,
+                                                       const MachineProfile&, DriverListener&);
+
+// The driver for a [[machines]] entry, and the capabilities it runs; throws naming the key when they do not fit.
+DriverMaker driverFor(const MachineConfig& m, const MachineProfile& profile, const std::string& where) {
+    const auto& cap = profile.capability;
+    auto wrong = [&](const char* runs) {
+        return Error(where + ".driver': " + m.driver + " runs " + runs + " machines; profile " + m.profile + " is " + cap);
+    };
+    if (m.driver == "grbl") {
+        if (cap != "laser" && cap != "cnc") throw wrong("laser and cnc");
+        return makeGrblDriver;
+    }
+    if (m.driver == "octoprint") {
+        if (cap != "fdm") throw wrong("fdm");
+        return makeOctoPrintDriver;
+    }
+    if (m.driver == "moonraker") {
+        if (cap != "fdm") throw wrong("fdm");
+        return makeMoonrakerDriver;
+    }
+    throw Error(where + ".driver': no driver named " + m.driver);
+}
+
+} // namespace
+
 void Agent::addMachines(const Catalog& catalog) {
     for (std::size_t i = 0; i < config_.machines.size(); ++i) {
         const MachineConfig& m = config_.machines[i];
@@ -98,26 +162,17 @@ void Agent::addMachines(const Catalog& catalog) {
         if (!profile)
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].profile': the catalog " +
                         config_.intake.catalogPath.string() + " has no [machine." + m.profile + "]");
-        if (profile->capability != "laser" && profile->capability != "cnc")
-            throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].driver': grbl runs laser " +
-                        "and cnc machines; profile " + m.profile + " is " + profile->capability);
+        const DriverMaker make =
+            driverFor(m, *profile, config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "]");
         MachineSlot slot{m.id, m.profile, profile->capability, {}};
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
         slot.materials = allowed;
-        scheduler_->addMachine(slot, [this, m, p = *profile](DriverListener& listener) {
-            grbl::GrblDriverOptions o;
-            o.machineId = m.id;
-            o.port = m.port;
-            o.baud = m.baud;
-            o.profile = p;
-            o.characterCounting = m.characterCounting;
-            o.dryRun = m.dryRun;
-            o.statusWhileRunning = m.statusWhileRunning;
-            o.statusWhileIdle = m.statusWhileIdle;
-            return std::make_unique<grbl::GrblDriver>(io_, o, listener);
+        scheduler_->addMachine(slot, [this, m, p = *profile, make](DriverListener& listener) {
+            return make(io_, m, p, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
-        spdlog::info("machine {}: {} ({}) on {}", m.id, m.profile, profile->capability, m.port);
+        spdlog::info("machine {}: {} ({}) via {} on {}", m.id, m.profile, profile->capability, m.driver,
+                     m.url.empty() ? m.port : m.url);
     }
 }
 

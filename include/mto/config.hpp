@@ -35,8 +35,11 @@ struct IntakeConfig {
 struct MachineConfig {
     std::string id;                    // names the machine in events, status and mtoctl
     std::string profile;               // a [machine.<name>] of the catalog: capability, envelope, words
-    std::string driver = "grbl";
-    std::string port;                  // serial device, or tcp://host:port
+    std::string driver = "grbl";       // grbl | octoprint | moonraker
+    std::string port;                  // serial device, or tcp://host:port (serial drivers)
+    std::string url;                   // octoprint/moonraker: http://host:port of the print host
+    std::string apiKey;                // octoprint (moonraker when it wants one): from api_key or api_key_file; never logged
+    std::chrono::milliseconds pollInterval{1000};   // octoprint/moonraker: how often the host's job state is read
     unsigned baud = 115200;
     std::vector<std::string> materials;   // empty: those the profile allows
     bool dryRun = false;               // GRBL: check every job in check mode ($C) before it runs
