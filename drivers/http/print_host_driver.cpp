@@ -311,6 +311,9 @@ void PrintHostDriver::submit(const std::string& jobId, const JobArtifact& job, s
     if (fromLine > 0)
         return refuse(jobId, {"resume_unsupported", "",
                               std::string(hostKind()) + " prints whole files: restart the job or scrap it"});
+    if (!job_ && connected_ && state_ == MachineState::Running)
+        return refuse(jobId, {"host_busy", "",
+                              std::string(hostKind()) + " is printing a file of its own; no job is started while it does"});
     if (job_ || !connected_ || state_ != MachineState::Idle)
         return refuse(jobId, {"busy", "", options_.machineId + " is " + toString(state_) + ", not idle"});
     if (auto why = check(job)) return refuse(jobId, *why);
