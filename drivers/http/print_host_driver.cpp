@@ -74,6 +74,7 @@ void PrintHostDriver::stop(std::function<void()> done) {
     pollTimer_.cancel();
     reconnectTimer_.cancel();
     client_.cancelAll();
+    linkDown();
     if (job_)
         interruptJob({"stopped", "",
                       "the agent stopped during the job; " + std::string(hostKind()) + " may still be printing " +
@@ -126,6 +127,7 @@ void PrintHostDriver::onIdentified(HostResult r) {
     backoff_ = std::chrono::milliseconds(0);
     spdlog::info("machine {}: {} {} at {}", options_.machineId, identity_.firmware, identity_.version,
                  client_.describe());
+    linkUp();
     if (job_ && job_->uploaded)
         spdlog::info("machine {}: back in touch during job {}; reading the host's own job state", options_.machineId,
                      job_->id);
@@ -147,6 +149,7 @@ void PrintHostDriver::linkLost(const std::string& why) {
     connected_ = false;
     polling_ = false;
     pollTimer_.cancel();
+    linkDown();
     const std::string detail = client_.describe() + ": " + why;
     if (wasConnected) {
         if (job_)
@@ -171,6 +174,7 @@ void PrintHostDriver::onFault(const HostResult& r) {
     connected_ = false;
     polling_ = false;
     pollTimer_.cancel();
+    linkDown();
     setState(r.faultState, r.fault.message);
     if (job_ && job_->uploaded) interruptJob(r.fault);
     const std::string key = r.fault.reason + "/" + r.fault.code + "/" + r.fault.message;

@@ -95,6 +95,10 @@ protected:
     virtual void upload(const std::string& fileName, const std::string& program, Done done) = 0;
     virtual void command(Command c, Done done) = 0;
     virtual const char* hostKind() const = 0;
+    // The host answered its identification (linkUp) or stopped answering or faulted (linkDown): a subclass with
+    // a push channel opens or closes it here.
+    virtual void linkUp() {}
+    virtual void linkDown() {}
 
     // Sends a request with the API key; maps a transport error to LinkDown for `done`-style callers.
     void send(boost::beast::http::verb method, const std::string& target, std::string body,

@@ -3,7 +3,14 @@
 // print=true and watched through printer/objects/query (print_stats, virtual_sdcard, display_status).
 #include "moonraker/moonraker_driver.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
+#include <deque>
+#include <spdlog/spdlog.h>
 
 namespace mto::moonraker {
 
@@ -71,8 +78,181 @@ HostJobStatus parseMoonrakerStatus(const std::string& body) {
     return s;
 }
 
+// The WebSocket to /websocket: JSON-RPC text frames in both directions. Thread-bound to the io_context; kept alive
+// by its own handlers, so close() from inside a callback is safe. After close() no callback runs.
+struct MoonrakerDriver::Socket : std::enable_shared_from_this<MoonrakerDriver::Socket> {
+    using tcp = boost::asio::ip::tcp;
+    explicit Socket(boost::asio::io_context& io) : resolver(io), ws(io) {}
+
+    tcp::resolver resolver;
+    boost::beast::websocket::stream<boost::beast::tcp_stream> ws;
+    boost::beast::flat_buffer buffer;
+    std::deque<std::string> outbox;
+    bool open = false;
+    bool writing = false;
+    bool closed = false;
+    std::function<void(const std::string&)> onMessage;
+    std::function<void(const std::string&)> onClosed;
+
+    void start(const http::HttpUrl& url, const std::string& apiKey, std::chrono::milliseconds timeout) {
+        auto self = shared_from_this();
+        const std::string host = url.host + ":" + url.port;
+        const std::string path = url.basePath + "/websocket";
+        resolver.async_resolve(url.host, url.port, [self, host, path, apiKey, timeout](
+                                                       const boost::system::error_code& ec,
+                                                       tcp::resolver::results_type results) {
+            if (ec || self->closed) return self->fail(ec);
+            boost::beast::get_lowest_layer(self->ws).expires_after(timeout);
+            boost::beast::get_lowest_layer(self->ws).async_connect(
+                results, [self, host, path, apiKey](const boost::system::error_code& ec2, const tcp::endpoint&) {
+                    if (ec2 || self->closed) return self->fail(ec2);
+                    boost::beast::get_lowest_layer(self->ws).expires_never();
+                    self->ws.set_option(boost::beast::websocket::stream_base::timeout::suggested(
+                        boost::beast::role_type::client));
+                    self->ws.set_option(boost::beast::websocket::stream_base::decorator(
+                        [apiKey](boost::beast::websocket::request_type& req) {
+                            req.set(boost::beast::http::field::user_agent, "mto-agent");
+                            if (!apiKey.empty()) req.set("X-Api-Key", apiKey);
+                        }));
+                    self->ws.async_handshake(host, path, [self](const boost::system::error_code& ec3) {
+                        if (ec3 || self->closed) return self->fail(ec3);
+                        self->open = true;
+                        self->flush();
+                        self->read();
+                    });
+                });
+        });
+    }
+    void send(std::string text) {
+        outbox.push_back(std::move(text));
+        flush();
+    }
+    void flush() {
+        if (!open || writing || closed || outbox.empty()) return;
+        writing = true;
+        ws.text(true);
+        auto self = shared_from_this();
+        ws.async_write(boost::asio::buffer(outbox.front()), [self](const boost::system::error_code& ec, std::size_t) {
+            self->writing = false;
+            if (ec) return self->fail(ec);
+            self->outbox.pop_front();
+            self->flush();
+        });
+    }
+    void read() {
+        auto self = shared_from_this();
+        ws.async_read(buffer, [self](const boost::system::error_code& ec, std::size_t) {
+            if (ec || self->closed) return self->fail(ec);
+            std::string text = boost::beast::buffers_to_string(self->buffer.data());
+            self->buffer.consume(self->buffer.size());
+            if (auto cb = self->onMessage) cb(text);
+            if (!self->closed) self->read();
+        });
+    }
+    void fail(const boost::system::error_code& ec) {
+        if (closed) return;
+        auto cb = onClosed;
+        close();
+        if (cb) cb(ec ? ec.message() : "closed");
+    }
+    void close() {
+        if (closed) return;
+        closed = true;
+        open = false;
+        onMessage = nullptr;
+        onClosed = nullptr;
+        resolver.cancel();
+        boost::system::error_code ignored;
+        boost::beast::get_lowest_layer(ws).socket().close(ignored);
+    }
+};
+
 MoonrakerDriver::MoonrakerDriver(boost::asio::io_context& io, http::PrintHostOptions options, DriverListener& listener)
     : PrintHostDriver(io, std::move(options), listener) {}
+
+MoonrakerDriver::~MoonrakerDriver() { linkDown(); }
+
+bool MoonrakerDriver::socketOpen() const { return socket_ && socket_->open && !socket_->closed; }
+
+void MoonrakerDriver::linkUp() {
+    if (socket_ && !socket_->closed) return;
+    cache_.clear();
+    socket_ = std::make_shared<Socket>(io_);
+    socket_->onMessage = [this](const std::string& text) { onSocketMessage(text); };
+    socket_->onClosed = [this](const std::string& why) {
+        // The HTTP poll goes on; the socket is opened again at the next (re)connect.
+        spdlog::info("machine {}: Moonraker websocket closed ({}); polling goes on", options_.machineId, why);
+        socket_.reset();
+    };
+    socket_->start(http::parseHttpUrl(options_.url), options_.apiKey, options_.requestTimeout);
+    json::object params;
+    json::object objects;
+    objects["print_stats"] = nullptr;
+    objects["virtual_sdcard"] = nullptr;
+    objects["display_status"] = nullptr;
+    params["objects"] = std::move(objects);
+    json::object req;
+    req["jsonrpc"] = "2.0";
+    req["method"] = "printer.objects.subscribe";
+    req["params"] = std::move(params);
+    req["id"] = 1;
+    socket_->send(json::serialize(req));
+}
+
+void MoonrakerDriver::linkDown() {
+    if (socket_) socket_->close();
+    socket_.reset();
+    cache_.clear();
+}
+
+void MoonrakerDriver::onSocketMessage(const std::string& text) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return;
+    auto& msg = v.as_object();
+    const std::string method = str(msg, "method");
+    json::object status;
+    if (!cache_.empty()) {
+        auto c = json::parse(cache_, ec);
+        if (!ec && c.is_object()) status = std::move(c.as_object());
+    }
+    if (const auto* res = obj(msg, "result"); res && msg.contains("id")) {
+        const auto* st = obj(*res, "status");
+        if (!st) return;
+        status = *st;
+    } else if (method == "notify_status_update") {
+        const auto* params = msg.if_contains("params");
+        if (!params || !params->is_array() || params->as_array().empty() || !params->as_array()[0].is_object()) return;
+        if (cache_.empty()) return;   // deltas before the subscription's full answer mean nothing yet
+        for (const auto& [name, fields] : params->as_array()[0].as_object()) {
+            if (!fields.is_object()) continue;
+            auto& target = status[name];
+            if (!target.is_object()) target = json::object{};
+            for (const auto& [field, value] : fields.as_object()) target.as_object()[field] = value;
+        }
+    } else if (method == "notify_klippy_shutdown" || method == "notify_klippy_disconnected") {
+        // Klippy's own words come from /server/info and /printer/info.
+        const auto gen = generation_;
+        checkKlippy([this, gen](HostResult r) {
+            if (gen == generation_ && r.kind != HostResult::Kind::Ok) faultPushed(r);
+        });
+        return;
+    } else {
+        return;
+    }
+    cache_ = json::serialize(status);
+    json::object wrapped;
+    json::object result;
+    result["status"] = std::move(status);
+    wrapped["result"] = std::move(result);
+    try {
+        auto s = parseMoonrakerStatus(json::serialize(wrapped));
+        ++pushed_;
+        statusPushed(s);
+    } catch (const std::exception&) {
+        // Not every object is there yet: the poll fills the gap.
+    }
+}
 
 void MoonrakerDriver::checkKlippy(Done done) {
     send(verb::get, "/server/info", {}, {}, options_.requestTimeout,

@@ -6,6 +6,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <stdexcept>
 
 namespace mto::virt {
@@ -63,14 +64,15 @@ bool parseFormData(const HttpRequest& req, FormData& out) {
 }
 
 struct HttpTestServer::Connection : std::enable_shared_from_this<HttpTestServer::Connection> {
-    Connection(tcp::socket s, Handler& h, std::shared_ptr<bool> alive)
-        : stream(std::move(s)), handler(h), serverAlive(std::move(alive)) {}
+    Connection(tcp::socket s, Handler& h, UpgradeHandler& u, std::shared_ptr<bool> alive)
+        : stream(std::move(s)), handler(h), upgrade(u), serverAlive(std::move(alive)) {}
 
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
     std::unique_ptr<bhttp::request_parser<bhttp::string_body>> parser;
     HttpReply reply;
     Handler& handler;
+    UpgradeHandler& upgrade;
     std::weak_ptr<bool> serverAlive;
 
     void read() {
@@ -80,6 +82,10 @@ struct HttpTestServer::Connection : std::enable_shared_from_this<HttpTestServer:
         bhttp::async_read(stream, buffer, *parser, [self](const beast::error_code& ec, std::size_t) {
             if (ec || !self->serverAlive.lock()) return self->close();
             HttpRequest req = self->parser->release();
+            if (boost::beast::websocket::is_upgrade(req) && self->upgrade) {
+                auto up = self->upgrade;
+                return up(std::move(self->stream), std::move(req));
+            }
             try {
                 self->reply = self->handler(req);
             } catch (const std::exception& e) {
@@ -138,7 +144,7 @@ void HttpTestServer::accept() {
     acceptor_->async_accept([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec,
                                                                          tcp::socket socket) {
         if (ec || !alive.lock() || !acceptor_) return;
-        auto c = std::make_shared<Connection>(std::move(socket), handler_, alive_);
+        auto c = std::make_shared<Connection>(std::move(socket), handler_, upgrade_, alive_);
         connections_.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
         connections_.push_back(c);
         c->read();

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
@@ -37,6 +38,8 @@ bool parseFormData(const HttpRequest& req, FormData& out);
 class HttpTestServer {
 public:
     using Handler = std::function<HttpReply(const HttpRequest&)>;
+    // Takes over a connection whose request asks for a WebSocket upgrade (none set: such requests get 404).
+    using UpgradeHandler = std::function<void(boost::beast::tcp_stream stream, HttpRequest req)>;
 
     HttpTestServer(boost::asio::io_context& io, Handler handler);
     ~HttpTestServer();
@@ -44,6 +47,7 @@ public:
     // Listens on 127.0.0.1:port (0 = a free port); returns the port.
     std::uint16_t start(std::uint16_t port = 0);
     void stop();
+    void setUpgradeHandler(UpgradeHandler h) { upgrade_ = std::move(h); }
     bool running() const { return acceptor_ != nullptr; }
     std::uint16_t port() const { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -55,6 +59,7 @@ private:
 
     boost::asio::io_context& io_;
     Handler handler_;
+    UpgradeHandler upgrade_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
     std::uint16_t port_ = 0;
     std::list<std::weak_ptr<Connection>> connections_;

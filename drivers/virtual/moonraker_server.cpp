@@ -3,8 +3,12 @@
 // a simulated Klipper print, with injected faults (bad key, Klippy shutdown, printer busy, print error, restart).
 #include "virtual/moonraker_server.hpp"
 
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
+#include <deque>
 #include <spdlog/spdlog.h>
 
 namespace mto::virt {
@@ -47,13 +51,169 @@ std::string queryValue(const std::string& target, const std::string& key) {
 
 } // namespace
 
+// One WebSocket client of /websocket. Thread-bound; kept alive by its own handlers.
+struct MoonrakerServer::Client : std::enable_shared_from_this<MoonrakerServer::Client> {
+    explicit Client(boost::beast::tcp_stream s) : ws(std::move(s)) {}
+    boost::beast::websocket::stream<boost::beast::tcp_stream> ws;
+    boost::beast::flat_buffer buffer;
+    std::deque<std::string> outbox;
+    bool writing = false;
+    bool closed = false;
+    bool subscribed = false;
+    json::object sent;   // what this client was last told of each subscribed object
+
+    void send(std::string text) {
+        if (closed) return;
+        outbox.push_back(std::move(text));
+        flush();
+    }
+    void flush() {
+        if (writing || closed || outbox.empty()) return;
+        writing = true;
+        ws.text(true);
+        auto self = shared_from_this();
+        ws.async_write(boost::asio::buffer(outbox.front()), [self](const boost::system::error_code& ec, std::size_t) {
+            self->writing = false;
+            if (ec) return self->close();
+            self->outbox.pop_front();
+            self->flush();
+        });
+    }
+    void close() {
+        closed = true;
+        boost::system::error_code ignored;
+        boost::beast::get_lowest_layer(ws).socket().close(ignored);
+    }
+};
+
 MoonrakerServer::MoonrakerServer(boost::asio::io_context& io, MoonrakerServerOptions options)
     : options_(std::move(options)), http_(io, [this](const HttpRequest& r) { return handle(r); }), restartTimer_(io),
-      print_(options_.print) {}
+      print_(options_.print), pushTimer_(io) {
+    http_.setUpgradeHandler([this](boost::beast::tcp_stream stream, HttpRequest req) {
+        accept(std::move(stream), std::move(req));
+    });
+}
 
 std::uint16_t MoonrakerServer::start() { return http_.start(options_.port); }
 
+std::size_t MoonrakerServer::socketClients() {
+    clients_.remove_if([](const std::weak_ptr<Client>& w) {
+        auto c = w.lock();
+        return !c || c->closed;
+    });
+    return clients_.size();
+}
+
+void MoonrakerServer::accept(boost::beast::tcp_stream stream, HttpRequest req) {
+    if (!options_.apiKey.empty() && req["X-Api-Key"] != options_.apiKey) {
+        boost::system::error_code ignored;
+        stream.socket().close(ignored);
+        return;
+    }
+    auto c = std::make_shared<Client>(std::move(stream));
+    clients_.push_back(c);
+    c->ws.set_option(boost::beast::websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
+    c->ws.async_accept(req, [this, c](const boost::system::error_code& ec) {
+        if (ec || c->closed) return c->close();
+        // Reads until the client or the host goes away; every text frame is one JSON-RPC request.
+        auto reader = std::make_shared<std::function<void()>>();
+        *reader = [this, c, reader] {
+            c->ws.async_read(c->buffer, [this, c, reader](const boost::system::error_code& ec2, std::size_t) {
+                if (ec2 || c->closed) {
+                    c->close();
+                    *reader = nullptr;   // breaks the cycle
+                    return;
+                }
+                const std::string text = boost::beast::buffers_to_string(c->buffer.data());
+                c->buffer.consume(c->buffer.size());
+                onRpc(c, text);
+                if (*reader) (*reader)();
+            });
+        };
+        (*reader)();
+    });
+    armPush();
+}
+
+void MoonrakerServer::onRpc(const std::shared_ptr<Client>& c, const std::string& text) {
+    boost::system::error_code ec;
+    const auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return;
+    const auto& o = v.as_object();
+    json::object reply;
+    reply["jsonrpc"] = "2.0";
+    if (o.contains("id")) reply["id"] = o.at("id");
+    const std::string method = o.contains("method") && o.at("method").is_string() ? std::string(o.at("method").as_string()) : "";
+    if (method == "printer.objects.subscribe") {
+        if (klippyState_ != "ready") {
+            reply["error"] = json::object{{"code", 503}, {"message", "Klippy Host not connected"}};
+        } else {
+            auto status = json::parse(statusJson()).as_object();
+            c->sent = status;
+            c->subscribed = true;
+            json::object r;
+            r["eventtime"] = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+            r["status"] = std::move(status);
+            reply["result"] = std::move(r);
+        }
+    } else if (method == "server.info") {
+        reply["result"] = json::parse(serverInfo().body()).as_object().at("result");
+    } else {
+        reply["error"] = json::object{{"code", -32601}, {"message", "Method not found"}};
+    }
+    c->send(json::serialize(reply));
+}
+
+void MoonrakerServer::broadcast(const std::string& text) {
+    for (auto& w : clients_)
+        if (auto c = w.lock()) c->send(text);
+}
+
+void MoonrakerServer::armPush() {
+    if (pushing_) return;
+    pushing_ = true;
+    pushTimer_.expires_after(std::chrono::milliseconds(100));
+    pushTimer_.async_wait([this](const boost::system::error_code& ec) {
+        pushing_ = false;
+        if (ec) return;
+        push();
+        if (socketClients() > 0) armPush();
+    });
+}
+
+// notify_status_update carries only what changed since the client was last told, as Moonraker does.
+void MoonrakerServer::push() {
+    if (klippyState_ != "ready") return;
+    const auto now = json::parse(statusJson()).as_object();
+    for (auto& w : clients_) {
+        auto c = w.lock();
+        if (!c || c->closed || !c->subscribed) continue;
+        json::object delta;
+        for (const auto& [name, fields] : now) {
+            const auto* before = c->sent.if_contains(name);
+            for (const auto& [field, value] : fields.as_object()) {
+                const json::value* old = before && before->is_object() ? before->as_object().if_contains(field) : nullptr;
+                if (!old || *old != value) {
+                    if (!delta.contains(name)) delta[name] = json::object{};
+                    delta[name].as_object()[field] = value;
+                }
+            }
+        }
+        if (delta.empty()) continue;
+        c->sent = now;
+        json::object msg;
+        msg["jsonrpc"] = "2.0";
+        msg["method"] = "notify_status_update";
+        msg["params"] = json::array{delta, std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count()};
+        c->send(json::serialize(msg));
+        ++notifications_;
+    }
+}
+
 void MoonrakerServer::stopHost() {
+    for (auto& w : clients_)
+        if (auto c = w.lock()) c->close();
+    clients_.clear();
     http_.stop();
     if (!options_.keepJobOnRestart) print_.forget();
 }
@@ -75,11 +235,13 @@ void MoonrakerServer::shutdownKlippy(const std::string& message) {
     klippyMessage_ = message + "\nOnce the underlying issue is corrected, use the \"FIRMWARE_RESTART\" command to "
                                "reset the firmware, reload the config, and restart the host software.\nPrinter is shutdown";
     print_.fail(message);
+    broadcast(R"({"jsonrpc":"2.0","method":"notify_klippy_shutdown"})");
 }
 
 void MoonrakerServer::klippyReady() {
     klippyState_ = "ready";
     klippyMessage_ = "Printer is ready";
+    broadcast(R"({"jsonrpc":"2.0","method":"notify_klippy_ready"})");
 }
 
 HttpReply MoonrakerServer::handle(const HttpRequest& req) {
@@ -131,7 +293,7 @@ HttpReply MoonrakerServer::printerInfo() {
     return result(std::move(o));
 }
 
-HttpReply MoonrakerServer::query() {
+std::string MoonrakerServer::statusJson() {
     const auto st = print_.state();
     const double progress = print_.progress();
     const std::size_t size = files_.count(print_.file()) ? files_.at(print_.file()).size() : 0;
@@ -159,9 +321,13 @@ HttpReply MoonrakerServer::query() {
     status["print_stats"] = std::move(ps);
     status["virtual_sdcard"] = std::move(vs);
     status["display_status"] = std::move(ds);
+    return json::serialize(status);
+}
+
+HttpReply MoonrakerServer::query() {
     json::object o;
     o["eventtime"] = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    o["status"] = std::move(status);
+    o["status"] = json::parse(statusJson());
     return result(std::move(o));
 }
 

@@ -7,7 +7,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "virtual/http_test_server.hpp"
@@ -40,6 +42,11 @@ public:
     void klippyReady();
     SimulatedPrint& print() { return print_; }
     const std::map<std::string, std::string>& files() const { return files_; }
+    // WebSocket clients connected now, and notify_status_update messages sent so far.
+    std::size_t socketClients();
+    std::uint64_t statusNotifications() const { return notifications_; }
+
+    struct Client;
 
 private:
     HttpReply handle(const HttpRequest& req);
@@ -48,6 +55,12 @@ private:
     HttpReply query();
     HttpReply uploadFile(const HttpRequest& req);
     HttpReply startPrint(const std::string& file);
+    std::string statusJson();   // {"print_stats":{...},"virtual_sdcard":{...},"display_status":{...}}
+    void accept(boost::beast::tcp_stream stream, HttpRequest req);
+    void onRpc(const std::shared_ptr<Client>& c, const std::string& text);
+    void broadcast(const std::string& text);
+    void armPush();
+    void push();
     bool klippyReady_() const { return klippyState_ == "ready"; }
 
     MoonrakerServerOptions options_;
@@ -57,6 +70,10 @@ private:
     std::string klippyState_ = "ready";
     std::string klippyMessage_ = "Printer is ready";
     std::map<std::string, std::string> files_;
+    std::list<std::weak_ptr<Client>> clients_;
+    boost::asio::steady_timer pushTimer_;
+    bool pushing_ = false;
+    std::uint64_t notifications_ = 0;
 };
 
 } // namespace mto::virt

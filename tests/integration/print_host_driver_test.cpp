@@ -400,6 +400,53 @@ TEST(MoonrakerDriver, KlippyNotReadyAtConnectIsAnAlarm) {
     EXPECT_NE(rec.faults[0].message.find("Timer too close"), std::string::npos);
 }
 
+// With the poll a minute apart, only the WebSocket's notify_status_update stream can carry the print to its end.
+TEST(MoonrakerDriver, FollowsThePrintOnTheWebSocketStreamBetweenPolls) {
+    boost::asio::io_context io;
+    Recorder rec;
+    virt::MoonrakerServerOptions so;
+    so.print.printSeconds = 1.5;
+    virt::MoonrakerServer server(io, so);
+    server.start();
+    http::PrintHostOptions o;
+    o.machineId = "printer-1";
+    o.url = server.url();
+    o.pollInterval = 60s;
+    moonraker::MoonrakerDriver driver(io, o, rec);
+    driver.start();
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle && driver.socketOpen(); }, 10s));
+    EXPECT_EQ(server.socketClients(), 1u);
+    driver.submit("job-1", printJob());
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.finished.empty() || !rec.interrupted.empty(); }, 10s));
+    EXPECT_EQ(rec.finished, std::vector<std::string>{"job-1"});
+    EXPECT_GT(server.statusNotifications(), 3u);
+    EXPECT_GT(driver.pushedUpdates(), 3u);
+    EXPECT_GE(rec.progress.size(), 3u);
+}
+
+TEST(MoonrakerDriver, KlippyShutdownNoticeOnTheWebSocketInterruptsWithoutWaitingForThePoll) {
+    boost::asio::io_context io;
+    Recorder rec;
+    virt::MoonrakerServerOptions so;
+    so.print.printSeconds = 30;
+    virt::MoonrakerServer server(io, so);
+    server.start();
+    http::PrintHostOptions o;
+    o.machineId = "printer-1";
+    o.url = server.url();
+    o.pollInterval = 60s;
+    moonraker::MoonrakerDriver driver(io, o, rec);
+    driver.start();
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle && driver.socketOpen(); }, 10s));
+    driver.submit("job-1", printJob());
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Running && !rec.progress.empty(); }, 10s));
+    server.shutdownKlippy("Lost communication with MCU 'mcu'");
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.interrupted.empty(); }, 5s));
+    EXPECT_EQ(rec.interrupted[0].why.reason, "klippy_shutdown");
+    EXPECT_NE(rec.interrupted[0].why.message.find("Lost communication with MCU"), std::string::npos);
+    EXPECT_EQ(driver.state(), MachineState::Alarm);
+}
+
 TEST(MoonrakerDriver, MapsPrintStats) {
     auto s = moonraker::parseMoonrakerStatus(
         R"({"result":{"eventtime":1.0,"status":{"print_stats":{"filename":"a.gcode","state":"printing","message":"","print_duration":30.0},"virtual_sdcard":{"progress":0.25},"display_status":{"progress":0.25}}}})");
