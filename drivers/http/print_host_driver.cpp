@@ -145,7 +145,7 @@ void PrintHostDriver::scheduleReconnect() {
 
 void PrintHostDriver::linkLost(const std::string& why) {
     ++generation_;
-    const bool wasConnected = connected_ || state_ != MachineState::Disconnected;
+    const bool wasConnected = connected_ || backoff_.count() == 0;   // logged once per outage, not per retry
     connected_ = false;
     polling_ = false;
     pollTimer_.cancel();
