@@ -221,6 +221,7 @@ public:
             if (!in) fail(at + ".api_key_file", "cannot read " + p.string());
             std::getline(in, m.apiKey);
             while (!m.apiKey.empty() && std::isspace(static_cast<unsigned char>(m.apiKey.back()))) m.apiKey.pop_back();
+            m.apiKey.erase(0, m.apiKey.find_first_not_of(" \t"));
             if (m.apiKey.empty()) fail(at + ".api_key_file", p.string() + " holds no key on its first line");
         }
         if (m.driver == "octoprint" && m.apiKey.empty())
