@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -445,6 +446,39 @@ TEST(MoonrakerDriver, KlippyShutdownNoticeOnTheWebSocketInterruptsWithoutWaiting
     EXPECT_EQ(rec.interrupted[0].why.reason, "klippy_shutdown");
     EXPECT_NE(rec.interrupted[0].why.message.find("Lost communication with MCU"), std::string::npos);
     EXPECT_EQ(driver.state(), MachineState::Alarm);
+}
+
+// A host that accepts the connection and then says nothing (hung process, half-open link) is not waited for forever.
+TEST(OctoPrintDriver, AHostThatNeverAnswersTimesOutAndIsDisconnected) {
+    boost::asio::io_context io;
+    Recorder rec;
+    boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> held;
+    std::function<void()> accept = [&] {
+        auto s = std::make_shared<boost::asio::ip::tcp::socket>(io);
+        acceptor.async_accept(*s, [&, s](const boost::system::error_code& ec) {
+            if (ec) return;
+            held.push_back(s);   // read nothing, answer nothing
+            accept();
+        });
+    };
+    accept();
+    http::PrintHostOptions o;
+    o.machineId = "printer-1";
+    o.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+    o.apiKey = "k";
+    o.requestTimeout = 300ms;
+    o.reconnectMin = 50ms;
+    o.reconnectMax = 200ms;
+    octoprint::OctoPrintDriver driver(io, o, rec);
+    const auto started = std::chrono::steady_clock::now();
+    driver.start();
+    ASSERT_TRUE(test::runLoopUntil(io, [&] { return rec.faulted("disconnected"); }, 5s));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+    EXPECT_EQ(driver.state(), MachineState::Disconnected);
+    EXPECT_NE(rec.faults.back().message.find("timeout"), std::string::npos) << rec.faults.back().message;
+    EXPECT_FALSE(held.empty());
+    acceptor.close();
 }
 
 TEST(MoonrakerDriver, MapsPrintStats) {
