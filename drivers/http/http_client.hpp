@@ -15,7 +15,7 @@
 
 namespace mto::http {
 
-// http://host:port[/prefix], split. Throws mto::Error-like std::invalid_argument with the reason.
+// http://host:port[/prefix], split. Throws std::invalid_argument saying what is wrong with it.
 struct HttpUrl {
     std::string host;
     std::string port = "80";
