@@ -79,11 +79,24 @@ struct MoonrakerServer::Client : std::enable_shared_from_this<MoonrakerServer::C
             self->flush();
         });
     }
+    // Reads until the client or the host goes away; every text frame is one JSON-RPC request.
+    void read() {
+        auto self = shared_from_this();
+        ws.async_read(buffer, [self](const boost::system::error_code& ec, std::size_t) {
+            if (ec || self->closed) return self->close();
+            const std::string text = boost::beast::buffers_to_string(self->buffer.data());
+            self->buffer.consume(self->buffer.size());
+            if (auto cb = self->onText) cb(self, text);
+            if (!self->closed) self->read();
+        });
+    }
     void close() {
         closed = true;
+        onText = nullptr;
         boost::system::error_code ignored;
         boost::beast::get_lowest_layer(ws).socket().close(ignored);
     }
+    std::function<void(const std::shared_ptr<Client>&, const std::string&)> onText;
 };
 
 MoonrakerServer::MoonrakerServer(boost::asio::io_context& io, MoonrakerServerOptions options)
@@ -92,6 +105,11 @@ MoonrakerServer::MoonrakerServer(boost::asio::io_context& io, MoonrakerServerOpt
     http_.setUpgradeHandler([this](boost::beast::tcp_stream stream, HttpRequest req) {
         accept(std::move(stream), std::move(req));
     });
+}
+
+MoonrakerServer::~MoonrakerServer() {
+    for (auto& w : clients_)
+        if (auto c = w.lock()) c->close();
 }
 
 std::uint16_t MoonrakerServer::start() { return http_.start(options_.port); }
@@ -113,24 +131,10 @@ void MoonrakerServer::accept(boost::beast::tcp_stream stream, HttpRequest req) {
     auto c = std::make_shared<Client>(std::move(stream));
     clients_.push_back(c);
     c->ws.set_option(boost::beast::websocket::stream_base::timeout::suggested(boost::beast::role_type::server));
-    c->ws.async_accept(req, [this, c](const boost::system::error_code& ec) {
+    c->onText = [this](const std::shared_ptr<Client>& client, const std::string& text) { onRpc(client, text); };
+    c->ws.async_accept(req, [c](const boost::system::error_code& ec) {
         if (ec || c->closed) return c->close();
-        // Reads until the client or the host goes away; every text frame is one JSON-RPC request.
-        auto reader = std::make_shared<std::function<void()>>();
-        *reader = [this, c, reader] {
-            c->ws.async_read(c->buffer, [this, c, reader](const boost::system::error_code& ec2, std::size_t) {
-                if (ec2 || c->closed) {
-                    c->close();
-                    *reader = nullptr;   // breaks the cycle
-                    return;
-                }
-                const std::string text = boost::beast::buffers_to_string(c->buffer.data());
-                c->buffer.consume(c->buffer.size());
-                onRpc(c, text);
-                if (*reader) (*reader)();
-            });
-        };
-        (*reader)();
+        c->read();
     });
     armPush();
 }
@@ -174,8 +178,8 @@ void MoonrakerServer::armPush() {
     pushing_ = true;
     pushTimer_.expires_after(std::chrono::milliseconds(100));
     pushTimer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;   // cancelled: the server may be gone
         pushing_ = false;
-        if (ec) return;
         push();
         if (socketClients() > 0) armPush();
     });

@@ -28,6 +28,7 @@ struct MoonrakerServerOptions {
 class MoonrakerServer {
 public:
     MoonrakerServer(boost::asio::io_context& io, MoonrakerServerOptions options);
+    ~MoonrakerServer();
 
     std::uint16_t start();
     std::string url() const { return http_.url(); }
