@@ -5,6 +5,8 @@
 
 #include "grbl/grbl_driver.hpp"
 #include "marlin/marlin_driver.hpp"
+#include "moonraker/moonraker_driver.hpp"
+#include "octoprint/octoprint_driver.hpp"
 
 #include <csignal>
 #include <spdlog/spdlog.h>
@@ -120,6 +122,86 @@ Jig Agent::jigOf(const Catalog& catalog, const MachineProfile& profile, const Ji
     return jig;
 }
 
+namespace {
+
+std::unique_ptr<MachineDriver> makeGrblDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                              const MachineProfile& p, DriverListener& listener) {
+    grbl::GrblDriverOptions o;
+    o.machineId = m.id;
+    o.port = m.port;
+    o.baud = m.baud;
+    o.profile = p;
+    o.characterCounting = m.characterCounting;
+    o.dryRun = m.dryRun;
+    o.statusWhileRunning = m.statusWhileRunning;
+    o.statusWhileIdle = m.statusWhileIdle;
+    return std::make_unique<grbl::GrblDriver>(io, o, listener);
+}
+
+std::unique_ptr<MachineDriver> makeMarlinDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                                const MachineProfile& p, DriverListener& listener) {
+    marlin::MarlinDriverOptions o;
+    o.machineId = m.id;
+    o.port = m.port;
+    o.baud = m.baud;
+    o.profile = p;
+    o.inFlight = m.inFlight;
+    if (m.pauseGcode) o.pauseGcode = *m.pauseGcode;
+    if (m.resumeGcode) o.resumeGcode = *m.resumeGcode;
+    if (m.cancelGcode) o.cancelGcode = *m.cancelGcode;
+    return std::make_unique<marlin::MarlinDriver>(io, o, listener);
+}
+
+http::PrintHostOptions printHostOptions(const MachineConfig& m, const MachineProfile& p) {
+    http::PrintHostOptions o;
+    o.machineId = m.id;
+    o.url = m.url;
+    o.apiKey = m.apiKey;
+    o.profile = p;
+    o.pollInterval = m.pollInterval;
+    return o;
+}
+
+std::unique_ptr<MachineDriver> makeOctoPrintDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                                   const MachineProfile& p, DriverListener& listener) {
+    return std::make_unique<octoprint::OctoPrintDriver>(io, printHostOptions(m, p), listener);
+}
+
+std::unique_ptr<MachineDriver> makeMoonrakerDriver(boost::asio::io_context& io, const MachineConfig& m,
+                                                   const MachineProfile& p, DriverListener& listener) {
+    return std::make_unique<moonraker::MoonrakerDriver>(io, printHostOptions(m, p), listener);
+}
+
+using DriverMaker = std::unique_ptr<MachineDriver> (*)(boost::asio::io_context&, const MachineConfig&,
+                                                       const MachineProfile&, DriverListener&);
+
+// The driver for a [[machines]] entry, and the capabilities it runs; throws naming the key when they do not fit.
+DriverMaker driverFor(const MachineConfig& m, const MachineProfile& profile, const std::string& where) {
+    const auto& cap = profile.capability;
+    auto wrong = [&](const char* runs) {
+        return Error(where + ".driver': " + m.driver + " runs " + runs + " machines; profile " + m.profile + " is " + cap);
+    };
+    if (m.driver == "grbl") {
+        if (cap != "laser" && cap != "cnc") throw wrong("laser and cnc");
+        return makeGrblDriver;
+    }
+    if (m.driver == "marlin") {
+        if (cap != "fdm") throw wrong("fdm");
+        return makeMarlinDriver;
+    }
+    if (m.driver == "octoprint") {
+        if (cap != "fdm") throw wrong("fdm");
+        return makeOctoPrintDriver;
+    }
+    if (m.driver == "moonraker") {
+        if (cap != "fdm") throw wrong("fdm");
+        return makeMoonrakerDriver;
+    }
+    throw Error(where + ".driver': no driver named " + m.driver);
+}
+
+} // namespace
+
 void Agent::addMachines(const Catalog& catalog) {
     scheduler_->setProofWriter([dir = config_.stateDir](const std::string& sha, const std::string& png) {
         writeFileDurably(CompileQueue::mediaPath(dir, sha), png);
@@ -130,13 +212,8 @@ void Agent::addMachines(const Catalog& catalog) {
         if (!profile)
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].profile': the catalog " +
                         config_.intake.catalogPath.string() + " has no [machine." + m.profile + "]");
-        const std::string at = config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "].driver': ";
-        if (m.driver == "grbl" && profile->capability != "laser" && profile->capability != "cnc")
-            throw Error(at + "grbl runs laser and cnc machines; profile " + m.profile + " is " + profile->capability +
-                        (profile->capability == "fdm" ? " (use driver = \"marlin\")" : ""));
-        if (m.driver == "marlin" && profile->capability != "fdm")
-            throw Error(at + "marlin runs fdm printers; profile " + m.profile + " is " + profile->capability +
-                        " (use driver = \"grbl\")");
+        const DriverMaker make =
+            driverFor(m, *profile, config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) + "]");
         if (m.driver != "grbl" && !m.jigs.empty())
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) +
                         "].jigs': jig programs are built for grbl machines (lasers and routers); a printer's plate of "
@@ -145,31 +222,11 @@ void Agent::addMachines(const Catalog& catalog) {
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
         slot.materials = allowed;
-        scheduler_->addMachine(slot, [this, m, p = *profile](DriverListener& listener) -> std::unique_ptr<MachineDriver> {
-            if (m.driver == "marlin") {
-                marlin::MarlinDriverOptions o;
-                o.machineId = m.id;
-                o.port = m.port;
-                o.baud = m.baud;
-                o.profile = p;
-                o.inFlight = m.inFlight;
-                if (m.pauseGcode) o.pauseGcode = *m.pauseGcode;
-                if (m.resumeGcode) o.resumeGcode = *m.resumeGcode;
-                if (m.cancelGcode) o.cancelGcode = *m.cancelGcode;
-                return std::make_unique<marlin::MarlinDriver>(io_, o, listener);
-            }
-            grbl::GrblDriverOptions o;
-            o.machineId = m.id;
-            o.port = m.port;
-            o.baud = m.baud;
-            o.profile = p;
-            o.characterCounting = m.characterCounting;
-            o.dryRun = m.dryRun;
-            o.statusWhileRunning = m.statusWhileRunning;
-            o.statusWhileIdle = m.statusWhileIdle;
-            return std::make_unique<grbl::GrblDriver>(io_, o, listener);
+        scheduler_->addMachine(slot, [this, m, p = *profile, make](DriverListener& listener) {
+            return make(io_, m, p, listener);
         }, MachinePolicy{m.pauseOnHold, m.stopOnCancel});
-        spdlog::info("machine {}: {} ({}, {}) on {}", m.id, m.profile, profile->capability, m.driver, m.port);
+        spdlog::info("machine {}: {} ({}) via {} on {}", m.id, m.profile, profile->capability, m.driver,
+                     m.url.empty() ? m.port : m.url);
         for (std::size_t k = 0; k < m.jigs.size(); ++k) {
             scheduler_->addJig(m.id, jigOf(catalog, *profile, m.jigs[k], "machines[" + std::to_string(i) + "].jigs[" +
                                                                             std::to_string(k) + "]"),

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <toml++/toml.h>
 
 #include "mto/error.hpp"
+#include "http/http_client.hpp"
 #include "intake/order_parser.hpp"
 
 namespace mto {
@@ -199,6 +203,34 @@ public:
         return l;
     }
 
+    // url, api_key / api_key_file and poll_ms of a machine behind OctoPrint or Moonraker.
+    void readPrintHost(const Entry& e, const std::string& at, MachineConfig& m) const {
+        if (e.t.get("port")) fail(at + ".port", m.driver + " machines are reached by url, not port");
+        m.url = e.text("url", std::nullopt);
+        try {
+            http::parseHttpUrl(m.url);
+        } catch (const std::exception& ex) {
+            fail(at + ".url", std::string(ex.what()) + "; give http://host:port of the " + m.driver + " server");
+        }
+        const bool key = e.t.get("api_key") != nullptr, keyFile = e.t.get("api_key_file") != nullptr;
+        if (key && keyFile) fail(at + ".api_key_file", "give api_key or api_key_file, not both");
+        if (key) m.apiKey = e.text("api_key", std::nullopt);
+        if (keyFile) {
+            std::filesystem::path p = e.text("api_key_file", std::nullopt);
+            if (p.is_relative()) p = std::filesystem::path(file_).parent_path() / p;
+            std::ifstream in(p);
+            if (!in) fail(at + ".api_key_file", "cannot read " + p.string());
+            std::getline(in, m.apiKey);
+            while (!m.apiKey.empty() && std::isspace(static_cast<unsigned char>(m.apiKey.back()))) m.apiKey.pop_back();
+            m.apiKey.erase(0, m.apiKey.find_first_not_of(" \t"));
+            if (m.apiKey.empty()) fail(at + ".api_key_file", p.string() + " holds no key on its first line");
+        }
+        if (m.driver == "octoprint" && m.apiKey.empty())
+            fail(at + ".api_key", "missing (required): OctoPrint answers only requests with an API key "
+                                  "(Settings > API, or an application key); or give api_key_file");
+        m.pollInterval = std::chrono::milliseconds(e.number("poll_ms", 1000, 100, 60000));
+    }
+
     std::vector<MachineConfig> readMachines() const {
         std::vector<MachineConfig> out;
         const toml::node* n = node("machines");
@@ -208,7 +240,7 @@ public:
         static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
                                                  "character_counting", "status_running_ms", "status_idle_ms", "on_hold",
                                                  "on_cancel", "in_flight", "pause_gcode", "resume_gcode", "cancel_gcode",
-                                                 "jigs"};
+                                                 "jigs", "url", "api_key", "api_key_file", "poll_ms"};
         std::set<std::string> ids;
         for (std::size_t i = 0; i < list->size(); ++i) {
             const std::string at = "machines[" + std::to_string(i) + "]";
@@ -223,19 +255,26 @@ public:
             if (!ids.insert(m.id).second) fail(at + ".id", "machine '" + m.id + "' is listed twice");
             m.profile = e.text("profile", std::nullopt);
             m.driver = e.text("driver", "grbl");
-            if (m.driver != "grbl" && m.driver != "marlin")
-                fail(at + ".driver", "must be \"grbl\" (lasers, CNC routers) or \"marlin\" (FDM printers on a serial line)");
+            if (m.driver != "grbl" && m.driver != "marlin" && m.driver != "octoprint" && m.driver != "moonraker")
+                fail(at + ".driver", "must be \"grbl\" (lasers, CNC routers), \"marlin\" (FDM printers on a serial line), "
+                                     "\"octoprint\" or \"moonraker\" (FDM printers behind a print host)");
             const bool marlin = m.driver == "marlin";
             for (const char* key : {"dry_run", "character_counting", "status_running_ms", "status_idle_ms"})
-                if (marlin && t->get(key)) fail(at + "." + key, "is a GRBL setting; this machine has driver = \"marlin\"");
+                if (m.driver != "grbl" && t->get(key))
+                    fail(at + "." + key, "is a GRBL setting; this machine has driver = \"" + m.driver + "\"");
             for (const char* key : {"in_flight", "pause_gcode", "resume_gcode", "cancel_gcode"})
-                if (!marlin && t->get(key)) fail(at + "." + key, "is a Marlin setting; this machine has driver = \"grbl\"");
+                if (!marlin && t->get(key))
+                    fail(at + "." + key, "is a Marlin setting; this machine has driver = \"" + m.driver + "\"");
             m.inFlight = static_cast<unsigned>(e.number("in_flight", 4, 1, 32));
             if (t->get("pause_gcode")) m.pauseGcode = e.text("pause_gcode", std::nullopt);
             if (t->get("resume_gcode")) m.resumeGcode = e.text("resume_gcode", std::nullopt);
             if (t->get("cancel_gcode")) m.cancelGcode = e.text("cancel_gcode", std::nullopt);
-            m.port = e.text("port", std::nullopt);
-            if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
+            if (m.driver == "octoprint" || m.driver == "moonraker") {
+                readPrintHost(e, at, m);
+            } else {
+                m.port = e.text("port", std::nullopt);
+                if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
+            }
             m.baud = static_cast<unsigned>(e.number("baud", 115200, 1200, 4000000));
             if (const toml::node* v = t->get("materials")) {
                 const toml::array* a = v->as_array();

@@ -60,7 +60,7 @@ stop_pid() {
   return "$rc"
 }
 
-TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" PRINTER_PID="" OPERATOR_PID="" SCANNER_PID=""
+TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" PRINTER_PID="" HOST_PID="" OPERATOR_PID="" SCANNER_PID=""
 
 # shellcheck disable=SC2317  # reached only through the EXIT trap
 cleanup() {
@@ -85,6 +85,7 @@ cleanup() {
   stop_pid "emulated laser" "$LASER_PID" 5
   stop_pid "emulated CNC" "$CNC_PID" 5
   stop_pid "emulated printer" "$PRINTER_PID" 5
+  stop_pid "emulated Moonraker host" "$HOST_PID" 5
   stop_pid "mosquitto" "$BROKER_PID" 5
   if [[ -n $TMP_DIR ]]; then
     say "logs (agent.log; events.jsonl, every event HQ got), config and state database are kept in $TMP_DIR"
@@ -202,6 +203,16 @@ printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_
 PRINTER_PID=$!
 printf '\n[[machines]]\nid = "printer-1"\nprofile = "mk3s"\ndriver = "marlin"\nport = "%s"\n' "$TMP_DIR/printer-1" \
   >>"$TMP_DIR/demo.toml"
+# A second printer behind an emulated Moonraker (Klipper) host: the agent uploads the sliced G-code over HTTP and
+# follows the print on Moonraker's WebSocket. Each print takes 60 s of host time, 2 s at --speed 30.
+"${SETSID[@]}" build/mto-machine-sim --moonraker 0 --print-seconds 60 --speed 30 >"$TMP_DIR/moonraker.log" 2>&1 &
+HOST_PID=$!
+for _ in $(seq 1 50); do grep -q '^moonraker: http' "$TMP_DIR/moonraker.log" 2>/dev/null && break; sleep 0.1; done
+MOONRAKER_URL=$(sed -n 's/^moonraker: \(http[^ ]*\).*/\1/p' "$TMP_DIR/moonraker.log")
+[[ -n "$MOONRAKER_URL" ]] || die "the emulated Moonraker host did not start: $(cat "$TMP_DIR/moonraker.log")"
+printf '\n[[machines]]\nid = "printer-2"\nprofile = "mk3s"\ndriver = "moonraker"\nurl = "%s"\n' "$MOONRAKER_URL" \
+  >>"$TMP_DIR/demo.toml"
+echo "demo: printers     printer-1 Marlin on $TMP_DIR/printer-1, printer-2 Moonraker at $MOONRAKER_URL"
 
 # --- labels: the traveler labels are files (config/demo.toml [labels]); the action sheet is made from the config ---
 build/mtoctl --config "$TMP_DIR/demo.toml" action-sheet -o "$TMP_DIR/action-sheet.pdf" >/dev/null ||

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// mto-machine-sim: emulated GRBL machines and Marlin printers on pseudo-terminals (and optionally TCP), for
-// the demo and for trying the agent without machines.
+// mto-machine-sim: emulated GRBL machines and Marlin printers on pseudo-terminals (and optionally TCP) and test
+// OctoPrint/Moonraker print hosts on loopback, for the demo and for trying the agent without machines.
 #include "virtual/grbl_emulator.hpp"
 #include "virtual/marlin_emulator.hpp"
+#include "virtual/moonraker_server.hpp"
+#include "virtual/octoprint_server.hpp"
 #include "virtual/pty.hpp"
 
 #include "mto/error.hpp"
@@ -116,9 +118,10 @@ bool parseTravel(const std::string& text, double (&out)[3])
 int main(int argc, char** argv)
 {
     po::options_description desc(
-        "Usage: mto-machine-sim [--grbl PATH ...] [--marlin PATH ...] [options]\n"
+        "Usage: mto-machine-sim [--grbl PATH ...] [--marlin PATH ...] [--octoprint PORT] [--moonraker PORT] [options]\n"
         "Runs emulated GRBL 1.1h controllers and Marlin 2.1 printers, each on a pseudo-terminal published at PATH\n"
-        "(a symlink).\n"
+        "(a symlink), and test OctoPrint and Moonraker hosts on 127.0.0.1 (PORT 0: a free port; the URL is printed\n"
+        "on stdout).\n"
         "Options");
     std::vector<std::string> grblPaths, marlinPaths;
     double checksumErrors = 0;
@@ -126,6 +129,9 @@ int main(int argc, char** argv)
     double speed = 1.0, maxSpindle = 1000;
     std::string travel;
     unsigned tcpPort = 0;
+    unsigned octoprintPort = 0, moonrakerPort = 0;
+    std::string apiKey = "mto-sim-key";
+    double printSeconds = 600;
     desc.add_options()
         ("help,h", "print this help")
         ("grbl", po::value(&grblPaths)->composing(), "publish an emulated GRBL machine at PATH (repeatable)")
@@ -140,7 +146,14 @@ int main(int argc, char** argv)
         ("travel", po::value(&travel), "X,Y,Z maximum travel in mm ($130..$132), e.g. 400,400,50")
         ("no-reset-on-open", "do not reset when a host opens the port (a network bridge; banner after Ctrl-X)")
         ("tcp", po::value(&tcpPort), "also serve machine i on TCP port PORT+i, as a serial-to-network bridge "
-                                     "(implies --no-reset-on-open)");
+                                     "(implies --no-reset-on-open)")
+        ("octoprint", po::value(&octoprintPort), "serve a test OctoPrint on 127.0.0.1:PORT (0: a free port)")
+        ("moonraker", po::value(&moonrakerPort), "serve a test Moonraker on 127.0.0.1:PORT (0: a free port)")
+        ("api-key", po::value(&apiKey)->default_value("mto-sim-key"),
+         "the X-Api-Key the test OctoPrint wants (Moonraker: none unless --moonraker-key)")
+        ("moonraker-key", "the test Moonraker wants --api-key too")
+        ("print-seconds", po::value(&printSeconds)->default_value(600),
+         "machine time of every print on the test hosts (run --speed times faster)");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -154,16 +167,18 @@ int main(int argc, char** argv)
         return 0;
     }
     mto::virt::GrblEmulatorOptions base;
-    if (grblPaths.empty() && marlinPaths.empty()) {
-        std::cerr << "mto-machine-sim: at least one --grbl PATH or --marlin PATH is needed\n" << desc << "\n";
+    const bool hosts = vm.count("octoprint") || vm.count("moonraker");
+    if (grblPaths.empty() && marlinPaths.empty() && !hosts) {
+        std::cerr << "mto-machine-sim: at least one --grbl PATH, --marlin PATH, --octoprint or --moonraker is needed\n"
+                  << desc << "\n";
         return 2;
     }
     if (!(checksumErrors >= 0 && checksumErrors < 1)) {
         std::cerr << "mto-machine-sim: --checksum-errors wants a share from 0 to below 1\n";
         return 2;
     }
-    if (baud == 0 || !(speed > 0) || !(maxSpindle > 0)) {
-        std::cerr << "mto-machine-sim: --baud, --speed and --max-spindle must be above zero\n";
+    if (baud == 0 || !(speed > 0) || !(maxSpindle > 0) || !(printSeconds > 0)) {
+        std::cerr << "mto-machine-sim: --baud, --speed, --max-spindle and --print-seconds must be above zero\n";
         return 2;
     }
     if (vm.count("travel") && !parseTravel(travel, base.maxTravel)) {
@@ -184,7 +199,32 @@ int main(int argc, char** argv)
     std::vector<std::unique_ptr<mto::virt::GrblEmulator>> machines;
     std::vector<std::unique_ptr<mto::virt::MarlinEmulator>> printers;
     std::vector<std::unique_ptr<TcpBridge>> bridges;
+    std::unique_ptr<mto::virt::OctoPrintServer> octoprint;
+    std::unique_ptr<mto::virt::MoonrakerServer> moonraker;
     try {
+        mto::virt::SimulatedPrintOptions print;
+        print.printSeconds = printSeconds;
+        print.timeScale = speed;
+        if (vm.count("octoprint")) {
+            if (octoprintPort > 65535) throw std::runtime_error("--octoprint wants a port between 0 and 65535");
+            mto::virt::OctoPrintServerOptions o;
+            o.apiKey = apiKey;
+            o.port = static_cast<std::uint16_t>(octoprintPort);
+            o.print = print;
+            octoprint = std::make_unique<mto::virt::OctoPrintServer>(io, o);
+            octoprint->start();
+            std::cout << "octoprint: " << octoprint->url() << " (X-Api-Key: " << apiKey << ")" << std::endl;
+        }
+        if (vm.count("moonraker")) {
+            if (moonrakerPort > 65535) throw std::runtime_error("--moonraker wants a port between 0 and 65535");
+            mto::virt::MoonrakerServerOptions o;
+            if (vm.count("moonraker-key")) o.apiKey = apiKey;
+            o.port = static_cast<std::uint16_t>(moonrakerPort);
+            o.print = print;
+            moonraker = std::make_unique<mto::virt::MoonrakerServer>(io, o);
+            moonraker->start();
+            std::cout << "moonraker: " << moonraker->url() << std::endl;
+        }
         for (std::size_t i = 0; i < grblPaths.size(); ++i) {
             auto options = base;
             options.linkPath = grblPaths[i];
@@ -230,6 +270,8 @@ int main(int argc, char** argv)
         bridges.clear();
         machines.clear();   // removes the symlinks
         printers.clear();
+        octoprint.reset();
+        moonraker.reset();
         io.stop();
     });
     io.run();

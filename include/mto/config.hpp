@@ -54,8 +54,11 @@ std::optional<std::pair<std::size_t, std::size_t>> overlappingJigSlots(const std
 struct MachineConfig {
     std::string id;                    // names the machine in events, status and mtoctl
     std::string profile;               // a [machine.<name>] of the catalog: capability, envelope, words
-    std::string driver = "grbl";       // grbl (laser, cnc) | marlin (fdm)
-    std::string port;                  // serial device, or tcp://host:port
+    std::string driver = "grbl";       // grbl (laser, cnc) | marlin | octoprint | moonraker (fdm)
+    std::string port;                  // serial device, or tcp://host:port (serial drivers)
+    std::string url;                   // octoprint/moonraker: http://host:port of the print host
+    std::string apiKey;                // octoprint (moonraker when it wants one): from api_key or api_key_file; never logged
+    std::chrono::milliseconds pollInterval{1000};   // octoprint/moonraker: how often the host's job state is read
     unsigned baud = 115200;
     std::vector<std::string> materials;   // empty: those the profile allows
     bool dryRun = false;               // GRBL: check every job in check mode ($C) before it runs

@@ -609,5 +609,44 @@ TEST_F(ConfigTest, ABadJigIsNamedByItsMachineItsPlaceAndKey) {
     expectKeyError(twice, "machines[0].jigs[1].id", "listed twice");
 }
 
+TEST_F(ConfigTest, PrintHostsAreReachedByUrlWithAKeyFromTheConfigOrAFile) {
+    test::writeFile(dir_.path() / "octopi.key", "  0123ABCD\n");
+    ConfigText t;
+    t.extra = "[[machines]]\nid = \"p1\"\nprofile = \"mk3s\"\ndriver = \"moonraker\"\nurl = \"http://10.0.0.7:7125\"\n"
+              "[[machines]]\nid = \"p2\"\nprofile = \"mk3s\"\ndriver = \"octoprint\"\nurl = \"http://octopi.lan\"\n"
+              "api_key_file = \"octopi.key\"\npoll_ms = 250\n"
+              "[[machines]]\nid = \"p3\"\nprofile = \"mk3s\"\ndriver = \"octoprint\"\nurl = \"http://octopi2.lan:5000\"\n"
+              "api_key = \"K3Y\"\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.machines.size(), 3u);
+    EXPECT_EQ(c.machines[0].driver, "moonraker");
+    EXPECT_EQ(c.machines[0].url, "http://10.0.0.7:7125");
+    EXPECT_TRUE(c.machines[0].apiKey.empty());
+    EXPECT_EQ(c.machines[0].pollInterval, std::chrono::milliseconds(1000));
+    EXPECT_EQ(c.machines[1].apiKey, "0123ABCD") << "the first line, blanks around it cut";
+    EXPECT_EQ(c.machines[1].pollInterval, std::chrono::milliseconds(250));
+    EXPECT_EQ(c.machines[2].apiKey, "K3Y");
+}
+
+TEST_F(ConfigTest, ABadPrintHostIsNamedByItsKey) {
+    auto machine = [](const std::string& rest) {
+        ConfigText t;
+        t.extra = "[[machines]]\nid = \"p1\"\nprofile = \"mk3s\"\n" + rest;
+        return t;
+    };
+    expectKeyError(machine("driver = \"moonraker\"\n"), "machines[0].url", "missing");
+    expectKeyError(machine("driver = \"moonraker\"\nurl = \"https://x:7125\"\n"), "machines[0].url", "http://");
+    expectKeyError(machine("driver = \"moonraker\"\nurl = \"http://x:port\"\n"), "machines[0].url", "port");
+    expectKeyError(machine("driver = \"moonraker\"\nurl = \"http://x\"\nport = \"/dev/ttyUSB0\"\n"), "machines[0].port",
+                   "url");
+    expectKeyError(machine("driver = \"octoprint\"\nurl = \"http://x\"\n"), "machines[0].api_key", "missing");
+    expectKeyError(machine("driver = \"octoprint\"\nurl = \"http://x\"\napi_key_file = \"nope.key\"\n"),
+                   "machines[0].api_key_file", "cannot read");
+    expectKeyError(machine("driver = \"octoprint\"\nurl = \"http://x\"\napi_key = \"a\"\napi_key_file = \"k\"\n"),
+                   "machines[0].api_key_file", "not both");
+    expectKeyError(machine("driver = \"moonraker\"\nurl = \"http://x\"\npoll_ms = 5\n"), "machines[0].poll_ms");
+    expectKeyError(machine("driver = \"duet\"\nurl = \"http://x\"\n"), "machines[0].driver", "octoprint");
+}
+
 } // namespace
 } // namespace mto
