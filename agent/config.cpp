@@ -45,7 +45,7 @@ public:
     void onlyKnown(const std::set<std::string>& known) const {
         for (const auto& [section, value] : root_) {
             std::string s(section.str());
-            if (s == "machines") continue;   // an array of tables, checked by readMachines()
+            if (s == "machines" || s == "cameras") continue;   // arrays of tables, checked by their readers
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -140,6 +140,102 @@ public:
         return out;
     }
 
+    std::vector<CameraConfig> readCameras(const std::vector<MachineConfig>& machines) const {
+        std::vector<CameraConfig> out;
+        const toml::node* n = node("cameras");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail("cameras", "must be an array of tables: [[cameras]]");
+        static const std::set<std::string> known{"id", "source", "machines", "jpeg_quality", "thumbnail_width",
+                                                 "progress_points", "open_timeout_ms", "read_timeout_ms",
+                                                 "retry_min_ms", "retry_max_ms", "idle_close_s", "keep_open",
+                                                 "sharpness_min", "brightness_min", "brightness_max"};
+        std::set<std::string> machineIds;
+        for (const auto& m : machines) machineIds.insert(m.id);
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = "cameras[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            auto text = [&](const char* key) {
+                const toml::node* v = t->get(key);
+                if (!v) fail(at + "." + key, "missing (required)");
+                if (!v->is_string()) fail(at + "." + key, "must be a string");
+                return *v->value<std::string>();
+            };
+            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
+                const toml::node* v = t->get(key);
+                if (!v) return fallback;
+                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
+                const auto x = *v->value<std::int64_t>();
+                if (x < min || x > max)
+                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+                return x;
+            };
+            auto real = [&](const char* key, double fallback, double min, double max) {
+                const toml::node* v = t->get(key);
+                if (!v) return fallback;
+                if (!v->is_number()) fail(at + "." + key, "must be a number");
+                const double x = v->is_integer() ? static_cast<double>(*v->value<std::int64_t>()) : *v->value<double>();
+                if (!(x >= min && x <= max))
+                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+                return x;
+            };
+            CameraConfig c;
+            c.id = text("id");
+            if (!OrderParser::isValidId(c.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!ids.insert(c.id).second) fail(at + ".id", "camera '" + c.id + "' is listed twice");
+            c.source = text("source");
+            if (c.source.empty())
+                fail(at + ".source", "must name a V4L2 device, an http:// or rtsp:// stream, a video file or an image folder");
+            if (c.source.find("://") == std::string::npos && c.source.rfind("/dev/", 0) != 0) {
+                std::filesystem::path p = c.source;
+                if (p.is_relative()) p = std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
+                if (!std::filesystem::exists(p)) fail(at + ".source", "no such file or folder " + p.string());
+                c.source = p.string();
+            }
+            const toml::node* ms = t->get("machines");
+            const toml::array* ma = ms ? ms->as_array() : nullptr;
+            if (!ms) fail(at + ".machines", "missing (required): the machines this camera watches");
+            if (!ma) fail(at + ".machines", "must be an array of machine ids");
+            for (const auto& e : *ma) {
+                if (!e.is_string()) fail(at + ".machines", "must be an array of machine ids");
+                const std::string id = *e.value<std::string>();
+                if (!machineIds.count(id)) fail(at + ".machines", "no [[machines]] has id '" + id + "'");
+                c.machines.push_back(id);
+            }
+            c.jpegQuality = static_cast<int>(number("jpeg_quality", 90, 1, 100));
+            c.thumbnailWidth = static_cast<int>(number("thumbnail_width", 320, 16, 4096));
+            if (const toml::node* v = t->get("progress_points")) {
+                const toml::array* a = v->as_array();
+                if (!a) fail(at + ".progress_points", "must be an array of percentages, e.g. [50]");
+                for (const auto& e : *a) {
+                    if (!e.is_integer() || *e.value<std::int64_t>() < 1 || *e.value<std::int64_t>() > 99)
+                        fail(at + ".progress_points", "must be an array of percentages from 1 to 99, e.g. [50]");
+                    c.progressPoints.push_back(static_cast<int>(*e.value<std::int64_t>()));
+                }
+            }
+            c.openTimeout = std::chrono::milliseconds(number("open_timeout_ms", 5000, 100, 120000));
+            c.readTimeout = std::chrono::milliseconds(number("read_timeout_ms", 3000, 100, 120000));
+            c.retryMin = std::chrono::milliseconds(number("retry_min_ms", 1000, 10, 600000));
+            c.retryMax = std::chrono::milliseconds(number("retry_max_ms", 30000, 10, 3600000));
+            if (c.retryMax < c.retryMin) fail(at + ".retry_max_ms", "must not be smaller than retry_min_ms");
+            c.idleClose = std::chrono::seconds(number("idle_close_s", 30, 1, 86400));
+            if (const toml::node* v = t->get("keep_open")) {
+                if (!v->is_boolean()) fail(at + ".keep_open", "must be true or false");
+                c.keepOpen = *v->value<bool>();
+            }
+            c.sharpnessMin = real("sharpness_min", 0, 0, 1e9);
+            c.brightnessMin = real("brightness_min", 0, 0, 255);
+            c.brightnessMax = real("brightness_max", 255, 0, 255);
+            if (c.brightnessMax < c.brightnessMin) fail(at + ".brightness_max", "must not be smaller than brightness_min");
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+
 private:
     std::string file_;
     const toml::table& root_;
@@ -168,7 +264,7 @@ Config loadConfig(const std::filesystem::path& file) {
     Reader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
-                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "log.level",
+                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "storage.media_quota_mb", "log.level",
                  "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s"});
 
     Config c;
@@ -230,6 +326,8 @@ Config loadConfig(const std::filesystem::path& file) {
         r.fail("intake.catalog", "file " + c.intake.catalogPath.string() + " does not exist");
     c.statusInterval = std::chrono::seconds(r.integer("status.interval_s", 30, 1, 86400));
     c.machines = r.readMachines();
+    c.cameras = r.readCameras(c.machines);
+    c.mediaQuotaBytes = static_cast<std::uint64_t>(r.integer("storage.media_quota_mb", 2048, 1, 1048576)) << 20;
     return c;
 }
 

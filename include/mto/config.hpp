@@ -47,6 +47,25 @@ struct MachineConfig {
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
 };
 
+// One QC camera, [[cameras]] in the agent's config.
+struct CameraConfig {
+    std::string id;                       // names the camera in events and status
+    std::string source;                   // /dev/videoN, http(s)://… MJPEG, rtsp://…, a video file or an image folder
+    std::vector<std::string> machines;    // the machines it watches
+    int jpegQuality = 90;                 // 1..100
+    int thumbnailWidth = 320;             // px
+    std::vector<int> progressPoints;      // percent of a unit at which a progress photo is taken, e.g. {50}
+    std::chrono::milliseconds openTimeout{5000};
+    std::chrono::milliseconds readTimeout{3000};
+    std::chrono::milliseconds retryMin{1000};    // reconnect backoff after a failure: doubles up to retryMax
+    std::chrono::milliseconds retryMax{30000};
+    std::chrono::milliseconds idleClose{30000};  // an opened camera no shot asked for this long is closed again
+    bool keepOpen = false;                // open from the start and keep streaming (shots are instant)
+    double sharpnessMin = 0;              // variance of the Laplacian below this flags `blurred` (0: never)
+    double brightnessMin = 0;             // mean gray below this flags `dark` (0: never)
+    double brightnessMax = 255;           // mean gray above this flags `overexposed` (255: never)
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -57,6 +76,8 @@ struct Config {
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
     std::vector<MachineConfig> machines;
+    std::vector<CameraConfig> cameras;
+    std::uint64_t mediaQuotaBytes = 2048ull << 20;      // proofs and snapshots in stateDir/media
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };
