@@ -23,6 +23,16 @@ Agent::Agent(Config config)
     migrate(*db_);
     store_ = std::make_unique<OrderStore>(*db_, config_.factoryId, clock_);
     commits_ = std::make_unique<CommitQueue>(io_, *db_);
+    store_->setStateDir(config_.stateDir);
+    media_ = std::make_unique<MediaStore>(*db_, config_.stateDir);
+    {
+        // Nothing is in flight after a start: media sent before and never acknowledged go out again.
+        Transaction txn(*db_);
+        media_->requeueSent();
+        txn.commit();
+    }
+    mediaQuota_ = std::make_unique<MediaQuota>(*commits_, *store_, *media_, config_.stateDir, config_.mediaQuotaBytes,
+                                               clock_);
     // Long answers (a resync of every open order) go on page by page, each page its own transaction.
     store_->onFollowUp([this](std::function<void()> work) { commits_->submit(std::move(work), {}); });
     ParseLimits limits;
@@ -36,6 +46,9 @@ Agent::Agent(Config config)
         io_, *commits_, *store_, *jobQueue_,
         [dir = config_.stateDir](const std::string& sha) { return CompileQueue::loadArtifact(dir, sha); }, clock_);
     addMachines(*catalog);
+    qc_ = std::make_unique<QcCameras>(io_, *commits_, *store_, *media_, config_.stateDir, config_.cameras, clock_);
+    // The unit's milestone is committed before the camera is asked: production never waits for a shot.
+    scheduler_->onUnitMilestone([this](const Scheduler::UnitMilestone& m) { qc_->onUnitMilestone(m); });
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
@@ -43,7 +56,15 @@ Agent::Agent(Config config)
     commits_->onCommitted([this] {
         uplink_->poke();
         scheduler_->poke();
+        mediaQuota_->check();
     });
+    uplink_->setMedia(media_.get());
+    uplink_->setStatusExtras([this](StatusInputs& in) {
+        in.cameras = qc_->statusJson();
+        in.alerts = qc_->alerts();
+        in.shed = mediaQuota_->statusJson();
+    });
+    qc_->onChange([this] { uplink_->machinesChanged(); });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
@@ -162,6 +183,8 @@ FloorView Agent::floorView(std::size_t queueHead) const {
 Agent::~Agent() {
     // The uplink goes first: its Paho threads may still be waiting on the loop.
     uplink_.reset();
+    // Camera threads are joined before the store they post into goes.
+    qc_.reset();
     compiler_->stop();
 }
 

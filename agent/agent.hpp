@@ -20,6 +20,9 @@
 #include "mto/config.hpp"
 #include "store/order_store.hpp"
 #include "uplink/uplink.hpp"
+#include "media/media_quota.hpp"
+#include "media/media_store.hpp"
+#include "qc/qc_cameras.hpp"
 
 namespace mto {
 
@@ -55,6 +58,9 @@ private:
     std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<JobQueue> jobQueue_;
     std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<MediaStore> media_;
+    std::unique_ptr<MediaQuota> mediaQuota_;
+    std::unique_ptr<QcCameras> qc_;   // after the store and commit queue it writes through
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<Uplink> uplink_;
     boost::asio::signal_set signals_;

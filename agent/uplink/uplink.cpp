@@ -8,6 +8,8 @@
 #include <boost/json.hpp>
 #include <fstream>
 
+#include "util/clock.hpp"
+
 #include "compiler/compile_queue.hpp"
 #include "store/event_json.hpp"
 #include "uplink/socket_tuning.hpp"
@@ -47,6 +49,9 @@ std::int64_t seqOf(const mqtt::token& t) {
     return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kSeqMask);
 }
 // A connection or epoch number as it fits in a tag, for comparing with one read back from a token.
+// A media message's tag carries its media id with this bit set (event seqs stay far below it).
+constexpr std::int64_t kMediaBit = std::int64_t{1} << (kSeqBits - 1);
+
 std::uint64_t tagNumber(std::uint64_t number) { return number & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
 
 } // namespace
@@ -172,6 +177,7 @@ std::string Uplink::statusText(const std::string& state) {
             in.queuedWorkSeconds = store_.queuedWorkSeconds();
             // Not in a will: it is published later, when these would be stale.
             if (state == "online" && machines_) in.machines = machines_();
+            if (statusExtras_) statusExtras_(in);
         } catch (const std::exception& e) {
             // The status still goes out, saying what it could not read, rather than taking the loop down.
             spdlog::error("uplink: status figures cannot be read from the database: {}", e.what());
@@ -249,6 +255,8 @@ void Uplink::onConnected(std::uint64_t conn) {
     inflight_.clear();
     nextSeq_ = ackedSeq_ + 1;
     atTail_ = false;
+    mediaInflight_.clear();
+    mediaNext_ = 0;
     openEpoch();
     poke();
 }
@@ -285,6 +293,7 @@ void Uplink::closeWindow() {
     connected_ = false;
     liveEpoch_ = 0;
     inflight_.clear();
+    mediaInflight_.clear();
     paused_ = false;
     retryTimer_.cancel();
 }
@@ -318,6 +327,11 @@ void Uplink::pauseThenPoke(std::chrono::milliseconds delay) {
 }
 
 void Uplink::poke() {
+    pokeEvents();
+    pokeMedia();
+}
+
+void Uplink::pokeEvents() {
     if (!connected_ || stopping_ || paused_) return;
     const auto window = static_cast<std::size_t>(config_.mqtt.inflightWindow);
     while (inflight_.size() < window) {
@@ -338,26 +352,15 @@ void Uplink::poke() {
         atTail_ = batch.size() < want;
         if (batch.empty()) return;
         std::vector<mqtt::const_message_ptr> messages;
-        std::vector<std::int64_t> seqs;     // the tag: the event's seq, 0 for its proof image
-        std::vector<std::int64_t> owners;   // the event each message belongs to
+        std::vector<std::int64_t> seqs;
         for (const auto& e : batch) {
             nextSeq_ = e.seq + 1;
             if (ackedAbove_.count(e.seq)) continue;
-            if (e.milestone == "proof_ready") {
-                // The picture goes out just before the event that names it, so HQ can show it at once.
-                if (auto media = proofMessage(e)) {
-                    messages.push_back(media);
-                    seqs.push_back(0);   // not an event: its PUBACK moves no delivery mark
-                    owners.push_back(e.seq);
-                }
-            }
             messages.push_back(mqtt::make_message(e.topic, e.payload, 1, false));
             seqs.push_back(e.seq);
-            owners.push_back(e.seq);
             inflight_.insert(e.seq);
         }
-        onPahoThread([this, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs),
-                      owners = std::move(owners)] {
+        onPahoThread([this, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs)] {
             for (std::size_t i = 0; i < messages.size(); ++i) {
                 // The publish gate (see the invariants in uplink.hpp).
                 if (liveEpoch_.load() != epoch || refusedEpoch_.load() == epoch) return;
@@ -365,8 +368,8 @@ void Uplink::poke() {
                     client_->publish(messages[i], tagOf(epoch, seqs[i]), callbacks_->publishListener());
                 } catch (const mqtt::exception& ex) {
                     refusedEpoch_ = epoch;
-                    std::string why = "publish of seq " + std::to_string(owners[i]) + " refused: " + ex.what();
-                    asio::post(io_, [this, epoch, first = owners[i], why] { onPublishRefused(epoch, first, why); });
+                    std::string why = "publish of seq " + std::to_string(seqs[i]) + " refused: " + ex.what();
+                    asio::post(io_, [this, epoch, first = seqs[i], why] { onPublishRefused(epoch, first, why); });
                     return;
                 }
             }
@@ -374,28 +377,79 @@ void Uplink::poke() {
     }
 }
 
-mqtt::const_message_ptr Uplink::proofMessage(const Event& e) {
-    std::error_code ec;
-    auto doc = boost::json::parse(e.payload, ec);
-    const auto* event = ec ? nullptr : doc.if_object();
-    const auto* data = event ? event->if_contains("data") : nullptr;
-    const auto* sha = data && data->is_object() ? data->as_object().if_contains("media_sha256") : nullptr;
-    if (!sha || !sha->is_string()) {
-        spdlog::warn("uplink: proof_ready seq {} names no proof image; the event goes out without it", e.seq);
-        return nullptr;
+std::size_t Uplink::mediaShare(bool eventsWaiting) const {
+    const auto window = static_cast<std::size_t>(config_.mqtt.inflightWindow);
+    return eventsWaiting ? std::max<std::size_t>(1, window / 16) : std::max<std::size_t>(2, window / 4);
+}
+
+void Uplink::pokeMedia() {
+    if (!media_ || !connected_ || stopping_ || paused_) return;
+    const bool eventsWaiting = !atTail_ || inflight_.size() >= static_cast<std::size_t>(config_.mqtt.inflightWindow);
+    const std::size_t share = mediaShare(eventsWaiting);
+    if (mediaInflight_.size() >= share) return;
+    std::vector<MediaRecord> batch;
+    try {
+        batch = media_->toSend(mediaNext_, share - mediaInflight_.size());
+    } catch (const std::exception& ex) {
+        spdlog::error("uplink: cannot read the media table: {}", ex.what());
+        return;
     }
-    std::string hash(sha->get_string());
-    std::ifstream in(CompileQueue::mediaPath(config_.stateDir, hash), std::ios::binary);
-    if (!in) {
-        spdlog::warn("uplink: proof {} of seq {} is missing on disk; the event goes out without it", hash, e.seq);
-        return nullptr;
+    for (auto& m : batch) {
+        mediaNext_ = std::max(mediaNext_, m.id);
+        if (mediaInflight_.count(m.id)) continue;
+        mediaInflight_.insert(m.id);
+        commits_.submit([this, id = m.id] { media_->setState(id, "sent"); }, {});
+        auto path = media_->filePath(m);
+        auto topic = topicPrefix(config_.factoryId) + "/media/" + m.sha256;
+        // The file is read on the Paho call sequence, off the loop.
+        onPahoThread([this, epoch = epoch_, m = std::move(m), path = std::move(path), topic = std::move(topic)] {
+            if (liveEpoch_.load() != epoch) return;
+            std::ifstream in(path, std::ios::binary);
+            if (!in) {
+                asio::post(io_, [this, m] { onMediaMissing(m); });
+                return;
+            }
+            std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            try {
+                client_->publish(mqtt::make_message(topic, std::move(bytes), 1, false), tagOf(epoch, kMediaBit | m.id),
+                                 callbacks_->publishListener());
+            } catch (const mqtt::exception& ex) {
+                spdlog::debug("uplink: publish of media {} refused: {}", m.sha256, ex.what());
+                asio::post(io_, [this, epoch, id = m.id] { onMediaRefused(epoch, id); });
+            }
+        });
     }
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return mqtt::make_message(topicPrefix(config_.factoryId) + "/media/" + hash, bytes, 1, false);
+}
+
+void Uplink::onMediaAcked(std::int64_t id) {
+    mediaInflight_.erase(id);
+    if (media_) commits_.submit([this, id] { media_->setState(id, "acked"); }, {});
+    pokeMedia();
+}
+
+void Uplink::onMediaRefused(std::uint64_t epoch, std::int64_t id) {
+    if (epoch != epoch_ || !connected_) return;
+    // Paho's queue is full: the media goes again after the next reconnect or once the lane moves back to it.
+    mediaInflight_.erase(id);
+    mediaNext_ = std::min(mediaNext_, id - 1);
+}
+
+void Uplink::onMediaMissing(const MediaRecord& m) {
+    mediaInflight_.erase(m.id);
+    spdlog::warn("uplink: media {} ({}) is missing on disk; HQ is told it will not come", m.sha256, m.kind);
+    commits_.submit(
+        [this, m] {
+            ShedMedia shed{m.id, m.sha256, m.contentType, m.bytes, m.orderId, m.itemId, true};
+            media_->markShed({shed}, SystemClock().nowMs());
+            store_.recordMediaShed(m.orderId, m.itemId,
+                                   boost::json::object{{"media_sha256s", boost::json::array{boost::json::string(m.sha256)}},
+                                                       {"reason", "missing_on_disk"}});
+        },
+        {});
 }
 
 void Uplink::onAcked(std::int64_t seq) {
-    if (seq == 0) return;   // a media message
+    if (seq & kMediaBit) return onMediaAcked(seq & ~kMediaBit);
     inflight_.erase(seq);
     if (seq > ackedSeq_) {
         ackedAbove_.insert(seq);
@@ -424,7 +478,8 @@ void Uplink::onPublishFailed(std::uint64_t epoch, std::int64_t seq) {
     // A failure reported for an older epoch changes nothing: that window is gone. In the current one
     // later seqs may already be on the wire, so only a new connection can send this one again.
     if (epoch != tagNumber(epoch_) || !connected_) return;
-    dropConnection("publish of " + (seq == 0 ? std::string("a media message") : "seq " + std::to_string(seq)) +
+    dropConnection("publish of " +
+                   ((seq & kMediaBit) ? "media " + std::to_string(seq & ~kMediaBit) : "seq " + std::to_string(seq)) +
                    " failed");
 }
 

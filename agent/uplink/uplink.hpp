@@ -12,6 +12,8 @@
 #include <set>
 
 #include "control/floor_view.hpp"
+#include "media/media_store.hpp"
+#include "uplink/status_report.hpp"
 #include "store/commit_queue.hpp"
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
@@ -62,6 +64,12 @@ public:
     void publishStatus();
     // Where the status reads the machines from (the agent's scheduler); none set: an empty list.
     void setMachines(std::function<std::vector<FloorMachine>()> machines) { machines_ = std::move(machines); }
+    // The media lane's table (proofs, snapshots); none set: no media go out.
+    void setMedia(MediaStore* media) { media_ = media; }
+    // Fills what other rooms add to the status (cameras and their alerts, what the media quota shed).
+    void setStatusExtras(std::function<void(StatusInputs&)> f) { statusExtras_ = std::move(f); }
+    // Media in flight at most: a small share of the window while events wait, a larger one when none does.
+    std::size_t mediaShare(bool eventsWaiting) const;
     // A machine's bay or driver state changed: the status goes out again soon, coalesced with other changes
     // to at most one publication per kMachineStatusGap.
     void machinesChanged();
@@ -92,7 +100,12 @@ private:
     void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
     // Holds publishing back for `delay`, then tries again (closeWindow() ends the pause early).
     void pauseThenPoke(std::chrono::milliseconds delay);
-    mqtt::const_message_ptr proofMessage(const Event& e);
+    // The media lane: publishes queued media within mediaShare(), behind the events.
+    void pokeMedia();
+    void pokeEvents();
+    void onMediaAcked(std::int64_t id);
+    void onMediaRefused(std::uint64_t epoch, std::int64_t id);
+    void onMediaMissing(const MediaRecord& m);
     void persistAcked();
     void scheduleStatus();
     std::string statusTopic() const;
@@ -137,6 +150,10 @@ private:
     bool machinesTimerArmed_ = false;
     std::chrono::steady_clock::time_point lastStatusAt_{};
     std::function<std::vector<FloorMachine>()> machines_;
+    MediaStore* media_ = nullptr;
+    std::function<void(StatusInputs&)> statusExtras_;
+    std::int64_t mediaNext_ = 0;          // media ids up to this one were handed to Paho on this connection
+    std::set<std::int64_t> mediaInflight_;
     boost::asio::steady_timer stopTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;
