@@ -79,7 +79,7 @@ public:
     bool live() const override { return kind_ != Kind::File; }
 
 private:
-    const CameraConfig& config_;
+    const CameraConfig config_;
     Kind kind_;
     cv::VideoCapture capture_;
 };
@@ -114,7 +114,7 @@ public:
     bool live() const override { return false; }
 
 private:
-    const CameraConfig& config_;
+    const CameraConfig config_;
     std::vector<std::filesystem::path> files_;
     std::size_t next_ = 0;
 };
