@@ -15,5 +15,8 @@ void runMemoryBench(const BenchOptions& options, BenchReport& report);
 void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
+void runMediaLatencyBench(const BenchOptions& options, BenchReport& report);
+void runMediaDrainBench(const BenchOptions& options, BenchReport& report);
+void runCameraMemoryBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

@@ -192,6 +192,11 @@ std::string HqClient::lastStatus() {
     return statuses_.empty() ? std::string() : statuses_.back();
 }
 
+std::size_t HqClient::mediaCount() {
+    std::lock_guard lock(mutex_);
+    return media_.size();
+}
+
 std::map<std::string, std::string> HqClient::media() {
     std::lock_guard lock(mutex_);
     return media_;

@@ -57,6 +57,7 @@ public:
     std::vector<std::string> statuses();
     // Media messages (proof images) by the sha256 in their topic.
     std::map<std::string, std::string> media();
+    std::size_t mediaCount();
     bool waitForEvents(std::size_t n, std::chrono::milliseconds timeout);
     // Waits for a retained status saying online: the agent subscribes before it says so.
     bool waitForOnline(std::chrono::milliseconds timeout);
