@@ -102,7 +102,8 @@ private:
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
-      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io) {
+      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io),
+      mediaStatesTimer_(io) {
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
     connectOptions_.set_clean_session(false);   // the broker keeps orders for us while we are away
     connectOptions_.set_keep_alive_interval(config_.mqtt.keepAliveSeconds);
@@ -256,6 +257,7 @@ void Uplink::onConnected(std::uint64_t conn) {
     nextSeq_ = ackedSeq_ + 1;
     atTail_ = false;
     mediaInflight_.clear();
+    mediaInflightBytes_ = 0;
     mediaNext_ = 0;
     openEpoch();
     poke();
@@ -294,6 +296,7 @@ void Uplink::closeWindow() {
     liveEpoch_ = 0;
     inflight_.clear();
     mediaInflight_.clear();
+    mediaInflightBytes_ = 0;
     paused_ = false;
     retryTimer_.cancel();
 }
@@ -386,7 +389,8 @@ void Uplink::pokeMedia() {
     if (!media_ || !connected_ || stopping_ || paused_) return;
     const bool eventsWaiting = !atTail_ || inflight_.size() >= static_cast<std::size_t>(config_.mqtt.inflightWindow);
     const std::size_t share = mediaShare(eventsWaiting);
-    if (mediaInflight_.size() >= share) return;
+    const std::int64_t byteBudget = eventsWaiting ? kMediaBytesBusy : kMediaBytesIdle;
+    if (mediaInflight_.size() >= share || (!mediaInflight_.empty() && mediaInflightBytes_ >= byteBudget)) return;
     std::vector<MediaRecord> batch;
     try {
         batch = media_->toSend(mediaNext_, share - mediaInflight_.size());
@@ -395,10 +399,15 @@ void Uplink::pokeMedia() {
         return;
     }
     for (auto& m : batch) {
+        if (mediaInflight_.count(m.id)) {
+            mediaNext_ = std::max(mediaNext_, m.id);
+            continue;
+        }
+        if (!mediaInflight_.empty() && mediaInflightBytes_ + m.bytes > byteBudget) break;
         mediaNext_ = std::max(mediaNext_, m.id);
-        if (mediaInflight_.count(m.id)) continue;
-        mediaInflight_.insert(m.id);
-        commits_.submit([this, id = m.id] { media_->setState(id, "sent"); }, {});
+        mediaInflight_.emplace(m.id, m.bytes);
+        mediaInflightBytes_ += m.bytes;
+        recordMediaState(m.id, "sent");
         auto path = media_->filePath(m);
         auto topic = topicPrefix(config_.factoryId) + "/media/" + m.sha256;
         // The file is read on the Paho call sequence, off the loop.
@@ -421,21 +430,45 @@ void Uplink::pokeMedia() {
     }
 }
 
+void Uplink::forgetMedia(std::int64_t id) {
+    auto it = mediaInflight_.find(id);
+    if (it == mediaInflight_.end()) return;
+    mediaInflightBytes_ -= it->second;
+    mediaInflight_.erase(it);
+}
+
 void Uplink::onMediaAcked(std::int64_t id) {
-    mediaInflight_.erase(id);
-    if (media_) commits_.submit([this, id] { media_->setState(id, "acked"); }, {});
+    forgetMedia(id);
+    recordMediaState(id, "acked");
     pokeMedia();
+}
+
+void Uplink::recordMediaState(std::int64_t id, const char* state) {
+    // Written in batches: a commit (and its fsync) per media would hold up the loop, and with it the
+    // milestones. A state lost in a crash only means the media is sent again.
+    mediaStates_.emplace_back(id, state);
+    if (mediaStatesArmed_) return;
+    mediaStatesArmed_ = true;
+    mediaStatesTimer_.expires_after(std::chrono::milliseconds(250));
+    mediaStatesTimer_.async_wait([this](const boost::system::error_code& ec) {
+        mediaStatesArmed_ = false;
+        if (ec || !media_) return;
+        commits_.submit([this, states = std::move(mediaStates_)] {
+            for (const auto& [mediaId, mediaState] : states) media_->setState(mediaId, mediaState);
+        }, {});
+        mediaStates_.clear();
+    });
 }
 
 void Uplink::onMediaRefused(std::uint64_t epoch, std::int64_t id) {
     if (epoch != epoch_ || !connected_) return;
     // Paho's queue is full: the media goes again after the next reconnect or once the lane moves back to it.
-    mediaInflight_.erase(id);
+    forgetMedia(id);
     mediaNext_ = std::min(mediaNext_, id - 1);
 }
 
 void Uplink::onMediaMissing(const MediaRecord& m) {
-    mediaInflight_.erase(m.id);
+    forgetMedia(m.id);
     spdlog::warn("uplink: media {} ({}) is missing on disk; HQ is told it will not come", m.sha256, m.kind);
     commits_.submit(
         [this, m] {

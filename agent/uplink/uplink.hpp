@@ -9,6 +9,7 @@
 #include <memory>
 #include <mqtt/async_client.h>
 #include <random>
+#include <map>
 #include <set>
 
 #include "control/floor_view.hpp"
@@ -68,8 +69,12 @@ public:
     void setMedia(MediaStore* media) { media_ = media; }
     // Fills what other rooms add to the status (cameras and their alerts, what the media quota shed).
     void setStatusExtras(std::function<void(StatusInputs&)> f) { statusExtras_ = std::move(f); }
-    // Media in flight at most: a small share of the window while events wait, a larger one when none does.
+    // Media in flight at most: a small share of the window while events wait, a larger one when none does;
+    // and their bytes: at most kMediaBytesBusy / kMediaBytesIdle (one media always), so an event queued on
+    // the socket behind media waits for that many bytes at most.
     std::size_t mediaShare(bool eventsWaiting) const;
+    static constexpr std::int64_t kMediaBytesBusy = 1024 * 1024;
+    static constexpr std::int64_t kMediaBytesIdle = 1024 * 1024;
     // A machine's bay or driver state changed: the status goes out again soon, coalesced with other changes
     // to at most one publication per kMachineStatusGap.
     void machinesChanged();
@@ -104,6 +109,8 @@ private:
     void pokeMedia();
     void pokeEvents();
     void onMediaAcked(std::int64_t id);
+    void forgetMedia(std::int64_t id);
+    void recordMediaState(std::int64_t id, const char* state);
     void onMediaRefused(std::uint64_t epoch, std::int64_t id);
     void onMediaMissing(const MediaRecord& m);
     void persistAcked();
@@ -153,8 +160,12 @@ private:
     MediaStore* media_ = nullptr;
     std::function<void(StatusInputs&)> statusExtras_;
     std::int64_t mediaNext_ = 0;          // media ids up to this one were handed to Paho on this connection
-    std::set<std::int64_t> mediaInflight_;
+    std::map<std::int64_t, std::int64_t> mediaInflight_;   // media id → bytes
+    std::int64_t mediaInflightBytes_ = 0;
+    std::vector<std::pair<std::int64_t, std::string>> mediaStates_;   // sent/acked, not yet written
+    bool mediaStatesArmed_ = false;
     boost::asio::steady_timer stopTimer_;
+    boost::asio::steady_timer mediaStatesTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;
     std::function<void()> stopDone_;

@@ -18,7 +18,7 @@ std::string benchUsage() {
     return "usage: mto_bench [BENCHMARK...] [options]\n"
            "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, media-latency, media-drain,\n"
            "                   camera-memory (default: all, in order)\n"
-           "                   media-latency: receipt p99 while 200 snapshots of 1 MiB stream out vs none (trips: at\n"
+           "                   media-latency: receipt p99 while 2,000 snapshots of 1 MiB stream out vs none (trips: at\n"
            "                   most 400); media-drain: events (at most 20,000) + a 200 KiB snapshot per 20 vs a bare\n"
            "                   Paho publisher; camera-memory: agent RSS with 4 open 720p MJPEG cameras at 10 fps vs none\n"
            "                   compile: laser items/s on one core, bulk orders of 1/100/10,000 items (quick: 1,000)\n"
