@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The daemon: one io_context wiring store, intake and uplink, with systemd readiness, watchdog and signals.
+#include <algorithm>
 #include "agent.hpp"
 
 #include "grbl/grbl_driver.hpp"
@@ -45,10 +46,18 @@ Agent::Agent(Config config)
     scheduler_ = std::make_unique<Scheduler>(
         io_, *commits_, *store_, *jobQueue_,
         [dir = config_.stateDir](const std::string& sha) { return CompileQueue::loadArtifact(dir, sha); }, clock_);
+    scheduler_->setProgressStep(config_.progressStepPercent);
+    ForecastOptions forecast;
+    forecast.bedClearS = static_cast<double>(config_.bedClearAllowance.count());
+    scheduler_->setForecastOptions(forecast);
     addMachines(*catalog);
     qc_ = std::make_unique<QcCameras>(io_, *commits_, *store_, *media_, config_.stateDir, config_.cameras, clock_);
     // The unit's milestone is committed before the camera is asked: production never waits for a shot.
     scheduler_->onUnitMilestone([this](const Scheduler::UnitMilestone& m) { qc_->onUnitMilestone(m); });
+    if (config_.labels.enabled)
+        labeler_ = std::make_unique<Labeler>(io_, *commits_, *db_, config_.labels, config_.stateDir, clock_,
+                                             makeLabelPrinter(io_, config_.labels));
+    addScanners();
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
@@ -57,6 +66,9 @@ Agent::Agent(Config config)
         uplink_->poke();
         scheduler_->poke();
         mediaQuota_->check();
+        // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
+        stationFeed_.changed();
+        if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
     });
     uplink_->setMedia(media_.get());
     uplink_->setStatusExtras([this](StatusInputs& in) {
@@ -68,6 +80,43 @@ Agent::Agent(Config config)
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
+    stationFeed_.floor = [this](std::size_t queueHead) { return floorView(queueHead); };
+    // The last scans of a station's scanners (every scanner when it names none), newest first.
+    stationFeed_.scans = [this](const StationConfig& station, std::size_t n) {
+        std::vector<ScanLine> out;
+        // Read a wider window than shown, so a busy scanner of another station does not crowd this one out.
+        for (const auto& r : scans_->recent(n * 8)) {
+            if (out.size() >= n) break;
+            if (!station.scanners.empty() &&
+                std::find(station.scanners.begin(), station.scanners.end(), r.scanner) == station.scanners.end())
+                continue;
+            out.push_back({formatRfc3339Ms(r.atMs), r.scanner, r.raw, r.accepted ? "accepted" : "refused", r.message,
+                           r.operatorId});
+        }
+        return out;
+    };
+    scans_->onChange([this] { stationFeed_.changed(); });
+    stationFeed_.latestSnapshot = [this](const StationConfig& station) -> std::optional<SnapshotRef> {
+        auto v = media_->latestSnapshot(station.machines);
+        if (!v || !v->imageOnDisk) return std::nullopt;   // a shed picture cannot be shown
+        return SnapshotRef{v->shot.mediaSha256, formatRfc3339Ms(v->shot.atMs), v->shot.machineId, v->shot.orderId,
+                           v->shot.itemId, v->shot.flags};
+    };
+    // The QC verdict names the shot taken when the item's last unit finished; a scan never waits for a camera.
+    scans_->setSnapshotLookup([this](const std::string& orderId, const std::string& itemId) -> std::optional<std::string> {
+        auto v = media_->latestQcSnapshot(orderId, itemId);
+        if (!v || v->shot.mediaSha256.empty()) return std::nullopt;
+        return v->shot.mediaSha256;
+    });
+    scheduler_->onMachineChange([this] { stationFeed_.changed(); });
+    if (config_.station.enabled)
+        station_ = std::make_unique<StationServer>(io_, config_.station, config_.factoryId, config_.stateDir / "media",
+                                                   stationFeed_);
+    uplink_->setScanners([this] {
+        std::vector<ScannerStatus> out;
+        for (const auto& s : scanners_) out.push_back(s->status());
+        return out;
+    });
     spdlog::info("mto-agent {} for factory {}: database {} (schema {}), catalog {} ({} SKUs)", MTO_VERSION,
                  config_.factoryId, config_.databasePath().string(), schemaVersion(*db_),
                  config_.intake.catalogPath.string(), catalog->size());
@@ -103,6 +152,27 @@ void Agent::addMachines(const Catalog& catalog) {
     }
 }
 
+void Agent::addScanners() {
+    scans_ = std::make_unique<ScanWorkflow>(io_, *commits_, *store_, *jobQueue_,
+                                            [this](barcode::Action a, const std::string& machine) {
+        switch (a) {
+        case barcode::Action::ClearBed: return scheduler_->clear(machine);
+        case barcode::Action::Resume: return scheduler_->resume(machine);
+        case barcode::Action::Restart: return scheduler_->restart(machine);
+        case barcode::Action::Scrap: return scheduler_->scrap(machine);
+        default: return std::optional<std::string>("not a machine action");
+        }
+    });
+    for (const auto& c : config_.scanners) {
+        scans_->addScanner(c.id, c.station, c.contextTimeout);
+        scanners_.push_back(makeScanner(
+            io_, c, [this](const std::string& id, const std::string& raw) { scans_->handle(id, raw); },
+            [this] { uplink_->machinesChanged(); }));
+        spdlog::info("scanner {}: {} at {} (station {})", c.id, c.kind,
+                     c.kind == "evdev" ? c.path : c.kind == "serial" ? c.port : c.listen, c.station);
+    }
+}
+
 std::string Agent::control(const std::vector<std::string>& words) {
     if (words.size() == 2 && words[0] == "clear") {
         if (auto why = scheduler_->clear(words[1])) return "error: " + *why;
@@ -125,6 +195,12 @@ std::string Agent::control(const std::vector<std::string>& words) {
         return "ok the unit on " + words[1] + " is scrapped and queued again; clear the bed (mtoctl clear " +
                words[1] + ")";
     }
+    if (words.size() == 2 && words[0] == "label") {
+        const auto slash = words[1].find('/');
+        if (slash == std::string::npos) return "error: label takes ORDER/ITEM, got '" + words[1] + "'";
+        if (!labeler_) return "error: labels are off in this agent's configuration (labels.enabled = false)";
+        return labeler_->reprint(words[1].substr(0, slash), words[1].substr(slash + 1));
+    }
     if (!words.empty() && words[0] == "status" && words.size() <= 2) {
         std::size_t head = kStatusQueueHead;
         if (words.size() == 2) {
@@ -137,7 +213,8 @@ std::string Agent::control(const std::vector<std::string>& words) {
         }
         return "ok " + floorViewJson(floorView(head));
     }
-    return "error: unknown command (known: clear, restart, resume, scrap, unlock, each with a MACHINE; status [QUEUED])";
+    return "error: unknown command (known: clear, restart, resume, scrap, unlock, each with a MACHINE; label ORDER/ITEM; "
+           "status [QUEUED])";
 }
 
 std::vector<FloorMachine> Agent::floorMachines() const {
@@ -186,6 +263,7 @@ Agent::~Agent() {
     // Camera threads are joined before the store they post into goes.
     qc_.reset();
     compiler_->stop();
+    labeler_.reset();   // joins its drawing thread while the store it reports to still exists
 }
 
 int Agent::run() {
@@ -198,9 +276,12 @@ int Agent::run() {
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&handled, s);
     pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
     control_->start();
+    if (station_) station_->start();
     scheduler_->start();
+    for (auto& s : scanners_) s->start();
     uplink_->start();
     compiler_->resumePending();
+    if (labeler_) labeler_->start();
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) {
         // Pinged from the loop itself, so a stuck loop is restarted by systemd.
@@ -244,6 +325,9 @@ void Agent::onSignal(int signo) {
     // Machines first: a running job is held and reset (a laser must not go on) and its interruption is
     // committed; then the uplink drains, so HQ hears of it within the grace time.
     control_->stop();
+    if (station_) station_->stop();
+    if (labeler_) labeler_->stop();
+    for (auto& s : scanners_) s->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
             intake_->stop();

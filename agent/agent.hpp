@@ -13,12 +13,17 @@
 #include "compiler/compile_queue.hpp"
 #include "control/control_server.hpp"
 #include "control/floor_view.hpp"
+#include "scan/scan_workflow.hpp"
+#include "scan/scanner.hpp"
 #include "scheduler/job_queue.hpp"
 #include "scheduler/scheduler.hpp"
 #include "store/database.hpp"
 #include "intake/intake.hpp"
+#include "labels/labeler.hpp"
 #include "mto/config.hpp"
 #include "store/order_store.hpp"
+#include "station/station_feed.hpp"
+#include "station/station_server.hpp"
 #include "uplink/uplink.hpp"
 #include "media/media_quota.hpp"
 #include "media/media_store.hpp"
@@ -40,6 +45,7 @@ private:
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
+    void addScanners();
     std::string control(const std::vector<std::string>& words);
     std::vector<FloorMachine> floorMachines() const;
     FloorView floorView(std::size_t queueHead) const;
@@ -61,8 +67,14 @@ private:
     std::unique_ptr<MediaStore> media_;
     std::unique_ptr<MediaQuota> mediaQuota_;
     std::unique_ptr<QcCameras> qc_;   // after the store and commit queue it writes through
+    std::unique_ptr<Labeler> labeler_;   // null with labels.enabled = false
     std::unique_ptr<ControlServer> control_;
+    std::unique_ptr<ScanWorkflow> scans_;
+    std::vector<std::unique_ptr<Scanner>> scanners_;
     std::unique_ptr<Uplink> uplink_;
+    // What the station display shows; the rooms that feed it call stationFeed_.changed().
+    StationFeed stationFeed_;
+    std::unique_ptr<StationServer> station_;   // null without a [station] section
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;
     std::chrono::microseconds watchdogInterval_{0};

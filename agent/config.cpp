@@ -2,6 +2,8 @@
 // Loads the agent's TOML configuration; every error names the file, the key and what is wrong.
 #include "mto/config.hpp"
 
+#include <boost/asio/ip/address.hpp>
+#include <map>
 #include <set>
 #include <toml++/toml.h>
 
@@ -19,6 +21,48 @@ public:
     [[noreturn]] void fail(const std::string& key, const std::string& what) const {
         throw Error(file_ + ": key '" + key + "': " + what);
     }
+
+    // One table of an array of tables ([[machines]], [[scanners]]): its values by key, errors naming
+    // "<array>[i].<key>".
+    struct Entry {
+        const Reader& r;
+        const toml::table& t;
+        std::string at;
+
+        std::string text(const char* key, std::optional<std::string> fallback) const {
+            const toml::node* v = t.get(key);
+            if (!v) {
+                if (!fallback) r.fail(at + "." + key, "missing (required)");
+                return *fallback;
+            }
+            if (!v->is_string()) r.fail(at + "." + key, "must be a string");
+            return *v->value<std::string>();
+        }
+        std::int64_t number(const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_integer()) r.fail(at + "." + key, "must be an integer");
+            const auto x = *v->value<std::int64_t>();
+            if (x < min || x > max)
+                r.fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return x;
+        }
+        bool flag(const char* key, bool fallback) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_boolean()) r.fail(at + "." + key, "must be true or false");
+            return *v->value<bool>();
+        }
+        double real(const char* key, double fallback, double min, double max) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_number()) r.fail(at + "." + key, "must be a number");
+            const double x = v->is_integer() ? static_cast<double>(*v->value<std::int64_t>()) : *v->value<double>();
+            if (!(x >= min && x <= max))
+                r.fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return x;
+        }
+    };
 
     const toml::node* node(const std::string& key) const { return root_.at_path(key).node(); }
 
@@ -45,7 +89,13 @@ public:
     void onlyKnown(const std::set<std::string>& known) const {
         for (const auto& [section, value] : root_) {
             std::string s(section.str());
-            if (s == "machines" || s == "cameras") continue;   // arrays of tables, checked by their readers
+            if (s == "station") {             // holds an array of tables, checked by readStation()
+                if (const toml::table* t = value.as_table())
+                    for (const auto& [key, ignored] : *t)
+                        if (key.str() != "listen" && key.str() != "stations") fail("station." + std::string(key.str()), "unknown key");
+                continue;
+            }
+            if (s == "machines" || s == "scanners" || s == "cameras") continue;   // arrays of tables, checked by their readers
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -65,6 +115,98 @@ public:
         return std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
     }
 
+    bool flag(const std::string& key, bool fallback) const {
+        const toml::node* n = node(key);
+        if (!n) return fallback;
+        if (!n->is_boolean()) fail(key, "must be true or false");
+        return *n->value<bool>();
+    }
+
+    // An integer or a float, within [min, max].
+    double number(const std::string& key, double fallback, double min, double max) const {
+        const toml::node* n = node(key);
+        if (!n) return fallback;
+        if (!n->is_number()) fail(key, "must be a number");
+        const double v = *n->value<double>();
+        if (!(v >= min && v <= max)) fail(key, "must be between " + trimmed(min) + " and " + trimmed(max));
+        return v;
+    }
+
+    static std::string trimmed(double v) {
+        std::string s = std::to_string(v);
+        s.erase(s.find_last_not_of('0') + 1);
+        if (!s.empty() && s.back() == '.') s.pop_back();
+        return s;
+    }
+
+    LabelsConfig readLabels() const {
+        LabelsConfig l;
+        l.enabled = flag("labels.enabled", true);
+        const std::string symbology = string("labels.symbology", "code128");
+        if (symbology == "code128") l.symbology = LabelsConfig::Symbology::Code128;
+        else if (symbology == "qr") l.symbology = LabelsConfig::Symbology::Qr;
+        else fail("labels.symbology", "must be \"code128\" or \"qr\", not \"" + symbology + "\"");
+        l.widthMm = number("labels.width_mm", 100, 25, 300);
+        l.heightMm = number("labels.height_mm", 50, 15, 300);
+        l.dpi = static_cast<int>(integer("labels.dpi", 203, 100, 1200));
+        const std::string printer = string("labels.printer", "none");
+        if (printer == "none") l.printer = LabelsConfig::PrinterKind::None;
+        else if (printer == "cups") l.printer = LabelsConfig::PrinterKind::Cups;
+        else if (printer == "tcp") l.printer = LabelsConfig::PrinterKind::RawTcp;
+        else fail("labels.printer", "must be \"none\" (files only), \"cups\" (lp) or \"tcp\" (raw port 9100), not \"" +
+                                       printer + "\"");
+        l.cupsQueue = string("labels.cups_queue", "");
+        if (l.printer == LabelsConfig::PrinterKind::Cups && l.cupsQueue.empty())
+            fail("labels.cups_queue", "missing: printer = \"cups\" needs the CUPS queue to print to (lpstat -p lists them)");
+        if (!l.cupsQueue.empty() && (l.cupsQueue.find_first_of(" \t/#") != std::string::npos || l.cupsQueue.front() == '-'))
+            fail("labels.cups_queue", "is not a CUPS queue name (no spaces, '/', '#', and no leading '-')");
+        l.lpCommand = string("labels.lp_command", "lp");
+        if (l.lpCommand.empty()) fail("labels.lp_command", "must not be empty");
+        if (l.lpCommand.has_parent_path() && l.lpCommand.is_relative()) l.lpCommand = path("labels.lp_command", "lp");
+        const std::string address = string("labels.address", "");
+        if (l.printer == LabelsConfig::PrinterKind::RawTcp && address.empty())
+            fail("labels.address", "missing: printer = \"tcp\" needs the printer's host[:port] (port 9100 by default)");
+        if (!address.empty()) {
+            // host, host:port, [v6 address]:port or a bare IPv6 address.
+            std::string portText;
+            if (address.front() == '[') {
+                const auto close = address.find(']');
+                if (close == std::string::npos) fail("labels.address", "has '[' without ']'");
+                l.host = address.substr(1, close - 1);
+                const std::string rest = address.substr(close + 1);
+                if (!rest.empty() && rest.front() != ':') fail("labels.address", "wants [address]:port");
+                if (!rest.empty()) portText = rest.substr(1);
+            } else if (const auto colon = address.find(':');
+                       colon != std::string::npos && address.find(':', colon + 1) == std::string::npos) {
+                l.host = address.substr(0, colon);
+                portText = address.substr(colon + 1);
+            } else {
+                l.host = address;
+            }
+            if (l.host.empty()) fail("labels.address", "names no host");
+            if (address.find(':') != std::string::npos && address.front() != '[' && portText.empty() &&
+                address.find(':') == address.rfind(':'))
+                fail("labels.address", "has an empty port");
+            if (!portText.empty()) {
+                if (portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos ||
+                    std::stoul(portText) == 0 || std::stoul(portText) > 65535)
+                    fail("labels.address", "port '" + portText + "' is not 1..65535");
+                l.port = static_cast<std::uint16_t>(std::stoul(portText));
+            }
+        }
+        const std::string format = string("labels.print_format",
+                                          l.printer == LabelsConfig::PrinterKind::RawTcp ? "zpl" : "pdf");
+        if (format == "pdf") l.printFormat = LabelsConfig::PrintFormat::Pdf;
+        else if (format == "png") l.printFormat = LabelsConfig::PrintFormat::Png;
+        else if (format == "zpl") l.printFormat = LabelsConfig::PrintFormat::Zpl;
+        else fail("labels.print_format", "must be \"pdf\", \"png\" or \"zpl\", not \"" + format + "\"");
+        l.printTimeout = std::chrono::milliseconds(integer("labels.print_timeout_s", 10, 1, 600) * 1000);
+        l.retryMin = std::chrono::milliseconds(static_cast<std::int64_t>(number("labels.retry_min_s", 2, 0.05, 3600) * 1000));
+        l.retryMax = std::chrono::milliseconds(static_cast<std::int64_t>(number("labels.retry_max_s", 300, 0.05, 86400) * 1000));
+        if (l.retryMax < l.retryMin) fail("labels.retry_max_s", "must not be smaller than labels.retry_min_s");
+        return l;
+    }
+
     std::vector<MachineConfig> readMachines() const {
         std::vector<MachineConfig> out;
         const toml::node* n = node("machines");
@@ -81,57 +223,34 @@ public:
             if (!t) fail(at, "must be a table");
             for (const auto& [key, ignored] : *t)
                 if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
-            auto text = [&](const char* key, std::optional<std::string> fallback) {
-                const toml::node* v = t->get(key);
-                if (!v) {
-                    if (!fallback) fail(at + "." + key, "missing (required)");
-                    return *fallback;
-                }
-                if (!v->is_string()) fail(at + "." + key, "must be a string");
-                return *v->value<std::string>();
-            };
-            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
-                const auto x = *v->value<std::int64_t>();
-                if (x < min || x > max)
-                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-                return x;
-            };
-            auto flag = [&](const char* key, bool fallback) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_boolean()) fail(at + "." + key, "must be true or false");
-                return *v->value<bool>();
-            };
+            const Entry e{*this, *t, at};
             MachineConfig m;
-            m.id = text("id", std::nullopt);
+            m.id = e.text("id", std::nullopt);
             if (!OrderParser::isValidId(m.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
             if (!ids.insert(m.id).second) fail(at + ".id", "machine '" + m.id + "' is listed twice");
-            m.profile = text("profile", std::nullopt);
-            m.driver = text("driver", "grbl");
+            m.profile = e.text("profile", std::nullopt);
+            m.driver = e.text("driver", "grbl");
             if (m.driver != "grbl") fail(at + ".driver", "must be grbl (printers come with their own drivers later)");
-            m.port = text("port", std::nullopt);
+            m.port = e.text("port", std::nullopt);
             if (m.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
-            m.baud = static_cast<unsigned>(number("baud", 115200, 1200, 4000000));
+            m.baud = static_cast<unsigned>(e.number("baud", 115200, 1200, 4000000));
             if (const toml::node* v = t->get("materials")) {
                 const toml::array* a = v->as_array();
                 if (!a) fail(at + ".materials", "must be an array of material names");
-                for (const auto& e : *a) {
-                    if (!e.is_string()) fail(at + ".materials", "must be an array of material names");
-                    m.materials.push_back(*e.value<std::string>());
+                for (const auto& material : *a) {
+                    if (!material.is_string()) fail(at + ".materials", "must be an array of material names");
+                    m.materials.push_back(*material.value<std::string>());
                 }
             }
-            m.dryRun = flag("dry_run", false);
-            m.characterCounting = flag("character_counting", true);
-            m.statusWhileRunning = std::chrono::milliseconds(number("status_running_ms", 200, 20, 60000));
-            m.statusWhileIdle = std::chrono::milliseconds(number("status_idle_ms", 5000, 100, 600000));
-            const std::string onHold = text("on_hold", "finish");
+            m.dryRun = e.flag("dry_run", false);
+            m.characterCounting = e.flag("character_counting", true);
+            m.statusWhileRunning = std::chrono::milliseconds(e.number("status_running_ms", 200, 20, 60000));
+            m.statusWhileIdle = std::chrono::milliseconds(e.number("status_idle_ms", 5000, 100, 600000));
+            const std::string onHold = e.text("on_hold", "finish");
             if (onHold != "finish" && onHold != "pause")
                 fail(at + ".on_hold", "must be \"finish\" (the running unit ends) or \"pause\" (feed hold until resumed)");
             m.pauseOnHold = onHold == "pause";
-            const std::string onCancel = text("on_cancel", "finish");
+            const std::string onCancel = e.text("on_cancel", "finish");
             if (onCancel != "finish" && onCancel != "stop")
                 fail(at + ".on_cancel", "must be \"finish\" (the running unit ends) or \"stop\" (the job stops at once)");
             m.stopOnCancel = onCancel == "stop";
@@ -159,35 +278,12 @@ public:
             if (!t) fail(at, "must be a table");
             for (const auto& [key, ignored] : *t)
                 if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
-            auto text = [&](const char* key) {
-                const toml::node* v = t->get(key);
-                if (!v) fail(at + "." + key, "missing (required)");
-                if (!v->is_string()) fail(at + "." + key, "must be a string");
-                return *v->value<std::string>();
-            };
-            auto number = [&](const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_integer()) fail(at + "." + key, "must be an integer");
-                const auto x = *v->value<std::int64_t>();
-                if (x < min || x > max)
-                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-                return x;
-            };
-            auto real = [&](const char* key, double fallback, double min, double max) {
-                const toml::node* v = t->get(key);
-                if (!v) return fallback;
-                if (!v->is_number()) fail(at + "." + key, "must be a number");
-                const double x = v->is_integer() ? static_cast<double>(*v->value<std::int64_t>()) : *v->value<double>();
-                if (!(x >= min && x <= max))
-                    fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-                return x;
-            };
+            const Entry e{*this, *t, at};
             CameraConfig c;
-            c.id = text("id");
+            c.id = e.text("id", std::nullopt);
             if (!OrderParser::isValidId(c.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
             if (!ids.insert(c.id).second) fail(at + ".id", "camera '" + c.id + "' is listed twice");
-            c.source = text("source");
+            c.source = e.text("source", std::nullopt);
             if (c.source.empty())
                 fail(at + ".source", "must name a V4L2 device, an http:// or rtsp:// stream, a video file or an image folder");
             if (c.source.find("://") == std::string::npos && c.source.rfind("/dev/", 0) != 0) {
@@ -200,38 +296,164 @@ public:
             const toml::array* ma = ms ? ms->as_array() : nullptr;
             if (!ms) fail(at + ".machines", "missing (required): the machines this camera watches");
             if (!ma) fail(at + ".machines", "must be an array of machine ids");
-            for (const auto& e : *ma) {
-                if (!e.is_string()) fail(at + ".machines", "must be an array of machine ids");
-                const std::string id = *e.value<std::string>();
+            for (const auto& x : *ma) {
+                if (!x.is_string()) fail(at + ".machines", "must be an array of machine ids");
+                const std::string id = *x.value<std::string>();
                 if (!machineIds.count(id)) fail(at + ".machines", "no [[machines]] has id '" + id + "'");
                 c.machines.push_back(id);
             }
-            c.jpegQuality = static_cast<int>(number("jpeg_quality", 90, 1, 100));
-            c.thumbnailWidth = static_cast<int>(number("thumbnail_width", 320, 16, 4096));
+            c.jpegQuality = static_cast<int>(e.number("jpeg_quality", 90, 1, 100));
+            c.thumbnailWidth = static_cast<int>(e.number("thumbnail_width", 320, 16, 4096));
             if (const toml::node* v = t->get("progress_points")) {
                 const toml::array* a = v->as_array();
                 if (!a) fail(at + ".progress_points", "must be an array of percentages, e.g. [50]");
-                for (const auto& e : *a) {
-                    if (!e.is_integer() || *e.value<std::int64_t>() < 1 || *e.value<std::int64_t>() > 99)
+                for (const auto& x : *a) {
+                    if (!x.is_integer() || *x.value<std::int64_t>() < 1 || *x.value<std::int64_t>() > 99)
                         fail(at + ".progress_points", "must be an array of percentages from 1 to 99, e.g. [50]");
-                    c.progressPoints.push_back(static_cast<int>(*e.value<std::int64_t>()));
+                    c.progressPoints.push_back(static_cast<int>(*x.value<std::int64_t>()));
                 }
             }
-            c.openTimeout = std::chrono::milliseconds(number("open_timeout_ms", 5000, 100, 120000));
-            c.readTimeout = std::chrono::milliseconds(number("read_timeout_ms", 3000, 100, 120000));
-            c.retryMin = std::chrono::milliseconds(number("retry_min_ms", 1000, 10, 600000));
-            c.retryMax = std::chrono::milliseconds(number("retry_max_ms", 30000, 10, 3600000));
+            c.openTimeout = std::chrono::milliseconds(e.number("open_timeout_ms", 5000, 100, 120000));
+            c.readTimeout = std::chrono::milliseconds(e.number("read_timeout_ms", 3000, 100, 120000));
+            c.retryMin = std::chrono::milliseconds(e.number("retry_min_ms", 1000, 10, 600000));
+            c.retryMax = std::chrono::milliseconds(e.number("retry_max_ms", 30000, 10, 3600000));
             if (c.retryMax < c.retryMin) fail(at + ".retry_max_ms", "must not be smaller than retry_min_ms");
-            c.idleClose = std::chrono::seconds(number("idle_close_s", 30, 1, 86400));
-            if (const toml::node* v = t->get("keep_open")) {
-                if (!v->is_boolean()) fail(at + ".keep_open", "must be true or false");
-                c.keepOpen = *v->value<bool>();
-            }
-            c.sharpnessMin = real("sharpness_min", 0, 0, 1e9);
-            c.brightnessMin = real("brightness_min", 0, 0, 255);
-            c.brightnessMax = real("brightness_max", 255, 0, 255);
+            c.idleClose = std::chrono::seconds(e.number("idle_close_s", 30, 1, 86400));
+            c.keepOpen = e.flag("keep_open", false);
+            c.sharpnessMin = e.real("sharpness_min", 0, 0, 1e9);
+            c.brightnessMin = e.real("brightness_min", 0, 0, 255);
+            c.brightnessMax = e.real("brightness_max", 255, 0, 255);
             if (c.brightnessMax < c.brightnessMin) fail(at + ".brightness_max", "must not be smaller than brightness_min");
             out.push_back(std::move(c));
+        }
+        return out;
+    }
+
+    StationDisplayConfig readStation(const std::vector<MachineConfig>& machines) const {
+        StationDisplayConfig out;
+        const toml::node* section = node("station");
+        if (!section) return out;
+        if (!section->is_table()) fail("station", "must be a table: [station]");
+        out.enabled = true;
+        const std::string listen = string("station.listen", "127.0.0.1:8080");
+        // host:port, or [v6-address]:port
+        const auto colon = listen.rfind(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+            fail("station.listen", "must be address:port, e.g. \"127.0.0.1:8080\" or \"0.0.0.0:8080\"; got \"" + listen + "\"");
+        std::string host = listen.substr(0, colon);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+        boost::system::error_code ec;
+        boost::asio::ip::make_address(host, ec);
+        if (ec) fail("station.listen", "'" + host + "' is not an IP address (use 0.0.0.0 for every interface)");
+        const std::string portText = listen.substr(colon + 1);
+        if (portText.size() > 5 || portText.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoul(portText) < 1 || std::stoul(portText) > 65535)
+            fail("station.listen", "port must be 1..65535; got \"" + portText + "\"");
+        out.host = host;
+        out.port = static_cast<unsigned short>(std::stoul(portText));
+
+        std::set<std::string> machineIds;
+        for (const auto& m : machines) machineIds.insert(m.id);
+        if (const toml::node* n = node("station.stations")) {
+            const toml::array* list = n->as_array();
+            if (!list) fail("station.stations", "must be an array of tables: [[station.stations]]");
+            std::set<std::string> ids;
+            for (std::size_t i = 0; i < list->size(); ++i) {
+                const std::string at = "station.stations[" + std::to_string(i) + "]";
+                const toml::table* t = list->get(i)->as_table();
+                if (!t) fail(at, "must be a table");
+                for (const auto& [key, ignored] : *t) {
+                    const std::string k(key.str());
+                    if (k != "id" && k != "name" && k != "machines" && k != "scanners") fail(at + "." + k, "unknown key");
+                }
+                auto names = [&](const char* key) {
+                    std::vector<std::string> v;
+                    const toml::node* x = t->get(key);
+                    if (!x) return v;
+                    const toml::array* a = x->as_array();
+                    if (!a) fail(at + "." + key, "must be an array of ids");
+                    for (const auto& e : *a) {
+                        if (!e.is_string() || !OrderParser::isValidId(*e.value<std::string>()))
+                            fail(at + "." + key, "must be an array of ids (1..64 characters of A-Z a-z 0-9 . _ : -)");
+                        v.push_back(*e.value<std::string>());
+                    }
+                    return v;
+                };
+                StationConfig s;
+                const toml::node* id = t->get("id");
+                if (!id) fail(at + ".id", "missing (required)");
+                if (!id->is_string() || !OrderParser::isValidId(*id->value<std::string>()))
+                    fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : - (it is part of the page's URL)");
+                s.id = *id->value<std::string>();
+                if (!ids.insert(s.id).second) fail(at + ".id", "station '" + s.id + "' is listed twice");
+                s.name = s.id;
+                if (const toml::node* name = t->get("name")) {
+                    if (!name->is_string() || name->value<std::string>()->empty())
+                        fail(at + ".name", "must be a non-empty string");
+                    s.name = *name->value<std::string>();
+                }
+                s.machines = names("machines");
+                for (const auto& m : s.machines)
+                    if (!machineIds.count(m)) fail(at + ".machines", "no [[machines]] has id '" + m + "'");
+                // Scanners are named as the scanner configuration names them; any id is taken here.
+                s.scanners = names("scanners");
+                out.stations.push_back(std::move(s));
+            }
+        }
+        if (out.stations.empty()) out.stations.push_back({"floor", "Floor", {}, {}});
+        return out;
+    }
+
+    std::vector<ScannerConfig> readScanners() const {
+        std::vector<ScannerConfig> out;
+        const toml::node* n = node("scanners");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail("scanners", "must be an array of tables: [[scanners]]");
+        static const std::set<std::string> known{"id", "kind", "path", "port", "baud", "listen", "station",
+                                                 "context_timeout_s"};
+        std::set<std::string> scannerIds;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = "scanners[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            const Entry e{*this, *t, at};
+            ScannerConfig s;
+            s.id = e.text("id", std::nullopt);
+            if (!OrderParser::isValidId(s.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!scannerIds.insert(s.id).second) fail(at + ".id", "scanner '" + s.id + "' is listed twice");
+            s.kind = e.text("kind", std::nullopt);
+            // The key each kind reads its device from; the others are refused, so a mix-up is seen at once.
+            const std::map<std::string, std::string> deviceKey{{"evdev", "path"}, {"serial", "port"}, {"line", "listen"}};
+            const auto own = deviceKey.find(s.kind);
+            if (own == deviceKey.end()) fail(at + ".kind", "must be evdev, serial or line");
+            for (const auto& [kind, key] : deviceKey)
+                if (key != own->second && t->get(key))
+                    fail(at + "." + key, "is not used by a " + s.kind + " scanner (it reads " + own->second + ")");
+            if (t->get("baud") && s.kind != "serial") fail(at + ".baud", "is only used by a serial scanner");
+            if (s.kind == "evdev") {
+                s.path = e.text("path", std::nullopt);
+                if (s.path.empty()) fail(at + ".path", "must name an input device, e.g. /dev/input/by-id/...-event-kbd");
+            } else if (s.kind == "serial") {
+                s.port = e.text("port", std::nullopt);
+                if (s.port.empty()) fail(at + ".port", "must name a serial device or tcp://host:port");
+                s.baud = static_cast<unsigned>(e.number("baud", 9600, 1200, 4000000));
+            } else {
+                s.listen = e.text("listen", "127.0.0.1:7781");
+                const auto colon = s.listen.rfind(':');
+                const std::string port = colon == std::string::npos ? "" : s.listen.substr(colon + 1);
+                if (colon == 0 || port.empty() || port.size() > 5 ||
+                    port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
+                    fail(at + ".listen", "must be host:port with a numeric address, e.g. 127.0.0.1:7781");
+                boost::system::error_code ec;
+                boost::asio::ip::make_address(s.listen.substr(0, colon), ec);
+                if (ec) fail(at + ".listen", "'" + s.listen.substr(0, colon) + "' is not an IP address");
+            }
+            s.station = e.text("station", s.id);
+            s.contextTimeout = std::chrono::seconds(e.number("context_timeout_s", 120, 5, 86400));
+            out.push_back(std::move(s));
         }
         return out;
     }
@@ -242,6 +464,26 @@ private:
 };
 
 } // namespace
+
+const char* toString(LabelsConfig::Symbology s) { return s == LabelsConfig::Symbology::Qr ? "qr" : "code128"; }
+
+const char* toString(LabelsConfig::PrinterKind p) {
+    switch (p) {
+    case LabelsConfig::PrinterKind::None: return "none";
+    case LabelsConfig::PrinterKind::Cups: return "cups";
+    case LabelsConfig::PrinterKind::RawTcp: return "tcp";
+    }
+    return "none";
+}
+
+const char* toString(LabelsConfig::PrintFormat f) {
+    switch (f) {
+    case LabelsConfig::PrintFormat::Pdf: return "pdf";
+    case LabelsConfig::PrintFormat::Png: return "png";
+    case LabelsConfig::PrintFormat::Zpl: return "zpl";
+    }
+    return "pdf";
+}
 
 std::string redactUri(const std::string& uri) {
     auto scheme = uri.find("://");
@@ -264,8 +506,13 @@ Config loadConfig(const std::filesystem::path& file) {
     Reader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
-                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "storage.media_quota_mb", "log.level",
-                 "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s"});
+                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb",
+                 "storage.media_quota_mb", "log.level",
+                 "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s",
+                 "scheduler.progress_step_percent", "scheduler.bed_clear_s",
+                 "labels.enabled", "labels.symbology", "labels.width_mm", "labels.height_mm", "labels.dpi",
+                 "labels.printer", "labels.cups_queue", "labels.lp_command", "labels.address", "labels.print_format",
+                 "labels.print_timeout_s", "labels.retry_min_s", "labels.retry_max_s"});
 
     Config c;
     c.sourcePath = file;
@@ -328,6 +575,11 @@ Config loadConfig(const std::filesystem::path& file) {
     c.machines = r.readMachines();
     c.cameras = r.readCameras(c.machines);
     c.mediaQuotaBytes = static_cast<std::uint64_t>(r.integer("storage.media_quota_mb", 2048, 1, 1048576)) << 20;
+    c.progressStepPercent = static_cast<int>(r.integer("scheduler.progress_step_percent", 25, 1, 100));
+    c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
+    c.station = r.readStation(c.machines);
+    c.labels = r.readLabels();
+    c.scanners = r.readScanners();
     return c;
 }
 

@@ -16,6 +16,8 @@
 #include "control/control_server.hpp"
 #include "control/floor_view.hpp"
 #include "control/watch_screen.hpp"
+#include "labels/action_sheet.hpp"
+#include "labels/label_renderer.hpp"
 #include "util/clock.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -45,6 +47,13 @@ int usage(int code) {
            "                     redrawn every S seconds (default 1) until Ctrl-C; plain lines when not on a\n"
            "                     terminal, one screen and exit with --once (asks the running agent)\n"
            "  status             the same as one line of JSON, for scripts (asks the running agent)\n"
+           "  label ORDER/ITEM [-o FILE.png|.pdf|.zpl]\n"
+           "                     print the item's traveler label again (asks the running agent; drawn again when\n"
+           "                     its files are gone) and copy it to FILE\n"
+           "  labels             labels not printed yet, with the printer's last error\n"
+           "  action-sheet [-o FILE.pdf|.png]\n"
+           "                     every action barcode (QC, packed, shipped, cancel, each machine's clear, resume,\n"
+           "                     restart, scrap) on A4 pages; reads only the config (default action-sheet.pdf)\n"
            "--config defaults to /etc/mto-agent/agent.toml\n";
     return code;
 }
@@ -129,6 +138,45 @@ int main(int argc, char** argv) {
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             return ok ? 0 : 1;
         }
+        if (args[0] == "action-sheet") {
+            std::string out = "action-sheet.pdf";
+            if (args.size() == 3 && args[1] == "-o") out = args[2];
+            else if (args.size() != 1) return usage(2);
+            std::vector<std::string> machines;
+            for (const auto& m : cfg.machines) machines.push_back(m.id);
+            const auto entries = mto::ActionSheet::entries(machines);
+            mto::ActionSheet(entries, cfg.labels.symbology, "Action sheet - factory " + cfg.factoryId).write(out);
+            std::printf("%s: %zu action codes (%zu machine(s))\n", out.c_str(), entries.size(), machines.size());
+            return 0;
+        }
+        if (args[0] == "label") {
+            std::string out;
+            if (args.size() == 4 && args[2] == "-o") out = args[3];
+            else if (args.size() != 2) return usage(2);
+            const auto slash = args[1].find('/');
+            if (slash == std::string::npos) {
+                std::cerr << "mtoctl: label takes ORDER/ITEM, got '" << args[1] << "'\n";
+                return 2;
+            }
+            const std::string ext = std::filesystem::path(out).extension().string();
+            if (!out.empty() && ext != ".png" && ext != ".pdf" && ext != ".zpl") {
+                std::cerr << "mtoctl: -o wants a .png, .pdf or .zpl file, got '" << out << "'\n";
+                return 2;
+            }
+            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", "label " + args[1]);
+            const bool ok = reply.rfind("ok", 0) == 0;
+            (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
+            if (!ok) return 1;
+            if (out.empty()) return 0;
+            auto file = mto::labelBasePath(cfg.stateDir, args[1].substr(0, slash), args[1].substr(slash + 1));
+            file += ext;
+            // A label being drawn (again) appears within moments; its files are replaced whole, never half written.
+            for (int i = 0; i < 300 && !std::filesystem::exists(file); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            std::filesystem::copy_file(file, out, std::filesystem::copy_options::overwrite_existing);
+            std::printf("%s: label %s\n", out.c_str(), args[1].c_str());
+            return 0;
+        }
         if (args[0] == "status") {
             if (args.size() != 1) return usage(2);
             std::cout << askStatus(cfg.stateDir / "control.sock") << "\n";
@@ -196,6 +244,21 @@ int main(int argc, char** argv) {
                                 j.capability.c_str(), j.state.c_str(), j.estimatedSeconds,
                                 (cfg.stateDir / "artifacts" / (j.artifactSha + ".gcode")).c_str(), j.rush ? "  RUSH" : "");
             }
+            return 0;
+        }
+        if (args[0] == "labels" && args.size() == 1) {
+            auto& st = db.prepare("SELECT order_id, item_id, state, print_state, attempts, COALESCE(error, '') FROM labels "
+                                  "WHERE state IN ('pending', 'failed') OR print_state = 'queued' ORDER BY order_id, item_id");
+            std::printf("%-24s %-10s %-8s %-8s %8s  %s\n", "ORDER", "ITEM", "LABEL", "PRINT", "ATTEMPTS", "LAST ERROR");
+            std::size_t n = 0;
+            while (st.step()) {
+                ++n;
+                std::printf("%-24s %-10s %-8s %-8s %8lld  %s\n", st.columnText(0).c_str(), st.columnText(1).c_str(),
+                            st.columnText(2).c_str(), st.columnText(3).c_str(), static_cast<long long>(st.columnInt(4)),
+                            st.columnText(5).c_str());
+            }
+            st.reset();
+            std::printf("%zu label(s) waiting\n", n);
             return 0;
         }
         if (args[0] == "events" && args.size() <= 2) {

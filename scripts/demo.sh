@@ -60,7 +60,7 @@ stop_pid() {
   return "$rc"
 }
 
-TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" OPERATOR_PID=""
+TMP_DIR="" BROKER_PID="" AGENT_PID="" CLIENT_PID="" LASER_PID="" CNC_PID="" OPERATOR_PID="" SCANNER_PID=""
 
 # shellcheck disable=SC2317  # reached only through the EXIT trap
 cleanup() {
@@ -81,6 +81,7 @@ cleanup() {
     fi
   fi
   stop_pid "operator" "$OPERATOR_PID" 2
+  stop_pid "scripted scanner" "$SCANNER_PID" 2
   stop_pid "emulated laser" "$LASER_PID" 5
   stop_pid "emulated CNC" "$CNC_PID" 5
   stop_pid "mosquitto" "$BROKER_PID" 5
@@ -173,7 +174,9 @@ demo: state DB     $STATE_DIR/
 demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
 demo: machines     emulated GRBL laser-1 and cnc-1 ($TMP_DIR/laser.log, cnc.log); beds cleared with mtoctl clear (operator.log)
+demo: scanning     a scripted scanner takes ORD-1001 through QC, packing and shipping on the line input (scanner.log)
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
+demo: watch        build/mtoctl --config $TMP_DIR/demo.toml watch   (the machines live, in another terminal; a frame every 15 s below)
 demo: raw traffic  mosquitto_sub -h 127.0.0.1 -p $PORT -t 'mto/v1/$FACTORY/#' -v
 demo: stop with Ctrl-C
 
@@ -190,19 +193,58 @@ CNC_PID=$!
 printf '\n[[machines]]\nid = "laser-1"\nprofile = "laser-400"\nport = "%s"\n' "$TMP_DIR/laser-1" >>"$TMP_DIR/demo.toml"
 printf '\n[[machines]]\nid = "cnc-1"\nprofile = "cnc-600"\nport = "%s"\n' "$TMP_DIR/cnc-1" >>"$TMP_DIR/demo.toml"
 
+# --- labels: the traveler labels are files (config/demo.toml [labels]); the action sheet is made from the config ---
+build/mtoctl --config "$TMP_DIR/demo.toml" action-sheet -o "$TMP_DIR/action-sheet.pdf" >/dev/null ||
+  die "mtoctl could not write the action sheet"
+echo "demo: labels       $STATE_DIR/labels/order-<id>/item-<id>.png|pdf|zpl (again: build/mtoctl --config $TMP_DIR/demo.toml label ORD-1001/1 -o label.png)"
+echo "demo: action sheet $TMP_DIR/action-sheet.pdf (every action barcode: QC, packed, shipped, each machine)"
+# --- end of labels ---
+# --- scan flow (scanners): a line-input scanner in the agent's config ---------------------------------
+SCAN_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '\n[[scanners]]\nid = "packing-1"\nkind = "line"\nstation = "packing"\nlisten = "127.0.0.1:%s"\n' \
+  "$SCAN_PORT" >>"$TMP_DIR/demo.toml"
+# --- end of scan flow block --------------------------------------------------------------------------
+
 "${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
 
-# The demo's operator: takes the finished part off each machine's bed every few seconds.
+# The demo's operator: takes the finished part off each machine's bed every few seconds, and every 15 s
+# shows the floor as `mtoctl watch` sees it.
 (
+  round=0
   while sleep 3; do
     # A machine that is still working answers "not awaiting a bed clear"; that is fine.
     for machine in laser-1 cnc-1; do
       build/mtoctl --config "$TMP_DIR/demo.toml" clear "$machine" >>"$TMP_DIR/operator.log" 2>&1 || true
     done
+    if ((++round % 5 == 0)); then
+      build/mtoctl --config "$TMP_DIR/demo.toml" watch --once 2>/dev/null | sed 's/^/floor: /' || true
+    fi
   done
 ) &
 OPERATOR_PID=$!
+
+# --- scan flow (scanners): a scripted operator at the packing station --------------------------------
+# Once every unit of ORD-1001 is done, it scans what an operator would (badge, traveler label, QC pass,
+# packed, shipped, the carrier's tracking barcode) into the line input; first one scan that is refused
+# (PACKED before QC), so HQ's output shows a scan_refused too. Each scan is one line; see README, Scanning.
+(
+  scan() { exec 3<>"/dev/tcp/127.0.0.1/$SCAN_PORT" && printf '%s\n' "$@" >&3 && exec 3>&-; }
+  done_query="SELECT COUNT(*) > 0 AND SUM(state = 'done') = COUNT(*) FROM jobs WHERE order_id = 'ORD-1001'"
+  until [[ $("$PYTHON" - "$STATE_DIR/agent.db" "$done_query" 2>/dev/null <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(db.execute(sys.argv[2]).fetchone()[0])
+PY
+  ) == 1 ]]; do sleep 1; done
+  echo "scripted scanner: ORD-1001 is made; scanning it through QC, packing and shipping"
+  scan "OP:demo-operator" "MTO:I:ORD-1001/1" "MTO:A:PACKED"
+  sleep 1
+  scan "MTO:A:QC_PASS" "MTO:A:PACKED" "MTO:A:SHIPPED" "1ZDEMO00010010001"
+  echo "scripted scanner: done (scans: build/mtoctl --config $TMP_DIR/demo.toml order ORD-1001; events.jsonl)"
+) >>"$TMP_DIR/scanner.log" 2>&1 &
+SCANNER_PID=$!
+# --- end of scan flow block --------------------------------------------------------------------------
 
 # Orders sent before the agent subscribes would only be re-sent later;
 # waiting for its retained status keeps the output easy to follow.

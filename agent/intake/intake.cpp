@@ -106,6 +106,11 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             ++counters_.duplicates;
             out.summary = fmt::format("order {} re-sent with the same content; receipt sent again", order.orderId);
             break;
+        case OrderOutcome::DuplicateQueued:
+            ++counters_.duplicates;
+            out.summary = fmt::format("order {} re-sent while its receipt waits in the outbox; that receipt answers it",
+                                      order.orderId);
+            break;
         case OrderOutcome::Revised:
             ++counters_.revisions;
             out.level = spdlog::level::info;

@@ -23,7 +23,8 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxReported = 100;
-constexpr std::string_view kReservedOrderId = "_invalid";
+// Topic names of events that are not about one order: input without a usable order id, and the floor's machines.
+bool isReservedOrderId(std::string_view id) { return id == "_invalid" || id == "_floor"; }
 
 double readDouble(std::string_view text) {
     boost::system::error_code ec;
@@ -136,11 +137,12 @@ public:
         }
     }
 
-    // Like id(), and `_invalid` is refused too: it is the topic of events about input with no usable order id.
+    // Like id(), and `_invalid` and `_floor` are refused too: they are the topics of events about input with no
+    // usable order id and about machines.
     void orderId(const json::object& o, const std::string& path, std::string& out) {
         id(o, "order_id", path, out);
-        if (out == kReservedOrderId) {
-            add("invalid_id", path, "\"_invalid\" is reserved for events about input without an order id");
+        if (isReservedOrderId(out)) {
+            add("invalid_id", path, "\"" + out + "\" is reserved for events that are not about one order");
             out.clear();
         }
     }
@@ -221,7 +223,7 @@ std::string scanStringField(std::string_view payload, std::string_view key) {
 
 PayloadProbe scanProbe(std::string_view payload) {
     PayloadProbe p;
-    if (auto id = scanStringField(payload, "order_id"); OrderParser::isValidId(id) && id != kReservedOrderId)
+    if (auto id = scanStringField(payload, "order_id"); OrderParser::isValidId(id) && !isReservedOrderId(id))
         p.orderId = std::move(id);
     if (auto c = scanStringField(payload, "command"); c.size() <= 32 && OrderParser::isValidId(c)) p.command = std::move(c);
     if (auto id = scanStringField(payload, "command_id"); OrderParser::isValidId(id)) p.commandId = std::move(id);
@@ -266,7 +268,7 @@ PayloadProbe probeOf(const json::object& o) {
     PayloadProbe p;
     auto str = [&](const json::object& obj, std::string_view key, std::string& out) {
         if (const auto* v = obj.if_contains(key); v && v->is_string() && OrderParser::isValidId(v->get_string()) &&
-                                                  !(key == "order_id" && v->get_string() == kReservedOrderId))
+                                                  !(key == "order_id" && isReservedOrderId(v->get_string())))
             out.assign(v->get_string().begin(), v->get_string().end());
     };
     const json::object* order = &o;

@@ -193,24 +193,35 @@ SnapshotView MediaStore::view(Statement& st) {
     return v;
 }
 
+namespace {
+const std::string kSnapshotColumns =
+    "SELECT s.at, s.kind, s.camera_id, s.machine_id, s.order_id, s.item_id, s.operation, s.unit, s.percent, "
+    "s.media_sha256, s.thumb_sha256, s.sharpness, s.brightness, s.flags, s.reason, m.state "
+    "FROM snapshots s LEFT JOIN media m ON m.sha256 = s.media_sha256 ";
+} // namespace
+
 std::optional<SnapshotView> MediaStore::latestQcSnapshot(const std::string& orderId, const std::string& itemId) {
-    auto& st = db_.prepare("SELECT s.at, s.kind, s.camera_id, s.machine_id, s.order_id, s.item_id, s.operation, s.unit, "
-                           "s.percent, s.media_sha256, s.thumb_sha256, s.sharpness, s.brightness, s.flags, s.reason, "
-                           "m.state FROM snapshots s LEFT JOIN media m ON m.sha256 = s.media_sha256 "
-                           "WHERE s.order_id = ? AND s.item_id = ? AND s.kind = 'qc' ORDER BY s.id DESC LIMIT 1")
-                   .bind(1, orderId)
-                   .bind(2, itemId);
+    static const std::string kSql =
+        kSnapshotColumns + "WHERE s.order_id = ? AND s.item_id = ? AND s.kind = 'qc' ORDER BY s.id DESC LIMIT 1";
+    auto& st = db_.prepare(kSql).bind(1, orderId).bind(2, itemId);
     std::optional<SnapshotView> out;
     if (st.step()) out = view(st);
     st.reset();
     return out;
 }
 
-std::optional<SnapshotView> MediaStore::latestSnapshot() {
-    auto& st = db_.prepare("SELECT s.at, s.kind, s.camera_id, s.machine_id, s.order_id, s.item_id, s.operation, s.unit, "
-                           "s.percent, s.media_sha256, s.thumb_sha256, s.sharpness, s.brightness, s.flags, s.reason, "
-                           "m.state FROM snapshots s LEFT JOIN media m ON m.sha256 = s.media_sha256 "
-                           "WHERE s.media_sha256 IS NOT NULL ORDER BY s.id DESC LIMIT 1");
+std::optional<SnapshotView> MediaStore::latestSnapshot(const std::vector<std::string>& machines) {
+    // The statement text depends only on how many machines are named, so the prepared-statement cache keeps
+    // one per station layout.
+    std::string sql = kSnapshotColumns + "WHERE s.media_sha256 IS NOT NULL";
+    if (!machines.empty()) {
+        sql += " AND s.machine_id IN (?";
+        for (std::size_t i = 1; i < machines.size(); ++i) sql += ", ?";
+        sql += ")";
+    }
+    sql += " ORDER BY s.id DESC LIMIT 1";
+    auto& st = db_.prepare(sql);
+    for (std::size_t i = 0; i < machines.size(); ++i) st.bind(static_cast<int>(i + 1), machines[i]);
     std::optional<SnapshotView> out;
     if (st.step()) out = view(st);
     st.reset();

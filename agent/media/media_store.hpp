@@ -104,8 +104,9 @@ public:
     void recordSnapshot(const SnapshotRecord& s);
     // The latest QC shot (job completion) of an item, image or not.
     std::optional<SnapshotView> latestQcSnapshot(const std::string& orderId, const std::string& itemId);
-    // The latest shot on the floor with an image (what the station page shows).
-    std::optional<SnapshotView> latestSnapshot();
+    // The latest shot with an image on one of `machines` (none named: anywhere on the floor); what the
+    // station page shows.
+    std::optional<SnapshotView> latestSnapshot(const std::vector<std::string>& machines = {});
 
 private:
     SnapshotView view(Statement& st);

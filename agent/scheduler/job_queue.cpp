@@ -61,6 +61,14 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
     }
 }
 
+Statement& JobQueue::forJob(const std::string& sql, const QueuedUnit& u) {
+    return db_.prepare(sql).bind(1, u.orderId).bind(2, u.itemId).bind(3, u.operation);
+}
+
+Statement& JobQueue::forUnit(const std::string& sql, const QueuedUnit& u) {
+    return forJob(sql, u).bind(4, u.unit);
+}
+
 bool JobQueue::unitReady(const QueuedUnit& u) {
     if (u.step == 0) return true;
     auto& st = db_.prepare("SELECT state FROM units WHERE order_id = ?1 AND item_id = ?2 AND step = ?3 AND unit = ?4");
@@ -82,53 +90,35 @@ std::int64_t JobQueue::firstRequeued(const QueuedUnit& u) {
 void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, std::int64_t now) {
     if (u.requeued) {
         // A scrapped unit runs again under its own index: its row is reused, its job counts it as taken.
-        db_.prepare("UPDATE units SET state = 'running', machine_id = ?5, started_at = ?6, ended_at = NULL, "
-                    "last_line = 0, reason = NULL, attempt = attempt + 1 "
-                    "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4 AND state = 'requeued'")
-            .bind(1, u.orderId)
-            .bind(2, u.itemId)
-            .bind(3, u.operation)
-            .bind(4, u.unit)
+        forUnit("UPDATE units SET state = 'running', machine_id = ?5, started_at = ?6, ended_at = NULL, "
+                "last_line = 0, reason = NULL, attempt = attempt + 1 "
+                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4 AND state = 'requeued'", u)
             .bind(5, machineId)
             .bind(6, now)
             .run();
-        db_.prepare("UPDATE jobs SET requeued_units = requeued_units - 1, "
-                    "state = CASE WHEN started_units >= qty AND requeued_units - 1 <= 0 THEN 'started' ELSE state END "
-                    "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
-            .bind(1, u.orderId)
-            .bind(2, u.itemId)
-            .bind(3, u.operation)
+        forJob("UPDATE jobs SET requeued_units = requeued_units - 1, "
+               "state = CASE WHEN started_units >= qty AND requeued_units - 1 <= 0 THEN 'started' ELSE state END "
+               "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3", u)
             .run();
         return;
     }
-    db_.prepare("INSERT INTO units (order_id, item_id, operation, unit, step, machine_id, state, started_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
-        .bind(4, u.unit)
+    forUnit("INSERT INTO units (order_id, item_id, operation, unit, step, machine_id, state, started_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)", u)
         .bind(5, std::int64_t{u.step})
         .bind(6, machineId)
         .bind(7, now)
         .run();
     // The job leaves the queue once its last unit has started.
-    db_.prepare("UPDATE jobs SET started_units = started_units + 1, "
-                "state = CASE WHEN started_units + 1 >= qty THEN 'started' ELSE state END "
-                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
+    forJob("UPDATE jobs SET started_units = started_units + 1, "
+           "state = CASE WHEN started_units + 1 >= qty THEN 'started' ELSE state END "
+           "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3", u)
         .run();
 }
 
 void JobQueue::endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
                        const std::string& reason) {
-    db_.prepare("UPDATE units SET state = ?5, ended_at = ?6, last_line = ?7, reason = ?8 "
-                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
-        .bind(4, u.unit)
+    forUnit("UPDATE units SET state = ?5, ended_at = ?6, last_line = ?7, reason = ?8 "
+            "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4", u)
         .bind(5, state)
         .bind(6, now)
         .bind(7, static_cast<std::int64_t>(lastLine))
@@ -139,12 +129,9 @@ void JobQueue::endUnit(const QueuedUnit& u, const char* state, std::int64_t now,
 void JobQueue::markDone(const QueuedUnit& u, std::int64_t now) {
     endUnit(u, "done", now, 0, "");
     // The job is done once every unit has started and none is left unfinished.
-    db_.prepare("UPDATE jobs SET state = 'done' WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
-                "AND started_units >= qty AND NOT EXISTS (SELECT 1 FROM units n WHERE n.order_id = ?1 AND "
-                "n.item_id = ?2 AND n.operation = ?3 AND n.state <> 'done')")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
+    forJob("UPDATE jobs SET state = 'done' WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+           "AND started_units >= qty AND NOT EXISTS (SELECT 1 FROM units n WHERE n.order_id = ?1 AND "
+           "n.item_id = ?2 AND n.operation = ?3 AND n.state <> 'done')", u)
         .run();
 }
 
@@ -154,23 +141,16 @@ void JobQueue::markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint6
 }
 
 void JobQueue::markRestarted(const QueuedUnit& u, std::int64_t now) {
-    db_.prepare("UPDATE units SET state = 'running', started_at = ?5, ended_at = NULL, last_line = 0, reason = NULL "
-                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
-        .bind(4, u.unit)
+    forUnit("UPDATE units SET state = 'running', started_at = ?5, ended_at = NULL, last_line = 0, reason = NULL "
+            "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4", u)
         .bind(5, now)
         .run();
 }
 
 void JobQueue::markScrapped(const QueuedUnit& u, std::int64_t now, const std::string& reason) {
     endUnit(u, "requeued", now, 0, reason);
-    db_.prepare("UPDATE jobs SET requeued_units = requeued_units + 1, state = 'queued' "
-                "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3")
-        .bind(1, u.orderId)
-        .bind(2, u.itemId)
-        .bind(3, u.operation)
+    forJob("UPDATE jobs SET requeued_units = requeued_units + 1, state = 'queued' "
+           "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3", u)
         .run();
 }
 

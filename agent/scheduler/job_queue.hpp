@@ -108,6 +108,9 @@ public:
 
 private:
     bool unitReady(const QueuedUnit& u);
+    // A statement whose ?1..?3 name the unit's job (order, item, operation), and ?4 the unit for forUnit.
+    Statement& forJob(const std::string& sql, const QueuedUnit& u);
+    Statement& forUnit(const std::string& sql, const QueuedUnit& u);
     std::int64_t firstRequeued(const QueuedUnit& u);
     void endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
                  const std::string& reason);

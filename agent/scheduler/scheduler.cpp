@@ -53,6 +53,7 @@ struct Scheduler::Machine {
     MachinePolicy policy;
     bool pausedForHold = false;       // feed hold asked because the unit's order is on hold
     bool stoppingForCancel = false;   // the job was stopped because the unit's order was cancelled
+    std::string lastFault;            // reason/code of the machine_fault last told, until the machine is idle
     std::string stateDetail;                // with the driver's last state change
     std::optional<JobProgress> progress;    // the driver's last report on the unit
     std::int64_t unitStartedMs = 0;
@@ -78,6 +79,7 @@ public:
     void machineFault(const MachineFault& f) override {
         spdlog::warn("machine {}: {}{}: {}", m_.slot.machineId, f.reason, f.code.empty() ? "" : " " + f.code,
                      f.message);
+        s_.onFault(m_, f);
     }
 
 private:
@@ -284,8 +286,27 @@ std::string Scheduler::runningWorkAction(const std::string& machineId, CommandKi
     }
 }
 
-void Scheduler::onState(Machine&, MachineState s) {
-    if (s == MachineState::Idle) poke();
+void Scheduler::onState(Machine& m, MachineState s) {
+    if (s == MachineState::Idle) {
+        m.lastFault.clear();   // the episode is over: the next fault is news again
+        poke();
+    }
+}
+
+void Scheduler::onFault(Machine& m, const MachineFault& f) {
+    // Once per episode: a machine that keeps failing the same way (a cable out, a reconnect every few
+    // seconds) tells HQ once, until it is idle again.
+    const std::string key = f.reason + "/" + f.code;
+    if (key == m.lastFault || stopping_) return;
+    m.lastFault = key;
+    json::object data;
+    data["machine"] = m.slot.machineId;
+    data["reason"] = f.reason;
+    if (!f.code.empty()) data["code"] = f.code;
+    data["message"] = f.message;
+    data["state"] = toString(m.driver->state());
+    commits_.submit([this, data = std::move(data)]() mutable { store_.recordFloorEvent("machine_fault", std::move(data)); },
+                    nullptr);
 }
 
 void Scheduler::onProgress(Machine& m, const JobProgress& p) {
@@ -697,12 +718,12 @@ std::vector<Scheduler::MachineView> Scheduler::machines() const {
 }
 
 void Scheduler::machineChanged() {
-    if (!onMachineChange_ || changePosted_) return;
+    if (onMachineChange_.empty() || changePosted_) return;
     changePosted_ = true;
     // After the round that changed it, so a bay set in a commit is seen with the memory that follows it.
     boost::asio::post(io_, [this] {
         changePosted_ = false;
-        if (onMachineChange_) onMachineChange_();
+        for (const auto& f : onMachineChange_) f();
     });
 }
 

@@ -111,8 +111,9 @@ public:
     // Every machine in the order they were added. Progress comes from the driver's last report; before the
     // first one, the time left is the unit's estimate minus the time since it started.
     std::vector<MachineView> machines() const;
-    // `f` runs on the loop, once per loop round at most, after a machine's bay or driver state changed.
-    void onMachineChange(std::function<void()> f) { onMachineChange_ = std::move(f); }
+    // Adds a listener (the uplink's status, the station display): each runs on the loop, once per loop round
+    // at most, after a machine's bay or driver state changed.
+    void onMachineChange(std::function<void()> f) { onMachineChange_.push_back(std::move(f)); }
 
     // A unit's progress point or end, told once its milestone is committed (for the QC camera: progress
     // photos and the QC shot). `percent` is the progress step reached (100 for job_done).
@@ -130,6 +131,7 @@ private:
 
     void dispatch(Machine& m);
     void onState(Machine& m, MachineState s);
+    void onFault(Machine& m, const MachineFault& f);
     void onProgress(Machine& m, const JobProgress& p);
     void onFinished(Machine& m);
     void onInterrupted(Machine& m, const MachineFault& why, std::uint64_t lastLine);
@@ -166,7 +168,7 @@ private:
     bool stopping_ = false;
     bool pokeScheduled_ = false;
     void machineChanged();
-    std::function<void()> onMachineChange_;
+    std::vector<std::function<void()>> onMachineChange_;
     std::function<void(const UnitMilestone&)> onUnitMilestone_;
     void tellUnitMilestone(const Machine& m, const QueuedUnit& unit, const char* milestone, int percent);
     bool changePosted_ = false;

@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 8> kMigrations{
+constexpr std::array<const char*, 10> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -172,6 +172,73 @@ ALTER TABLE units ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE jobs ADD COLUMN requeued_units INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN scheduled_machine TEXT;
 ALTER TABLE orders ADD COLUMN forecast_late INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // Traveler labels: one row per accepted item (its latest accepted revision), whether its files are drawn
+    // and whether the printer has taken it (with the attempts and the last error while it has not); the
+    // mark is the last `accepted` event whose items have rows, so a restart picks up where it stopped.
+    R"sql(
+CREATE TABLE labels (
+    order_id      TEXT NOT NULL,
+    item_id       TEXT NOT NULL,
+    revision      INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    print_state   TEXT NOT NULL DEFAULT 'none',
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_print_at INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    written_at    INTEGER,
+    printed_at    INTEGER,
+    PRIMARY KEY (order_id, item_id)
+) WITHOUT ROWID;
+CREATE INDEX labels_by_state ON labels(state);
+CREATE INDEX labels_by_print ON labels(print_state, next_print_at);
+CREATE TABLE label_mark (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+INSERT INTO label_mark (id, seq) VALUES (1, 0);
+)sql",
+    // Scans: every barcode read (accepted or refused, why, and the event it caused); each item's QC verdict for
+    // the production round it judged (`round` = the sum of its units' attempts, so a re-made item needs a new
+    // verdict); an order's packing and shipping (who, when, the carrier's tracking number).
+    R"sql(
+CREATE TABLE scans (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    scanner   TEXT NOT NULL,
+    station   TEXT NOT NULL,
+    raw       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    operator  TEXT,
+    order_id  TEXT,
+    item_id   TEXT,
+    outcome   TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+    reason    TEXT,
+    message   TEXT NOT NULL,
+    event_seq INTEGER
+);
+CREATE TABLE item_qc (
+    order_id        TEXT NOT NULL,
+    item_id         TEXT NOT NULL,
+    verdict         TEXT NOT NULL CHECK (verdict IN ('passed', 'failed')),
+    reason          TEXT,
+    operator        TEXT NOT NULL,
+    round           INTEGER NOT NULL,
+    snapshot_sha256 TEXT,
+    at              INTEGER NOT NULL,
+    event_seq       INTEGER NOT NULL,
+    PRIMARY KEY (order_id, item_id)
+) WITHOUT ROWID;
+CREATE TABLE shipments (
+    order_id    TEXT PRIMARY KEY,
+    packed_by   TEXT NOT NULL,
+    packed_at   INTEGER NOT NULL,
+    packed_seq  INTEGER NOT NULL,
+    tracking    TEXT,
+    shipped_by  TEXT,
+    shipped_at  INTEGER,
+    shipped_seq INTEGER
+) WITHOUT ROWID;
 )sql",
     // Media (proof images, QC snapshots and their thumbnails) as a lane of its own beside the events outbox:
     // each file by its sha256, what HQ has of it (queued, sent, acked) or that it was shed for the disk quota.

@@ -89,7 +89,7 @@ Event OrderStore::readEvent(Statement& st) {
 }
 
 std::int64_t OrderStore::emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
-                              json::object data) {
+                              json::object data, std::string_view topicName) {
     Event e;
     e.seq = lastSeq() + 1;
     e.eventId = uuids_.next();
@@ -97,7 +97,8 @@ std::int64_t OrderStore::emit(const std::string& orderId, const std::string& ite
     e.itemId = itemId;
     e.milestone = std::string(milestone);
     e.atMs = clock_.nowMs();
-    e.topic = eventTopic(factory_, orderId);
+    e.topic = topicName.empty() ? eventTopic(factory_, orderId)
+                                : topicPrefix(factory_) + "/events/" + std::string(topicName);
     e.payload = eventPayload(e, factory_, data);
     // The SQL of statements run for every order is built once: Database::prepare() looks its cache up by
     // std::string, and a literal would be copied into a fresh one on every call.
@@ -146,6 +147,19 @@ void OrderStore::recordProduction(const std::string& orderId, const std::string&
             setState(orderId, OrderState::InProduction, "");
     }
     emit(orderId, itemId, milestone, std::move(data));
+}
+
+std::int64_t OrderStore::recordScanEvent(const std::string& orderId, const std::string& itemId,
+                                        std::string_view milestone, json::object data) {
+    return emit(orderId, itemId, milestone, std::move(data));
+}
+
+void OrderStore::moveOrder(const std::string& orderId, OrderState to) {
+    const auto stored = orderState(orderId);
+    const auto from = stored ? orderStateFromString(*stored) : std::nullopt;
+    if (!from || !isLegalTransition(*from, to))
+        throw Error("order " + orderId + " cannot move from " + (stored ? *stored : "nowhere") + " to " + toString(to));
+    setState(orderId, to, "");
 }
 
 void OrderStore::setState(const std::string& orderId, OrderState state, const std::string& heldFrom) {
@@ -206,6 +220,8 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
     }
 
     if (existing->contentHash == order.contentHash) {
+        if (commandId.empty() && receiptQueued(order.orderId, order.revision, ""))
+            return OrderOutcome::DuplicateQueued;
         data["items"] = existing->items;
         data["duplicate"] = true;
         data["state"] = existing->state;
@@ -278,6 +294,7 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
                                      (orderId.empty() ? std::string(" of all open orders") : " of order " + orderId) +
                                      (revision ? " revision " + std::to_string(*revision) : std::string()) +
                                      "; a different command needs a new command_id"};
+            if (receiptQueued(orderId, 0, cmd.commandId)) return std::nullopt;   // its answer is on its way
             json::object data = commandData(cmd);
             data["duplicate"] = true;
             if (auto o = order(orderId)) data["state"] = o->state;
@@ -681,7 +698,27 @@ std::optional<std::string> OrderStore::proofSha(const std::string& orderId, cons
     return r;
 }
 
+bool OrderStore::receiptQueued(const std::string& orderId, std::int64_t revision, const std::string& commandId) {
+    const std::int64_t mark = std::max(delivered_, ackedSeq());
+    // events_by_order: only this order's events above the mark are read, a handful at most.
+    static const std::string kOrderReceipt =
+        "SELECT 1 FROM events WHERE order_id IS ? AND seq > ? AND milestone = 'received' "
+        "AND json_extract(payload, '$.data.revision') = ? LIMIT 1";
+    static const std::string kCommandAnswer = "SELECT 1 FROM events WHERE order_id IS ? AND seq > ? "
+                                              "AND json_extract(payload, '$.data.command_id') = ? LIMIT 1";
+    auto& st = commandId.empty() ? db_.prepare(kOrderReceipt) : db_.prepare(kCommandAnswer);
+    st.bindOptional(1, orderId).bind(2, mark);
+    if (commandId.empty())
+        st.bind(3, revision);
+    else
+        st.bind(3, commandId);
+    const bool queued = st.step();
+    st.reset();
+    return queued;
+}
+
 void OrderStore::setAckedSeq(std::int64_t seq) {
+    noteDelivered(seq);
     db_.prepare("UPDATE outbox_state SET acked_seq = ? WHERE id = 1 AND acked_seq < ?").bind(1, seq).bind(2, seq).run();
 }
 
@@ -741,6 +778,10 @@ std::vector<OrderRecord> OrderStore::orders(std::size_t limit) {
     while (st.step()) out.push_back(readOrder(st));
     st.reset();
     return out;
+}
+
+void OrderStore::recordFloorEvent(std::string_view milestone, json::object data) {
+    emit("", "", milestone, std::move(data), "_floor");
 }
 
 std::optional<std::string> OrderStore::orderState(const std::string& orderId) {

@@ -43,7 +43,10 @@ struct OutboxStats {
     std::int64_t openOrders = 0;
 };
 
-enum class OrderOutcome { Stored, Duplicate, Revised, Rejected };
+// Duplicate: an identical re-send, answered with a fresh receipt. DuplicateQueued: an identical re-send
+// while the order's receipt for that revision still waits in the outbox; that receipt is the answer and
+// nothing new is queued, so re-sends cannot grow the outbox faster than it drains.
+enum class OrderOutcome { Stored, Duplicate, DuplicateQueued, Revised, Rejected };
 
 // An order's items as they stand, for the compiler.
 struct CompileInput {
@@ -122,6 +125,9 @@ public:
     void recordRejection(std::string_view topic, std::string_view payload, const Rejections& rejections);
 
     void setAckedSeq(std::int64_t seq);
+    // The uplink's delivery mark as it stands in memory (ahead of the stored one, which is written in
+    // batches): events up to it have left the outbox, so a re-send is answered with a fresh receipt.
+    void noteDelivered(std::int64_t seq) { delivered_ = std::max(delivered_, seq); }
 
     // Orders whose items still need compiling (received, or held before they were compiled).
     std::vector<std::string> ordersAwaitingCompile();
@@ -145,6 +151,12 @@ public:
     void recordMediaShed(const std::string& orderId, const std::string& itemId, boost::json::object data) {
         emit(orderId, itemId, "media_shed", std::move(data));
     }
+    // An operator's milestone from a scan (qc_passed, qc_failed, ready_to_ship, shipped, scan_refused);
+    // returns its seq.
+    std::int64_t recordScanEvent(const std::string& orderId, const std::string& itemId, std::string_view milestone,
+                                 boost::json::object data);
+    // Moves the order to `to`; throws mto::Error when the state table does not allow it from where it is.
+    void moveOrder(const std::string& orderId, OrderState to);
 
     // Seconds of compiled work per capability over orders not yet shipped or cancelled.
     std::map<std::string, double> queuedWorkSeconds();
@@ -161,6 +173,8 @@ public:
     OutboxStats outboxStats();
     std::vector<OrderRecord> orders(std::size_t limit);
     std::optional<OrderRecord> order(const std::string& orderId);
+    // An event about the floor, not an order (machine_fault): order_id null, on the topic events/_floor.
+    void recordFloorEvent(std::string_view milestone, boost::json::object data);
     // Only the order's state ("in_production", "on_hold", ...), without reading its body.
     std::optional<std::string> orderState(const std::string& orderId);
     std::int64_t rejectionCount();
@@ -168,8 +182,9 @@ public:
 private:
     // Still the same revision and in a state where compile results apply?
     std::optional<OrderState> compileTarget(const CompileInput& input);
+    // `topicName` overrides the topic's last level (the order id, or _invalid without one).
     std::int64_t emit(const std::string& orderId, const std::string& itemId, std::string_view milestone,
-                      boost::json::object data);
+                      boost::json::object data, std::string_view topicName = {});
     void insertItems(const Order& order);
     void setState(const std::string& orderId, OrderState state, const std::string& heldFrom);
     void rememberCommand(const Command& cmd, std::string_view milestone);
@@ -178,6 +193,9 @@ private:
     // The units of the order running on machines, with what the command does to each.
     boost::json::array runningWork(const Command& cmd);
     static Event readEvent(Statement& st);
+    // Is an answer to this order (a `received` of `revision`) or to this command (`commandId` set) still
+    // waiting in the outbox, above the delivery mark?
+    bool receiptQueued(const std::string& orderId, std::int64_t revision, const std::string& commandId);
 
     Database& db_;
     std::string factory_;
@@ -187,6 +205,7 @@ private:
     std::size_t resyncPageSize_ = 200;
     RunningWorkPolicy runningWorkPolicy_;
     std::filesystem::path mediaStateDir_;
+    std::int64_t delivered_ = 0;
 };
 
 } // namespace mto

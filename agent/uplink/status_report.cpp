@@ -39,6 +39,11 @@ std::string statusPayload(const StatusInputs& in) {
     boost::json::array machines;
     for (const auto& m : in.machines) machines.push_back(machineJson(m));
     o["machines"] = std::move(machines);
+    boost::json::array scanners;
+    for (const auto& sc : in.scanners)
+        scanners.push_back({{"id", sc.id}, {"kind", sc.kind}, {"station", sc.station}, {"connected", sc.connected},
+                            {"detail", sc.detail.empty() ? boost::json::value(nullptr) : boost::json::value(sc.detail)}});
+    o["scanners"] = std::move(scanners);
     return toPlainJson(o);
 }
 

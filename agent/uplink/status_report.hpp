@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "control/floor_view.hpp"
+#include "scan/scanner.hpp"
 #include "store/order_store.hpp"
 
 namespace mto {
@@ -26,6 +27,7 @@ struct StatusInputs {
     boost::json::array cameras;        // the QC cameras, each with its state and alert
     std::vector<std::string> alerts;   // what needs a person (a camera that does not answer)
     boost::json::array shed;           // what the media quota shed
+    std::vector<ScannerStatus> scanners;
 };
 
 std::string statusPayload(const StatusInputs& in);

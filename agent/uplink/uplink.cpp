@@ -179,6 +179,7 @@ std::string Uplink::statusText(const std::string& state) {
             // Not in a will: it is published later, when these would be stale.
             if (state == "online" && machines_) in.machines = machines_();
             if (statusExtras_) statusExtras_(in);
+            if (state == "online" && scanners_) in.scanners = scanners_();
         } catch (const std::exception& e) {
             // The status still goes out, saying what it could not read, rather than taking the loop down.
             spdlog::error("uplink: status figures cannot be read from the database: {}", e.what());
@@ -490,6 +491,7 @@ void Uplink::onAcked(std::int64_t seq) {
             ackedAbove_.erase(ackedAbove_.begin());
             ++ackedSeq_;
         }
+        store_.noteDelivered(ackedSeq_);
         if (!persistScheduled_) {
             // The mark only saves re-sending after a restart, so it is stored in batches, not per PUBACK.
             persistScheduled_ = true;

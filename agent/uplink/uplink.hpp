@@ -15,6 +15,7 @@
 #include "control/floor_view.hpp"
 #include "media/media_store.hpp"
 #include "uplink/status_report.hpp"
+#include "scan/scanner.hpp"
 #include "store/commit_queue.hpp"
 #include "intake/intake.hpp"
 #include "mto/config.hpp"
@@ -75,6 +76,9 @@ public:
     std::size_t mediaShare(bool eventsWaiting) const;
     static constexpr std::int64_t kMediaBytesBusy = 1024 * 1024;
     static constexpr std::int64_t kMediaBytesIdle = 1024 * 1024;
+    // Where the status reads the scanners from; none set: an empty list. A scanner connecting or going away
+    // calls machinesChanged() too (same coalescing).
+    void setScanners(std::function<std::vector<ScannerStatus>()> scanners) { scanners_ = std::move(scanners); }
     // A machine's bay or driver state changed: the status goes out again soon, coalesced with other changes
     // to at most one publication per kMachineStatusGap.
     void machinesChanged();
@@ -164,6 +168,7 @@ private:
     std::int64_t mediaInflightBytes_ = 0;
     std::vector<std::pair<std::int64_t, std::string>> mediaStates_;   // sent/acked, not yet written
     bool mediaStatesArmed_ = false;
+    std::function<std::vector<ScannerStatus>()> scanners_;
     boost::asio::steady_timer stopTimer_;
     boost::asio::steady_timer mediaStatesTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };

@@ -66,6 +66,60 @@ struct CameraConfig {
     double brightnessMax = 255;           // mean gray above this flags `overexposed` (255: never)
 };
 
+// One station of the station display, [[station.stations]]: what its page shows.
+struct StationConfig {
+    std::string id;                      // in the page's URL: /station/<id>
+    std::string name;                    // the page's title (default: the id)
+    std::vector<std::string> machines;   // ids of [[machines]]; empty: every machine
+    std::vector<std::string> scanners;   // scanner ids whose scans it shows; empty: every scanner
+};
+
+// The station display ([station]): a read-only local web page per station.
+struct StationDisplayConfig {
+    bool enabled = false;                // the config has a [station] section
+    std::string host = "127.0.0.1";      // listen address (factory IT sets 0.0.0.0 for the shop LAN)
+    unsigned short port = 8080;
+    std::vector<StationConfig> stations; // never empty when enabled: one "floor" station showing everything
+};
+// Traveler labels, [labels] in the agent's config: one per accepted item, written under <state_dir>/labels/
+// and, when a printer is configured, printed.
+struct LabelsConfig {
+    enum class Symbology { Code128, Qr };
+    enum class PrinterKind { None, Cups, RawTcp };
+    enum class PrintFormat { Pdf, Png, Zpl };
+
+    bool enabled = true;
+    Symbology symbology = Symbology::Code128;
+    double widthMm = 100;
+    double heightMm = 50;
+    int dpi = 203;
+    PrinterKind printer = PrinterKind::None;
+    std::string cupsQueue;                         // cups: lp -d <cupsQueue>
+    std::filesystem::path lpCommand = "lp";        // cups: the lp program (looked up on PATH without a slash)
+    std::string host;                              // raw TCP: the printer's address
+    std::uint16_t port = 9100;                     // raw TCP: its port
+    PrintFormat printFormat = PrintFormat::Pdf;    // which of the files goes to the printer
+    std::chrono::milliseconds printTimeout{10000};
+    std::chrono::milliseconds retryMin{2000};      // a failed print is tried again after this, doubling
+    std::chrono::milliseconds retryMax{300000};    // up to this
+};
+
+const char* toString(LabelsConfig::Symbology s);
+const char* toString(LabelsConfig::PrinterKind p);
+const char* toString(LabelsConfig::PrintFormat f);
+
+// One barcode scanner, [[scanners]] in the agent's config.
+struct ScannerConfig {
+    std::string id;                    // names the scanner in scans, events and status
+    std::string kind;                  // evdev | serial | line
+    std::string path;                  // evdev: /dev/input/by-id/... (or a FIFO or file of recorded events)
+    std::string port;                  // serial: device, or tcp://host:port
+    unsigned baud = 9600;              // serial
+    std::string listen;                // line: host:port of the TCP line input (a loopback address)
+    std::string station;               // where it hangs; shown with its scans (defaults to the id)
+    std::chrono::seconds contextTimeout{120};   // operator and item are forgotten after this long without a scan
+};
+
 struct Config {
     std::filesystem::path sourcePath;   // the file this was loaded from
     std::string factoryId;
@@ -78,6 +132,11 @@ struct Config {
     std::vector<MachineConfig> machines;
     std::vector<CameraConfig> cameras;
     std::uint64_t mediaQuotaBytes = 2048ull << 20;      // proofs and snapshots in stateDir/media
+    int progressStepPercent = 25;                    // a `progress` milestone every this many percent
+    std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
+    StationDisplayConfig station;
+    LabelsConfig labels;
+    std::vector<ScannerConfig> scanners;
 
     std::filesystem::path databasePath() const { return stateDir / "agent.db"; }
 };

@@ -13,8 +13,9 @@ namespace mto::bench {
 
 namespace {
 
-test::AgentOptions agentOptions(const BenchOptions& o) {
+test::AgentOptions agentOptions(const BenchOptions& o, const std::string& extraConfig) {
     test::AgentOptions a;
+    a.extraConfig = extraConfig;
     a.factory = kAgentFactory;
     a.inflightWindow = o.window;
     a.logLevel = o.logLevel;
@@ -23,8 +24,9 @@ test::AgentOptions agentOptions(const BenchOptions& o) {
 
 } // namespace
 
-AgentRig::AgentRig(const BenchOptions& options)
-    : broker_(dir_.path() / "broker"), agent_(dir_.path() / "agent", broker_.port(), agentOptions(options)) {
+AgentRig::AgentRig(const BenchOptions& options, const std::string& extraConfig)
+    : broker_(dir_.path() / "broker"),
+      agent_(dir_.path() / "agent", broker_.port(), agentOptions(options, extraConfig)) {
     broker_.start();
 }
 

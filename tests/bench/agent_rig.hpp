@@ -21,7 +21,8 @@ inline const std::string kBareFactory = "bench-b";
 // Thread-bound. Tears down in the safe order: HQ, agent (SIGTERM, then kill), broker, files.
 class AgentRig {
 public:
-    explicit AgentRig(const BenchOptions& options);
+    // `extraConfig` is appended to the agent's config as it is (e.g. a [[scanners]] table).
+    explicit AgentRig(const BenchOptions& options, const std::string& extraConfig = "");
     ~AgentRig();
     AgentRig(const AgentRig&) = delete;
     AgentRig& operator=(const AgentRig&) = delete;

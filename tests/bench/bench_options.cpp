@@ -10,13 +10,13 @@ namespace mto::bench {
 
 const std::vector<std::string>& allBenchmarks() {
     static const std::vector<std::string> names{"ingest", "latency", "drain", "memory", "compile", "grbl", "scheduler",
-                                                "media-latency", "media-drain", "camera-memory"};
+                                                "scan", "media-latency", "media-drain", "camera-memory"};
     return names;
 }
 
 std::string benchUsage() {
     return "usage: mto_bench [BENCHMARK...] [options]\n"
-           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, media-latency, media-drain,\n"
+           "  BENCHMARK        ingest, latency, drain, memory, compile, grbl, scheduler, scan, media-latency, media-drain,\n"
            "                   camera-memory (default: all, in order)\n"
            "                   media-latency: receipt p99 while 2,000 snapshots of 1 MiB stream out vs none (trips: at\n"
            "                   most 400); media-drain: events (at most 20,000) + a 200 KiB snapshot per 20 vs a bare\n"
@@ -29,8 +29,8 @@ std::string benchUsage() {
            "                   scheduler: dispatch decisions over 10,000 queued jobs (quick: 2,000) and 20 machines\n"
            "  --quick          small sizes for a smoke test (under a minute); explicit sizes still win\n"
            "  --orders N       ingest: orders published pipelined (default 5000, quick 500)\n"
-           "  --round-trips N  latency: measured round trips (default 1000, quick 200)\n"
-           "  --warmup N       latency: round trips before measuring (default 50, quick 20)\n"
+           "  --round-trips N  latency, scan: measured round trips (default 1000, quick 200)\n"
+           "  --warmup N       latency, scan: round trips before measuring (default 50, quick 20)\n"
            "  --events N       drain: pending events to drain (default 100000, quick 10000)\n"
            "  --memory-events N  memory: pending events in the full database (default 100000, quick 10000)\n"
            "  --window N       the agent's mqtt.inflight_window and the bare publisher's window (default 64)\n"

@@ -18,5 +18,6 @@ void runSchedulerBench(const BenchOptions& options, BenchReport& report);
 void runMediaLatencyBench(const BenchOptions& options, BenchReport& report);
 void runMediaDrainBench(const BenchOptions& options, BenchReport& report);
 void runCameraMemoryBench(const BenchOptions& options, BenchReport& report);
+void runScanBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

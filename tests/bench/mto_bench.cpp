@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     const std::map<std::string, std::function<void(const BenchOptions&, BenchReport&)>> runners{
         {"ingest", runIngestBench}, {"latency", runLatencyBench}, {"drain", runDrainBench}, {"memory", runMemoryBench},
         {"compile", runCompileBench}, {"grbl", runGrblStreamBench},
-        {"scheduler", runSchedulerBench}, {"media-latency", runMediaLatencyBench},
+        {"scheduler", runSchedulerBench}, {"scan", runScanBench}, {"media-latency", runMediaLatencyBench},
         {"media-drain", runMediaDrainBench}, {"camera-memory", runCameraMemoryBench}};
     BenchReport report;
     for (const auto& name : o.benchmarks) {

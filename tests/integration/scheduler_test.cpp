@@ -381,8 +381,9 @@ TEST_F(SchedulerTest, AnOrderForecastToFinishAfterItsDueTimeIsDelayedOncePerCros
 TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitingClearAndSaysWhenItChanges) {
     addOrder("ORD-1", 2, 3000);
     startFloor();
-    int changes = 0;
-    scheduler_->onMachineChange([&] { ++changes; });
+    // Shared with the listener, which the scheduler may still call while the fixture stops it.
+    auto changes = std::make_shared<int>(0);
+    scheduler_->onMachineChange([changes] { ++*changes; });
     auto view = [&] { return scheduler_->machines().at(0); };
     ASSERT_EQ(scheduler_->machines().size(), 1u);
     ASSERT_TRUE(runUntil([&] {
@@ -402,7 +403,7 @@ TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitin
     EXPECT_LT(v.fraction, 1.0);
     EXPECT_GE(v.secondsLeft, 0);
     EXPECT_TRUE(v.reason.empty());
-    EXPECT_GT(changes, 0) << "the start was reported";
+    EXPECT_GT(*changes, 0) << "the start was reported";
 
     ASSERT_TRUE(runUntil([&] { return view().bay == Bay::AwaitingClear; }));
     v = view();
@@ -410,9 +411,9 @@ TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitin
     EXPECT_EQ(v.unit->unit, 1);
     EXPECT_DOUBLE_EQ(v.fraction, 1.0);
     EXPECT_DOUBLE_EQ(v.secondsLeft, 0);
-    const int before = changes;
+    const int before = *changes;
     EXPECT_FALSE(scheduler_->clear("laser-1"));
-    ASSERT_TRUE(runUntil([&] { return changes > before; })) << "the clear was reported";
+    ASSERT_TRUE(runUntil([&] { return *changes > before; })) << "the clear was reported";
     ASSERT_TRUE(runUntil([&] { return view().bay == Bay::Running; }));
     v = view();
     ASSERT_TRUE(v.unit);
@@ -438,19 +439,44 @@ TEST_F(SchedulerTest, TheMachineViewOfAnInterruptedUnitSaysWhyAndKnowsNoTimeLeft
 TEST_F(SchedulerTest, ProgressPointsAndTheEndOfAUnitAreToldAfterTheirMilestonesCommit) {
     addOrder("ORD-1", 1, 1000);
     startFloor();
-    std::vector<std::string> told;
-    scheduler_->onUnitMilestone([&](const Scheduler::UnitMilestone& u) {
+    // Shared with the listener, which outlives this body until the fixture stops the scheduler.
+    auto told = std::make_shared<std::vector<std::string>>();
+    scheduler_->onUnitMilestone([this, told](const Scheduler::UnitMilestone& u) {
         EXPECT_EQ(u.machineId, "laser-1");
         EXPECT_EQ(u.unit.orderId, "ORD-1");
         EXPECT_EQ(u.unit.unit, 1);
         EXPECT_EQ(count("ORD-1", u.milestone), 1u) << "committed before it is told";
-        told.push_back(u.milestone + " " + std::to_string(u.percent));
+        told->push_back(u.milestone + " " + std::to_string(u.percent));
         if (u.milestone == "job_done") throw std::runtime_error("a listener that fails does not stop the floor");
     });
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; }));
     runUntil([] { return false; }, 100ms);
-    EXPECT_EQ(told, (std::vector<std::string>{"progress 50", "job_done 100"}));
+    EXPECT_EQ(*told, (std::vector<std::string>{"progress 50", "job_done 100"}));
     EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
+}
+
+TEST_F(SchedulerTest, AFaultOutsideAJobIsAMachineFaultOnTheFloorTopicOncePerEpisode) {
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }));
+    const std::string faults = "SELECT COUNT(*) FROM events WHERE milestone = 'machine_fault' AND order_id IS NULL "
+                               "AND topic = 'mto/v1/f1/events/_floor'";
+    emulator_->injectAlarm(9);
+    ASSERT_TRUE(runUntil([&] { return test::scalar(db_, faults) == 1; }));
+    auto& st = db_.prepare("SELECT payload FROM events WHERE milestone = 'machine_fault'");
+    ASSERT_TRUE(st.step());
+    const auto data = boost::json::parse(st.columnText(0)).as_object().at("data").as_object();
+    st.reset();
+    EXPECT_EQ(data.at("machine").as_string(), "laser-1");
+    EXPECT_EQ(data.at("reason").as_string(), "alarm");
+    EXPECT_EQ(data.at("code").as_string(), "ALARM:9");
+    EXPECT_NE(data.at("message").as_string().find("oming"), boost::json::string::npos) << data.at("message");
+    // The same alarm again (its status reports, a second report) is the same episode.
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(test::scalar(db_, faults), 1);
+    ASSERT_FALSE(scheduler_->unlock("laser-1"));
+    ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }));
+    emulator_->injectAlarm(9);
+    ASSERT_TRUE(runUntil([&] { return test::scalar(db_, faults) == 2; })) << "after the machine was idle, news again";
 }
 
 } // namespace

@@ -217,7 +217,7 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
          << "[log]\nlevel = \"" << (std::getenv("MTO_TEST_AGENT_LOG_LEVEL") ? std::getenv("MTO_TEST_AGENT_LOG_LEVEL") : options_.logLevel) << "\"\n"
          << "[intake]\nmax_items = " << options_.maxItems << "\nmax_payload_bytes = " << options_.maxPayloadBytes << "\ncatalog = \"" << catalog_.string() << "\"\n"
          << "[status]\ninterval_s = " << options_.statusIntervalSeconds << "\n"
-         << options_.extraConfig;
+         << (options_.labels ? "" : "[labels]\nenabled = false\n") << options_.extraConfig;
     writeFile(config_, toml.str());
 }
 

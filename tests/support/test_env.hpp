@@ -83,6 +83,9 @@ struct AgentOptions {
     // Off: the shipped catalog without its generators, so delivery tests see receipts only.
     // On: the shipped catalog as it is, so stored orders are compiled into jobs.
     bool compile = false;
+    // Off: labels.enabled = false, so tests about other things do not spend the machine's two cores drawing a
+    // label per compiled item. On: the agent's defaults, or the [labels] table the test gives in extraConfig.
+    bool labels = false;
     // Appended to the generated agent.toml as it is (e.g. [[machines]] tables).
     std::string extraConfig{};
 };

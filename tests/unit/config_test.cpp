@@ -384,6 +384,20 @@ TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
     EXPECT_TRUE(load(ConfigText{}).machines.empty());
 }
 
+TEST_F(ConfigTest, TheSchedulerTakesItsProgressStepAndBedClearAllowance) {
+    const Config defaults = load(ConfigText{});
+    EXPECT_EQ(defaults.progressStepPercent, 25);
+    EXPECT_EQ(defaults.bedClearAllowance, std::chrono::seconds(60));
+    ConfigText t;
+    t.extra = "[scheduler]\nprogress_step_percent = 10\nbed_clear_s = 120\n";
+    const Config c = load(t);
+    EXPECT_EQ(c.progressStepPercent, 10);
+    EXPECT_EQ(c.bedClearAllowance, std::chrono::seconds(120));
+    ConfigText bad;
+    bad.extra = "[scheduler]\nprogress_step_percent = 0\n";
+    expectKeyError(bad, "scheduler.progress_step_percent", "between");
+}
+
 TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     const std::string good = "id = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\n";
     const std::string base = "id = \"m2\"\nprofile = \"x\"\nport = \"p\"\n";
@@ -406,5 +420,110 @@ TEST_F(ConfigTest, ABadMachineIsNamedByItsPlaceAndKey) {
     expectKeyError(machines(base + "on_cancel = \"pause\"\n"), "machines[1].on_cancel", "stop");
 }
 
+TEST_F(ConfigTest, ScannersAreReadWithTheirDefaults) {
+    ConfigText t;
+    t.extra = "[[scanners]]\nid = \"pack-1\"\nkind = \"evdev\"\npath = \"/dev/input/event3\"\nstation = \"packing\"\n"
+              "[[scanners]]\nid = \"bay\"\nkind = \"serial\"\nport = \"/dev/ttyACM0\"\nbaud = 115200\n"
+              "context_timeout_s = 300\n"
+              "[[scanners]]\nid = \"script\"\nkind = \"line\"\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.scanners.size(), 3u);
+    EXPECT_EQ(c.scanners[0].path, "/dev/input/event3");
+    EXPECT_EQ(c.scanners[0].station, "packing");
+    EXPECT_EQ(c.scanners[0].contextTimeout, std::chrono::seconds(120));
+    EXPECT_EQ(c.scanners[1].port, "/dev/ttyACM0");
+    EXPECT_EQ(c.scanners[1].baud, 115200u);
+    EXPECT_EQ(c.scanners[1].station, "bay") << "the station defaults to the id";
+    EXPECT_EQ(c.scanners[1].contextTimeout, std::chrono::seconds(300));
+    EXPECT_EQ(c.scanners[2].listen, "127.0.0.1:7781");
+    EXPECT_TRUE(load(ConfigText{}).scanners.empty());
+}
+
+TEST_F(ConfigTest, ABadScannerIsNamedByItsPlaceAndKey) {
+    auto scanner = [&](const std::string& body) {
+        ConfigText t;
+        t.extra = "[[scanners]]\nid = \"s1\"\nkind = \"line\"\n[[scanners]]\n" + body;
+        return t;
+    };
+    expectKeyError(scanner("kind = \"line\"\n"), "scanners[1].id", "missing");
+    expectKeyError(scanner("id = \"s1\"\nkind = \"line\"\n"), "scanners[1].id", "listed twice");
+    expectKeyError(scanner("id = \"s2\"\n"), "scanners[1].kind", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"hid\"\n"), "scanners[1].kind", "evdev, serial or line");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"evdev\"\n"), "scanners[1].path", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"evdev\"\nport = \"/dev/ttyS0\"\n"), "scanners[1].port",
+                   "reads path");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"serial\"\n"), "scanners[1].port", "missing");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nbaud = 9600\n"), "scanners[1].baud", "serial");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nlisten = \"localhost:7781\"\n"), "scanners[1].listen",
+                   "not an IP address");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\nlisten = \"127.0.0.1:99999\"\n"), "scanners[1].listen");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\ncontext_timeout_s = 1\n"), "scanners[1].context_timeout_s");
+    expectKeyError(scanner("id = \"s2\"\nkind = \"line\"\ntimeout = 5\n"), "scanners[1].timeout", "unknown key");
+    ConfigText notArray;
+    notArray.extra = "[scanners]\nid = \"s1\"\n";
+    expectKeyError(notArray, "scanners", "[[scanners]]");
+}
+
 }   // namespace
 }   // namespace mto
+
+namespace mto {
+namespace {
+
+TEST_F(ConfigTest, LabelsDefaultToCode128FilesOnly) {
+    const Config c = load(ConfigText{});
+    EXPECT_TRUE(c.labels.enabled);
+    EXPECT_EQ(c.labels.symbology, LabelsConfig::Symbology::Code128);
+    EXPECT_EQ(c.labels.widthMm, 100);
+    EXPECT_EQ(c.labels.heightMm, 50);
+    EXPECT_EQ(c.labels.dpi, 203);
+    EXPECT_EQ(c.labels.printer, LabelsConfig::PrinterKind::None);
+}
+
+TEST_F(ConfigTest, LabelPrintersAreReadWithTheirAddressesAndFormats) {
+    ConfigText t;
+    t.extra = "[labels]\nsymbology = \"qr\"\nwidth_mm = 62.5\nheight_mm = 29\ndpi = 300\nprinter = \"tcp\"\n"
+              "address = \"zebra-3.local:9101\"\nprint_timeout_s = 3\nretry_min_s = 0.5\nretry_max_s = 60\n";
+    Config c = load(t);
+    EXPECT_EQ(c.labels.symbology, LabelsConfig::Symbology::Qr);
+    EXPECT_EQ(c.labels.widthMm, 62.5);
+    EXPECT_EQ(c.labels.dpi, 300);
+    EXPECT_EQ(c.labels.host, "zebra-3.local");
+    EXPECT_EQ(c.labels.port, 9101);
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Zpl) << "raw TCP sends ZPL unless told";
+    EXPECT_EQ(c.labels.retryMin, std::chrono::milliseconds(500));
+    t.extra = "[labels]\nprinter = \"tcp\"\naddress = \"[fd00::7]:9100\"\nprint_format = \"pdf\"\n";
+    c = load(t);
+    EXPECT_EQ(c.labels.host, "fd00::7");
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Pdf);
+    t.extra = "[labels]\nprinter = \"cups\"\ncups_queue = \"Zebra_ZD421\"\nlp_command = \"bin/fake-lp\"\n";
+    c = load(t);
+    EXPECT_EQ(c.labels.cupsQueue, "Zebra_ZD421");
+    EXPECT_EQ(c.labels.lpCommand, dir_.path() / "bin" / "fake-lp");
+    EXPECT_EQ(c.labels.printFormat, LabelsConfig::PrintFormat::Pdf);
+}
+
+TEST_F(ConfigTest, LabelMistakesNameTheKey) {
+    ConfigText t;
+    t.extra = "[labels]\nsymbology = \"ean13\"\n";
+    expectKeyError(t, "labels.symbology", "\"code128\" or \"qr\"");
+    t.extra = "[labels]\nprinter = \"cups\"\n";
+    expectKeyError(t, "labels.cups_queue", "lpstat");
+    t.extra = "[labels]\nprinter = \"cups\"\ncups_queue = \"-o evil\"\n";
+    expectKeyError(t, "labels.cups_queue");
+    t.extra = "[labels]\nprinter = \"tcp\"\n";
+    expectKeyError(t, "labels.address", "9100");
+    t.extra = "[labels]\nprinter = \"tcp\"\naddress = \"zebra:99999\"\n";
+    expectKeyError(t, "labels.address", "1..65535");
+    t.extra = "[labels]\nwidth_mm = 5\n";
+    expectKeyError(t, "labels.width_mm", "between 25 and 300");
+    t.extra = "[labels]\nprinter = \"lpr\"\n";
+    expectKeyError(t, "labels.printer");
+    t.extra = "[labels]\nretry_min_s = 10\nretry_max_s = 5\n";
+    expectKeyError(t, "labels.retry_max_s");
+    t.extra = "[labels]\ncolour = \"red\"\n";
+    expectKeyError(t, "labels.colour", "unknown key");
+}
+
+} // namespace
+} // namespace mto

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "grbl/grbl_driver.hpp"
@@ -121,6 +122,25 @@ void greetAndIdentify(boost::asio::io_context& io, grbl::GrblDriver& driver, Fak
     io.run_for(std::chrono::milliseconds(2));
 }
 
+// A driver connected to a healthy controller on a fake link, ready for a job.
+struct ConnectedDriver {
+    boost::asio::io_context io;
+    FakeLink* link = nullptr;
+    Outcomes outcomes;
+    std::unique_ptr<grbl::GrblDriver> driver;
+
+    ConnectedDriver() {
+        auto fake = std::make_unique<FakeLink>(io);
+        link = fake.get();
+        driver = std::make_unique<grbl::GrblDriver>(io, test::laserDriverOptions("counting", "fake"), outcomes,
+                                                     std::move(fake));
+        greetAndIdentify(io, *driver, *link);
+    }
+    std::tuple<boost::asio::io_context&, FakeLink&, Outcomes&, grbl::GrblDriver&> parts() {
+        return {io, *link, outcomes, *driver};
+    }
+};
+
 class GrblDriverNoise : public ::testing::TestWithParam<unsigned> {};
 
 TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnce) {
@@ -169,12 +189,8 @@ TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnc
 }
 
 TEST(GrblDriverStreaming, UnansweredBytesNeverExceedTheReceiveBuffer) {
-    boost::asio::io_context io;
-    auto fake = std::make_unique<FakeLink>(io);
-    FakeLink& link = *fake;
-    Outcomes outcomes;
-    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
-    greetAndIdentify(io, driver, link);
+    ConnectedDriver c;
+    auto [io, link, outcomes, driver] = c.parts();
     ASSERT_EQ(driver.state(), MachineState::Idle);
     const std::size_t before = link.lines.size();
     driver.submit("job", program(500));
@@ -200,12 +216,8 @@ TEST(GrblDriverStreaming, UnansweredBytesNeverExceedTheReceiveBuffer) {
 // After a hard limit GRBL ignores $X until it is reset. An operator who unlocks at once (before the
 // "[MSG:Reset to continue]" line has arrived) must get a reset, not a $X that is never answered.
 TEST(GrblDriverUnlock, AnUnlockRightAfterAHardLimitResetsFirstThenUnlocks) {
-    boost::asio::io_context io;
-    auto fake = std::make_unique<FakeLink>(io);
-    FakeLink& link = *fake;
-    Outcomes outcomes;
-    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
-    greetAndIdentify(io, driver, link);
+    ConnectedDriver c;
+    auto [io, link, outcomes, driver] = c.parts();
     ASSERT_EQ(driver.state(), MachineState::Idle);
     link.push("ALARM:1\r\n");
     ASSERT_EQ(driver.state(), MachineState::Alarm);
@@ -227,12 +239,8 @@ TEST(GrblDriverUnlock, AnUnlockRightAfterAHardLimitResetsFirstThenUnlocks) {
 
 // The other order: the $X is already on the wire when the controller says it needs a reset.
 TEST(GrblDriverUnlock, AnUnlockIgnoredByACriticalLockTurnsIntoAReset) {
-    boost::asio::io_context io;
-    auto fake = std::make_unique<FakeLink>(io);
-    FakeLink& link = *fake;
-    Outcomes outcomes;
-    grbl::GrblDriver driver(io, test::laserDriverOptions("counting", "fake"), outcomes, std::move(fake));
-    greetAndIdentify(io, driver, link);
+    ConnectedDriver c;
+    auto [io, link, outcomes, driver] = c.parts();
     link.push("ALARM:9\r\n");   // homing fail: a plain lock that $X clears
     driver.unlock();
     ASSERT_EQ(link.lines.back(), "$X\n");

@@ -245,6 +245,7 @@ std::vector<BadInput> badInputs() {
         {"order id of 65 characters", false, orderWithId("\"" + std::string(65, 'a') + "\""), "invalid_id", "order_id"},
         {"sql in order id", false, orderWithId(R"("'; DROP TABLE orders; --")"), "invalid_id", "order_id"},
         {"reserved order id _invalid", false, orderWithId(R"("_invalid")"), "invalid_id", "order_id"},
+        {"reserved order id _floor", false, orderWithId(R"("_floor")"), "invalid_id", "order_id"},
 
         // revision, priority, due_by
         {"revision zero", false, orderWith(R"("revision":0,)"), "invalid_value", "revision"},

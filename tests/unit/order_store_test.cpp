@@ -158,6 +158,7 @@ TEST_F(OrderStoreTest, NewOrderIsStoredWithItsItemsAndOneReceivedEvent) {
 TEST_F(OrderStoreTest, IdenticalResendCreatesNoSecondOrderButAFreshReceipt) {
     ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
     clock_.now += 2000;
+    store_.setAckedSeq(store_.lastSeq());   // the first receipt has left (the broker acknowledged it)
     EXPECT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Duplicate);
 
     EXPECT_EQ(count("SELECT COUNT(*) FROM orders"), 1);
@@ -170,6 +171,54 @@ TEST_F(OrderStoreTest, IdenticalResendCreatesNoSecondOrderButAFreshReceipt) {
     EXPECT_NE(events[0].eventId, events[1].eventId);
     EXPECT_EQ(events[1].atMs, kStart + 2000);
     EXPECT_EQ(store_.order("ORD-1")->receivedAtMs, kStart) << "a re-send is not a new order";
+}
+
+TEST_F(OrderStoreTest, ResendsWhileTheReceiptWaitsInTheOutboxQueueNothingNewUntilItHasLeft) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    const auto receiptSeq = store_.lastSeq();
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::DuplicateQueued);
+    EXPECT_EQ(store_.lastSeq(), receiptSeq) << "the waiting receipt answers every re-send";
+
+    // The uplink's in-memory mark counts, before the stored mark catches up.
+    store_.noteDelivered(receiptSeq);
+    EXPECT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Duplicate);
+    const auto duplicateSeq = store_.lastSeq();
+    EXPECT_EQ(duplicateSeq, receiptSeq + 1);
+    EXPECT_TRUE(dataOf(lastEvent()).at("duplicate").as_bool());
+    EXPECT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::DuplicateQueued) << "the fresh receipt now waits";
+
+    // Other orders' and other revisions' receipts do not answer for this one.
+    ASSERT_EQ(store(orderJson("ORD-2", 1)), OrderOutcome::Stored);
+    store_.setAckedSeq(duplicateSeq);
+    EXPECT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Duplicate);
+    EXPECT_EQ(store(orderJson("ORD-1", 2, "Grace")), OrderOutcome::Revised);
+    store_.setAckedSeq(store_.lastSeq() - 1);   // only the revision's receipt still waits
+    EXPECT_EQ(store(orderJson("ORD-1", 2, "Grace")), OrderOutcome::DuplicateQueued);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM orders"), 2);
+}
+
+TEST_F(OrderStoreTest, ARepeatedCommandWhoseAnswerStillWaitsIsNotAnsweredTwice) {
+    ASSERT_EQ(store(orderJson("ORD-1", 1)), OrderOutcome::Stored);
+    ASSERT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    const auto answerSeq = store_.lastSeq();
+    EXPECT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    EXPECT_EQ(store_.lastSeq(), answerSeq);
+    // An unrelated event of the same order (the resume's) does not stand in for the hold's answer.
+    ASSERT_FALSE(apply(command("resume", "c-2", "ORD-1")));
+    store_.noteDelivered(answerSeq);
+    EXPECT_FALSE(apply(command("hold", "c-1", "ORD-1")));
+    EXPECT_EQ(lastEvent().milestone, "on_hold");
+    EXPECT_TRUE(dataOf(lastEvent()).at("duplicate").as_bool());
+    EXPECT_EQ(state("ORD-1"), "received") << "repeated, not applied again";
+
+    // A resync of every open order (no order id): its answers are the orders' own events, so the first
+    // re-send is answered once more (without an order), and that answer then stands for the next ones.
+    ASSERT_FALSE(apply(command("resync", "c-3", "")));
+    EXPECT_FALSE(apply(command("resync", "c-3", "")));
+    const auto repeated = store_.lastSeq();
+    EXPECT_TRUE(dataOf(lastEvent()).at("duplicate").as_bool());
+    EXPECT_FALSE(apply(command("resync", "c-3", "")));
+    EXPECT_EQ(store_.lastSeq(), repeated);
 }
 
 TEST_F(OrderStoreTest, HigherRevisionReplacesTheItemsAndSaysWhichRevisionItReplaced) {
@@ -347,6 +396,7 @@ TEST_F(OrderStoreTest, RepeatedCommandIdRepeatsTheMilestoneWithoutApplyingItAgai
     const std::string firstId = lastEvent().eventId;
     ASSERT_FALSE(apply(command("resume", "c-2", "ORD-1")));
     ASSERT_EQ(state("ORD-1"), "received");
+    store_.setAckedSeq(store_.lastSeq());
 
     EXPECT_FALSE(apply(command("hold", "c-1", "ORD-1")));
     Event e = lastEvent();
@@ -739,6 +789,7 @@ TEST_F(OrderStoreTest, CommandIdReusedForAnotherCommandIsRefusedInsteadOfReplayi
     EXPECT_EQ(resync->reason, "command_id_reused");
 
     // A re-send of the same command is still answered again.
+    store_.setAckedSeq(store_.lastSeq());
     EXPECT_FALSE(apply(command("hold", "c-1", "ORD-1")));
     EXPECT_TRUE(dataOf(lastEvent()).at("duplicate").as_bool());
 

@@ -68,5 +68,24 @@ TEST(StatusReport, AFloorWithoutMachinesHasAnEmptyList) {
     EXPECT_TRUE(o.at("machines").as_array().empty());
 }
 
+TEST(StatusReport, EachScannerGoesOutWithWhetherItIsConnectedAndWhyNot) {
+    StatusInputs in = online();
+    in.scanners.push_back({"pack-1", "evdev", "packing", "/dev/input/event3", true, "evdev, grabbed", 12});
+    in.scanners.push_back({"bay", "serial", "laser bay", "/dev/ttyACM0", false, "cannot open: No such file or directory", 0});
+    in.scanners.push_back({"script", "line", "script", "127.0.0.1:7781", true, "", 0});
+    const auto o = boost::json::parse(statusPayload(in)).as_object();
+    const auto& scanners = o.at("scanners").as_array();
+    ASSERT_EQ(scanners.size(), 3u);
+    EXPECT_EQ(scanners[0].at("id"), "pack-1");
+    EXPECT_EQ(scanners[0].at("kind"), "evdev");
+    EXPECT_EQ(scanners[0].at("station"), "packing");
+    EXPECT_TRUE(scanners[0].at("connected").as_bool());
+    EXPECT_FALSE(scanners[1].at("connected").as_bool());
+    EXPECT_EQ(scanners[1].at("detail"), "cannot open: No such file or directory");
+    EXPECT_TRUE(scanners[2].at("detail").is_null());
+    in.state = "offline";
+    EXPECT_FALSE(boost::json::parse(statusPayload(in)).as_object().contains("scanners")) << "not in the will";
+}
+
 } // namespace
 } // namespace mto
