@@ -64,13 +64,14 @@ Agent::Agent(Config config)
     // Every commit may bring new events (for HQ) and new work (a compiled order, a resumed one, a cleared bed).
     commits_->onCommitted([this] {
         uplink_->poke();
+        mediaUplink_->poke();
         scheduler_->poke();
         mediaQuota_->check();
         // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
         stationFeed_.changed();
         if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
     });
-    uplink_->setMedia(media_.get());
+    mediaUplink_ = std::make_unique<MediaUplink>(io_, config_, *store_, *commits_, *media_);
     uplink_->setStatusExtras([this](StatusInputs& in) {
         in.cameras = qc_->statusJson();
         in.alerts = qc_->alerts();
@@ -258,8 +259,9 @@ FloorView Agent::floorView(std::size_t queueHead) const {
 }
 
 Agent::~Agent() {
-    // The uplink goes first: its Paho threads may still be waiting on the loop.
+    // The uplinks go first: their Paho threads may still be waiting on the loop.
     uplink_.reset();
+    mediaUplink_.reset();
     // Camera threads are joined before the store they post into goes.
     qc_.reset();
     compiler_->stop();
@@ -280,6 +282,7 @@ int Agent::run() {
     scheduler_->start();
     for (auto& s : scanners_) s->start();
     uplink_->start();
+    mediaUplink_->start();
     compiler_->resumePending();
     if (labeler_) labeler_->start();
     std::uint64_t usec = 0;
@@ -330,12 +333,17 @@ void Agent::onSignal(int signo) {
     for (auto& s : scanners_) s->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
-            intake_->stop();
-            watchdog_.cancel();
-            signals_.cancel();
-            io_.stop();
+            // Media states written, the media connection closed; what HQ has not acknowledged goes next start.
+            mediaUplink_->stop([this] { finishShutdown(); });
         });
     });
+}
+
+void Agent::finishShutdown() {
+    intake_->stop();
+    watchdog_.cancel();
+    signals_.cancel();
+    io_.stop();
 }
 
 void Agent::reload() {

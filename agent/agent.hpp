@@ -24,6 +24,7 @@
 #include "store/order_store.hpp"
 #include "station/station_feed.hpp"
 #include "station/station_server.hpp"
+#include "uplink/media_uplink.hpp"
 #include "uplink/uplink.hpp"
 #include "media/media_quota.hpp"
 #include "media/media_store.hpp"
@@ -42,6 +43,8 @@ public:
 
 private:
     void onSignal(int signo);
+    // The last step of a stop, once machines, uplink and media lane are done: the loop ends.
+    void finishShutdown();
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
@@ -72,6 +75,7 @@ private:
     std::unique_ptr<ScanWorkflow> scans_;
     std::vector<std::unique_ptr<Scanner>> scanners_;
     std::unique_ptr<Uplink> uplink_;
+    std::unique_ptr<MediaUplink> mediaUplink_;   // proofs and snapshots, on a broker connection of their own
     // What the station display shows; the rooms that feed it call stationFeed_.changed().
     StationFeed stationFeed_;
     std::unique_ptr<StationServer> station_;   // null without a [station] section

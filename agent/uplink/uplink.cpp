@@ -12,6 +12,7 @@
 
 #include "compiler/compile_queue.hpp"
 #include "store/event_json.hpp"
+#include "uplink/paho_support.hpp"
 #include "uplink/socket_tuning.hpp"
 #include "uplink/status_report.hpp"
 
@@ -22,16 +23,7 @@ namespace asio = boost::asio;
 namespace {
 
 // A Paho action listener that forwards to two functions (they run on Paho's thread).
-class Listener final : public mqtt::iaction_listener {
-public:
-    using Fn = std::function<void(const mqtt::token&)>;
-    Listener(Fn ok, Fn bad) : ok_(std::move(ok)), bad_(std::move(bad)) {}
-    void on_success(const mqtt::token& t) override { ok_(t); }
-    void on_failure(const mqtt::token& t) override { bad_(t); }
-
-private:
-    Fn ok_, bad_;
-};
+using Listener = PahoListener;
 
 // A request's user context carries the connection attempt or publish epoch it was made for and, for
 // an event, its seq (0 otherwise): the report then says what it belongs to, whenever it runs.
@@ -49,8 +41,6 @@ std::int64_t seqOf(const mqtt::token& t) {
     return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kSeqMask);
 }
 // A connection or epoch number as it fits in a tag, for comparing with one read back from a token.
-// A media message's tag carries its media id with this bit set (event seqs stay far below it).
-constexpr std::int64_t kMediaBit = std::int64_t{1} << (kSeqBits - 1);
 
 std::uint64_t tagNumber(std::uint64_t number) { return number & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
 
@@ -102,26 +92,13 @@ private:
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
-      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io),
-      mediaStatesTimer_(io) {
+      reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io) {
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
+    connectOptions_ = brokerConnectOptions(config_);
     connectOptions_.set_clean_session(false);   // the broker keeps orders for us while we are away
-    connectOptions_.set_keep_alive_interval(config_.mqtt.keepAliveSeconds);
-    connectOptions_.set_connect_timeout(10);
-    connectOptions_.set_automatic_reconnect(false);   // reconnects are ours, with capped backoff
-    // Room for the event window, a proof image before each event, and status messages.
+    // Room for the event window (twice: a cut connection's window may still be reported) and status messages;
+    // media go on a connection of their own (MediaUplink).
     connectOptions_.set_max_inflight(std::min(2 * config_.mqtt.inflightWindow + 8, 65535));
-    if (!config_.mqtt.username.empty()) connectOptions_.set_user_name(config_.mqtt.username);
-    if (!config_.mqtt.password.empty()) connectOptions_.set_password(config_.mqtt.password);
-    if (config_.mqtt.uri.rfind("ssl://", 0) == 0) {
-        mqtt::ssl_options ssl;
-        if (!config_.mqtt.caFile.empty()) ssl.set_trust_store(config_.mqtt.caFile);
-        if (!config_.mqtt.certFile.empty()) ssl.set_key_store(config_.mqtt.certFile);
-        if (!config_.mqtt.keyFile.empty()) ssl.set_private_key(config_.mqtt.keyFile);
-        ssl.set_enable_server_cert_auth(true);
-        ssl.set_verify(true);
-        connectOptions_.set_ssl(std::move(ssl));
-    }
     connectOptions_.set_will(mqtt::will_options(statusTopic(), statusText("offline"), 1, true));
     ackedSeq_ = persistedAcked_ = store_.ackedSeq();
     nextSeq_ = ackedSeq_ + 1;
@@ -257,9 +234,6 @@ void Uplink::onConnected(std::uint64_t conn) {
     inflight_.clear();
     nextSeq_ = ackedSeq_ + 1;
     atTail_ = false;
-    mediaInflight_.clear();
-    mediaInflightBytes_ = 0;
-    mediaNext_ = 0;
     openEpoch();
     poke();
 }
@@ -296,8 +270,6 @@ void Uplink::closeWindow() {
     connected_ = false;
     liveEpoch_ = 0;
     inflight_.clear();
-    mediaInflight_.clear();
-    mediaInflightBytes_ = 0;
     paused_ = false;
     retryTimer_.cancel();
 }
@@ -331,11 +303,6 @@ void Uplink::pauseThenPoke(std::chrono::milliseconds delay) {
 }
 
 void Uplink::poke() {
-    pokeEvents();
-    pokeMedia();
-}
-
-void Uplink::pokeEvents() {
     if (!connected_ || stopping_ || paused_) return;
     const auto window = static_cast<std::size_t>(config_.mqtt.inflightWindow);
     while (inflight_.size() < window) {
@@ -381,109 +348,7 @@ void Uplink::pokeEvents() {
     }
 }
 
-std::size_t Uplink::mediaShare(bool eventsWaiting) const {
-    const auto window = static_cast<std::size_t>(config_.mqtt.inflightWindow);
-    return eventsWaiting ? std::max<std::size_t>(1, window / 16) : std::max<std::size_t>(2, window / 4);
-}
-
-void Uplink::pokeMedia() {
-    if (!media_ || !connected_ || stopping_ || paused_) return;
-    const bool eventsWaiting = !atTail_ || inflight_.size() >= static_cast<std::size_t>(config_.mqtt.inflightWindow);
-    const std::size_t share = mediaShare(eventsWaiting);
-    const std::int64_t byteBudget = eventsWaiting ? kMediaBytesBusy : kMediaBytesIdle;
-    if (mediaInflight_.size() >= share || (!mediaInflight_.empty() && mediaInflightBytes_ >= byteBudget)) return;
-    std::vector<MediaRecord> batch;
-    try {
-        batch = media_->toSend(mediaNext_, share - mediaInflight_.size());
-    } catch (const std::exception& ex) {
-        spdlog::error("uplink: cannot read the media table: {}", ex.what());
-        return;
-    }
-    for (auto& m : batch) {
-        if (mediaInflight_.count(m.id)) {
-            mediaNext_ = std::max(mediaNext_, m.id);
-            continue;
-        }
-        if (!mediaInflight_.empty() && mediaInflightBytes_ + m.bytes > byteBudget) break;
-        mediaNext_ = std::max(mediaNext_, m.id);
-        mediaInflight_.emplace(m.id, m.bytes);
-        mediaInflightBytes_ += m.bytes;
-        recordMediaState(m.id, "sent");
-        auto path = media_->filePath(m);
-        auto topic = topicPrefix(config_.factoryId) + "/media/" + m.sha256;
-        // The file is read on the Paho call sequence, off the loop.
-        onPahoThread([this, epoch = epoch_, m = std::move(m), path = std::move(path), topic = std::move(topic)] {
-            if (liveEpoch_.load() != epoch) return;
-            std::ifstream in(path, std::ios::binary);
-            if (!in) {
-                asio::post(io_, [this, m] { onMediaMissing(m); });
-                return;
-            }
-            std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            try {
-                client_->publish(mqtt::make_message(topic, std::move(bytes), 1, false), tagOf(epoch, kMediaBit | m.id),
-                                 callbacks_->publishListener());
-            } catch (const mqtt::exception& ex) {
-                spdlog::debug("uplink: publish of media {} refused: {}", m.sha256, ex.what());
-                asio::post(io_, [this, epoch, id = m.id] { onMediaRefused(epoch, id); });
-            }
-        });
-    }
-}
-
-void Uplink::forgetMedia(std::int64_t id) {
-    auto it = mediaInflight_.find(id);
-    if (it == mediaInflight_.end()) return;
-    mediaInflightBytes_ -= it->second;
-    mediaInflight_.erase(it);
-}
-
-void Uplink::onMediaAcked(std::int64_t id) {
-    forgetMedia(id);
-    recordMediaState(id, "acked");
-    pokeMedia();
-}
-
-void Uplink::recordMediaState(std::int64_t id, const char* state) {
-    // Written in batches: a commit (and its fsync) per media would hold up the loop, and with it the
-    // milestones. A state lost in a crash only means the media is sent again.
-    mediaStates_.emplace_back(id, state);
-    if (mediaStatesArmed_) return;
-    mediaStatesArmed_ = true;
-    mediaStatesTimer_.expires_after(std::chrono::milliseconds(250));
-    mediaStatesTimer_.async_wait([this](const boost::system::error_code& ec) {
-        mediaStatesArmed_ = false;
-        if (ec || !media_) return;
-        commits_.submit([this, states = std::move(mediaStates_)] {
-            for (const auto& [mediaId, mediaState] : states) media_->setState(mediaId, mediaState);
-        }, {});
-        mediaStates_.clear();
-    });
-}
-
-void Uplink::onMediaRefused(std::uint64_t epoch, std::int64_t id) {
-    if (epoch != epoch_ || !connected_) return;
-    // Paho's queue is full: the media goes again after the next reconnect or once the lane moves back to it.
-    forgetMedia(id);
-    mediaNext_ = std::min(mediaNext_, id - 1);
-}
-
-void Uplink::onMediaMissing(const MediaRecord& m) {
-    forgetMedia(m.id);
-    spdlog::warn("uplink: media {} ({}) is missing on disk; HQ is told it will not come", m.sha256, m.kind);
-    commits_.submit(
-        [this, m] {
-            ShedMedia shed{m.id, m.sha256, m.contentType, m.bytes, m.orderId, m.itemId, true};
-            media_->markShed({shed}, SystemClock().nowMs());
-            store_.recordMediaShed(m.orderId, m.itemId,
-                                   boost::json::object{{"media_sha256s", boost::json::array{boost::json::string(m.sha256)}},
-                                                       {"reason", "missing_on_disk"}});
-        },
-        {});
-}
-
 void Uplink::onAcked(std::int64_t seq) {
-    if (seq & kMediaBit) return onMediaAcked(seq & ~kMediaBit);
     inflight_.erase(seq);
     if (seq > ackedSeq_) {
         ackedAbove_.insert(seq);
@@ -513,9 +378,7 @@ void Uplink::onPublishFailed(std::uint64_t epoch, std::int64_t seq) {
     // A failure reported for an older epoch changes nothing: that window is gone. In the current one
     // later seqs may already be on the wire, so only a new connection can send this one again.
     if (epoch != tagNumber(epoch_) || !connected_) return;
-    dropConnection("publish of " +
-                   ((seq & kMediaBit) ? "media " + std::to_string(seq & ~kMediaBit) : "seq " + std::to_string(seq)) +
-                   " failed");
+    dropConnection("publish of seq " + std::to_string(seq) + " failed");
 }
 
 void Uplink::persistAcked() {

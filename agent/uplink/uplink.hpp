@@ -13,7 +13,6 @@
 #include <set>
 
 #include "control/floor_view.hpp"
-#include "media/media_store.hpp"
 #include "uplink/status_report.hpp"
 #include "scan/scanner.hpp"
 #include "store/commit_queue.hpp"
@@ -66,16 +65,8 @@ public:
     void publishStatus();
     // Where the status reads the machines from (the agent's scheduler); none set: an empty list.
     void setMachines(std::function<std::vector<FloorMachine>()> machines) { machines_ = std::move(machines); }
-    // The media lane's table (proofs, snapshots); none set: no media go out.
-    void setMedia(MediaStore* media) { media_ = media; }
     // Fills what other rooms add to the status (cameras and their alerts, what the media quota shed).
     void setStatusExtras(std::function<void(StatusInputs&)> f) { statusExtras_ = std::move(f); }
-    // Media in flight at most: a small share of the window while events wait, a larger one when none does;
-    // and their bytes: at most kMediaBytesBusy / kMediaBytesIdle (one media always), so an event queued on
-    // the socket behind media waits for that many bytes at most.
-    std::size_t mediaShare(bool eventsWaiting) const;
-    static constexpr std::int64_t kMediaBytesBusy = 1024 * 1024;
-    static constexpr std::int64_t kMediaBytesIdle = 1024 * 1024;
     // Where the status reads the scanners from; none set: an empty list. A scanner connecting or going away
     // calls machinesChanged() too (same coalescing).
     void setScanners(std::function<std::vector<ScannerStatus>()> scanners) { scanners_ = std::move(scanners); }
@@ -109,14 +100,6 @@ private:
     void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
     // Holds publishing back for `delay`, then tries again (closeWindow() ends the pause early).
     void pauseThenPoke(std::chrono::milliseconds delay);
-    // The media lane: publishes queued media within mediaShare(), behind the events.
-    void pokeMedia();
-    void pokeEvents();
-    void onMediaAcked(std::int64_t id);
-    void forgetMedia(std::int64_t id);
-    void recordMediaState(std::int64_t id, const char* state);
-    void onMediaRefused(std::uint64_t epoch, std::int64_t id);
-    void onMediaMissing(const MediaRecord& m);
     void persistAcked();
     void scheduleStatus();
     std::string statusTopic() const;
@@ -161,16 +144,9 @@ private:
     bool machinesTimerArmed_ = false;
     std::chrono::steady_clock::time_point lastStatusAt_{};
     std::function<std::vector<FloorMachine>()> machines_;
-    MediaStore* media_ = nullptr;
     std::function<void(StatusInputs&)> statusExtras_;
-    std::int64_t mediaNext_ = 0;          // media ids up to this one were handed to Paho on this connection
-    std::map<std::int64_t, std::int64_t> mediaInflight_;   // media id → bytes
-    std::int64_t mediaInflightBytes_ = 0;
-    std::vector<std::pair<std::int64_t, std::string>> mediaStates_;   // sent/acked, not yet written
-    bool mediaStatesArmed_ = false;
     std::function<std::vector<ScannerStatus>()> scanners_;
     boost::asio::steady_timer stopTimer_;
-    boost::asio::steady_timer mediaStatesTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;
     std::function<void()> stopDone_;
