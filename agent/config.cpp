@@ -506,6 +506,7 @@ Config loadConfig(const std::filesystem::path& file) {
     Reader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
+                 "mqtt.media_rate_kib_s",
                  "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb",
                  "storage.media_quota_mb", "log.level",
                  "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s",
@@ -552,6 +553,7 @@ Config loadConfig(const std::filesystem::path& file) {
     }
     c.mqtt.keepAliveSeconds = static_cast<int>(r.integer("mqtt.keepalive_s", 30, 5, 3600));
     c.mqtt.inflightWindow = static_cast<int>(r.integer("mqtt.inflight_window", 64, 1, 65535));
+    c.mqtt.mediaRateBytesPerSecond = r.integer("mqtt.media_rate_kib_s", 8192, 0, 10485760) * 1024;
     c.mqtt.reconnectMin = std::chrono::milliseconds(r.integer("mqtt.reconnect_min_ms", 500, 10, 600000));
     c.mqtt.reconnectMax = std::chrono::milliseconds(r.integer("mqtt.reconnect_max_ms", 30000, 10, 3600000));
     if (c.mqtt.reconnectMax < c.mqtt.reconnectMin)

@@ -67,7 +67,7 @@ private:
 
 MediaUplink::MediaUplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
                          MediaStore& media)
-    : io_(io), config_(config), store_(store), commits_(commits), media_(media), reconnectTimer_(io), statesTimer_(io) {
+    : io_(io), config_(config), store_(store), commits_(commits), media_(media), reconnectTimer_(io), statesTimer_(io), rateTimer_(io) {
     callbacks_ = std::make_unique<Callbacks>(*this);
     connectOptions_ = brokerConnectOptions(config_);
     connectOptions_.set_clean_session(true);
@@ -173,6 +173,7 @@ void MediaUplink::poke() {
             continue;
         }
         if (!inflight_.empty() && inflightBytes_ + m.bytes > kMaxInflightBytes) break;
+        if (!paid(m.bytes)) break;
         next_ = std::max(next_, m.id);
         inflight_.emplace(m.id, m.bytes);
         inflightBytes_ += m.bytes;
@@ -196,6 +197,26 @@ void MediaUplink::poke() {
             }
         });
     }
+}
+
+bool MediaUplink::paid(std::int64_t bytes) {
+    const std::int64_t rate = config_.mqtt.mediaRateBytesPerSecond;
+    if (rate <= 0) return true;
+    const auto now = std::chrono::steady_clock::now();
+    paidUntil_ = std::max(paidUntil_, now);
+    if (paidUntil_ - now > kBurst) {
+        if (!rateArmed_) {
+            rateArmed_ = true;
+            rateTimer_.expires_at(paidUntil_ - kBurst);
+            rateTimer_.async_wait([this](const boost::system::error_code& ec) {
+                rateArmed_ = false;
+                if (!ec) poke();
+            });
+        }
+        return false;
+    }
+    paidUntil_ += std::chrono::microseconds(bytes * 1'000'000 / rate);
+    return true;
 }
 
 void MediaUplink::forget(std::int64_t id) {
@@ -264,6 +285,7 @@ void MediaUplink::stop(std::function<void()> done) {
     stopping_ = true;
     reconnectTimer_.cancel();
     statesTimer_.cancel();
+    rateTimer_.cancel();
     statesArmed_ = false;
     flushStates([this, done = std::move(done)]() mutable {
         const bool up = pahoUp_;

@@ -43,6 +43,7 @@ class MediaUplink {
 public:
     static constexpr std::size_t kMaxInflight = 16;
     static constexpr std::int64_t kMaxInflightBytes = 8 << 20;
+    static constexpr std::chrono::milliseconds kBurst{250};
 
     MediaUplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
                 MediaStore& media);
@@ -73,6 +74,8 @@ private:
     void onNotSent(std::uint64_t conn, std::int64_t id, const std::string& why);
     void onMissing(const MediaRecord& m);
     void forget(std::int64_t id);
+    // Within the media rate? Then the bytes are counted as sent; else a poke is timed for when they may go.
+    bool paid(std::int64_t bytes);
     void recordState(std::int64_t id, const char* state);
     void flushStates(std::function<void()> after);
 
@@ -99,6 +102,9 @@ private:
     bool statesArmed_ = false;
     boost::asio::steady_timer reconnectTimer_;
     boost::asio::steady_timer statesTimer_;
+    boost::asio::steady_timer rateTimer_;
+    bool rateArmed_ = false;
+    std::chrono::steady_clock::time_point paidUntil_{};
     std::mt19937 rng_{std::random_device{}()};
 };
 

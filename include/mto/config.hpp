@@ -21,6 +21,7 @@ struct MqttConfig {
     std::string keyFile;      // ssl:// only
     int keepAliveSeconds = 30;
     int inflightWindow = 64;
+    std::int64_t mediaRateBytesPerSecond = 8 << 20;   // media connection's average rate; 0: as fast as it goes
     std::chrono::milliseconds reconnectMin{500};
     std::chrono::milliseconds reconnectMax{30000};
 };
