@@ -27,6 +27,16 @@ Agent::Agent(Config config)
     migrate(*db_);
     store_ = std::make_unique<OrderStore>(*db_, config_.factoryId, clock_);
     commits_ = std::make_unique<CommitQueue>(io_, *db_);
+    store_->setStateDir(config_.stateDir);
+    media_ = std::make_unique<MediaStore>(*db_, config_.stateDir);
+    {
+        // Nothing is in flight after a start: media sent before and never acknowledged go out again.
+        Transaction txn(*db_);
+        media_->requeueSent();
+        txn.commit();
+    }
+    mediaQuota_ = std::make_unique<MediaQuota>(*commits_, *store_, *media_, config_.stateDir, config_.mediaQuotaBytes,
+                                               clock_);
     // Long answers (a resync of every open order) go on page by page, each page its own transaction.
     store_->onFollowUp([this](std::function<void()> work) { commits_->submit(std::move(work), {}); });
     ParseLimits limits;
@@ -44,6 +54,9 @@ Agent::Agent(Config config)
     forecast.bedClearS = static_cast<double>(config_.bedClearAllowance.count());
     scheduler_->setForecastOptions(forecast);
     addMachines(*catalog);
+    qc_ = std::make_unique<QcCameras>(io_, *commits_, *store_, *media_, config_.stateDir, config_.cameras, clock_);
+    // The unit's milestone is committed before the camera is asked: production never waits for a shot.
+    scheduler_->onUnitMilestone([this](const Scheduler::UnitMilestone& m) { qc_->onUnitMilestone(m); });
     if (config_.labels.enabled)
         labeler_ = std::make_unique<Labeler>(io_, *commits_, *db_, config_.labels, config_.stateDir, clock_,
                                              makeLabelPrinter(io_, config_.labels));
@@ -54,11 +67,20 @@ Agent::Agent(Config config)
     // Every commit may bring new events (for HQ) and new work (a compiled order, a resumed one, a cleared bed).
     commits_->onCommitted([this] {
         uplink_->poke();
+        mediaUplink_->poke();
         scheduler_->poke();
+        mediaQuota_->check();
         // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
         stationFeed_.changed();
         if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
     });
+    mediaUplink_ = std::make_unique<MediaUplink>(io_, config_, *store_, *commits_, *media_);
+    uplink_->setStatusExtras([this](StatusInputs& in) {
+        in.cameras = qc_->statusJson();
+        in.alerts = qc_->alerts();
+        in.shed = mediaQuota_->statusJson();
+    });
+    qc_->onChange([this] { uplink_->machinesChanged(); });
     commits_->onHealthChange([this](const std::string&) { uplink_->publishStatus(); });
     uplink_->setMachines([this] { return floorMachines(); });
     scheduler_->onMachineChange([this] { uplink_->machinesChanged(); });
@@ -78,8 +100,18 @@ Agent::Agent(Config config)
         return out;
     };
     scans_->onChange([this] { stationFeed_.changed(); });
-    // The QC room provides the latest snapshot of a station's machines; until it is wired the page shows none.
-    stationFeed_.latestSnapshot = nullptr;
+    stationFeed_.latestSnapshot = [this](const StationConfig& station) -> std::optional<SnapshotRef> {
+        auto v = media_->latestSnapshot(station.machines);
+        if (!v || !v->imageOnDisk) return std::nullopt;   // a shed picture cannot be shown
+        return SnapshotRef{v->shot.mediaSha256, formatRfc3339Ms(v->shot.atMs), v->shot.machineId, v->shot.orderId,
+                           v->shot.itemId, v->shot.flags};
+    };
+    // The QC verdict names the shot taken when the item's last unit finished; a scan never waits for a camera.
+    scans_->setSnapshotLookup([this](const std::string& orderId, const std::string& itemId) -> std::optional<std::string> {
+        auto v = media_->latestQcSnapshot(orderId, itemId);
+        if (!v || v->shot.mediaSha256.empty()) return std::nullopt;
+        return v->shot.mediaSha256;
+    });
     scheduler_->onMachineChange([this] { stationFeed_.changed(); });
     if (config_.station.enabled)
         station_ = std::make_unique<StationServer>(io_, config_.station, config_.factoryId, config_.stateDir / "media",
@@ -342,8 +374,11 @@ FloorView Agent::floorView(std::size_t queueHead) const {
 }
 
 Agent::~Agent() {
-    // The uplink goes first: its Paho threads may still be waiting on the loop.
+    // The uplinks go first: their Paho threads may still be waiting on the loop.
     uplink_.reset();
+    mediaUplink_.reset();
+    // Camera threads are joined before the store they post into goes.
+    qc_.reset();
     compiler_->stop();
     labeler_.reset();   // joins its drawing thread while the store it reports to still exists
 }
@@ -362,6 +397,7 @@ int Agent::run() {
     scheduler_->start();
     for (auto& s : scanners_) s->start();
     uplink_->start();
+    mediaUplink_->start();
     compiler_->resumePending();
     if (labeler_) labeler_->start();
     std::uint64_t usec = 0;
@@ -412,12 +448,17 @@ void Agent::onSignal(int signo) {
     for (auto& s : scanners_) s->stop();
     scheduler_->stop([this] {
         uplink_->stop(std::chrono::seconds(5), [this] {
-            intake_->stop();
-            watchdog_.cancel();
-            signals_.cancel();
-            io_.stop();
+            // Media states written, the media connection closed; what HQ has not acknowledged goes next start.
+            mediaUplink_->stop([this] { finishShutdown(); });
         });
     });
+}
+
+void Agent::finishShutdown() {
+    intake_->stop();
+    watchdog_.cancel();
+    signals_.cancel();
+    io_.stop();
 }
 
 void Agent::reload() {

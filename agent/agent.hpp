@@ -24,7 +24,11 @@
 #include "store/order_store.hpp"
 #include "station/station_feed.hpp"
 #include "station/station_server.hpp"
+#include "uplink/media_uplink.hpp"
 #include "uplink/uplink.hpp"
+#include "media/media_quota.hpp"
+#include "media/media_store.hpp"
+#include "qc/qc_cameras.hpp"
 
 namespace mto {
 
@@ -39,6 +43,8 @@ public:
 
 private:
     void onSignal(int signo);
+    // The last step of a stop, once machines, uplink and media lane are done: the loop ends.
+    void finishShutdown();
     void reload();
     void scheduleWatchdog();
     void addMachines(const Catalog& catalog);
@@ -63,11 +69,15 @@ private:
     std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<JobQueue> jobQueue_;
     std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<MediaStore> media_;
+    std::unique_ptr<MediaQuota> mediaQuota_;
+    std::unique_ptr<QcCameras> qc_;   // after the store and commit queue it writes through
     std::unique_ptr<Labeler> labeler_;   // null with labels.enabled = false
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<ScanWorkflow> scans_;
     std::vector<std::unique_ptr<Scanner>> scanners_;
     std::unique_ptr<Uplink> uplink_;
+    std::unique_ptr<MediaUplink> mediaUplink_;   // proofs and snapshots, on a broker connection of their own
     // What the station display shows; the rooms that feed it call stationFeed_.changed().
     StationFeed stationFeed_;
     std::unique_ptr<StationServer> station_;   // null without a [station] section

@@ -58,6 +58,15 @@ public:
             if (!v->is_boolean()) r.fail(at + "." + key, "must be true or false");
             return *v->value<bool>();
         }
+        double real(const char* key, double fallback, double min, double max) const {
+            const toml::node* v = t.get(key);
+            if (!v) return fallback;
+            if (!v->is_number()) r.fail(at + "." + key, "must be a number");
+            const double x = v->is_integer() ? static_cast<double>(*v->value<std::int64_t>()) : *v->value<double>();
+            if (!(x >= min && x <= max))
+                r.fail(at + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return x;
+        }
     };
 
     const toml::node* node(const std::string& key) const { return root_.at_path(key).node(); }
@@ -91,7 +100,7 @@ public:
                         if (key.str() != "listen" && key.str() != "stations") fail("station." + std::string(key.str()), "unknown key");
                 continue;
             }
-            if (s == "machines" || s == "scanners") continue;   // arrays of tables, checked by their readers
+            if (s == "machines" || s == "scanners" || s == "cameras") continue;   // arrays of tables, checked by their readers
             const toml::table* t = value.as_table();
             if (!t) {
                 if (!known.count(s)) fail(s, "unknown key");
@@ -379,6 +388,76 @@ public:
         return out;
     }
 
+    std::vector<CameraConfig> readCameras(const std::vector<MachineConfig>& machines) const {
+        std::vector<CameraConfig> out;
+        const toml::node* n = node("cameras");
+        if (!n) return out;
+        const toml::array* list = n->as_array();
+        if (!list) fail("cameras", "must be an array of tables: [[cameras]]");
+        static const std::set<std::string> known{"id", "source", "machines", "jpeg_quality", "thumbnail_width",
+                                                 "progress_points", "open_timeout_ms", "read_timeout_ms",
+                                                 "retry_min_ms", "retry_max_ms", "idle_close_s", "keep_open",
+                                                 "sharpness_min", "brightness_min", "brightness_max"};
+        std::set<std::string> machineIds;
+        for (const auto& m : machines) machineIds.insert(m.id);
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const std::string at = "cameras[" + std::to_string(i) + "]";
+            const toml::table* t = list->get(i)->as_table();
+            if (!t) fail(at, "must be a table");
+            for (const auto& [key, ignored] : *t)
+                if (!known.count(std::string(key.str()))) fail(at + "." + std::string(key.str()), "unknown key");
+            const Entry e{*this, *t, at};
+            CameraConfig c;
+            c.id = e.text("id", std::nullopt);
+            if (!OrderParser::isValidId(c.id)) fail(at + ".id", "must be 1..64 characters of A-Z a-z 0-9 . _ : -");
+            if (!ids.insert(c.id).second) fail(at + ".id", "camera '" + c.id + "' is listed twice");
+            c.source = e.text("source", std::nullopt);
+            if (c.source.empty())
+                fail(at + ".source", "must name a V4L2 device, an http:// or rtsp:// stream, a video file or an image folder");
+            if (c.source.find("://") == std::string::npos && c.source.rfind("/dev/", 0) != 0) {
+                std::filesystem::path p = c.source;
+                if (p.is_relative()) p = std::filesystem::absolute(std::filesystem::path(file_).parent_path() / p);
+                if (!std::filesystem::exists(p)) fail(at + ".source", "no such file or folder " + p.string());
+                c.source = p.string();
+            }
+            const toml::node* ms = t->get("machines");
+            const toml::array* ma = ms ? ms->as_array() : nullptr;
+            if (!ms) fail(at + ".machines", "missing (required): the machines this camera watches");
+            if (!ma) fail(at + ".machines", "must be an array of machine ids");
+            for (const auto& x : *ma) {
+                if (!x.is_string()) fail(at + ".machines", "must be an array of machine ids");
+                const std::string id = *x.value<std::string>();
+                if (!machineIds.count(id)) fail(at + ".machines", "no [[machines]] has id '" + id + "'");
+                c.machines.push_back(id);
+            }
+            c.jpegQuality = static_cast<int>(e.number("jpeg_quality", 90, 1, 100));
+            c.thumbnailWidth = static_cast<int>(e.number("thumbnail_width", 320, 16, 4096));
+            if (const toml::node* v = t->get("progress_points")) {
+                const toml::array* a = v->as_array();
+                if (!a) fail(at + ".progress_points", "must be an array of percentages, e.g. [50]");
+                for (const auto& x : *a) {
+                    if (!x.is_integer() || *x.value<std::int64_t>() < 1 || *x.value<std::int64_t>() > 99)
+                        fail(at + ".progress_points", "must be an array of percentages from 1 to 99, e.g. [50]");
+                    c.progressPoints.push_back(static_cast<int>(*x.value<std::int64_t>()));
+                }
+            }
+            c.openTimeout = std::chrono::milliseconds(e.number("open_timeout_ms", 5000, 100, 120000));
+            c.readTimeout = std::chrono::milliseconds(e.number("read_timeout_ms", 3000, 100, 120000));
+            c.retryMin = std::chrono::milliseconds(e.number("retry_min_ms", 1000, 10, 600000));
+            c.retryMax = std::chrono::milliseconds(e.number("retry_max_ms", 30000, 10, 3600000));
+            if (c.retryMax < c.retryMin) fail(at + ".retry_max_ms", "must not be smaller than retry_min_ms");
+            c.idleClose = std::chrono::seconds(e.number("idle_close_s", 30, 1, 86400));
+            c.keepOpen = e.flag("keep_open", false);
+            c.sharpnessMin = e.real("sharpness_min", 0, 0, 1e9);
+            c.brightnessMin = e.real("brightness_min", 0, 0, 255);
+            c.brightnessMax = e.real("brightness_max", 255, 0, 255);
+            if (c.brightnessMax < c.brightnessMin) fail(at + ".brightness_max", "must not be smaller than brightness_min");
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+
     StationDisplayConfig readStation(const std::vector<MachineConfig>& machines) const {
         StationDisplayConfig out;
         const toml::node* section = node("station");
@@ -576,7 +655,9 @@ Config loadConfig(const std::filesystem::path& file) {
     Reader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
-                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb", "log.level",
+                 "mqtt.media_rate_kib_s",
+                 "mqtt.reconnect_min_ms", "mqtt.reconnect_max_ms", "storage.state_dir", "storage.slice_cache_max_mb",
+                 "storage.media_quota_mb", "log.level",
                  "intake.max_payload_bytes", "intake.max_items", "intake.catalog", "status.interval_s",
                  "scheduler.progress_step_percent", "scheduler.bed_clear_s",
                  "labels.enabled", "labels.symbology", "labels.width_mm", "labels.height_mm", "labels.dpi",
@@ -621,6 +702,7 @@ Config loadConfig(const std::filesystem::path& file) {
     }
     c.mqtt.keepAliveSeconds = static_cast<int>(r.integer("mqtt.keepalive_s", 30, 5, 3600));
     c.mqtt.inflightWindow = static_cast<int>(r.integer("mqtt.inflight_window", 64, 1, 65535));
+    c.mqtt.mediaRateBytesPerSecond = r.integer("mqtt.media_rate_kib_s", 8192, 0, 10485760) * 1024;
     c.mqtt.reconnectMin = std::chrono::milliseconds(r.integer("mqtt.reconnect_min_ms", 500, 10, 600000));
     c.mqtt.reconnectMax = std::chrono::milliseconds(r.integer("mqtt.reconnect_max_ms", 30000, 10, 3600000));
     if (c.mqtt.reconnectMax < c.mqtt.reconnectMin)
@@ -642,6 +724,8 @@ Config loadConfig(const std::filesystem::path& file) {
         r.fail("intake.catalog", "file " + c.intake.catalogPath.string() + " does not exist");
     c.statusInterval = std::chrono::seconds(r.integer("status.interval_s", 30, 1, 86400));
     c.machines = r.readMachines();
+    c.cameras = r.readCameras(c.machines);
+    c.mediaQuotaBytes = static_cast<std::uint64_t>(r.integer("storage.media_quota_mb", 2048, 1, 1048576)) << 20;
     c.progressStepPercent = static_cast<int>(r.integer("scheduler.progress_step_percent", 25, 1, 100));
     c.bedClearAllowance = std::chrono::seconds(r.integer("scheduler.bed_clear_s", 60, 0, 86400));
     c.station = r.readStation(c.machines);

@@ -126,7 +126,7 @@ mkdir -p "$STATE_DIR"
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # The factory settings of README.md ("Broker settings"); message_size_limit is
-# a bit above the intake.max_payload_bytes the demo's agent has (the default, 256 KiB).
+# above the agent's largest message (a QC snapshot) and its intake.max_payload_bytes.
 # "user" keeps a broker started by root from switching to the mosquitto user,
 # which could not write its persistence file into this private temp dir.
 mkdir -p "$TMP_DIR/broker"
@@ -140,7 +140,7 @@ persistence_location $TMP_DIR/broker/
 autosave_interval 10
 max_queued_messages 100000
 max_queued_bytes 1073741824
-message_size_limit 327680
+message_size_limit 8388608
 EOF
 
 # The replacement text of a sed s||| command must have \, & and | escaped.

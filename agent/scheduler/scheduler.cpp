@@ -3,6 +3,8 @@
 // report as milestones, and holds a machine after a job until its bed is cleared.
 #include "scheduler/scheduler.hpp"
 
+#include "media/media_store.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <cassert>
@@ -66,6 +68,7 @@ struct Scheduler::Machine {
     std::vector<Placed> jigRun;             // the units of the jig run on the machine, lead first; empty: none
     std::string jigId;                      // of that run
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
+    std::int64_t jigProofBytes = 0;
     double runSeconds = 0;                  // estimate of the program on the machine
 };
 
@@ -185,6 +188,7 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
             const std::string sha = sha256Hex(program.proofPng);
             proofWriter_(sha, program.proofPng);
             m.jigProofSha = sha;
+            m.jigProofBytes = static_cast<std::int64_t>(program.proofPng.size());
         } catch (const std::exception& e) {
             // The proof shows the run; it does not hold the floor up.
             spdlog::warn("machine {}: the proof of jig {} cannot be stored: {}", m.slot.machineId, jig.id, e.what());
@@ -339,8 +343,13 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
                     data["jig_units"] = static_cast<std::int64_t>(mm->jigRun.size());
                     data["jig_estimated_s"] = std::round(mm->runSeconds * 10) / 10;
                     // The proof of the whole jig goes to HQ once, with the first slot's start.
-                    if (!mm->jigProofSha.empty())
+                    if (!mm->jigProofSha.empty()) {
                         data[p.slot == 0 ? "media_sha256" : "jig_proof_sha256"] = mm->jigProofSha;
+                        // Its bytes follow on the media connection (queued once, whatever slot names it).
+                        if (p.slot == 0)
+                            MediaStore::enqueue(store_.database(), {0, mm->jigProofSha, "proof", "image/png",
+                                                                    mm->jigProofBytes, now, u.orderId, u.itemId, "queued"});
+                    }
                 }
                 if (how == Start::Restart) data["restart"] = true;
                 if (how == Start::Resume) {

@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 10> kMigrations{
+constexpr std::array<const char*, 11> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -245,6 +245,54 @@ CREATE TABLE shipments (
     R"sql(
 ALTER TABLE units ADD COLUMN jig TEXT;
 ALTER TABLE units ADD COLUMN slot INTEGER;
+)sql",
+    // Media (proof images, QC snapshots and their thumbnails) as a lane of its own beside the events outbox:
+    // each file by its sha256, what HQ has of it (queued, sent, acked) or that it was shed for the disk quota.
+    // media_usage holds the bytes on disk of every media not shed, kept by triggers, so the quota check after a
+    // commit is one row read. snapshots: the QC camera's shots (a shot without image has no media row).
+    R"sql(
+CREATE TABLE media (
+    id           INTEGER PRIMARY KEY,
+    sha256       TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    bytes        INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    order_id     TEXT,
+    item_id      TEXT,
+    state        TEXT NOT NULL DEFAULT 'queued',
+    shed_at      INTEGER,
+    shed_unsent  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX media_by_state ON media(state, id);
+CREATE TABLE media_usage (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    bytes INTEGER NOT NULL
+);
+INSERT INTO media_usage (id, bytes) VALUES (1, 0);
+CREATE TRIGGER media_usage_insert AFTER INSERT ON media WHEN NEW.state != 'shed'
+BEGIN UPDATE media_usage SET bytes = bytes + NEW.bytes WHERE id = 1; END;
+CREATE TRIGGER media_usage_shed AFTER UPDATE OF state ON media WHEN OLD.state != 'shed' AND NEW.state = 'shed'
+BEGIN UPDATE media_usage SET bytes = bytes - OLD.bytes WHERE id = 1; END;
+CREATE TABLE snapshots (
+    id            INTEGER PRIMARY KEY,
+    at            INTEGER NOT NULL,
+    kind          TEXT NOT NULL,
+    camera_id     TEXT NOT NULL,
+    machine_id    TEXT NOT NULL,
+    order_id      TEXT NOT NULL,
+    item_id       TEXT NOT NULL,
+    operation     TEXT NOT NULL,
+    unit          INTEGER NOT NULL,
+    percent       INTEGER NOT NULL,
+    media_sha256  TEXT,
+    thumb_sha256  TEXT,
+    sharpness     REAL,
+    brightness    REAL,
+    flags         TEXT NOT NULL DEFAULT '',
+    reason        TEXT
+);
+CREATE INDEX snapshots_by_item ON snapshots(order_id, item_id, kind, id);
 )sql",
 };
 

@@ -2,6 +2,8 @@
 // The only owner of order state: orders, items, commands, the rejection audit and the events outbox.
 #include "store/order_store.hpp"
 
+#include "media/media_store.hpp"
+
 #include <boost/json.hpp>
 #include <cmath>
 #include <limits>
@@ -588,13 +590,21 @@ void OrderStore::recordCompiled(const CompileInput& input, const std::vector<Com
         proofs[it->second].operations.push_back(json::string(job.operation));
         proofs[it->second].jobShas.push_back(json::string(job.artifactSha));
     }
-    for (auto& proof : proofs)
+    for (auto& proof : proofs) {
+        // The image goes to HQ through the media lane, behind milestones: the event names it, the bytes follow.
+        std::error_code ec;
+        const auto path = MediaStore::filePath(mediaStateDir_, proof.first->proofSha, "image/png");
+        const auto size = mediaStateDir_.empty() ? 0 : std::filesystem::file_size(path, ec);
+        MediaStore::enqueue(db_, {0, proof.first->proofSha, "proof", "image/png",
+                                  ec ? 0 : static_cast<std::int64_t>(size), clock_.nowMs(), input.orderId,
+                                  proof.first->itemId, "queued"});
         emit(input.orderId, proof.first->itemId, "proof_ready",
              json::object{{"media_sha256", proof.first->proofSha},
                           {"job_sha256", proof.first->artifactSha},
                           {"operations", std::move(proof.operations)},
                           {"job_sha256s", std::move(proof.jobShas)},
                           {"revision", input.revision}});
+    }
 }
 
 void OrderStore::recordCompileFailure(const CompileInput& input, const std::vector<ItemProblem>& problems) {

@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -98,6 +99,8 @@ public:
     OrderStore(Database& db, std::string factory, const Clock& clock);
     // The connection the store writes through, for rooms whose tables share its transactions.
     Database& database() { return db_; }
+    // Where the compiler's proofs lie (<dir>/media), so their sizes count in the media table; unset: size 0.
+    void setStateDir(std::filesystem::path dir) { mediaStateDir_ = std::move(dir); }
 
     // A new order, an identical re-send (fresh receipt), or a new revision. On a refused revision
     // `rejection` is filled and the caller records it with recordRejection().
@@ -144,6 +147,10 @@ public:
     void recordProduction(const std::string& orderId, const std::string& itemId, std::string_view milestone,
                           boost::json::object data);
 
+    // The media quota shed media of this order that HQ never got (`media_shed` with their hashes).
+    void recordMediaShed(const std::string& orderId, const std::string& itemId, boost::json::object data) {
+        emit(orderId, itemId, "media_shed", std::move(data));
+    }
     // An operator's milestone from a scan (qc_passed, qc_failed, ready_to_ship, shipped, scan_refused);
     // returns its seq.
     std::int64_t recordScanEvent(const std::string& orderId, const std::string& itemId, std::string_view milestone,
@@ -197,6 +204,7 @@ private:
     FollowUp followUp_;
     std::size_t resyncPageSize_ = 200;
     RunningWorkPolicy runningWorkPolicy_;
+    std::filesystem::path mediaStateDir_;
     std::int64_t delivered_ = 0;
 };
 

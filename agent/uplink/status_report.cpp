@@ -25,7 +25,11 @@ std::string statusPayload(const StatusInputs& in) {
     o["last_seq"] = in.outbox.lastSeq;
     o["disk_free_bytes"] = in.diskFreeBytes;
     if (!in.degradedReason.empty()) o["degraded_reason"] = in.degradedReason;
-    o["shed"] = boost::json::array();
+    o["shed"] = in.shed;
+    o["cameras"] = in.cameras;
+    boost::json::array alerts;
+    for (const auto& a : in.alerts) alerts.push_back(boost::json::string(a));
+    o["alerts"] = std::move(alerts);
     // Capacity forecast: hours of compiled, not yet shipped work per machine capability.
     boost::json::object hours;
     // A job whose stored estimate is not a number (a damaged row) counts as nothing rather than poisoning the sum.

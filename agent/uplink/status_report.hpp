@@ -2,6 +2,7 @@
 // The retained status message: online/degraded/offline, machines, backlog and disk.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -23,6 +24,9 @@ struct StatusInputs {
     std::string degradedReason;   // empty when healthy
     std::map<std::string, double> queuedWorkSeconds;   // per capability
     std::vector<FloorMachine> machines;
+    boost::json::array cameras;        // the QC cameras, each with its state and alert
+    std::vector<std::string> alerts;   // what needs a person (a camera that does not answer)
+    boost::json::array shed;           // what the media quota shed
     std::vector<ScannerStatus> scanners;
 };
 

@@ -8,8 +8,11 @@
 #include <boost/json.hpp>
 #include <fstream>
 
+#include "util/clock.hpp"
+
 #include "compiler/compile_queue.hpp"
 #include "store/event_json.hpp"
+#include "uplink/paho_support.hpp"
 #include "uplink/socket_tuning.hpp"
 #include "uplink/status_report.hpp"
 
@@ -20,16 +23,7 @@ namespace asio = boost::asio;
 namespace {
 
 // A Paho action listener that forwards to two functions (they run on Paho's thread).
-class Listener final : public mqtt::iaction_listener {
-public:
-    using Fn = std::function<void(const mqtt::token&)>;
-    Listener(Fn ok, Fn bad) : ok_(std::move(ok)), bad_(std::move(bad)) {}
-    void on_success(const mqtt::token& t) override { ok_(t); }
-    void on_failure(const mqtt::token& t) override { bad_(t); }
-
-private:
-    Fn ok_, bad_;
-};
+using Listener = PahoListener;
 
 // A request's user context carries the connection attempt or publish epoch it was made for and, for
 // an event, its seq (0 otherwise): the report then says what it belongs to, whenever it runs.
@@ -47,6 +41,7 @@ std::int64_t seqOf(const mqtt::token& t) {
     return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kSeqMask);
 }
 // A connection or epoch number as it fits in a tag, for comparing with one read back from a token.
+
 std::uint64_t tagNumber(std::uint64_t number) { return number & ((std::uint64_t{1} << (64 - kSeqBits)) - 1); }
 
 } // namespace
@@ -99,23 +94,11 @@ Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, Co
     : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
       reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io) {
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
+    connectOptions_ = brokerConnectOptions(config_);
     connectOptions_.set_clean_session(false);   // the broker keeps orders for us while we are away
-    connectOptions_.set_keep_alive_interval(config_.mqtt.keepAliveSeconds);
-    connectOptions_.set_connect_timeout(10);
-    connectOptions_.set_automatic_reconnect(false);   // reconnects are ours, with capped backoff
-    // Room for the event window, a proof image before each event, and status messages.
+    // Room for the event window (twice: a cut connection's window may still be reported) and status messages;
+    // media go on a connection of their own (MediaUplink).
     connectOptions_.set_max_inflight(std::min(2 * config_.mqtt.inflightWindow + 8, 65535));
-    if (!config_.mqtt.username.empty()) connectOptions_.set_user_name(config_.mqtt.username);
-    if (!config_.mqtt.password.empty()) connectOptions_.set_password(config_.mqtt.password);
-    if (config_.mqtt.uri.rfind("ssl://", 0) == 0) {
-        mqtt::ssl_options ssl;
-        if (!config_.mqtt.caFile.empty()) ssl.set_trust_store(config_.mqtt.caFile);
-        if (!config_.mqtt.certFile.empty()) ssl.set_key_store(config_.mqtt.certFile);
-        if (!config_.mqtt.keyFile.empty()) ssl.set_private_key(config_.mqtt.keyFile);
-        ssl.set_enable_server_cert_auth(true);
-        ssl.set_verify(true);
-        connectOptions_.set_ssl(std::move(ssl));
-    }
     connectOptions_.set_will(mqtt::will_options(statusTopic(), statusText("offline"), 1, true));
     ackedSeq_ = persistedAcked_ = store_.ackedSeq();
     nextSeq_ = ackedSeq_ + 1;
@@ -172,6 +155,7 @@ std::string Uplink::statusText(const std::string& state) {
             in.queuedWorkSeconds = store_.queuedWorkSeconds();
             // Not in a will: it is published later, when these would be stale.
             if (state == "online" && machines_) in.machines = machines_();
+            if (statusExtras_) statusExtras_(in);
             if (state == "online" && scanners_) in.scanners = scanners_();
         } catch (const std::exception& e) {
             // The status still goes out, saying what it could not read, rather than taking the loop down.
@@ -339,26 +323,15 @@ void Uplink::poke() {
         atTail_ = batch.size() < want;
         if (batch.empty()) return;
         std::vector<mqtt::const_message_ptr> messages;
-        std::vector<std::int64_t> seqs;     // the tag: the event's seq, 0 for its proof image
-        std::vector<std::int64_t> owners;   // the event each message belongs to
+        std::vector<std::int64_t> seqs;
         for (const auto& e : batch) {
             nextSeq_ = e.seq + 1;
             if (ackedAbove_.count(e.seq)) continue;
-            if (e.milestone == "proof_ready") {
-                // The picture goes out just before the event that names it, so HQ can show it at once.
-                if (auto media = proofMessage(e)) {
-                    messages.push_back(media);
-                    seqs.push_back(0);   // not an event: its PUBACK moves no delivery mark
-                    owners.push_back(e.seq);
-                }
-            }
             messages.push_back(mqtt::make_message(e.topic, e.payload, 1, false));
             seqs.push_back(e.seq);
-            owners.push_back(e.seq);
             inflight_.insert(e.seq);
         }
-        onPahoThread([this, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs),
-                      owners = std::move(owners)] {
+        onPahoThread([this, epoch = epoch_, messages = std::move(messages), seqs = std::move(seqs)] {
             for (std::size_t i = 0; i < messages.size(); ++i) {
                 // The publish gate (see the invariants in uplink.hpp).
                 if (liveEpoch_.load() != epoch || refusedEpoch_.load() == epoch) return;
@@ -366,8 +339,8 @@ void Uplink::poke() {
                     client_->publish(messages[i], tagOf(epoch, seqs[i]), callbacks_->publishListener());
                 } catch (const mqtt::exception& ex) {
                     refusedEpoch_ = epoch;
-                    std::string why = "publish of seq " + std::to_string(owners[i]) + " refused: " + ex.what();
-                    asio::post(io_, [this, epoch, first = owners[i], why] { onPublishRefused(epoch, first, why); });
+                    std::string why = "publish of seq " + std::to_string(seqs[i]) + " refused: " + ex.what();
+                    asio::post(io_, [this, epoch, first = seqs[i], why] { onPublishRefused(epoch, first, why); });
                     return;
                 }
             }
@@ -375,28 +348,7 @@ void Uplink::poke() {
     }
 }
 
-mqtt::const_message_ptr Uplink::proofMessage(const Event& e) {
-    std::error_code ec;
-    auto doc = boost::json::parse(e.payload, ec);
-    const auto* event = ec ? nullptr : doc.if_object();
-    const auto* data = event ? event->if_contains("data") : nullptr;
-    const auto* sha = data && data->is_object() ? data->as_object().if_contains("media_sha256") : nullptr;
-    if (!sha || !sha->is_string()) {
-        spdlog::warn("uplink: proof_ready seq {} names no proof image; the event goes out without it", e.seq);
-        return nullptr;
-    }
-    std::string hash(sha->get_string());
-    std::ifstream in(CompileQueue::mediaPath(config_.stateDir, hash), std::ios::binary);
-    if (!in) {
-        spdlog::warn("uplink: proof {} of seq {} is missing on disk; the event goes out without it", hash, e.seq);
-        return nullptr;
-    }
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return mqtt::make_message(topicPrefix(config_.factoryId) + "/media/" + hash, bytes, 1, false);
-}
-
 void Uplink::onAcked(std::int64_t seq) {
-    if (seq == 0) return;   // a media message
     inflight_.erase(seq);
     if (seq > ackedSeq_) {
         ackedAbove_.insert(seq);
@@ -426,8 +378,7 @@ void Uplink::onPublishFailed(std::uint64_t epoch, std::int64_t seq) {
     // A failure reported for an older epoch changes nothing: that window is gone. In the current one
     // later seqs may already be on the wire, so only a new connection can send this one again.
     if (epoch != tagNumber(epoch_) || !connected_) return;
-    dropConnection("publish of " + (seq == 0 ? std::string("a media message") : "seq " + std::to_string(seq)) +
-                   " failed");
+    dropConnection("publish of seq " + std::to_string(seq) + " failed");
 }
 
 void Uplink::persistAcked() {

@@ -9,9 +9,11 @@
 #include <memory>
 #include <mqtt/async_client.h>
 #include <random>
+#include <map>
 #include <set>
 
 #include "control/floor_view.hpp"
+#include "uplink/status_report.hpp"
 #include "scan/scanner.hpp"
 #include "store/commit_queue.hpp"
 #include "intake/intake.hpp"
@@ -63,6 +65,8 @@ public:
     void publishStatus();
     // Where the status reads the machines from (the agent's scheduler); none set: an empty list.
     void setMachines(std::function<std::vector<FloorMachine>()> machines) { machines_ = std::move(machines); }
+    // Fills what other rooms add to the status (cameras and their alerts, what the media quota shed).
+    void setStatusExtras(std::function<void(StatusInputs&)> f) { statusExtras_ = std::move(f); }
     // Where the status reads the scanners from; none set: an empty list. A scanner connecting or going away
     // calls machinesChanged() too (same coalescing).
     void setScanners(std::function<std::vector<ScannerStatus>()> scanners) { scanners_ = std::move(scanners); }
@@ -96,7 +100,6 @@ private:
     void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
     // Holds publishing back for `delay`, then tries again (closeWindow() ends the pause early).
     void pauseThenPoke(std::chrono::milliseconds delay);
-    mqtt::const_message_ptr proofMessage(const Event& e);
     void persistAcked();
     void scheduleStatus();
     std::string statusTopic() const;
@@ -141,6 +144,7 @@ private:
     bool machinesTimerArmed_ = false;
     std::chrono::steady_clock::time_point lastStatusAt_{};
     std::function<std::vector<FloorMachine>()> machines_;
+    std::function<void(StatusInputs&)> statusExtras_;
     std::function<std::vector<ScannerStatus>()> scanners_;
     boost::asio::steady_timer stopTimer_;
     enum class StopPhase { Running, Draining, Closing, Done };

@@ -23,6 +23,7 @@ struct MqttConfig {
     std::string keyFile;      // ssl:// only
     int keepAliveSeconds = 30;
     int inflightWindow = 64;
+    std::int64_t mediaRateBytesPerSecond = 8 << 20;   // media connection's average rate; 0: as fast as it goes
     std::chrono::milliseconds reconnectMin{500};
     std::chrono::milliseconds reconnectMax{30000};
 };
@@ -73,6 +74,25 @@ struct MachineConfig {
     std::optional<std::string> pauseGcode;    // unset: the driver's defaults
     std::optional<std::string> resumeGcode;
     std::optional<std::string> cancelGcode;
+};
+
+// One QC camera, [[cameras]] in the agent's config.
+struct CameraConfig {
+    std::string id;                       // names the camera in events and status
+    std::string source;                   // /dev/videoN, http(s)://… MJPEG, rtsp://…, a video file or an image folder
+    std::vector<std::string> machines;    // the machines it watches
+    int jpegQuality = 90;                 // 1..100
+    int thumbnailWidth = 320;             // px
+    std::vector<int> progressPoints;      // percent of a unit at which a progress photo is taken, e.g. {50}
+    std::chrono::milliseconds openTimeout{5000};
+    std::chrono::milliseconds readTimeout{3000};
+    std::chrono::milliseconds retryMin{1000};    // reconnect backoff after a failure: doubles up to retryMax
+    std::chrono::milliseconds retryMax{30000};
+    std::chrono::milliseconds idleClose{30000};  // an opened camera no shot asked for this long is closed again
+    bool keepOpen = false;                // open from the start and keep streaming (shots are instant)
+    double sharpnessMin = 0;              // variance of the Laplacian below this flags `blurred` (0: never)
+    double brightnessMin = 0;             // mean gray below this flags `dark` (0: never)
+    double brightnessMax = 255;           // mean gray above this flags `overexposed` (255: never)
 };
 
 // One station of the station display, [[station.stations]]: what its page shows.
@@ -139,6 +159,8 @@ struct Config {
     std::string logLevel = "info";
     std::chrono::seconds statusInterval{30};
     std::vector<MachineConfig> machines;
+    std::vector<CameraConfig> cameras;
+    std::uint64_t mediaQuotaBytes = 2048ull << 20;      // proofs and snapshots in stateDir/media
     int progressStepPercent = 25;                    // a `progress` milestone every this many percent
     std::chrono::seconds bedClearAllowance{60};      // the forecast's time for an operator to clear a bed
     StationDisplayConfig station;

@@ -13,8 +13,9 @@ namespace mto::bench {
 
 namespace {
 
-test::AgentOptions agentOptions(const BenchOptions& o, const std::string& extraConfig) {
+test::AgentOptions agentOptions(const BenchOptions& o, const std::string& extraConfig, std::int64_t mediaRateKiBs) {
     test::AgentOptions a;
+    a.mediaRateKiBs = mediaRateKiBs;
     a.extraConfig = extraConfig;
     a.factory = kAgentFactory;
     a.inflightWindow = o.window;
@@ -24,9 +25,9 @@ test::AgentOptions agentOptions(const BenchOptions& o, const std::string& extraC
 
 } // namespace
 
-AgentRig::AgentRig(const BenchOptions& options, const std::string& extraConfig)
+AgentRig::AgentRig(const BenchOptions& options, const std::string& extraConfig, std::int64_t mediaRateKiBs)
     : broker_(dir_.path() / "broker"),
-      agent_(dir_.path() / "agent", broker_.port(), agentOptions(options, extraConfig)) {
+      agent_(dir_.path() / "agent", broker_.port(), agentOptions(options, extraConfig, mediaRateKiBs)) {
     broker_.start();
 }
 

@@ -21,8 +21,9 @@ inline const std::string kBareFactory = "bench-b";
 // Thread-bound. Tears down in the safe order: HQ, agent (SIGTERM, then kill), broker, files.
 class AgentRig {
 public:
-    // `extraConfig` is appended to the agent's config as it is (e.g. a [[scanners]] table).
-    explicit AgentRig(const BenchOptions& options, const std::string& extraConfig = "");
+    // `extraConfig` is appended to the agent's config as it is (e.g. a [[scanners]] table). The agent runs with
+    // its own default media rate unless `mediaRateKiBs` says otherwise (0: no limit).
+    explicit AgentRig(const BenchOptions& options, const std::string& extraConfig = "", std::int64_t mediaRateKiBs = -1);
     ~AgentRig();
     AgentRig(const AgentRig&) = delete;
     AgentRig& operator=(const AgentRig&) = delete;

@@ -16,6 +16,9 @@ void runCompileBench(const BenchOptions& options, BenchReport& report);
 void runGrblStreamBench(const BenchOptions& options, BenchReport& report);
 void runMarlinStreamBench(const BenchOptions& options, BenchReport& report);
 void runSchedulerBench(const BenchOptions& options, BenchReport& report);
+void runMediaLatencyBench(const BenchOptions& options, BenchReport& report);
+void runMediaDrainBench(const BenchOptions& options, BenchReport& report);
+void runCameraMemoryBench(const BenchOptions& options, BenchReport& report);
 void runScanBench(const BenchOptions& options, BenchReport& report);
 void runJigBench(const BenchOptions& options, BenchReport& report);
 

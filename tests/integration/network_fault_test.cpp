@@ -122,6 +122,9 @@ TEST(NetworkFaults, HqSeesEverySeqOnceInOrderWhileTheLinkIsCutDelayedStalledAndP
         },
         std::chrono::seconds(180)))
         << hq.eventCount() << " of " << last << " events at HQ (seed " << seed << ")";
+    // Proof images travel on the media lane, behind the milestones (contract 1.4.0): they may still be on
+    // their way when the last event arrived.
+    waitUntil([&] { return hq.mediaCount() >= std::size_t(kSmallOrders + kBulkOrders); }, std::chrono::seconds(120));
 
     auto events = hq.events();
     auto verdict = judge(events, last);

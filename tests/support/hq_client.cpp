@@ -17,7 +17,7 @@ public:
         try {
             hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/events/#", 1);
             hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/status", 1);
-            hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/media/#", 1);
+            if (hq_.takeMedia_) hq_.client_->subscribe("mto/v1/" + hq_.factory_ + "/media/#", 1);
         } catch (const std::exception&) {
         }
         enableNoDelayTowards(hq_.client_->get_server_uri());
@@ -190,6 +190,16 @@ std::optional<SeenEvent> HqClient::lastEventFor(const std::string& orderId) {
 std::string HqClient::lastStatus() {
     std::lock_guard lock(mutex_);
     return statuses_.empty() ? std::string() : statuses_.back();
+}
+
+void HqClient::ignoreMedia() {
+    takeMedia_ = false;
+    client_->unsubscribe("mto/v1/" + factory_ + "/media/#")->wait();
+}
+
+std::size_t HqClient::mediaCount() {
+    std::lock_guard lock(mutex_);
+    return media_.size();
 }
 
 std::map<std::string, std::string> HqClient::media() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -57,6 +58,10 @@ public:
     std::vector<std::string> statuses();
     // Media messages (proof images) by the sha256 in their topic.
     std::map<std::string, std::string> media();
+    std::size_t mediaCount();
+    // Stops taking media on this connection (as an HQ does that takes images on a connection of its own,
+    // so a backlog of images never queues ahead of events at the broker).
+    void ignoreMedia();
     bool waitForEvents(std::size_t n, std::chrono::milliseconds timeout);
     // Waits for a retained status saying online: the agent subscribes before it says so.
     bool waitForOnline(std::chrono::milliseconds timeout);
@@ -85,6 +90,7 @@ private:
     std::size_t duplicates_ = 0;
     std::vector<std::string> statuses_;
     std::map<std::string, std::string> media_;
+    std::atomic<bool> takeMedia_{true};
 };
 
 // A minimal valid order with `items` items of a known SKU.

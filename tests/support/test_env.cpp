@@ -212,6 +212,7 @@ AgentProcess::AgentProcess(const std::filesystem::path& dir, int brokerPort, Age
     toml << "[factory]\nid = \"" << options_.factory << "\"\n"
          << "[mqtt]\nuri = \"tcp://127.0.0.1:" << brokerPort << "\"\nclient_id = \"agent-" << options_.factory
          << "\"\ninflight_window = " << options_.inflightWindow
+         << (options_.mediaRateKiBs >= 0 ? "\nmedia_rate_kib_s = " + std::to_string(options_.mediaRateKiBs) : std::string())
          << "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\nkeepalive_s = 5\n"
          << "[storage]\nstate_dir = \"" << stateDir().string() << "\"\n"
          << "[log]\nlevel = \"" << (std::getenv("MTO_TEST_AGENT_LOG_LEVEL") ? std::getenv("MTO_TEST_AGENT_LOG_LEVEL") : options_.logLevel) << "\"\n"

@@ -76,6 +76,8 @@ private:
 struct AgentOptions {
     std::string factory = "test-factory";
     int inflightWindow = 64;
+    // mqtt.media_rate_kib_s: 0 (no limit) keeps tests with many proofs quick; -1 leaves the agent's default.
+    std::int64_t mediaRateKiBs = 0;
     std::string logLevel = "info";
     std::size_t maxItems = 1000;
     std::size_t maxPayloadBytes = 256 * 1024;

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// The media connection: pictures go to HQ on a broker connection of their own, byte for byte, at no more
+// than mqtt.media_rate_kib_s, and are marked acknowledged; milestones keep flowing on the events connection.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "agent_rig.hpp"
+#include "media/media_store.hpp"
+#include "store/database.hpp"
+#include "store/migrations.hpp"
+#include "test_env.hpp"
+#include "compiler/compile_queue.hpp"
+#include "util/sha256.hpp"
+
+namespace mto::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Writes `count` random files of `bytes` into the agent's media folder and queues them, as the camera does.
+std::map<std::string, std::string> seed(AgentProcess& agent, int count, std::size_t bytes) {
+    std::filesystem::create_directories(agent.stateDir());
+    Database db(agent.databasePath(), Database::Mode::ReadWrite);
+    migrate(db);
+    std::mt19937_64 rng(11);
+    std::map<std::string, std::string> out;
+    Transaction txn(db);
+    for (int i = 0; i < count; ++i) {
+        std::string b(bytes, '\0');
+        for (auto& c : b) c = static_cast<char>(rng());
+        const std::string sha = sha256Hex(b);
+        writeFileDurably(MediaStore::filePath(agent.stateDir(), sha, "image/jpeg"), b);
+        MediaStore::enqueue(db, {0, sha, "qc", "image/jpeg", static_cast<std::int64_t>(bytes), i, "ORD-M", "1", ""});
+        out.emplace(sha, std::move(b));
+    }
+    txn.commit();
+    return out;
+}
+
+TEST(MediaUplink, PicturesReachHqWholeAtTheConfiguredRateOnTheirOwnConnectionAndAreMarkedAcknowledged) {
+    AgentRigOptions o;
+    o.startAgent = false;
+    o.agent.mediaRateKiBs = 256;   // 8 pictures of 128 KiB: 1 MiB, about 4 s at this rate
+    AgentRig rig(o);
+    const auto pictures = seed(rig.agent(), 8, 128 * 1024);
+    const auto started = Clock::now();   // no picture can leave before this
+    rig.agent().start();
+    rig.waitForOnline();
+
+    // Milestones are not held up meanwhile: an order's receipt arrives while the pictures are still paced.
+    rig.hq().sendOrder("ORD-1", makeOrder("ORD-1", 1));
+    ASSERT_TRUE(rig.waitForMilestone("ORD-1", "received", 10s)) << rig.agent().log();
+    EXPECT_LT(rig.hq().mediaCount(), pictures.size()) << "the pictures went faster than their rate";
+
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() == pictures.size(); }, 30s))
+        << rig.hq().mediaCount() << " of " << pictures.size() << "\n" << rig.agent().log();
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    // Each picture pays 0.5 s at 256 KiB/s and one may go 250 ms ahead: the last leaves 7 x 0.5 - 0.25 = 3.25 s
+    // after the first at the earliest; unpaced, all of them take milliseconds.
+    EXPECT_GE(seconds, 3.0);
+    for (const auto& [sha, bytes] : rig.hq().media()) {
+        auto it = pictures.find(sha);
+        ASSERT_NE(it, pictures.end()) << sha;
+        EXPECT_EQ(sha256Hex(bytes), sha);
+        EXPECT_TRUE(bytes == it->second);
+    }
+    EXPECT_NE(rig.agent().log().find("media uplink: connected to"), std::string::npos) << rig.agent().log();
+    EXPECT_NE(rig.agent().log().find("-media"), std::string::npos) << "the media connection has a client id of its own";
+
+    rig.agent().stop();
+    EXPECT_EQ(scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"),
+              static_cast<std::int64_t>(pictures.size()))
+        << "the acknowledgements are written by the stop at the latest";
+}
+
+TEST(MediaUplink, PicturesNotAcknowledgedBeforeAKillGoAgainAfterTheRestart) {
+    AgentRigOptions o;
+    o.startAgent = false;
+    o.agent.mediaRateKiBs = 128;
+    AgentRig rig(o);
+    const auto pictures = seed(rig.agent(), 6, 64 * 1024);
+    rig.agent().start();
+    rig.waitForOnline();
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() >= 2; }, 20s)) << rig.agent().log();
+    rig.agent().kill9();
+    ASSERT_LT(rig.hq().mediaCount(), pictures.size()) << "the kill came too late to test anything";
+    rig.agent().start();
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() == pictures.size(); }, 30s))
+        << rig.hq().mediaCount() << " of " << pictures.size() << "\n" << rig.agent().log();
+    rig.agent().stop();
+    EXPECT_EQ(scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"),
+              static_cast<std::int64_t>(pictures.size()));
+}
+
+} // namespace
+} // namespace mto::test
