@@ -214,11 +214,17 @@ DriverMaker driverFor(const MachineConfig& m, const MachineProfile& profile, con
         return Error(where + ".driver': " + m.driver + " runs " + runs + " machines; profile " + m.profile + " is " + cap);
     };
     if (m.driver == "grbl") {
+        if (cap == "fdm")
+            throw Error(where + ".driver': grbl runs laser and cnc machines; profile " + m.profile +
+                        " is fdm (use driver = \"marlin\" for a printer on a serial line, \"octoprint\" or "
+                        "\"moonraker\" for one behind a print host)");
         if (cap != "laser" && cap != "cnc") throw wrong("laser and cnc");
         return makeGrblDriver;
     }
     if (m.driver == "marlin") {
-        if (cap != "fdm") throw wrong("fdm");
+        if (cap != "fdm")
+            throw Error(where + ".driver': marlin runs fdm printers; profile " + m.profile + " is " + cap +
+                        " (use driver = \"grbl\")");
         return makeMarlinDriver;
     }
     if (m.driver == "octoprint") {
