@@ -175,7 +175,8 @@ demo: all events   $TMP_DIR/events.jsonl (every milestone as HQ got it, JSON, on
 demo: state DB     $STATE_DIR/
 demo: proofs       $STATE_DIR/media/<sha256>.png (one per item and machine; also: build/mtoctl --config $TMP_DIR/demo.toml proof ORD-1002/1 -o sign.png)
 demo: jobs         $STATE_DIR/artifacts/<sha256>.gcode
-demo: machines     emulated GRBL laser-1 and cnc-1, Marlin printer-1 ($TMP_DIR/laser.log, cnc.log, printer.log); beds cleared with mtoctl clear (operator.log)
+demo: machines     emulated GRBL laser-1 (with a 20-slot tag jig) and cnc-1, Marlin printer-1, printer-2 behind an emulated Moonraker ($TMP_DIR/laser.log, cnc.log, printer.log, moonraker.log); beds cleared with mtoctl clear (operator.log)
+demo: QC camera    cam-engraving over laser-1 and cnc-1 (frames in $TMP_DIR/camera): a snapshot milestone at 50 % and at job_done, $STATE_DIR/media/<sha256>.jpg
 demo: scanning     a scripted scanner takes ORD-1001 through QC, packing and shipping on the line input (scanner.log)
 demo: inspect      build/mtoctl --config $TMP_DIR/demo.toml orders
 demo: watch        build/mtoctl --config $TMP_DIR/demo.toml watch   (the machines live, in another terminal; a frame every 15 s below)
@@ -225,6 +226,13 @@ SCAN_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 printf '\n[[scanners]]\nid = "packing-1"\nkind = "line"\nstation = "packing"\nlisten = "127.0.0.1:%s"\n' \
   "$SCAN_PORT" >>"$TMP_DIR/demo.toml"
 # --- end of scan flow block --------------------------------------------------------------------------
+# --- QC camera: a folder of frames stands in for the camera over the laser and the router ------------
+mkdir -p "$TMP_DIR/camera"
+ffmpeg -loglevel error -f lavfi -i "testsrc=size=1280x720:rate=1" -frames:v 4 -q:v 3 "$TMP_DIR/camera/frame-%02d.jpg" ||
+  die "ffmpeg could not draw the demo camera's frames"
+printf '\n[[cameras]]\nid = "cam-engraving"\nsource = "%s"\nmachines = ["laser-1", "cnc-1"]\nprogress_points = [50]\n' \
+  "$TMP_DIR/camera" >>"$TMP_DIR/demo.toml"
+# --- end of QC camera block ---------------------------------------------------------------------------
 
 "${SETSID[@]}" build/mto-agent --config "$TMP_DIR/demo.toml" >"$TMP_DIR/agent.log" 2>&1 &
 AGENT_PID=$!
@@ -235,7 +243,7 @@ AGENT_PID=$!
   round=0
   while sleep 3; do
     # A machine that is still working answers "not awaiting a bed clear"; that is fine.
-    for machine in laser-1 cnc-1 printer-1; do
+    for machine in laser-1 cnc-1 printer-1 printer-2; do
       build/mtoctl --config "$TMP_DIR/demo.toml" clear "$machine" >>"$TMP_DIR/operator.log" 2>&1 || true
     done
     if ((++round % 5 == 0)); then
@@ -263,7 +271,16 @@ PY
   sleep 1
   scan "MTO:A:QC_PASS" "MTO:A:PACKED" "MTO:A:SHIPPED" "1ZDEMO00010010001"
   echo "scripted scanner: done (scans: build/mtoctl --config $TMP_DIR/demo.toml order ORD-1001; events.jsonl)"
-) >>"$TMP_DIR/scanner.log" 2>&1 &
+  shot=$("$PYTHON" - "$STATE_DIR/agent.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+row = db.execute("SELECT media_sha256 FROM snapshots WHERE order_id = 'ORD-1001' AND kind = 'qc' "
+                 "AND media_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+print(row[0] if row else "")
+PY
+  )
+  [[ -n "$shot" ]] && echo "demo: QC snapshot  ORD-1001/1 passed QC on $STATE_DIR/media/$shot.jpg" >&4
+) 4>&1 >>"$TMP_DIR/scanner.log" 2>&1 &
 SCANNER_PID=$!
 # --- end of scan flow block --------------------------------------------------------------------------
 
