@@ -323,7 +323,8 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
     const std::string sql =
         std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
                     "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL, "
-                    "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND i.item_id = j.item_id), '') "
+                    "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND i.item_id = j.item_id), ''), "
+                    "j.rush, COALESCE(o.due_by, '') "
                     "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
                     "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
         kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
@@ -345,6 +346,9 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
             j.estimatedSeconds = st.columnReal(10);
             j.announced = st.columnInt(11) != 0;
             j.sku = st.columnText(12);
+            j.qty = qty;
+            j.rush = st.columnInt(13) != 0;
+            j.dueBy = st.columnText(14);
             out.push_back(std::move(j));
         }
         st.reset();
@@ -376,27 +380,11 @@ double JobQueue::queuedSeconds(const std::string& capability) {
 std::vector<QueueEntry> JobQueue::head(std::size_t limit) {
     std::vector<QueueEntry> out;
     if (limit == 0) return out;
-    auto& st = db_.prepare(std::string("SELECT j.order_id, j.item_id, j.operation, j.capability, j.started_units, j.qty, "
-                                       "j.rush, COALESCE(o.due_by, ''), j.estimated_s "
-                                       "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
-                                       "WHERE j.state = 'queued' AND j.started_units < j.qty AND o.state IN ") +
-                           kRunnableOrderStates +
-                           " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1");
-    st.bind(1, static_cast<std::int64_t>(limit));
-    while (st.step()) {
-        QueueEntry e;
-        e.orderId = st.columnText(0);
-        e.itemId = st.columnText(1);
-        e.operation = st.columnText(2);
-        e.capability = st.columnText(3);
-        e.nextUnit = st.columnInt(4) + 1;
-        e.qty = st.columnInt(5);
-        e.rush = st.columnInt(6) != 0;
-        e.dueBy = st.columnText(7);
-        e.estimatedSeconds = st.columnReal(8);
-        out.push_back(std::move(e));
+    for (auto& j : pendingJobs(limit)) {
+        if (j.units.empty()) continue;
+        out.push_back({std::move(j.orderId), std::move(j.itemId), std::move(j.operation), std::move(j.capability),
+                       j.units.front(), j.qty, j.rush, std::move(j.dueBy), j.estimatedSeconds});
     }
-    st.reset();
     return out;
 }
 

@@ -49,6 +49,9 @@ struct PendingJob {
     double estimatedSeconds = 0;       // per unit
     bool announced = false;            // HQ has had its `scheduled` milestone
     std::string sku;                   // of the job's item (for jigs)
+    std::int64_t qty = 1;
+    bool rush = false;
+    std::string dueBy;                 // as the order gave it; empty when none
 };
 
 // One job waiting in the queue with the units of it not yet started, as operators and HQ see it.
@@ -57,7 +60,7 @@ struct QueueEntry {
     std::string itemId;
     std::string operation;
     std::string capability;
-    std::int64_t nextUnit = 1;    // the first unit not yet started
+    std::int64_t nextUnit = 1;    // the unit that starts next (a scrapped one waiting to run again first)
     std::int64_t qty = 1;
     bool rush = false;
     std::string dueBy;            // as the order gave it; empty when none
@@ -120,7 +123,8 @@ public:
     double queuedSeconds(const std::string& capability);
 
     // The first `limit` queued jobs of runnable orders with units left to start, in queue order (across all
-    // capabilities; a later route step is listed even while it waits for the step before).
+    // capabilities; a later route step is listed even while it waits for the step before): pendingJobs() as
+    // operators and HQ see it, a job whose only unit left is a scrapped one included.
     std::vector<QueueEntry> head(std::size_t limit);
 
 private:

@@ -224,6 +224,12 @@ TEST_F(JobQueueTest, AFinishedJobWhoseUnitIsScrappedComesBackToTheQueue) {
         queue_.markScrapped(*u, clock_.now, "qc_failed");
         txn.commit();
     }
+    // Operators and HQ see it queued again, with the scrapped unit as the next to run.
+    auto head = queue_.head(10);
+    ASSERT_EQ(head.size(), 1u);
+    EXPECT_EQ(head[0].orderId, "one");
+    EXPECT_EQ(head[0].nextUnit, 1);
+    EXPECT_EQ(head[0].qty, 1);
     auto again = queue_.nextFor(laser_);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->unit, 1);
