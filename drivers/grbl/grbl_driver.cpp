@@ -2,6 +2,7 @@
 // The GRBL 1.1 driver (lasers and CNC routers): connect and check the controller, stream jobs with
 // character counting, watch them with realtime status reports, and stop safely on any doubt.
 #include "grbl/grbl_driver.hpp"
+#include "link/wire_program.hpp"
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
@@ -38,34 +39,11 @@ SpindleRange spindleWords(const std::vector<std::string>& lines) {
     return r;
 }
 
-// A program as it goes on the wire: the non-empty lines in wire form, each with its line number in the program.
-struct WireProgram {
-    std::vector<std::string> lines;
-    std::vector<std::uint64_t> sourceLine;   // 1-based
-};
+using link::plainNumber;
+using link::WireProgram;
 
 WireProgram wireProgram(const std::string& text) {
-    WireProgram w;
-    std::size_t start = 0;
-    std::uint64_t lineNo = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        ++lineNo;
-        auto wire = wireForm(std::string_view(text).substr(start, end - start));
-        if (!wire.empty()) {
-            w.lines.push_back(std::move(wire));
-            w.sourceLine.push_back(lineNo);
-        }
-        start = end + 1;
-    }
-    return w;
-}
-
-std::string number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
+    return link::wireProgram(text, [](std::string_view line) { return wireForm(line); });
 }
 
 } // namespace
@@ -521,11 +499,11 @@ void GrblDriver::checkSettings() {
                " is a spindle machine: set $32=0 (laser mode skips the spindle's spin-up waits)");
     if (auto travel = settings_.maxTravel()) {
         if (travel->x + 1e-6 < p.sizeX || travel->y + 1e-6 < p.sizeY)
-            refuse("work area $130/$131 is " + number(travel->x) + " x " + number(travel->y) + " mm but the profile " +
-                   p.name + " needs " + number(p.sizeX) + " x " + number(p.sizeY) + " mm");
+            refuse("work area $130/$131 is " + plainNumber(travel->x) + " x " + plainNumber(travel->y) +
+                   " mm but the profile " + p.name + " needs " + plainNumber(p.sizeX) + " x " + plainNumber(p.sizeY) + " mm");
         if (p.capability == "cnc" && travel->z + 1e-6 < p.maxZ - p.minZ)
-            refuse("Z travel $132 is " + number(travel->z) + " mm but the profile " + p.name + " needs " +
-                   number(p.maxZ - p.minZ) + " mm");
+            refuse("Z travel $132 is " + plainNumber(travel->z) + " mm but the profile " + p.name + " needs " +
+                   plainNumber(p.maxZ - p.minZ) + " mm");
     } else {
         refuse("the controller did not report its work area ($130-$132)");
     }
@@ -549,21 +527,22 @@ std::optional<MachineFault> GrblDriver::checkLines(const JobArtifact& job, const
     const auto s = spindleWords(lines);
     if (auto maxS = settings_.maxSpindle(); maxS && s.max > *maxS + 1e-9)
         return MachineFault{"spindle_range", "",
-                            "the program asks for S" + number(s.max) + " but $30 is " + number(*maxS) +
+                            "the program asks for S" + plainNumber(s.max) + " but $30 is " + plainNumber(*maxS) +
                                 ": GRBL would clip it (wrong power or speed)"};
     if (auto minS = settings_.minSpindle(); minS && s.minNonZero > 0 && s.minNonZero + 1e-9 < *minS)
         return MachineFault{"spindle_range", "",
-                            "the program asks for S" + number(s.minNonZero) + " but $31 is " + number(*minS) +
+                            "the program asks for S" + plainNumber(s.minNonZero) + " but $31 is " + plainNumber(*minS) +
                                 ": GRBL would raise it"};
     if (auto travel = settings_.maxTravel()) {
         const auto& b = job.bbox;
         if (b.maxX > travel->x + 1e-6 || b.maxY > travel->y + 1e-6 || b.minX < -1e-6 || b.minY < -1e-6 ||
             (b.maxZ - b.minZ) > travel->z + 1e-6)
             return MachineFault{"envelope", "",
-                                "the program spans X " + number(b.minX) + ".." + number(b.maxX) + ", Y " +
-                                    number(b.minY) + ".." + number(b.maxY) + ", Z " + number(b.minZ) + ".." +
-                                    number(b.maxZ) + " mm; the machine's travel is " + number(travel->x) + " x " +
-                                    number(travel->y) + " x " + number(travel->z) + " mm"};
+                                "the program spans X " + plainNumber(b.minX) + ".." + plainNumber(b.maxX) +
+                                    ", Y " + plainNumber(b.minY) + ".." + plainNumber(b.maxY) + ", Z " +
+                                    plainNumber(b.minZ) + ".." + plainNumber(b.maxZ) +
+                                    " mm; the machine's travel is " + plainNumber(travel->x) + " x " +
+                                    plainNumber(travel->y) + " x " + plainNumber(travel->z) + " mm"};
     }
     for (const auto& line : lines)
         if (line.size() > kMaxLineChars)

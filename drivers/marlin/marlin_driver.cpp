@@ -3,6 +3,7 @@
 // few commands in flight, resends from a kept window, busy keep-alive, temperature reports, and the
 // firmware's own words when it kills itself.
 #include "marlin/marlin_driver.hpp"
+#include "link/wire_program.hpp"
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
@@ -21,38 +22,16 @@ constexpr auto kStopDrainLimit = std::chrono::milliseconds(2000);
 // Marlin's MAX_CMD_SIZE is 96 bytes with the number and checksum; leave them room.
 constexpr std::size_t kMaxCommandChars = 80;
 
-struct WireProgram {
-    std::vector<std::string> lines;
-    std::vector<std::uint64_t> sourceLine;   // 1-based
-};
+using link::plainNumber;
+using link::WireProgram;
 
 WireProgram wireProgram(const std::string& text) {
-    WireProgram w;
-    std::size_t start = 0;
-    std::uint64_t lineNo = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        ++lineNo;
-        auto wire = wireForm(std::string_view(text).substr(start, end - start));
-        if (!wire.empty()) {
-            w.lines.push_back(std::move(wire));
-            w.sourceLine.push_back(lineNo);
-        }
-        start = end + 1;
-    }
-    return w;
+    return link::wireProgram(text, [](std::string_view line) { return wireForm(line); });
 }
 
 std::vector<std::string> gcodeLines(const std::string& text) { return wireProgram(text).lines; }
 
-std::string number(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-}
-
-std::string seconds(std::chrono::milliseconds ms) { return number(static_cast<double>(ms.count()) / 1000.0); }
+std::string seconds(std::chrono::milliseconds ms) { return plainNumber(static_cast<double>(ms.count()) / 1000.0); }
 
 } // namespace
 
@@ -559,10 +538,11 @@ std::optional<MachineFault> MarlinDriver::checkJob(const JobArtifact& job) const
     if (b.maxX > p.sizeX + 1e-6 || b.maxY > p.sizeY + 1e-6 || b.minX < -1e-6 || b.minY < -1e-6 ||
         b.minZ < p.minZ - 1e-6 || b.maxZ > p.maxZ + 1e-6)
         return MachineFault{"envelope", "",
-                            "the program spans X " + number(b.minX) + ".." + number(b.maxX) + ", Y " + number(b.minY) +
-                                ".." + number(b.maxY) + ", Z " + number(b.minZ) + ".." + number(b.maxZ) +
-                                " mm; the printer's build volume (" + p.name + ") is " + number(p.sizeX) + " x " +
-                                number(p.sizeY) + " x " + number(p.maxZ) + " mm"};
+                            "the program spans X " + plainNumber(b.minX) + ".." + plainNumber(b.maxX) + ", Y " +
+                                plainNumber(b.minY) + ".." + plainNumber(b.maxY) + ", Z " + plainNumber(b.minZ) + ".." +
+                                plainNumber(b.maxZ) +
+                                " mm; the printer's build volume (" + p.name + ") is " + plainNumber(p.sizeX) + " x " +
+                                plainNumber(p.sizeY) + " x " + plainNumber(p.maxZ) + " mm"};
     return std::nullopt;
 }
 

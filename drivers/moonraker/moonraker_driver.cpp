@@ -2,6 +2,7 @@
 // The Moonraker driver: a Klipper printer behind Moonraker's HTTP API, jobs uploaded to the gcodes root with
 // print=true and watched through printer/objects/query (print_stats, virtual_sdcard, display_status).
 #include "moonraker/moonraker_driver.hpp"
+#include "http/json_fields.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -18,31 +19,15 @@ namespace json = boost::json;
 using boost::beast::http::verb;
 using http::HostJobStatus;
 using http::HostResult;
+using http::jsonNumber;
+using http::jsonObject;
+using http::jsonString;
 
 namespace {
 
-std::string str(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-double num(const json::object& o, const char* key, double fallback) {
-    const auto* v = o.if_contains(key);
-    if (!v) return fallback;
-    if (v->is_double()) return v->as_double();
-    if (v->is_int64()) return static_cast<double>(v->as_int64());
-    if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-    return fallback;
-}
-
-const json::object* obj(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_object() ? &v->as_object() : nullptr;
-}
-
 // Moonraker wraps every answer in {"result": ...}.
 const json::object* result(const json::value& v) {
-    return v.is_object() ? obj(v.as_object(), "result") : nullptr;
+    return v.is_object() ? jsonObject(v.as_object(), "result") : nullptr;
 }
 
 } // namespace
@@ -51,15 +36,15 @@ HostJobStatus parseMoonrakerStatus(const std::string& body) {
     boost::system::error_code ec;
     const auto v = json::parse(body, ec);
     const json::object* res = ec ? nullptr : result(v);
-    const json::object* status = res ? obj(*res, "status") : nullptr;
+    const json::object* status = res ? jsonObject(*res, "status") : nullptr;
     if (!status) throw std::runtime_error("printer/objects/query answered no result.status");
     HostJobStatus s;
     double printDuration = 0;
-    if (const auto* ps = obj(*status, "print_stats")) {
-        const std::string state = str(*ps, "state");
-        s.file = str(*ps, "filename");
-        s.message = str(*ps, "message");
-        printDuration = num(*ps, "print_duration", 0);
+    if (const auto* ps = jsonObject(*status, "print_stats")) {
+        const std::string state = jsonString(*ps, "state");
+        s.file = jsonString(*ps, "filename");
+        s.message = jsonString(*ps, "message");
+        printDuration = jsonNumber(*ps, "print_duration", 0);
         if (state == "printing") s.state = HostJobStatus::State::Printing;
         else if (state == "paused") s.state = HostJobStatus::State::Paused;
         else if (state == "complete") s.state = HostJobStatus::State::Complete;
@@ -70,9 +55,9 @@ HostJobStatus parseMoonrakerStatus(const std::string& body) {
         throw std::runtime_error("printer/objects/query answered without print_stats");
     }
     double progress = -1;
-    if (const auto* vs = obj(*status, "virtual_sdcard")) progress = num(*vs, "progress", -1);
+    if (const auto* vs = jsonObject(*status, "virtual_sdcard")) progress = jsonNumber(*vs, "progress", -1);
     if (progress < 0)
-        if (const auto* ds = obj(*status, "display_status")) progress = num(*ds, "progress", -1);
+        if (const auto* ds = jsonObject(*status, "display_status")) progress = jsonNumber(*ds, "progress", -1);
     s.fraction = progress > 0 ? progress : 0;
     if (progress > 0.01 && printDuration > 0) s.secondsLeft = printDuration / progress - printDuration;
     return s;
@@ -210,14 +195,14 @@ void MoonrakerDriver::onSocketMessage(const std::string& text) {
     auto v = json::parse(text, ec);
     if (ec || !v.is_object()) return;
     auto& msg = v.as_object();
-    const std::string method = str(msg, "method");
+    const std::string method = jsonString(msg, "method");
     json::object status;
     if (!cache_.empty()) {
         auto c = json::parse(cache_, ec);
         if (!ec && c.is_object()) status = std::move(c.as_object());
     }
-    if (const auto* res = obj(msg, "result"); res && msg.contains("id")) {
-        const auto* st = obj(*res, "status");
+    if (const auto* res = jsonObject(msg, "result"); res && msg.contains("id")) {
+        const auto* st = jsonObject(*res, "status");
         if (!st) return;
         status = *st;
     } else if (method == "notify_status_update") {
@@ -267,9 +252,9 @@ void MoonrakerDriver::checkKlippy(Done done) {
                                                   "/server/info did not answer as Moonraker does: is " + options_.url +
                                                       " a Moonraker server?"}));
              identity_.firmware = "Moonraker";
-             identity_.version = str(*info, "moonraker_version");
-             identity_.detail = "api " + str(*info, "api_version_string");
-             const std::string state = str(*info, "klippy_state");
+             identity_.version = jsonString(*info, "moonraker_version");
+             identity_.detail = "api " + jsonString(*info, "api_version_string");
+             const std::string state = jsonString(*info, "klippy_state");
              if (state == "ready") return done(HostResult::ok());
              // Klippy's own words are in printer/info's state_message (answered while Klippy is connected).
              send(verb::get, "/printer/info", {}, {}, options_.requestTimeout,
@@ -278,7 +263,7 @@ void MoonrakerDriver::checkKlippy(Done done) {
                       boost::system::error_code jec2;
                       if (!ec2 && r2.status == 200) {
                           const auto v2 = json::parse(r2.body, jec2);
-                          if (const json::object* pi = jec2 ? nullptr : result(v2)) message = str(*pi, "state_message");
+                          if (const json::object* pi = jec2 ? nullptr : result(v2)) message = jsonString(*pi, "state_message");
                       }
                       const std::string reason = state == "shutdown" ? "klippy_shutdown"
                                                  : state == "error"  ? "klippy_error"
@@ -323,7 +308,7 @@ void MoonrakerDriver::upload(const std::string& fileName, const std::string& pro
              const auto v = json::parse(r.body, jec);
              const json::object* o = jec || !v.is_object() ? nullptr : &v.as_object();
              // Older Moonraker answers the upload without the result wrapper.
-             const json::object* rr = o ? (obj(*o, "result") ? obj(*o, "result") : o) : nullptr;
+             const json::object* rr = o ? (jsonObject(*o, "result") ? jsonObject(*o, "result") : o) : nullptr;
              const bool started = rr && rr->contains("print_started") && (*rr).at("print_started").is_bool() &&
                                   (*rr).at("print_started").as_bool();
              const bool queued = rr && rr->contains("print_queued") && (*rr).at("print_queued").is_bool() &&

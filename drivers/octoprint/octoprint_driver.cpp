@@ -2,6 +2,7 @@
 // The OctoPrint driver: a 3D printer behind OctoPrint's REST API (X-Api-Key), jobs uploaded with select+print and
 // watched through /api/job and /api/printer.
 #include "octoprint/octoprint_driver.hpp"
+#include "http/json_fields.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,27 +12,11 @@ namespace json = boost::json;
 using boost::beast::http::verb;
 using http::HostJobStatus;
 using http::HostResult;
+using http::jsonNumber;
+using http::jsonObject;
+using http::jsonString;
 
 namespace {
-
-std::string str(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-double num(const json::object& o, const char* key, double fallback) {
-    const auto* v = o.if_contains(key);
-    if (!v) return fallback;
-    if (v->is_double()) return v->as_double();
-    if (v->is_int64()) return static_cast<double>(v->as_int64());
-    if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-    return fallback;
-}
-
-const json::object* obj(const json::object& o, const char* key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_object() ? &v->as_object() : nullptr;
-}
 
 bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -43,14 +28,14 @@ HostJobStatus parseOctoPrintJob(const std::string& body) {
     const auto v = json::parse(body, ec);
     if (ec || !v.is_object()) throw std::runtime_error("/api/job answered no JSON object");
     const auto& root = v.as_object();
-    const std::string state = str(root, "state");
+    const std::string state = jsonString(root, "state");
     double completion = -1, printTime = -1;
-    if (const auto* job = obj(root, "job"))
-        if (const auto* file = obj(*job, "file")) s.file = str(*file, "name");
-    if (const auto* progress = obj(root, "progress")) {
-        completion = num(*progress, "completion", -1);
-        printTime = num(*progress, "printTime", -1);
-        s.secondsLeft = num(*progress, "printTimeLeft", -1);
+    if (const auto* job = jsonObject(root, "job"))
+        if (const auto* file = jsonObject(*job, "file")) s.file = jsonString(*file, "name");
+    if (const auto* progress = jsonObject(root, "progress")) {
+        completion = jsonNumber(*progress, "completion", -1);
+        printTime = jsonNumber(*progress, "printTime", -1);
+        s.secondsLeft = jsonNumber(*progress, "printTimeLeft", -1);
     }
     s.fraction = completion > 0 ? completion / 100.0 : 0;
     if (startsWith(state, "Printing") || startsWith(state, "Starting") || startsWith(state, "Resuming") ||
@@ -60,7 +45,7 @@ HostJobStatus parseOctoPrintJob(const std::string& body) {
         s.state = HostJobStatus::State::Paused;
     } else if (startsWith(state, "Error") || state == "Offline after error") {
         s.state = HostJobStatus::State::Error;
-        s.message = str(root, "error");
+        s.message = jsonString(root, "error");
         if (s.message.empty()) s.message = state;
     } else if (state == "Operational" && !s.file.empty()) {
         // OctoPrint keeps the last job's file and progress: a full one finished, a partial one was stopped.
@@ -89,8 +74,8 @@ void OctoPrintDriver::identify(Done done) {
                                                       " an OctoPrint server?"}));
              const auto& o = v.as_object();
              identity_.firmware = "OctoPrint";
-             identity_.version = str(o, "server");
-             identity_.detail = "api " + str(o, "api") + (str(o, "text").empty() ? "" : ", " + str(o, "text"));
+             identity_.version = jsonString(o, "server");
+             identity_.detail = "api " + jsonString(o, "api") + (jsonString(o, "text").empty() ? "" : ", " + jsonString(o, "text"));
              done(HostResult::ok());
          });
 }
