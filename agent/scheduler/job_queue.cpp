@@ -203,7 +203,10 @@ bool JobQueue::unitReady(const QueuedUnit& u) {
     st.bind(1, u.orderId).bind(2, u.itemId).bind(3, std::int64_t{u.step - 1}).bind(4, u.unit);
     const bool done = st.step() && st.columnText(0) == "done";
     st.reset();
-    return done;
+    if (!done || !partOnBed_) return done;
+    QueuedUnit before = u;
+    before.step = u.step - 1;
+    return !partOnBed_(before);
 }
 
 std::int64_t JobQueue::firstRequeued(const QueuedUnit& u) {

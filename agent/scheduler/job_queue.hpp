@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -71,11 +72,16 @@ struct QueueEntry {
 // earlier due time (orders without one last), then arrival, then order id, item, route step. Within a job the
 // units start in index order, a scrapped unit (requeued) before the job's next new one. A unit is ready
 // when its order is accepted and in production (not held, cancelled or rejected), its job's earlier units
-// have all started, and, for a later route step, the same unit of the step before it is done. Nothing is
-// kept in memory: a restart sees the same queue.
+// have all started, and, for a later route step, the same unit of the step before it is done and its part is
+// off that step's machine (the bed was cleared: until then the part is not where the next machine works).
+// Nothing is kept in memory: a restart sees the same queue (the scheduler's beds come back from the store).
 class JobQueue {
 public:
     explicit JobQueue(Database& db) : db_(db) {}
+
+    // Whether the part of a unit (matched by order, item, route step and unit index) still lies on a machine
+    // that waits for its bed to be cleared. Set by the scheduler, which knows the beds; unset: never.
+    void setPartOnBed(std::function<bool(const QueuedUnit&)> partOnBed) { partOnBed_ = std::move(partOnBed); }
 
     // The best ready unit for this machine, or nullopt.
     std::optional<QueuedUnit> nextFor(const MachineSlot& machine);
@@ -136,6 +142,7 @@ private:
     void endUnit(const QueuedUnit& u, const char* state, std::int64_t now, std::uint64_t lastLine,
                  const std::string& reason);
     Database& db_;
+    std::function<bool(const QueuedUnit&)> partOnBed_;
 };
 
 } // namespace mto

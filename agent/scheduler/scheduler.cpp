@@ -106,9 +106,24 @@ Scheduler::Scheduler(boost::asio::io_context& io, CommitQueue& commits, OrderSto
       forecastTimer_(io) {
     store_.setRunningWorkPolicy(
         [this](const std::string& machineId, CommandKind kind) { return runningWorkAction(machineId, kind); });
+    queue_.setPartOnBed([this](const QueuedUnit& u) { return partAwaitsClear(u); });
 }
 
-Scheduler::~Scheduler() { store_.setRunningWorkPolicy({}); }
+Scheduler::~Scheduler() {
+    queue_.setPartOnBed({});
+    store_.setRunningWorkPolicy({});
+}
+
+bool Scheduler::partAwaitsClear(const QueuedUnit& u) const {
+    for (const auto& m : machines_) {
+        if (m->bay == Bay::Ready) continue;   // a ready machine's bed is clear (its parts were taken)
+        for (const Placed& p : onBed(*m))
+            if (p.unit.orderId == u.orderId && p.unit.itemId == u.itemId && p.unit.step == u.step &&
+                p.unit.unit == u.unit)
+                return true;
+    }
+    return false;
+}
 
 void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDriver, MachinePolicy policy) {
     auto m = std::make_unique<Machine>();

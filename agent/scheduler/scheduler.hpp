@@ -154,6 +154,8 @@ private:
     };
     // The units on the machine, lead first: the jig run's, or the one unit.
     static std::vector<Placed> onBed(const Machine& m);
+    // Whether this unit's part is on the bed of a machine waiting to be cleared (its later route step waits).
+    bool partAwaitsClear(const QueuedUnit& u) const;
     const Jig* jigFor(const Machine& m, const QueuedUnit& u);
     // Starts a jig run led by `lead`; false when the run cannot be built (the reason is logged).
     bool dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead);

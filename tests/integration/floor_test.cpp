@@ -202,5 +202,35 @@ TEST_F(FloorTest, FiftyMixedJobsRunInPriorityOrderAcrossThreeMachinesAndARouteWa
     test::runLoopUntil(io_, [&] { return stopped; }, 5s);
 }
 
+TEST_F(FloorTest, ALaterRouteStepOnAnotherMachineWaitsUntilThePartIsTakenOffTheFirstMachine) {
+    programs_["laser"] = program("laser", 60);
+    programs_["cnc"] = program("cnc", 60);
+    // Engraved on the laser, then cut out on the router: until the laser's bed is cleared the part lies there,
+    // not on the router, and the router must not start cutting.
+    addOrder({"ORD-TWO", "laser", false, "", 0}, {{"1", "laser_engrave", 0, "laser", "laser", "proof", 1, 5, "laser-400", ""},
+                                                {"1", "cnc_profile", 1, "cnc", "cnc", "proof", 1, 5, "cnc-600", ""}});
+    scheduler_ = std::make_unique<Scheduler>(io_, commits_, store_, queue_, loader(), clock_);
+    addMachine("laser-1", "laser-400", "laser");
+    addMachine("cnc-1", "cnc-600", "cnc");
+    scheduler_->start();
+    scheduler_->poke();
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return scheduler_->bay("laser-1") == Bay::AwaitingClear; }, 60s));
+    scheduler_->poke();   // as any new order or finished job would
+    EXPECT_FALSE(test::runLoopUntil(io_, [&] { return scheduler_->bay("cnc-1") != Bay::Ready; }, 1500ms))
+        << "the router started while the engraved part was still on the laser";
+    EXPECT_EQ(seqOf("ORD-TWO", "production_started", "cnc_profile"), -1);
+    EXPECT_TRUE(queue_.head(10).size() == 1 && queue_.head(10).front().operation == "cnc_profile")
+        << "the cut stays queued meanwhile";
+
+    ASSERT_FALSE(scheduler_->clear("laser-1"));
+    ASSERT_TRUE(test::runLoopUntil(
+        io_, [&] { return test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'done'") == 2; }, 60s));
+    EXPECT_GT(seqOf("ORD-TWO", "production_started", "cnc_profile"), seqOf("ORD-TWO", "job_done", "laser_engrave"));
+
+    bool stopped = false;
+    scheduler_->stop([&] { stopped = true; });
+    test::runLoopUntil(io_, [&] { return stopped; }, 5s);
+}
+
 } // namespace
 } // namespace mto
