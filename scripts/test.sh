@@ -12,11 +12,13 @@ jobs=$(nproc)
 test_jobs=${MTO_TEST_JOBS:-$jobs}
 export CTEST_OUTPUT_ON_FAILURE=1
 
-run_suite() {
+configure() {
   local dir=$1; shift
-  echo "== build $dir ($*)"
   cmake -S . -B "$dir" -G Ninja -DMTO_WERROR=ON "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+}
+
+run_tests() {
+  local dir=$1
   echo "== test $dir"
   # ctest starts the costliest tests first from its cost data; a fresh build directory has none, so it gets the
   # measured seconds of the slow tests (tests/ctest-costs.txt: name, runs, seconds) and the longest ones do not
@@ -26,11 +28,32 @@ run_suite() {
   (cd "$dir" && ctest -j "$test_jobs" --timeout 900)
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== build build (RelWithDebInfo)"
+configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j "$jobs"
+
+# The normal build's tests mostly wait on their peers (broker, agent, emulated machines): the ASan+UBSan build
+# compiles meanwhile in the background under the idle CPU policy, so it only takes processor time the tests
+# leave unused. The benchmarks are not run by ctest; the normal build compiles them, so they are left out here.
+echo "== build build-asan (Debug, ASan+UBSan), in the background while the normal build's tests run"
+configure build-asan -DCMAKE_BUILD_TYPE=Debug -DMTO_SANITIZE=ON -DMTO_BUILD_BENCH=OFF
+idle=(nice -n 19)
+chrt --idle 0 true 2>/dev/null && idle=(chrt --idle 0)
+setsid --wait "${idle[@]}" cmake --build build-asan -j "$jobs" >build-asan/build.log 2>&1 &
+asan_build=$!
+trap 'kill -- -"$asan_build" 2>/dev/null || true' EXIT
+run_tests build
+echo "== waiting for build-asan"
+if ! wait "$asan_build"; then
+  cat build-asan/build.log
+  echo "test.sh: the ASan+UBSan build failed (its whole log is above and in build-asan/build.log)" >&2
+  exit 1
+fi
+trap - EXIT
+tail -n 1 build-asan/build.log
 
 # Any sanitizer report aborts the process at hand, so it fails its test.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
-# The benchmarks are not run by ctest; the normal build compiles them, so they are left out here.
-run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DMTO_SANITIZE=ON -DMTO_BUILD_BENCH=OFF
+run_tests build-asan
