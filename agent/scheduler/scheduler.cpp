@@ -272,6 +272,9 @@ void Scheduler::dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& le
     m.jigRun = std::move(run);
     m.jigId = plate.id;
     m.plateBoxes.clear();
+    m.progress.reset();
+    m.runSeconds = 0;   // not known until sliced
+    m.unitStartedMs = clock_.nowMs();
     machineChanged();
     if (!plateWorkers_) plateWorkers_ = std::make_unique<boost::asio::thread_pool>(1);
     boost::asio::post(*plateWorkers_, [this, mm = &m, plate, placements = std::move(placements), artifacts,
