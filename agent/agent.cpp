@@ -255,7 +255,7 @@ void Agent::addMachines(const Catalog& catalog) {
         if (m.driver != "grbl" && !m.jigs.empty())
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) +
                         "].jigs': jig programs are built for grbl machines (lasers and routers); a printer's plate of "
-                        "several parts comes from the slicer");
+                        "several parts comes from the slicer (plate_max_parts)");
         MachineSlot slot{m.id, m.profile, profile->capability, {}};
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
