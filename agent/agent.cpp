@@ -255,7 +255,7 @@ void Agent::addMachines(const Catalog& catalog) {
         if (m.driver != "grbl" && !m.jigs.empty())
             throw Error(config_.sourcePath.string() + ": key 'machines[" + std::to_string(i) +
                         "].jigs': jig programs are built for grbl machines (lasers and routers); a printer's plate of "
-                        "several parts comes from the slicer");
+                        "several parts comes from the slicer (plate_max_parts)");
         MachineSlot slot{m.id, m.profile, profile->capability, {}};
         const auto& allowed = m.materials.empty() ? catalog.materialsAllowedOn(m.profile)
                                                   : std::set<std::string>(m.materials.begin(), m.materials.end());
@@ -271,7 +271,64 @@ void Agent::addMachines(const Catalog& catalog) {
                                *profile);
             spdlog::info("machine {}: jig {} with {} slots", m.id, m.jigs[k].id, m.jigs[k].slots.size());
         }
+        if (m.plateMaxParts > 1) addPlate(catalog, m, *profile);
     }
+}
+
+void Agent::addPlate(const Catalog& catalog, const MachineConfig& m, const MachineProfile& profile) {
+    // Every SKU rendered from a template on this profile can share a plate; pre-sliced prints have no model.
+    Jig plate{"plate", {}, {}, m.plateMaxParts};
+    auto slicerProfiles = plateSlicerProfiles_;   // filled before the agent runs, read-only afterwards
+    for (const auto& [sku, e] : catalog.entries())
+        for (const Operation& op : e.operations)
+            if (op.generator == "print_scad" && op.machine == profile.name) {
+                plate.partOrigins[sku] = {0, 0};
+                (*slicerProfiles)[sku] = e.printerProfile;
+            }
+    if (plate.partOrigins.empty()) {
+        spdlog::warn("machine {}: plate_max_parts = {}, but no SKU on profile {} is rendered from a template; every "
+                     "print runs alone",
+                     m.id, m.plateMaxParts, profile.name);
+        return;
+    }
+    if (!plateCompiler_) {
+        plateCompiler_ = std::make_unique<PrintJobCompiler>(
+            CompileQueue::printToolOptions(config_.stateDir, config_.sliceCacheMaxBytes));
+        PrintJobCompiler* compiler = plateCompiler_.get();
+        Scheduler::PlateTools tools;
+        tools.hasModel = [compiler](const std::string& sha) { return compiler->modelOf(sha).has_value(); };
+        tools.build = [compiler, slicerProfiles](const Jig& jig, const std::vector<JigPlacement>& placements,
+                                                 const MachineProfile& p, bool withProof) -> std::variant<JigProgram, JigRefusal> {
+            if (placements.empty()) return JigRefusal{"no_units", "no part for plate " + jig.id};
+            auto slicer = slicerProfiles->find(placements.front().sku);
+            if (slicer == slicerProfiles->end())
+                return JigRefusal{"no_units", "plate " + jig.id + " does not take SKU " + placements.front().sku};
+            PlateRequest request;
+            request.profilePath = slicer->second;
+            request.bedX = p.sizeX;
+            request.bedY = p.sizeY;
+            for (const JigPlacement& part : placements) {
+                auto model = part.artifact ? compiler->modelOf(part.artifact->sha256) : std::nullopt;
+                if (!model) return JigRefusal{"slice_failed", "the model of " + part.label + " is no longer kept"};
+                request.parts.push_back({*model});
+            }
+            PlateResult sliced;
+            try {
+                sliced = compiler->compilePlate(request);
+            } catch (const PlateDoesNotFit& e) {
+                return JigRefusal{"does_not_fit", e.what()};
+            } catch (const std::exception& e) {
+                return JigRefusal{"slice_failed", e.what()};
+            }
+            PlateSlice slice{std::move(sliced.artifact), {}};
+            for (const PlacedPart& b : sliced.placed) slice.parts.push_back({b.minX, b.minY, b.maxX - b.minX, b.maxY - b.minY});
+            return buildPlateProgram(jig, placements, std::move(slice), p, withProof);
+        };
+        scheduler_->setPlateTools(std::move(tools));
+    }
+    spdlog::info("machine {}: plates of up to {} parts arranged by the slicer on {} x {} mm ({} SKUs)", m.id,
+                 m.plateMaxParts, profile.sizeX, profile.sizeY, plate.partOrigins.size());
+    scheduler_->addJig(m.id, std::move(plate), profile);
 }
 
 void Agent::addScanners() {

@@ -50,6 +50,11 @@ private:
     void addMachines(const Catalog& catalog);
     // A [[machines.jigs]] table checked against the machine's profile and the catalog (errors name `at`).
     Jig jigOf(const Catalog& catalog, const MachineProfile& profile, const JigConfig& c, const std::string& at) const;
+    // A printer's plate (plate_max_parts > 1): the SKUs rendered from templates on its profile, sliced together.
+    void addPlate(const Catalog& catalog, const MachineConfig& m, const MachineProfile& profile);
+    // The slicer profile of each SKU a plate takes, shared with the plate builder's thread.
+    std::shared_ptr<std::map<std::string, std::filesystem::path>> plateSlicerProfiles_ =
+        std::make_shared<std::map<std::string, std::filesystem::path>>();
     void addScanners();
     std::string control(const std::vector<std::string>& words);
     std::vector<FloorMachine> floorMachines() const;
@@ -68,6 +73,7 @@ private:
     std::unique_ptr<Intake> intake_;
     std::unique_ptr<CompileQueue> compiler_;
     std::unique_ptr<JobQueue> jobQueue_;
+    std::unique_ptr<PrintJobCompiler> plateCompiler_;   // printers' plates; outlives the scheduler that calls it
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<MediaStore> media_;
     std::unique_ptr<MediaQuota> mediaQuota_;

@@ -100,6 +100,7 @@ public:
         return it == entries_.end() ? nullptr : &it->second;
     }
     std::size_t size() const { return entries_.size(); }
+    const std::map<std::string, CatalogEntry>& entries() const { return entries_; }
     void add(CatalogEntry e) { entries_[e.sku] = std::move(e); }
 
     // [machine.<name>] and [material.<name>]; nullptr when the catalog has none by that name.

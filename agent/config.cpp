@@ -249,7 +249,8 @@ public:
         static const std::set<std::string> known{"id", "profile", "driver", "port", "baud", "materials", "dry_run",
                                                  "character_counting", "status_running_ms", "status_idle_ms", "on_hold",
                                                  "on_cancel", "in_flight", "pause_gcode", "resume_gcode", "cancel_gcode",
-                                                 "jigs", "url", "api_key", "api_key_file", "poll_ms"};
+                                                 "jigs", "url", "api_key", "api_key_file", "poll_ms",
+                                                 "plate_max_parts"};
         std::set<std::string> ids;
         for (std::size_t i = 0; i < list->size(); ++i) {
             const std::string at = "machines[" + std::to_string(i) + "]";
@@ -306,6 +307,10 @@ public:
                 fail(at + ".on_cancel", "must be \"finish\" (the running unit ends) or \"stop\" (the job stops at once)");
             m.stopOnCancel = onCancel == "stop";
             m.jigs = readJigs(*t, at);
+            if (t->get("plate_max_parts") && m.driver == "grbl")
+                fail(at + ".plate_max_parts", "is a printer setting (plates are arranged by the slicer); this machine "
+                                              "has driver = \"grbl\" (lasers and routers batch on jigs)");
+            m.plateMaxParts = static_cast<std::size_t>(e.number("plate_max_parts", 1, 1, 100));
             out.push_back(std::move(m));
         }
         return out;

@@ -106,6 +106,10 @@ CompileQueue::CompileQueue(boost::asio::io_context& io, CommitQueue& commits, Or
 
 CompileQueue::~CompileQueue() { stop(); }
 
+PrintToolOptions CompileQueue::printToolOptions(const std::filesystem::path& stateDir, std::uint64_t sliceCacheMaxBytes) {
+    return printOptions(stateDir, sliceCacheMaxBytes);
+}
+
 void CompileQueue::stop() {
     resumeTimer_.cancel();
     retryTimer_.cancel();

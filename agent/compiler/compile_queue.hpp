@@ -49,6 +49,8 @@ public:
     // Orders handed to the pool and not yet finished there.
     std::size_t pending() const { return pending_.load(); }
 
+    // The options of the print tools and slice cache under a state directory (the plates' compiler shares them).
+    static PrintToolOptions printToolOptions(const std::filesystem::path& stateDir, std::uint64_t sliceCacheMaxBytes);
     static std::filesystem::path artifactPath(const std::filesystem::path& stateDir, const std::string& sha);
     static std::filesystem::path mediaPath(const std::filesystem::path& stateDir, const std::string& sha);
     // A stored program with its metadata, checked against its name (sha256 of the program); nullopt when

@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 // Bumped when anything about how a result is produced changes, so old cache entries stop matching.
-constexpr const char* kCacheFormat = "mto-print-cache 2";
+constexpr const char* kCacheFormat = "mto-print-cache 3";
 
 // Where OpenSCAD looks for libraries after the including file's directory (Debian's package).
 const std::vector<fs::path>& systemLibraryDirs() {
@@ -272,6 +272,29 @@ MeshReport parseReport(const std::string& text, const fs::path& file) {
 }
 
 // A scratch directory for one compile, removed with its contents whatever happens.
+// A rendered model is kept beside its G-code as <key>.stl, and found by the program's sha256 through
+// models/<sha>.stl (a relative link), so a plate can place the part again later. Best effort: a part whose
+// model is gone runs on its own.
+fs::path modelLink(const fs::path& cacheDir, const std::string& programSha) {
+    return cacheDir / "models" / (programSha + ".stl");
+}
+
+void linkModel(const fs::path& cacheDir, const std::string& key, const std::string& programSha) {
+    std::error_code ec;
+    if (!fs::exists(cacheDir / (key + ".stl"), ec)) return;
+    const fs::path link = modelLink(cacheDir, programSha);
+    if (fs::exists(link, ec)) return;
+    fs::create_directories(link.parent_path(), ec);
+    fs::remove(link, ec);   // a dangling link left by a trim
+    fs::create_symlink(fs::path("..") / (key + ".stl"), link, ec);
+}
+
+void keepModel(const fs::path& cacheDir, const std::string& key, const fs::path& stl, const std::string& programSha) {
+    std::error_code ec;
+    fs::rename(stl, cacheDir / (key + ".stl"), ec);
+    if (!ec) linkModel(cacheDir, key, programSha);
+}
+
 class WorkDir {
 public:
     explicit WorkDir(const fs::path& parent) {
@@ -462,6 +485,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
         std::error_code touched;   // the record's time is its last use, for trimming (best effort)
         fs::last_write_time(reportFile, fs::file_time_type::clock::now(), touched);
         result.artifact = artifactFromGcode(readWhole(gcodeFile, "cached G-code"));
+        linkModel(options_.cacheDir, result.cacheKey, result.artifact.sha256);
         result.cacheHit = true;
         result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
         return result;
@@ -527,6 +551,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     if (result.artifact.workMm <= 0)
         throw Error(what + ": prusa-slicer produced G-code without extruding moves (" + tail(sliced) + ")");
     publish(gcodeFile, program);
+    keepModel(options_.cacheDir, result.cacheKey, stl, result.artifact.sha256);
     publish(reportFile, reportJson(m, result));
     if (options_.cacheMaxBytes > 0) trimCache(options_.cacheDir, options_.cacheMaxBytes);
     result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
@@ -589,6 +614,8 @@ std::size_t PrintJobCompiler::trimCache(const fs::path& cacheDir, std::uint64_t 
         if (ec) continue;
         const std::uint64_t gcodeBytes = fs::file_size(e.gcode, ec);
         e.bytes += ec ? 0 : gcodeBytes;
+        const std::uint64_t modelBytes = fs::file_size(fs::path(e.report).replace_extension(".stl"), ec);
+        e.bytes += ec ? 0 : modelBytes;
         total += e.bytes;
         entries.push_back(std::move(e));
     }
@@ -600,10 +627,152 @@ std::size_t PrintJobCompiler::trimCache(const fs::path& cacheDir, std::uint64_t 
         // The record goes first: without it the G-code beside it is never read, even if removing it fails.
         if (!fs::remove(e.report, ec) || ec) continue;
         fs::remove(e.gcode, ec);
+        fs::remove(fs::path(e.report).replace_extension(".stl"), ec);
         total -= e.bytes;
         ++removed;
     }
+    // Links to models trimmed away.
+    for (const auto& f : fs::directory_iterator(cacheDir / "models", ec))
+        if (!fs::exists(f.path(), ec)) fs::remove(f.path(), ec);
     return removed;
+}
+
+std::optional<fs::path> PrintJobCompiler::modelOf(const std::string& programSha) const {
+    if (programSha.empty() || programSha.find('/') != std::string::npos) return std::nullopt;
+    const fs::path link = modelLink(options_.cacheDir, programSha);
+    std::error_code ec;
+    if (!fs::is_regular_file(link, ec)) return std::nullopt;   // follows the link: a trimmed model is none
+    return link;
+}
+
+std::map<std::string, PlacedPart> PrintJobCompiler::objectExtents(const std::string& program) {
+    static constexpr std::string_view kStart = "; printing object ";
+    static constexpr std::string_view kStop = "; stop printing object";
+    std::map<std::string, PlacedPart> out;
+    std::map<std::string, bool> seen;
+    std::string current;
+    double x = 0, y = 0;
+    std::size_t begin = 0;
+    while (begin < program.size()) {
+        std::size_t end = program.find('\n', begin);
+        if (end == std::string::npos) end = program.size();
+        std::string_view line = std::string_view(program).substr(begin, end - begin);
+        begin = end + 1;
+        if (line.substr(0, kStart.size()) == kStart) {
+            std::string_view name = line.substr(kStart.size());
+            const auto id = name.rfind(" id:");
+            current = std::string(id == std::string_view::npos ? name : name.substr(0, id));
+            continue;
+        }
+        if (line.substr(0, kStop.size()) == kStop) {
+            current.clear();
+            continue;
+        }
+        const auto ws = words(line);
+        if (ws.empty() || ws[0].letter != 'G' || (ws[0].value != 0 && ws[0].value != 1)) continue;
+        double toX = x, toY = y, e = 0;
+        for (std::size_t i = 1; i < ws.size(); ++i) {
+            if (ws[i].letter == 'X') toX = ws[i].value;
+            if (ws[i].letter == 'Y') toY = ws[i].value;
+            if (ws[i].letter == 'E') e = ws[i].value;
+        }
+        if (!current.empty() && e > 0 && (toX != x || toY != y)) {
+            PlacedPart& p = out[current];
+            if (!seen[current]) {
+                p = {std::min(x, toX), std::min(y, toY), std::max(x, toX), std::max(y, toY)};
+                seen[current] = true;
+            }
+            p.minX = std::min({p.minX, x, toX});
+            p.minY = std::min({p.minY, y, toY});
+            p.maxX = std::max({p.maxX, x, toX});
+            p.maxY = std::max({p.maxY, y, toY});
+        }
+        x = toX;
+        y = toY;
+    }
+    return out;
+}
+
+PlateResult PrintJobCompiler::compilePlate(const PlateRequest& req) {
+    if (req.parts.empty()) throw Error("a plate needs at least one part");
+    const std::string profileText = readWhole(req.profilePath, "slicer profile");
+    std::ostringstream key;
+    auto field = [&](const std::string& label, const std::string& data) {
+        key << label << ' ' << data.size() << '\n' << data << '\n';
+    };
+    key << kCacheFormat << "\nplate\n";
+    for (const PlatePart& p : req.parts) field("model", sha256Hex(readWhole(p.model, "part model")));
+    field("profile", profileText);
+    field("bed", shortestNumber(req.bedX) + "x" + shortestNumber(req.bedY));
+    field("tools", toolVersions());
+    const std::string cacheKey = "plate-" + sha256Hex(key.str());
+    const fs::path gcodeFile = options_.cacheDir / (cacheKey + ".gcode");
+    const fs::path recordFile = options_.cacheDir / (cacheKey + ".json");
+    auto partName = [](std::size_t i) { return "part-" + std::to_string(i) + ".stl"; };
+
+    PlateResult result;
+    std::string program;
+    if (fs::exists(recordFile) && fs::exists(gcodeFile)) {
+        program = readWhole(gcodeFile, "cached plate G-code");
+        std::error_code touched;
+        fs::last_write_time(recordFile, fs::file_time_type::clock::now(), touched);
+        result.cacheHit = true;
+    } else {
+        WorkDir work(options_.cacheDir / "work");
+        const fs::path gcode = work.path() / "plate.gcode";
+        std::vector<std::string> slice = options_.slicerWrapper;
+        for (const std::string& a : {options_.prusaSlicer, std::string("--export-gcode"), std::string("--load"),
+                                     fs::absolute(req.profilePath).string(), std::string("--merge"),
+                                     std::string("--gcode-label-objects")})
+            slice.push_back(a);
+        if (req.bedX > 0 && req.bedY > 0) {
+            const std::string x = fixed(req.bedX), y = fixed(req.bedY);
+            slice.push_back("--bed-shape");
+            slice.push_back("0x0," + x + "x0," + x + "x" + y + ",0x" + y);
+        }
+        slice.push_back("-o");
+        slice.push_back(gcode.string());
+        // Named by position, so the labels in the program say which part is which.
+        for (std::size_t i = 0; i < req.parts.size(); ++i) {
+            std::error_code ec;
+            fs::copy_file(req.parts[i].model, work.path() / partName(i), ec);
+            if (ec) throw Error("cannot copy the model " + req.parts[i].model.string() + " of plate part " +
+                                std::to_string(i) + ": " + ec.message());
+            slice.push_back(partName(i));
+        }
+        Subprocess slicer(slice);
+        slicer.workingDirectory(work.path()).timeout(options_.sliceTimeout);
+        for (const auto& [k, v] : options_.environment) slicer.environment(k, v);
+        const SubprocessResult sliced = run(slicer);
+        const std::string what = "a plate of " + std::to_string(req.parts.size()) + " parts";
+        if (sliced.timedOut)
+            throw Error(what + ": prusa-slicer " + sliced.describe() + "; the limit is " +
+                        std::to_string(options_.sliceTimeout.count()) + " ms");
+        const std::string said = sliced.err + "\n" + sliced.out;
+        if (said.find("could not fit") != std::string::npos || said.find("outside of the print volume") != std::string::npos ||
+            said.find("outside the print volume") != std::string::npos)
+            throw PlateDoesNotFit(what + " does not fit on the " + fixed(req.bedX, 0) + " x " + fixed(req.bedY, 0) +
+                                  " mm bed (prusa-slicer cannot arrange them: " + firstLineContaining(said, "could not") + ")");
+        if (!sliced.succeeded() || !fs::exists(gcode) || fs::file_size(gcode) == 0)
+            throw Error(what + ": prusa-slicer failed (" + sliced.describe() + ") with profile " +
+                        req.profilePath.string() + ": " + tail(sliced));
+        program = readWhole(gcode, "sliced plate G-code");
+    }
+    const auto extents = objectExtents(program);
+    for (std::size_t i = 0; i < req.parts.size(); ++i) {
+        auto at = extents.find(partName(i));
+        if (at == extents.end())
+            throw Error("the plate's program prints nothing of part " + std::to_string(i) +
+                        " (no object labelled " + partName(i) + ")");
+        result.placed.push_back(at->second);
+    }
+    result.artifact = artifactFromGcode(program);
+    if (!result.cacheHit) {
+        publish(gcodeFile, program);
+        publish(recordFile, "{\"parts\":" + std::to_string(req.parts.size()) + "}\n");
+        if (options_.cacheMaxBytes > 0) trimCache(options_.cacheDir, options_.cacheMaxBytes);
+    }
+    return result;
 }
 
 JobArtifact PrintJobCompiler::compilePreSliced(const fs::path& gcodePath) const {

@@ -10,11 +10,13 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "compiler/subprocess.hpp"
+#include "mto/error.hpp"
 #include "mto/job.hpp"
 
 namespace mto {
@@ -95,6 +97,35 @@ struct PrintCompileResult {
     std::chrono::milliseconds totalTime{0};
 };
 
+// One part of a plate: the model of a unit, found by its sliced program's sha256 (modelOf).
+struct PlatePart {
+    std::filesystem::path model;   // binary or ASCII STL
+};
+
+// Several parts printed together: the slicer arranges them on the bed and slices them as one program.
+struct PlateRequest {
+    std::vector<PlatePart> parts{};
+    std::filesystem::path profilePath{};   // prusa-slicer .ini
+    double bedX = 0, bedY = 0;             // the bed the slicer arranges on, mm (0: the profile's bed_shape)
+};
+
+// Where the slicer put one part: the extent of its extruding moves on the bed, mm.
+struct PlacedPart {
+    double minX = 0, minY = 0, maxX = 0, maxY = 0;
+};
+
+struct PlateResult {
+    JobArtifact artifact{};              // the plate's program; estimatedSeconds is the slicer's figure
+    std::vector<PlacedPart> placed{};    // one per request part, same order
+    bool cacheHit = false;
+};
+
+// compilePlate's refusal when the parts do not fit on the bed together (the slicer cannot arrange them).
+class PlateDoesNotFit : public Error {
+public:
+    using Error::Error;
+};
+
 // Thread-safe: compiles may run in parallel; two compiles of the same inputs both do the work and the
 // cache keeps one result (files are published by rename).
 class PrintJobCompiler {
@@ -105,6 +136,20 @@ public:
     // anything. Throws mto::Error with what to fix: a bad parameter, a missing font or tool, a model
     // that fails the expectation, a tool that failed or timed out (with the end of its stderr).
     PrintCompileResult compile(const PrintRequest& request);
+
+    // The parts arranged by the slicer on one bed (prusa-slicer --merge, its auto-arrange, object labels) and
+    // sliced as one program, cached by the models, profile, bed and tools like single parts, so the same
+    // parts give the same program again (a restarted plate). Throws PlateDoesNotFit when the slicer cannot
+    // place them all, mto::Error for any other failure (a model missing, the slicer failing, a part absent
+    // from the program).
+    PlateResult compilePlate(const PlateRequest& request);
+
+    // The model compile() rendered for the program with this sha256, while the cache keeps it; nullopt
+    // otherwise (a pre-sliced SKU has none).
+    std::optional<std::filesystem::path> modelOf(const std::string& programSha) const;
+
+    // Where each labelled object (prusa-slicer's "; printing object <name> ..." comments) extruded, by name.
+    static std::map<std::string, PlacedPart> objectExtents(const std::string& program);
 
     // A ready-sliced G-code file shipped with the SKU. Throws mto::Error when it is unreadable or has
     // no extruding moves.

@@ -199,4 +199,43 @@ std::variant<JigProgram, JigRefusal> buildJigProgram(const Jig& jig, const std::
     return out;
 }
 
+std::variant<JigProgram, JigRefusal> buildPlateProgram(const Jig& plate, const std::vector<JigPlacement>& placements,
+                                                       PlateSlice slice, const MachineProfile& profile, bool withProof) {
+    if (placements.empty()) return refuse("no_units", "no part to place on plate " + plate.id);
+    if (slice.parts.size() != placements.size())
+        return refuse("slice_failed", "the slicer placed " + std::to_string(slice.parts.size()) + " parts of " +
+                                          std::to_string(placements.size()));
+    std::vector<ProofMark> marks;
+    for (std::size_t i = 0; i < placements.size(); ++i) {
+        const JigPlacement& p = placements[i];
+        if (!p.artifact || p.artifact->capability != "fdm" || p.artifact->format != "gcode-marlin")
+            return refuse("not_gcode", "the program of " + p.label + " is not a Marlin print; plates take fdm prints");
+        if (!plate.holds(p.sku)) return refuse("no_units", "plate " + plate.id + " does not take SKU " + p.sku);
+        marks.push_back({slice.parts[i], std::to_string(i) + " " + p.label});
+    }
+    JigProgram out;
+    out.artifact = std::move(slice.artifact);
+    auto parsed = GcodeProgram::parse(out.artifact.program);
+    if (auto* e = std::get_if<GcodeParseError>(&parsed))
+        return refuse("check_failed", "the plate program does not parse at line " + std::to_string(e->line) + ": " + e->message);
+    const GcodeProgram& program = std::get<GcodeProgram>(parsed);
+    const auto violations = GcodeChecker(profile).check(program);
+    if (!violations.empty())
+        return refuse("check_failed", "the plate program breaks " + profile.name + "'s rules: " + violations.front().reason +
+                                          " at line " + std::to_string(violations.front().line) + ": " +
+                                          violations.front().message);
+    // The slicer models its firmware's planner better than the estimator does (as for single prints).
+    const double slicerSeconds = out.artifact.estimatedSeconds;
+    GcodeEstimator::annotate(out.artifact, program, profile);
+    if (slicerSeconds > 0) out.artifact.estimatedSeconds = slicerSeconds;
+    out.placed = std::move(slice.parts);
+    if (withProof)
+        out.proofPng = ProofRenderer(profile)
+                           .renderProof({&program}, {}, "plate " + plate.id + ": " + std::to_string(placements.size()) +
+                                                            " parts",
+                                        marks)
+                           .png;
+    return out;
+}
+
 } // namespace mto

@@ -70,6 +70,13 @@ struct Scheduler::Machine {
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
     double runSeconds = 0;                  // estimate of the program on the machine
+    bool preparing = false;                 // a plate for the units on its bed is being sliced; nothing sent yet
+    std::vector<WorkArea> plateBoxes;       // where the slicer put each part of the plate on the machine, by slot
+};
+
+struct Scheduler::PlateOutcome {
+    std::variant<JigProgram, JigRefusal> built;
+    std::size_t parts = 0;   // of the run's units, the first this many are on the plate
 };
 
 // Routes one driver's reports to its machine.
@@ -106,23 +113,14 @@ Scheduler::Scheduler(boost::asio::io_context& io, CommitQueue& commits, OrderSto
       forecastTimer_(io) {
     store_.setRunningWorkPolicy(
         [this](const std::string& machineId, CommandKind kind) { return runningWorkAction(machineId, kind); });
-    queue_.setPartOnBed([this](const QueuedUnit& u) { return partAwaitsClear(u); });
+    queue_.setPartOnBed([this](const QueuedUnit& u) { return onABed(u); });
 }
 
 Scheduler::~Scheduler() {
+    *alive_ = false;
+    if (plateWorkers_) plateWorkers_->join();
     queue_.setPartOnBed({});
     store_.setRunningWorkPolicy({});
-}
-
-bool Scheduler::partAwaitsClear(const QueuedUnit& u) const {
-    for (const auto& m : machines_) {
-        if (m->bay == Bay::Ready) continue;   // a ready machine's bed is clear (its parts were taken)
-        for (const Placed& p : onBed(*m))
-            if (p.unit.orderId == u.orderId && p.unit.itemId == u.itemId && p.unit.step == u.step &&
-                p.unit.unit == u.unit)
-                return true;
-    }
-    return false;
 }
 
 void Scheduler::addMachine(const MachineSlot& slot, const DriverFactory& makeDriver, MachinePolicy policy) {
@@ -151,7 +149,12 @@ const Jig* Scheduler::jigFor(const Machine& m, const QueuedUnit& u) {
     if (m.jigs.empty()) return nullptr;
     const std::string sku = queue_.skuOf(u);
     for (const Jig& j : m.jigs)
-        if (j.holds(sku)) return &j;
+        if (j.holds(sku)) {
+            // A print goes on a plate only when its model is kept; else it runs alone.
+            if (j.isPlate() && (!plateTools_.build || !plateTools_.hasModel || !plateTools_.hasModel(u.artifactSha)))
+                return nullptr;
+            return &j;
+        }
     return nullptr;
 }
 
@@ -167,7 +170,9 @@ std::variant<JigProgram, std::string> Scheduler::jigProgram(Machine& m, const Ji
         placements.push_back({&artifacts.back(), queue_.skuOf(p.unit), static_cast<std::size_t>(p.slot),
                               p.unit.orderId + "/" + p.unit.itemId + "#" + std::to_string(p.unit.unit)});
     }
-    auto built = buildJigProgram(jig, placements, m.profile, withProof);
+    if (jig.isPlate() && !plateTools_.build) return "plates cannot be built on this agent";
+    auto built = jig.isPlate() ? plateTools_.build(jig, placements, m.profile, withProof)
+                               : buildJigProgram(jig, placements, m.profile, withProof);
     if (auto* r = std::get_if<JigRefusal>(&built)) return r->reason + ": " + r->message;
     auto& program = std::get<JigProgram>(built);
     if (auto why = m.driver->check(program.artifact)) return "the machine refuses the jig program: " + why->message;
@@ -197,24 +202,170 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
         return false;
     }
     auto& program = std::get<JigProgram>(built);
-    m.jigProofSha.clear();
-    if (!program.proofPng.empty()) {
-        try {
-            const std::string sha = sha256Hex(program.proofPng);
-            proofWriter_(sha, program.proofPng);
-            m.jigProofSha = sha;
-            m.jigProofBytes = static_cast<std::int64_t>(program.proofPng.size());
-        } catch (const std::exception& e) {
-            // The proof shows the run; it does not hold the floor up.
-            spdlog::warn("machine {}: the proof of jig {} cannot be stored: {}", m.slot.machineId, jig.id, e.what());
-        }
-    }
+    keepProof(m, jig, program);
     m.unit = run.front().unit;
     m.jigRun = std::move(run);
     m.jigId = jig.id;
     spdlog::info("machine {}: jig {} with {} of {} slots, {:.0f} s estimated", m.slot.machineId, jig.id, m.jigRun.size(),
                  jig.slots.size(), program.artifact.estimatedSeconds);
     startUnit(m, std::move(program.artifact), Start::New);
+    return true;
+}
+
+void Scheduler::keepProof(Machine& m, const Jig& jig, const JigProgram& program) {
+    m.jigProofSha.clear();
+    if (program.proofPng.empty() || !proofWriter_) return;
+    try {
+        const std::string sha = sha256Hex(program.proofPng);
+        proofWriter_(sha, program.proofPng);
+        m.jigProofSha = sha;
+        m.jigProofBytes = static_cast<std::int64_t>(program.proofPng.size());
+    } catch (const std::exception& e) {
+        // The proof shows the run; it does not hold the floor up.
+        spdlog::warn("machine {}: the proof of jig {} cannot be stored: {}", m.slot.machineId, jig.id, e.what());
+    }
+}
+
+bool Scheduler::onABed(const QueuedUnit& u, const Machine* except) const {
+    for (const auto& mp : machines_) {
+        if (mp.get() == except || mp->bay == Bay::Ready) continue;   // a ready machine's bed is clear
+        for (const Placed& p : onBed(*mp))
+            if (p.unit.orderId == u.orderId && p.unit.itemId == u.itemId && p.unit.step == u.step &&
+                p.unit.unit == u.unit)
+                return true;
+    }
+    return false;
+}
+
+void Scheduler::dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& lead) {
+    std::vector<Placed> run;
+    try {
+        for (auto& u : queue_.batchFor(m.slot, lead, plate.capacity())) {
+            // Units another machine holds, and prints whose model is gone (they run alone later), stay out.
+            if (!run.empty() && (onABed(u, &m) || !plateTools_.hasModel(u.artifactSha))) continue;
+            run.push_back({std::move(u), static_cast<std::int64_t>(run.size())});
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
+        return;
+    }
+    if (run.size() < 2) {
+        dispatchOne(m, lead);
+        return;
+    }
+    auto artifacts = std::make_shared<std::vector<JobArtifact>>();
+    std::vector<JigPlacement> placements;
+    artifacts->reserve(run.size());
+    for (const Placed& p : run) {
+        auto artifact = loader_(p.unit.artifactSha);
+        if (!artifact) {
+            spdlog::error("scheduler: program {} of {} cannot be read; {} waits", p.unit.artifactSha, jobIdOf(p.unit),
+                          m.slot.machineId);
+            return;
+        }
+        artifacts->push_back(std::move(*artifact));
+        placements.push_back({&artifacts->back(), queue_.skuOf(p.unit), static_cast<std::size_t>(p.slot),
+                              p.unit.orderId + "/" + p.unit.itemId + "#" + std::to_string(p.unit.unit)});
+    }
+    // The units are on this bed from now on, so no other machine takes them while the slicer works.
+    m.bay = Bay::Running;
+    m.preparing = true;
+    m.unit = run.front().unit;
+    m.jigRun = std::move(run);
+    m.jigId = plate.id;
+    m.plateBoxes.clear();
+    m.progress.reset();
+    m.runSeconds = 0;   // not known until sliced
+    m.unitStartedMs = clock_.nowMs();
+    machineChanged();
+    if (!plateWorkers_) plateWorkers_ = std::make_unique<boost::asio::thread_pool>(1);
+    boost::asio::post(*plateWorkers_, [this, mm = &m, plate, placements = std::move(placements), artifacts,
+                                       build = plateTools_.build, profile = m.profile, withProof = static_cast<bool>(proofWriter_),
+                                       alive = alive_, machineId = m.slot.machineId]() mutable {
+        PlateOutcome outcome{JigRefusal{"no_units", "no parts"}, placements.size()};
+        // A plate that does not fit is tried again with one part fewer: the last in queue order waits.
+        for (; outcome.parts >= 2; --outcome.parts) {
+            try {
+                const std::vector<JigPlacement> parts(placements.begin(),
+                                                     placements.begin() + static_cast<std::ptrdiff_t>(outcome.parts));
+                outcome.built = build(plate, parts, profile, withProof);
+            } catch (const std::exception& e) {
+                outcome.built = JigRefusal{"slice_failed", e.what()};
+            }
+            auto* r = std::get_if<JigRefusal>(&outcome.built);
+            if (!r || r->reason != "does_not_fit") break;
+            spdlog::warn("machine {}: plate with {} parts: {}; trying {} parts", machineId, outcome.parts, r->message,
+                         outcome.parts - 1);
+        }
+        boost::asio::post(io_, [this, mm, alive, plate, outcome = std::move(outcome)]() mutable {
+            if (!*alive) return;
+            finishPlate(*mm, plate, std::move(outcome));
+        });
+    });
+}
+
+void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) {
+    m.preparing = false;
+    const QueuedUnit lead = m.jigRun.front().unit;
+    auto release = [&] {
+        m.bay = Bay::Ready;
+        m.unit.reset();
+        m.jigRun.clear();
+        m.jigId.clear();
+        m.plateBoxes.clear();
+        machineChanged();
+    };
+    if (stopping_) {
+        release();
+        return;
+    }
+    if (m.driver->state() != MachineState::Idle) {
+        // The printer went away while the slicer worked; the units stay queued (the slice is cached).
+        spdlog::warn("machine {}: is {} after its plate was sliced; the plate waits", m.slot.machineId,
+                     toString(m.driver->state()));
+        release();
+        return;
+    }
+    std::string why;
+    if (auto* r = std::get_if<JigRefusal>(&outcome.built)) why = r->reason + ": " + r->message;
+    else if (auto refused = m.driver->check(std::get<JigProgram>(outcome.built).artifact))
+        why = "the machine refuses the plate program: " + refused->message;
+    if (outcome.parts < 2 || !why.empty()) {
+        // The lead has a checked program of its own: it runs alone rather than waiting for a plate.
+        spdlog::warn("machine {}: no plate for {} ({}); it runs alone", m.slot.machineId, jobIdOf(lead),
+                     why.empty() ? "not even two parts fit on the bed" : why);
+        release();
+        if (m.driver->state() == MachineState::Idle) dispatchOne(m, lead);
+        poke();
+        return;
+    }
+    auto& program = std::get<JigProgram>(outcome.built);
+    m.jigRun.resize(outcome.parts);
+    m.plateBoxes = program.placed;
+    keepProof(m, plate, program);
+    spdlog::info("machine {}: plate {} with {} parts, {:.0f} s estimated by the slicer", m.slot.machineId, plate.id,
+                 m.jigRun.size(), program.artifact.estimatedSeconds);
+    startUnit(m, std::move(program.artifact), Start::New);
+    poke();   // units left off the plate may go to another machine
+}
+
+bool Scheduler::dispatchOne(Machine& m, const QueuedUnit& next) {
+    auto artifact = loader_(next.artifactSha);
+    if (!artifact) {
+        spdlog::error("scheduler: program {} of {} cannot be read; {} waits", next.artifactSha, jobIdOf(next),
+                      m.slot.machineId);
+        return false;
+    }
+    if (auto why = m.driver->check(*artifact)) {
+        // This machine cannot run it as it is set up now; the unit stays queued for another machine or a fix.
+        spdlog::warn("scheduler: {} refuses {}: {} ({})", m.slot.machineId, jobIdOf(next), why->reason, why->message);
+        return false;
+    }
+    m.unit = next;
+    m.jigRun.clear();
+    m.jigId.clear();
+    m.plateBoxes.clear();
+    startUnit(m, std::move(*artifact), Start::New);
     return true;
 }
 
@@ -308,26 +459,18 @@ void Scheduler::dispatch(Machine& m) {
         return;
     }
     if (!next) return;
+    // Taken by a machine whose start is not committed yet, or on a plate being sliced: the next round sees.
+    if (onABed(*next, &m)) return;
     if (const Jig* jig = jigFor(m, *next)) {
+        if (jig->isPlate()) {
+            dispatchPlate(m, *jig, *next);
+            return;
+        }
         // With a jig on the bed the part goes in a slot, even alone; a run that cannot be built waits.
         dispatchJig(m, *jig, *next);
         return;
     }
-    auto artifact = loader_(next->artifactSha);
-    if (!artifact) {
-        spdlog::error("scheduler: program {} of {} cannot be read; {} waits", next->artifactSha, jobIdOf(*next),
-                      m.slot.machineId);
-        return;
-    }
-    if (auto why = m.driver->check(*artifact)) {
-        // This machine cannot run it as it is set up now; the unit stays queued for another machine or a fix.
-        spdlog::warn("scheduler: {} refuses {}: {} ({})", m.slot.machineId, jobIdOf(*next), why->reason, why->message);
-        return;
-    }
-    m.unit = next;
-    m.jigRun.clear();
-    m.jigId.clear();
-    startUnit(m, std::move(*artifact), Start::New);
+    dispatchOne(m, *next);
 }
 
 void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint64_t fromLine) {
@@ -387,6 +530,7 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
                     mm->unit.reset();
                     mm->jigRun.clear();
                     mm->jigId.clear();
+                    mm->plateBoxes.clear();
                 }
                 return;
             }
@@ -399,7 +543,7 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
 }
 
 void Scheduler::followOrders(Machine& m) {
-    if (m.bay != Bay::Running || !m.unit || m.stoppingForCancel) return;
+    if (m.bay != Bay::Running || !m.unit || m.stoppingForCancel || m.preparing) return;
     for (const Placed& p : m.jigRun)
         if (p.unit.orderId != m.unit->orderId) return;   // a run mixing orders finishes (see the invariants)
     const auto found = store_.orderState(m.unit->orderId);
@@ -568,6 +712,7 @@ std::optional<std::string> Scheduler::clear(const std::string& machineId) {
     m->unit.reset();
     m->jigRun.clear();
     m->jigId.clear();
+    m->plateBoxes.clear();
     commits_.submit([this, m] { setBay(*m, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
     spdlog::info("machine {}: bed cleared", machineId);
     return std::nullopt;
@@ -590,6 +735,7 @@ std::optional<std::string> Scheduler::restart(const std::string& machineId) {
     if (!m->jigRun.empty()) {
         auto program = rebuildJigRun(*m);
         if (auto* why = std::get_if<std::string>(&program)) return *why;
+        m->plateBoxes = std::get<JigProgram>(program).placed;
         startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Restart);
         return std::nullopt;
     }
@@ -622,6 +768,7 @@ std::optional<std::string> Scheduler::resume(const std::string& machineId) {
         // The same units in the same slots give the same program, so the line numbers still hold.
         auto program = rebuildJigRun(*m);
         if (auto* why = std::get_if<std::string>(&program)) return *why;
+        m->plateBoxes = std::get<JigProgram>(program).placed;
         startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Resume, lastLine);
         return std::nullopt;
     }
@@ -710,6 +857,12 @@ json::object Scheduler::unitData(const Machine& m, const QueuedUnit& u, std::int
     if (slot >= 0) {
         data["jig"] = m.jigId;
         data["slot"] = slot;
+        // A plate's part: the centre of where the slicer put it on the bed (known since the plate was sliced).
+        if (static_cast<std::size_t>(slot) < m.plateBoxes.size()) {
+            const WorkArea& b = m.plateBoxes[static_cast<std::size_t>(slot)];
+            data["plate_x"] = std::round((b.x + b.width / 2) * 10) / 10;
+            data["plate_y"] = std::round((b.y + b.height / 2) * 10) / 10;
+        }
     }
     return data;
 }
@@ -748,7 +901,7 @@ void Scheduler::runForecast() {
             const Machine& m = *mp;
             std::map<std::string, std::size_t> jigSlots;
             for (const Jig& j : m.jigs)
-                for (const auto& [sku, origin] : j.partOrigins) jigSlots.emplace(sku, j.slots.size());
+                for (const auto& [sku, origin] : j.partOrigins) jigSlots.emplace(sku, j.capacity());
             switch (m.bay) {
             case Bay::Ready:
                 if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots});

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +57,10 @@ struct MachinePolicy {
 //   its `jig` and `slot`; the machine's bay and its stored unit are the lead's (slot 0), and the run's other
 //   units are found again from the store by machine and start (JobQueue::jigRunOf). A restart or resume
 //   rebuilds the same program from the same units in the same slots. One bed clear ends the whole run.
+// - Plates are jig runs whose slots the slicer chooses. While a plate is sliced (off the loop) its machine is
+//   Running with `preparing` set and its units on its bed, so no other machine takes them; nothing is committed
+//   until the plate starts. A plate that does not fit is sliced again with one part fewer; a lead that cannot
+//   go on a plate of two runs alone with its own program.
 // - Hold and cancel policies act on a jig run only when all its units belong to one order; a run mixing
 //   orders finishes (stopping it would spoil the other orders' parts).
 class Scheduler {
@@ -75,6 +80,17 @@ public:
     // Where the proof of a jig run goes (the media store), by its sha256; none: jig runs have no proof.
     using ProofWriter = std::function<void(const std::string& sha, const std::string& png)>;
     void setProofWriter(ProofWriter w) { proofWriter_ = std::move(w); }
+    // Plates (a Jig with plateParts > 0 on a printer): whether a unit's model is kept for a plate (by its
+    // program's sha256), and the plate's program from the parts (the slicer arranges them; blocking, thread-safe:
+    // called on a worker thread for a new plate, on the loop for a restart, which the slice cache answers).
+    // Without them plates are not built and every print runs alone.
+    struct PlateTools {
+        std::function<bool(const std::string& sha)> hasModel;
+        std::function<std::variant<JigProgram, JigRefusal>(const Jig&, const std::vector<JigPlacement>&,
+                                                           const MachineProfile&, bool withProof)>
+            build;
+    };
+    void setPlateTools(PlateTools t) { plateTools_ = std::move(t); }
     // Reads the bays from the store (a unit a crash left running becomes interrupted, its machine needs
     // attention), then starts the drivers.
     void start();
@@ -154,11 +170,22 @@ private:
     };
     // The units on the machine, lead first: the jig run's, or the one unit.
     static std::vector<Placed> onBed(const Machine& m);
-    // Whether this unit's part is on the bed of a machine waiting to be cleared (its later route step waits).
-    bool partAwaitsClear(const QueuedUnit& u) const;
+    // Whether this unit (order, item, route step, index) is on the bed of a machine other than `except` that is
+    // not ready: running, being sliced onto a plate, interrupted, or finished and waiting for its bed to be
+    // cleared. A unit on a bed is not dispatched again, and its later route step waits until it is taken off.
+    bool onABed(const QueuedUnit& u, const Machine* except = nullptr) const;
     const Jig* jigFor(const Machine& m, const QueuedUnit& u);
     // Starts a jig run led by `lead`; false when the run cannot be built (the reason is logged).
     bool dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead);
+    // Starts the slicing of a plate led by `lead` on a worker thread; the machine is Running (preparing) until
+    // finishPlate starts it, or runs the lead alone when no plate of two or more parts can be built.
+    void dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& lead);
+    struct PlateOutcome;
+    void finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome);
+    // Runs one unit with its own program; false when it cannot (logged), the unit then stays queued.
+    bool dispatchOne(Machine& m, const QueuedUnit& unit);
+    // Stores a jig or plate run's proof and remembers its sha256 on the machine.
+    void keepProof(Machine& m, const Jig& jig, const JigProgram& program);
     // The program of these units in these slots of the machine's jig, or why not.
     std::variant<JigProgram, std::string> jigProgram(Machine& m, const Jig& jig, const std::vector<Placed>& units,
                                                      bool withProof);
@@ -187,6 +214,10 @@ private:
     boost::json::object unitData(const Machine& m) const;
     boost::json::object unitData(const Machine& m, const QueuedUnit& u, std::int64_t slot) const;
     ProofWriter proofWriter_;
+    PlateTools plateTools_;
+    // Plates are sliced here, one at a time, off the loop; handlers posted back check alive_.
+    std::unique_ptr<boost::asio::thread_pool> plateWorkers_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
     boost::asio::io_context& io_;
     CommitQueue& commits_;

@@ -69,6 +69,7 @@ struct MachineConfig {
     bool pauseOnHold = false;          // on_hold = "pause": a held order's running unit is feed-held
     bool stopOnCancel = false;         // on_cancel = "stop": a cancelled order's running unit is stopped
     std::vector<JigConfig> jigs;       // checked against the profile's envelope once the catalog is read
+    std::size_t plateMaxParts = 1;     // fdm: parts the slicer may arrange on one plate (1: one part per print)
     // Marlin only.
     unsigned inFlight = 4;             // commands sent ahead of their ok; 1 = send and wait
     std::optional<std::string> pauseGcode;    // unset: the driver's defaults

@@ -371,6 +371,23 @@ TEST_F(ConfigTest, MarlinPrintersAreReadWithTheirSettings) {
     EXPECT_EQ(c.machines[1].pauseGcode.value_or(""), "M400\nG1 Z20");
     EXPECT_EQ(c.machines[1].resumeGcode.value_or(""), "G1 Z0.2");
     EXPECT_EQ(c.machines[1].cancelGcode.value_or(""), "M104 S0");
+    EXPECT_EQ(c.machines[0].plateMaxParts, 1u) << "one part per print unless plates are allowed";
+}
+
+TEST_F(ConfigTest, APrinterMayAllowPlatesAndALaserMayNot) {
+    ConfigText t;
+    t.extra = "[[machines]]\nid = \"printer-1\"\nprofile = \"mk3s\"\ndriver = \"marlin\"\nport = \"/dev/ttyACM0\"\n"
+              "plate_max_parts = 6\n";
+    const Config c = load(t);
+    ASSERT_EQ(c.machines.size(), 1u);
+    EXPECT_EQ(c.machines[0].plateMaxParts, 6u);
+    ConfigText laser;
+    laser.extra = "[[machines]]\nid = \"laser-1\"\nprofile = \"laser-400\"\nport = \"/dev/ttyUSB0\"\nplate_max_parts = 4\n";
+    expectKeyError(laser, "machines[0].plate_max_parts", "printer setting");
+    ConfigText zero;
+    zero.extra = t.extra + "";
+    zero.extra.replace(zero.extra.find("= 6"), 3, "= 0");
+    expectKeyError(zero, "machines[0].plate_max_parts", "between 1 and 100");
 }
 
 TEST_F(ConfigTest, MachinesAreReadWithTheirDefaults) {
