@@ -193,6 +193,7 @@ public:
     void reconnect();
 
     std::uint64_t linesReceived() const { return linesReceived_; }
+    std::uint64_t gcodeLinesReceived() const { return gcodeLinesReceived_; }
     std::uint64_t bytesLost() const { return bytesLost_; }
     std::string stateName() const;
     Vec3 position() const { return currentPosition(); }
@@ -376,6 +377,7 @@ private:
 
     // Counters and fault injection.
     std::uint64_t linesReceived_ = 0;
+    std::uint64_t gcodeLinesReceived_ = 0;   // of them, lines with G-code (not empty, not a $ command)
     std::uint64_t bytesLost_ = 0;
     std::uint64_t resets_ = 0;
     std::map<std::uint64_t, int> failLines_;
@@ -835,6 +837,7 @@ void GrblMachine::completeLine()
     line_.clear();
     commentParen_ = commentSemicolon_ = overflow_ = lineComplete_ = false;
     std::uint64_t n = ++linesReceived_;
+    if (!line.empty() && line[0] != '$') ++gcodeLinesReceived_;
 
     job_.emplace();
     LineJob& job = *job_;
@@ -1834,6 +1837,7 @@ void GrblEmulator::stall(bool on) { machine_->stall(on); }
 void GrblEmulator::disconnect() { machine_->disconnect(); }
 void GrblEmulator::reconnect() { machine_->reconnect(); }
 std::uint64_t GrblEmulator::linesReceived() const { return machine_->linesReceived(); }
+std::uint64_t GrblEmulator::gcodeLinesReceived() const { return machine_->gcodeLinesReceived(); }
 std::uint64_t GrblEmulator::bytesLost() const { return machine_->bytesLost(); }
 std::string GrblEmulator::state() const { return machine_->stateName(); }
 std::array<double, 3> GrblEmulator::position() const { return machine_->position(); }

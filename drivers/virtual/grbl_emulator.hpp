@@ -58,6 +58,7 @@ public:
     // Observation.
     std::uint64_t linesReceived() const;   // lines GRBL answered or will answer (empty lines included, as
                                            // GRBL answers "ok" to them), counted since construction
+    std::uint64_t gcodeLinesReceived() const;  // of them, the lines of G-code (not empty, not a $ command)
     std::uint64_t bytesLost() const;       // bytes dropped because the 128-byte RX buffer was full
     std::string state() const;             // Idle, Run, Hold:0, Hold:1, Alarm, Check, Sleep
     std::array<double, 3> position() const;   // machine position (mm)
