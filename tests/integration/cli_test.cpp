@@ -2,6 +2,12 @@
 // What factory IT touches: --check-config, mtoctl, and the systemd unit as systemd itself checks it.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "agent_rig.hpp"
 #include "hq_client.hpp"
 #include "test_env.hpp"
@@ -78,6 +84,46 @@ TEST(Mtoctl, ListsOrdersShowsMilestonesAndPendingEvents) {
     EXPECT_EQ(rig.mtoctl({"order", "NOPE"}, out), 1);
     EXPECT_NE(out.find("no order NOPE"), std::string::npos) << out;
     EXPECT_EQ(rig.mtoctl({"frobnicate"}, out), 2);
+}
+
+// The shipped example config with its state under `dir` and the catalog from the source tree.
+std::filesystem::path exampleConfigIn(const std::filesystem::path& dir) {
+    std::string text = readFile(sourceDir() + "/config/agent.toml");
+    for (const auto& [from, to] : {std::pair<std::string, std::string>{"/etc/mto-agent/catalog.toml", sourceDir() + "/config/catalog.toml"},
+                                   {"\"/var/lib/mto-agent\"", "\"" + dir.string() + "\""}}) {
+        const auto at = text.find(from);
+        if (at == std::string::npos) throw std::runtime_error("the example config has no " + from);
+        text.replace(at, from.size(), to);
+    }
+    writeFile(dir / "agent.toml", text);
+    return dir / "agent.toml";
+}
+
+TEST(Mtoctl, AnAgentThatTakesTheConnectionButNeverAnswersEndsMtoctlWithAnErrorAfterTheTimeout) {
+    TempDir dir;
+    const auto config = exampleConfigIn(dir.path());
+    // A stuck agent: its control socket queues connections and never reads or answers.
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, (dir.path() / "control.sock").c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << std::strerror(errno);
+    ASSERT_EQ(::listen(fd, 8), 0);
+
+    std::string out;
+    for (const std::vector<std::string>& command : {std::vector<std::string>{"status"}, {"clear", "laser-1"}, {"watch", "--once"}}) {
+        std::vector<std::string> argv{mtoctlBinary(), "--config", config.string(), "--timeout", "0.3"};
+        argv.insert(argv.end(), command.begin(), command.end());
+        EXPECT_EQ(runCommand(argv, out), 1) << command[0] << ": " << out;
+        EXPECT_NE(out.find("mtoctl: the agent at " + (dir.path() / "control.sock").string() + " did not answer within 0.3 s"),
+                  std::string::npos)
+            << command[0] << ": " << out;
+    }
+    ::close(fd);
+
+    EXPECT_EQ(runCommand({mtoctlBinary(), "--config", config.string(), "--timeout", "never", "status"}, out), 2);
+    EXPECT_NE(out.find("--timeout wants seconds from 0.1 to 3600, got 'never'"), std::string::npos) << out;
 }
 
 TEST(SystemdUnit, VerifiesCleanlyAndIsHardened) {
