@@ -69,6 +69,7 @@ struct Scheduler::Machine {
     std::string jigId;                      // of that run
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
+    std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
     double runSeconds = 0;                  // estimate of the program on the machine
 };
 
@@ -177,9 +178,19 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
     }
     auto built = jigProgram(m, jig, run, static_cast<bool>(proofWriter_));
     if (auto* why = std::get_if<std::string>(&built)) {
-        // The units stay queued; the operator sees why in the log (a program that cannot move, a machine rule).
-        spdlog::warn("scheduler: {} cannot run {} on jig {}: {}", m.slot.machineId, jobIdOf(lead), jig.id, *why);
+        // The units stay queued; the operator sees why in the log (a program that cannot move, a machine rule),
+        // once for each jig and cause: every dispatch round meets it again until the work or the setup changes.
+        std::string told = jig.id + "\n" + *why;
+        if (told != m.jigRefusalTold) {
+            spdlog::warn("scheduler: {} cannot run {} on jig {}: {} (the units wait; said again only when this changes)",
+                         m.slot.machineId, jobIdOf(lead), jig.id, *why);
+            m.jigRefusalTold = std::move(told);
+        }
         return false;
+    }
+    if (!m.jigRefusalTold.empty()) {
+        spdlog::info("machine {}: jig {} builds again", m.slot.machineId, jig.id);
+        m.jigRefusalTold.clear();
     }
     auto& program = std::get<JigProgram>(built);
     m.jigProofSha.clear();
