@@ -13,6 +13,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <csignal>
@@ -220,6 +221,26 @@ TEST_F(Scanning, BadScansAreRefusedWithScanRefusedAndChangeNothing) {
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM orders WHERE order_id = 'ORD-2' AND state = 'in_production'"), 1);
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM item_qc"), 0);
     EXPECT_TRUE(rig_->agent().running()) << "bad scans never stop the agent";
+}
+
+TEST_F(Scanning, TheLineInputAnswersEachScanWithItsOutcomeInOrderAndClosesAfterTheLastAnswer) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(linePort_)});
+    boost::asio::write(s, boost::asio::buffer(std::string("OP:ana\nLOREM\nMTO:A:QC_PASS\nMTO:I:ORD-9/1\n")));
+    // A script that has said all it has to say ends its side and still reads every answer.
+    s.shutdown(boost::asio::ip::tcp::socket::shutdown_send);
+    std::string answers;
+    boost::system::error_code ec;
+    boost::asio::read(s, boost::asio::dynamic_buffer(answers), ec);
+    EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
+    EXPECT_EQ(answers,
+              "ok ana: scan an item\n"
+              "refused unknown_code 'LOREM' is not a code of this factory\n"
+              "refused no_item scan an item first\n"
+              "refused unknown_item item ORD-9/1 is not known here\n");
+    // The station shows the same outcome.
+    EXPECT_EQ(scans("scanner = 'script' AND outcome = 'refused'"), 3);
 }
 
 TEST_F(Scanning, AnEvdevScannerIsReadFromARecordedStreamAndComesBackAfterItVanishes) {
