@@ -636,14 +636,34 @@ std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
                "; only the part of an interrupted or finished unit can be scrapped";
     if (m->bay == Bay::AwaitingClear && queue_.laterStepStarted(*m->unit))
         return "the next operation of this unit has already started on another machine";
+    // A part already sent back to be made again (its item failed QC, or it was scrapped before) is not
+    // queued a second time: with nothing left to scrap the answer says so and nothing changes.
+    const std::string ran = m->bay == Bay::NeedsAttention ? "interrupted" : "done";
+    std::string requeuedWhy;
+    bool anyLeft = false;
+    for (const Placed& p : onBed(*m)) {
+        const auto run = queue_.runOf(p.unit);
+        if (stillOnBed(*m, run, ran)) anyLeft = true;
+        else if (requeuedWhy.empty()) requeuedWhy = run ? run->reason : "";
+    }
+    if (!anyLeft)
+        return "the unit " + jobIdOf(*m->unit) + " on " + machineId + " is already queued again" +
+               (requeuedWhy.empty() ? "" : " (" + requeuedWhy + ")") + ": nothing to scrap; clear the bed (clear " +
+               machineId + ")";
     Machine* mm = m;
     const std::int64_t now = clock_.nowMs();
     const Bay was = m->bay;
     m->bay = Bay::AwaitingClear;
     commits_.submit(
-        [this, mm, now, was] {
-            // A jig run is scrapped whole: its parts share one bed and one program.
+        [this, mm, now, was, ran] {
+            // A jig run is scrapped whole: its parts share one bed and one program. Each part is checked again
+            // here, in the transaction: a QC failure committed since the answer has queued it already.
             for (const Placed& p : onBed(*mm)) {
+                if (!stillOnBed(*mm, queue_.runOf(p.unit), ran)) {
+                    spdlog::info("machine {}: {} was queued again already; not scrapped twice", mm->slot.machineId,
+                                 jobIdOf(p.unit));
+                    continue;
+                }
                 queue_.markScrapped(p.unit, now, "scrapped");
                 auto data = unitData(*mm, p.unit, p.slot);
                 data["after"] = was == Bay::NeedsAttention ? "interrupted" : "job_done";
@@ -662,6 +682,10 @@ std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
             poke();
         });
     return std::nullopt;
+}
+
+bool Scheduler::stillOnBed(const Machine& m, const std::optional<JobQueue::UnitRun>& run, const std::string& ran) {
+    return run && run->state == ran && run->machineId == m.slot.machineId;
 }
 
 std::optional<std::string> Scheduler::unlock(const std::string& machineId) {

@@ -154,6 +154,9 @@ private:
     };
     // The units on the machine, lead first: the jig run's, or the one unit.
     static std::vector<Placed> onBed(const Machine& m);
+    // Whether a unit on m's bed is still the part its last run there left (`ran`: done or interrupted), not
+    // queued again since (a failed QC, an earlier scrap) nor started elsewhere.
+    static bool stillOnBed(const Machine& m, const std::optional<JobQueue::UnitRun>& run, const std::string& ran);
     const Jig* jigFor(const Machine& m, const QueuedUnit& u);
     // Starts a jig run led by `lead`; false when the run cannot be built (the reason is logged).
     bool dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead);
