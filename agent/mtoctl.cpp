@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
         if (args[0] == "clear" || args[0] == "restart" || args[0] == "unlock" || args[0] == "resume" ||
             args[0] == "scrap") {
             if (args.size() != 2) return usage(2);
-            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1], timeout);
+            const std::string reply =
+                mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1], timeout);
             const bool ok = reply.rfind("ok", 0) == 0;
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             return ok ? 0 : 1;

@@ -120,10 +120,12 @@ std::string controlRequest(const std::filesystem::path& socketPath, const std::s
     enum class Step { Connecting, Sending, Waiting, Answered } step = Step::Connecting;
     boost::system::error_code failed;
     std::size_t length = 0;
-    socket.async_connect(stream_protocol::endpoint(socketPath.string()), [&](const boost::system::error_code& connectEc) {
+    const stream_protocol::endpoint endpoint(socketPath.string());
+    socket.async_connect(endpoint, [&](const boost::system::error_code& connectEc) {
         if (connectEc) return void(failed = connectEc);
         step = Step::Sending;
-        boost::asio::async_write(socket, boost::asio::buffer(line), [&](const boost::system::error_code& writeEc, std::size_t) {
+        boost::asio::async_write(socket, boost::asio::buffer(line), [&](const boost::system::error_code& writeEc,
+                                                                        std::size_t) {
             if (writeEc) return void(failed = writeEc);
             step = Step::Waiting;
             boost::asio::async_read_until(socket, answer, '\n', [&](const boost::system::error_code& ec, std::size_t n) {
@@ -143,7 +145,8 @@ std::string controlRequest(const std::filesystem::path& socketPath, const std::s
         io.run();
         throw Error("the agent at " + socketPath.string() + " did not " +
                     (reached == Step::Connecting ? "take the connection" : "answer") + " within " +
-                    describeTimeout(timeout) + " (it may be stuck: see journalctl -u mto-agent; --timeout waits longer)");
+                    describeTimeout(timeout) +
+                    " (it may be stuck: see journalctl -u mto-agent; --timeout waits longer)");
     }
     if (failed && step == Step::Connecting)
         throw Error("cannot reach the agent at " + socketPath.string() + ": " + failed.message() + " (is it running?)");
