@@ -15,6 +15,8 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <memory>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "link/byte_link.hpp"
@@ -87,11 +89,21 @@ void Scanner::retryLater(const std::string& why) {
 
 void Scanner::deliver(const std::string& raw, Reply reply) {
     ++scans_;
+    // Answered once at most: by the handler, or here when the handler failed before it could.
+    auto answered = std::make_shared<bool>(false);
+    Reply once;
+    if (reply)
+        once = [reply, answered](const std::string& line) {
+            if (std::exchange(*answered, true)) return;
+            reply(line);
+        };
     // One bad scan must never take a scanner (or the agent) down: the workflow reports its own failures.
     try {
-        if (onScan_) onScan_(config_.id, raw, std::move(reply));
+        if (onScan_) onScan_(config_.id, raw, once);
+        else if (once) once("refused not_stored no scan handler");
     } catch (const std::exception& e) {
         spdlog::error("scanner {}: scan '{}' could not be handled: {}", config_.id, raw, e.what());
+        if (once) once("refused not_stored the scan could not be handled; scan it again");
     }
 }
 
