@@ -345,7 +345,12 @@ void Agent::addScanners() {
     for (const auto& c : config_.scanners) {
         scans_->addScanner(c.id, c.station, c.contextTimeout);
         scanners_.push_back(makeScanner(
-            io_, c, [this](const std::string& id, const std::string& raw) { scans_->handle(id, raw); },
+            io_, c,
+            [this](const std::string& id, const std::string& raw, Scanner::Reply reply) {
+                ScanWorkflow::Done done;
+                if (reply) done = [reply = std::move(reply)](const ScanRecord& r) { reply(scanReplyLine(r)); };
+                scans_->handle(id, raw, std::move(done));
+            },
             [this] { uplink_->machinesChanged(); }));
         spdlog::info("scanner {}: {} at {} (station {})", c.id, c.kind,
                      c.kind == "evdev" ? c.path : c.kind == "serial" ? c.port : c.listen, c.station);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <string>
 #include <vector>
@@ -28,7 +29,7 @@ namespace {
 
 int usage(int code) {
     (code ? std::cerr : std::cout)
-        << "usage: mtoctl [--config PATH] COMMAND\n"
+        << "usage: mtoctl [--config PATH] [--timeout S] COMMAND\n"
            "  orders             list stored orders\n"
            "  order ID           one order with its milestones\n"
            "  events --pending   events not yet acknowledged by the broker\n"
@@ -54,7 +55,10 @@ int usage(int code) {
            "  action-sheet [-o FILE.pdf|.png]\n"
            "                     every action barcode (QC, packed, shipped, cancel, each machine's clear, resume,\n"
            "                     restart, scrap) on A4 pages; reads only the config (default action-sheet.pdf)\n"
-           "--config defaults to /etc/mto-agent/agent.toml\n";
+           "--config defaults to /etc/mto-agent/agent.toml\n"
+           "--timeout S: how long a command that asks the running agent waits for its answer (default 10, from\n"
+           "             0.1 to 3600); an agent that does not answer in time is an error (exit 1); watch shows it\n"
+           "             as unreachable and keeps asking\n";
     return code;
 }
 
@@ -63,20 +67,29 @@ void printEvent(const mto::Event& e) {
                 e.orderId.empty() ? "-" : e.orderId.c_str(), e.milestone.c_str(), e.payload.c_str());
 }
 
+// Seconds from 0.1 to 3600 as given on the command line, or nullopt.
+std::optional<std::chrono::milliseconds> parseSeconds(const std::string& v) {
+    char* end = nullptr;
+    const double seconds = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !(seconds >= 0.1 && seconds <= 3600)) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<long>(seconds * 1000.0 + 0.5));
+}
+
 volatile std::sig_atomic_t interrupted = 0;
 
 void onInterrupt(int) { interrupted = 1; }
 
 // The agent's `status` answer without its "ok "; throws mto::Error with the agent's reason when it refused.
-std::string askStatus(const std::filesystem::path& socket) {
-    const std::string reply = mto::controlRequest(socket, "status");
+std::string askStatus(const std::filesystem::path& socket, std::chrono::milliseconds timeout) {
+    const std::string reply = mto::controlRequest(socket, "status", timeout);
     if (reply.rfind("ok ", 0) != 0) throw mto::Error("the agent answered: " + reply);
     return reply.substr(3);
 }
 
 // Polls the agent until Ctrl-C (or once). Only a first poll that fails ends it with an error: later ones
 // (an agent restarting) are shown and tried again.
-int watch(const std::filesystem::path& socket, bool once, std::chrono::milliseconds interval) {
+int watch(const std::filesystem::path& socket, bool once, std::chrono::milliseconds interval,
+          std::chrono::milliseconds timeout) {
     const bool terminal = ::isatty(STDOUT_FILENO) == 1;
     struct sigaction sa {};
     sa.sa_handler = onInterrupt;
@@ -90,7 +103,7 @@ int watch(const std::filesystem::path& socket, bool once, std::chrono::milliseco
         const mto::WatchScreen screen(terminal, ws.ws_col, ws.ws_row);
         std::string frame;
         try {
-            frame = screen.frame(mto::parseFloorView(askStatus(socket)));
+            frame = screen.frame(mto::parseFloorView(askStatus(socket, timeout)));
             reached = true;
         } catch (const std::exception& e) {
             if (!reached) {
@@ -116,11 +129,21 @@ int watch(const std::filesystem::path& socket, bool once, std::chrono::milliseco
 int main(int argc, char** argv) {
     std::string configPath = "/etc/mto-agent/agent.toml";
     std::vector<std::string> args;
+    std::chrono::milliseconds timeout = mto::kControlTimeout;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--config" || a == "-c") {
             if (i + 1 >= argc) return usage(2);
             configPath = argv[++i];
+        } else if (a == "--timeout") {
+            if (i + 1 >= argc) return usage(2);
+            const std::string v = argv[++i];
+            const auto seconds = parseSeconds(v);
+            if (!seconds) {
+                std::cerr << "mtoctl: --timeout wants seconds from 0.1 to 3600, got '" << v << "'\n";
+                return 2;
+            }
+            timeout = *seconds;
         } else if (a == "--help" || a == "-h") {
             return usage(0);
         } else {
@@ -133,7 +156,8 @@ int main(int argc, char** argv) {
         if (args[0] == "clear" || args[0] == "restart" || args[0] == "unlock" || args[0] == "resume" ||
             args[0] == "scrap") {
             if (args.size() != 2) return usage(2);
-            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1]);
+            const std::string reply =
+                mto::controlRequest(cfg.stateDir / "control.sock", args[0] + " " + args[1], timeout);
             const bool ok = reply.rfind("ok", 0) == 0;
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             return ok ? 0 : 1;
@@ -163,7 +187,7 @@ int main(int argc, char** argv) {
                 std::cerr << "mtoctl: -o wants a .png, .pdf or .zpl file, got '" << out << "'\n";
                 return 2;
             }
-            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", "label " + args[1]);
+            const std::string reply = mto::controlRequest(cfg.stateDir / "control.sock", "label " + args[1], timeout);
             const bool ok = reply.rfind("ok", 0) == 0;
             (ok ? std::cout : std::cerr) << (ok ? "" : "mtoctl: ") << reply << "\n";
             if (!ok) return 1;
@@ -179,30 +203,29 @@ int main(int argc, char** argv) {
         }
         if (args[0] == "status") {
             if (args.size() != 1) return usage(2);
-            std::cout << askStatus(cfg.stateDir / "control.sock") << "\n";
+            std::cout << askStatus(cfg.stateDir / "control.sock", timeout) << "\n";
             return 0;
         }
         if (args[0] == "watch") {
             bool once = false;
-            double seconds = 1.0;
+            std::chrono::milliseconds interval(1000);
             for (std::size_t i = 1; i < args.size(); ++i) {
                 if (args[i] == "--once") {
                     once = true;
                 } else if (args[i] == "--interval" && i + 1 < args.size()) {
                     const std::string& v = args[++i];
-                    char* end = nullptr;
-                    seconds = std::strtod(v.c_str(), &end);
-                    if (v.empty() || *end != '\0' || !(seconds >= 0.1 && seconds <= 3600)) {
+                    const auto parsed = parseSeconds(v);
+                    if (!parsed) {
                         std::cerr << "mtoctl: --interval wants seconds from 0.1 to 3600, got '" << v << "'\n";
                         return 2;
                     }
+                    interval = *parsed;
                 } else {
                     std::cerr << "mtoctl: watch does not know '" << args[i] << "'\n";
                     return usage(2);
                 }
             }
-            return watch(cfg.stateDir / "control.sock", once,
-                         std::chrono::milliseconds(static_cast<long>(seconds * 1000.0)));
+            return watch(cfg.stateDir / "control.sock", once, interval, timeout);
         }
         if (!std::filesystem::exists(cfg.databasePath()))
             throw mto::Error("no database at " + cfg.databasePath().string() + " (has the agent run yet?)");

@@ -99,21 +99,61 @@ void ControlServer::accept() {
     });
 }
 
-std::string controlRequest(const std::filesystem::path& socketPath, const std::string& command) {
+std::string describeTimeout(std::chrono::milliseconds timeout) {
+    const auto ms = timeout.count();
+    std::string text = std::to_string(ms / 1000);
+    if (ms % 1000 != 0) {
+        std::string frac = std::to_string(1000 + ms % 1000).substr(1);
+        while (frac.back() == '0') frac.pop_back();
+        text += "." + frac;
+    }
+    return text + " s";
+}
+
+std::string controlRequest(const std::filesystem::path& socketPath, const std::string& command,
+                           std::chrono::milliseconds timeout) {
     boost::asio::io_context io;
     stream_protocol::socket socket(io);
-    boost::system::error_code ec;
-    socket.connect(stream_protocol::endpoint(socketPath.string()), ec);
-    if (ec) throw Error("cannot reach the agent at " + socketPath.string() + ": " + ec.message() + " (is it running?)");
-    const std::string line = command + "\n";
-    boost::asio::write(socket, boost::asio::buffer(line), ec);
-    if (ec) throw Error("sending to the agent failed: " + ec.message());
     boost::asio::streambuf answer(kMaxAnswer);
-    const std::size_t n = boost::asio::read_until(socket, answer, '\n', ec);
-    if (ec) throw Error("no answer from the agent: " + ec.message());
-    std::string reply(boost::asio::buffers_begin(answer.data()),
-                      boost::asio::buffers_begin(answer.data()) + static_cast<std::ptrdiff_t>(n) - 1);
-    return reply;
+    const std::string line = command + "\n";
+    // Each step starts the next from its handler; the whole exchange runs under one deadline.
+    enum class Step { Connecting, Sending, Waiting, Answered } step = Step::Connecting;
+    boost::system::error_code failed;
+    std::size_t length = 0;
+    const stream_protocol::endpoint endpoint(socketPath.string());
+    socket.async_connect(endpoint, [&](const boost::system::error_code& connectEc) {
+        if (connectEc) return void(failed = connectEc);
+        step = Step::Sending;
+        boost::asio::async_write(socket, boost::asio::buffer(line), [&](const boost::system::error_code& writeEc,
+                                                                        std::size_t) {
+            if (writeEc) return void(failed = writeEc);
+            step = Step::Waiting;
+            boost::asio::async_read_until(socket, answer, '\n', [&](const boost::system::error_code& ec, std::size_t n) {
+                if (ec) return void(failed = ec);
+                length = n;
+                step = Step::Answered;
+            });
+        });
+    });
+    io.run_for(timeout);
+    if (step != Step::Answered && !failed) {
+        // Out of time: let the pending operation end (aborted) before its buffers go.
+        const Step reached = step;
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        io.restart();
+        io.run();
+        throw Error("the agent at " + socketPath.string() + " did not " +
+                    (reached == Step::Connecting ? "take the connection" : "answer") + " within " +
+                    describeTimeout(timeout) +
+                    " (it may be stuck: see journalctl -u mto-agent; --timeout waits longer)");
+    }
+    if (failed && step == Step::Connecting)
+        throw Error("cannot reach the agent at " + socketPath.string() + ": " + failed.message() + " (is it running?)");
+    if (failed && step == Step::Sending) throw Error("sending to the agent failed: " + failed.message());
+    if (failed) throw Error("no answer from the agent: " + failed.message());
+    return std::string(boost::asio::buffers_begin(answer.data()),
+                       boost::asio::buffers_begin(answer.data()) + static_cast<std::ptrdiff_t>(length) - 1);
 }
 
 } // namespace mto

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -33,8 +34,16 @@ private:
     boost::asio::local::stream_protocol::acceptor acceptor_;
 };
 
+// How long mtoctl waits for the agent to take a command and answer it, unless told otherwise (--timeout).
+inline constexpr std::chrono::milliseconds kControlTimeout{10000};
+
 // The client side, for mtoctl: sends one command, returns the answer line. Throws mto::Error when the agent
-// cannot be reached.
-std::string controlRequest(const std::filesystem::path& socketPath, const std::string& command);
+// cannot be reached, or has not answered within `timeout` from the start (connect, send and reply together):
+// an agent that is stuck does not hang an operator's terminal or a script.
+std::string controlRequest(const std::filesystem::path& socketPath, const std::string& command,
+                           std::chrono::milliseconds timeout = kControlTimeout);
+
+// "10 s", "0.5 s": a timeout as the messages above say it.
+std::string describeTimeout(std::chrono::milliseconds timeout);
 
 } // namespace mto

@@ -144,6 +144,14 @@ json::value orNull(const std::string& s) { return s.empty() ? json::value(nullpt
 
 } // namespace
 
+std::string scanReplyLine(const ScanRecord& r) {
+    std::string line = r.accepted ? "ok " : "refused " + (r.reason.empty() ? std::string("refused") : r.reason) + " ";
+    line += r.message;
+    for (char& c : line)
+        if (c == '\n' || c == '\r') c = ' ';
+    return line;
+}
+
 ScanWorkflow::ScanWorkflow(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, JobQueue& queue,
                            MachineAction machines)
     : io_(io), commits_(commits), store_(store), queue_(queue), machines_(std::move(machines)) {}
@@ -171,6 +179,15 @@ void ScanWorkflow::handle(const std::string& scannerId, const std::string& raw, 
     auto& s = stateOf(scannerId);
     if (s.waiting.size() >= kMaxWaiting) {
         spdlog::warn("scanner {}: {} scans wait already; dropping '{}'", scannerId, kMaxWaiting, raw.substr(0, 64));
+        if (done) {
+            ScanRecord r;
+            r.scanner = scannerId;
+            r.station = s.station;
+            r.raw = raw.substr(0, kMaxScanLength);
+            r.reason = "too_many_waiting";
+            r.message = std::to_string(kMaxWaiting) + " scans wait already; scan it again in a moment";
+            done(r);
+        }
         return;
     }
     s.waiting.push_back(Pending{raw, std::move(done)});

@@ -39,6 +39,11 @@ struct ScanRecord {
     std::int64_t eventSeq = 0;   // the milestone (or scan_refused) it caused; 0 when none
 };
 
+// The outcome of a scan as one line for a scanner that can show an answer (the line input's client):
+// "ok <message>" when accepted, "refused <reason> <message>" when not (reason as in ScanRecord: no_operator,
+// not_done, ..., not_stored, too_many_waiting). Never holds a line break.
+std::string scanReplyLine(const ScanRecord& r);
+
 // What a scanner's operator should see now, in one line.
 struct DisplayLine {
     std::string scanner;
@@ -85,8 +90,9 @@ public:
     // `f` runs after each scan is decided and after a context timed out (for the station page).
     void onChange(std::function<void()> f) { onChange_ = std::move(f); }
 
-    // A scan read by a scanner. `done` (tests, benchmarks) learns the stored outcome; a scan of a scanner
-    // never added gets a context with the default timeout.
+    // A scan read by a scanner. `done` (the line input's answer, tests, benchmarks) learns the stored outcome,
+    // or a refusal `too_many_waiting` when the scan is dropped; a scan of a scanner never added gets a context
+    // with the default timeout.
     void handle(const std::string& scannerId, const std::string& raw, Done done = {});
 
     // The last `n` scans, newest first (from the store).

@@ -10,9 +10,13 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <list>
+#include <memory>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "link/byte_link.hpp"
@@ -83,13 +87,23 @@ void Scanner::retryLater(const std::string& why) {
     });
 }
 
-void Scanner::deliver(const std::string& raw) {
+void Scanner::deliver(const std::string& raw, Reply reply) {
     ++scans_;
+    // Answered once at most: by the handler, or here when the handler failed before it could.
+    auto answered = std::make_shared<bool>(false);
+    Reply once;
+    if (reply)
+        once = [reply, answered](const std::string& line) {
+            if (std::exchange(*answered, true)) return;
+            reply(line);
+        };
     // One bad scan must never take a scanner (or the agent) down: the workflow reports its own failures.
     try {
-        if (onScan_) onScan_(config_.id, raw);
+        if (onScan_) onScan_(config_.id, raw, once);
+        else if (once) once("refused not_stored no scan handler");
     } catch (const std::exception& e) {
         spdlog::error("scanner {}: scan '{}' could not be handled: {}", config_.id, raw, e.what());
+        if (once) once("refused not_stored the scan could not be handled; scan it again");
     }
 }
 
@@ -218,7 +232,10 @@ private:
 };
 
 // The line input: a TCP listener (loopback by default) taking one scan per line, for tests, the demo and
-// any program that wants to act as a scanner. A few clients at once, each with its own line buffer.
+// any program that wants to act as a scanner. A few clients at once, each with its own line buffer. Each
+// scan's outcome goes back to the client that sent it as one line, in the order it sent them; a client
+// that ends its side (shutdown for writing) still gets the answers to what it sent, then the connection
+// closes.
 class LineScanner final : public Scanner {
 public:
     static constexpr std::size_t kMaxClients = 16;
@@ -253,11 +270,45 @@ protected:
     }
 
 private:
-    struct Client {
+    // Shared by the reader and by the answers still to come (they hold it until they are sent), so a
+    // client that has stopped sending still gets them.
+    struct Client : std::enable_shared_from_this<Client> {
         explicit Client(asio::io_context& io) : socket(io) {}
         asio::ip::tcp::socket socket;
         LineSplitter splitter;
         char buf[1024];
+        std::size_t unanswered = 0;       // scans delivered whose answer has not been queued yet
+        bool readDone = false;            // the client ended its side: close once every answer is out
+        std::deque<std::string> outbox;   // answers queued; the front one is being written
+        Reply replyForNextScan() {
+            ++unanswered;
+            return [self = shared_from_this()](const std::string& line) {
+                --self->unanswered;
+                if (!self->socket.is_open()) return;
+                self->outbox.push_back(line + "\n");
+                if (self->outbox.size() == 1) self->writeFront();
+            };
+        }
+        void writeFront() {
+            asio::async_write(socket, asio::buffer(outbox.front()),
+                              [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                self->outbox.pop_front();
+                if (ec) {
+                    boost::system::error_code ignored;
+                    self->socket.close(ignored);
+                    self->outbox.clear();
+                    return;
+                }
+                if (!self->outbox.empty()) return self->writeFront();
+                self->closeWhenAnswered();
+            });
+        }
+        void closeWhenAnswered() {
+            if (!readDone || unanswered > 0 || !outbox.empty()) return;
+            boost::system::error_code ignored;
+            socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+            socket.close(ignored);
+        }
     };
 
     void accept() {
@@ -281,11 +332,18 @@ private:
                                        [this, client](const boost::system::error_code& ec, std::size_t n) {
             if (ec == asio::error::operation_aborted || stopped()) return;
             if (n > 0)
-                for (auto& line : client->splitter.feed(std::string_view(client->buf, n))) deliver(line);
+                for (auto& line : client->splitter.feed(std::string_view(client->buf, n)))
+                    deliver(line, client->replyForNextScan());
             if (ec) {
-                // The client went away; an unfinished last line still counts as a scan.
-                for (auto& line : client->splitter.feed("\n")) deliver(line);
+                // The client ended its side or went away; an unfinished last line still counts as a scan.
+                for (auto& line : client->splitter.feed("\n")) deliver(line, client->replyForNextScan());
                 clients_.remove(client);
+                client->readDone = true;
+                if (ec != asio::error::eof) {
+                    boost::system::error_code ignored;
+                    client->socket.close(ignored);
+                }
+                client->closeWhenAnswered();
                 return;
             }
             read(client);

@@ -31,7 +31,11 @@ struct ScannerStatus {
 // Nothing it meets stops the agent: every failure ends in a retry.
 class Scanner {
 public:
-    using ScanHandler = std::function<void(const std::string& scannerId, const std::string& raw)>;
+    // Sends one line back to where the scan came from (no newline in it). Only scanners that can show an
+    // answer give one (the line input's client); for the others it is empty and the outcome shows on the
+    // station page alone.
+    using Reply = std::function<void(const std::string& line)>;
+    using ScanHandler = std::function<void(const std::string& scannerId, const std::string& raw, Reply reply)>;
     using ChangeHandler = std::function<void()>;
 
     static constexpr std::chrono::milliseconds kRetryMin{250};
@@ -57,7 +61,7 @@ protected:
     void connected(const std::string& detail);
     // The device is gone or could not be opened: close it and open it again later.
     void retryLater(const std::string& why);
-    void deliver(const std::string& raw);
+    void deliver(const std::string& raw, Reply reply = {});
     bool stopped() const { return stopped_; }
 
     boost::asio::io_context& io_;

@@ -285,6 +285,15 @@ void JobQueue::markScrapped(const QueuedUnit& u, std::int64_t now, const std::st
         .run();
 }
 
+std::optional<JobQueue::UnitRun> JobQueue::runOf(const QueuedUnit& u) {
+    auto& st = forUnit("SELECT state, machine_id, COALESCE(reason, '') FROM units WHERE order_id = ?1 AND item_id = ?2 "
+                       "AND operation = ?3 AND unit = ?4", u);
+    std::optional<UnitRun> run;
+    if (st.step()) run = UnitRun{st.columnText(0), st.columnText(1), st.columnText(2)};
+    st.reset();
+    return run;
+}
+
 void JobQueue::markCancelled(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine) {
     endUnit(u, "cancelled", now, lastLine, "order_cancelled");
 }

@@ -111,6 +111,14 @@ public:
     // The operator threw the unit's part away: the unit goes back to the queue under its index, for any
     // machine that can run it, ahead of the job's units not yet started.
     void markScrapped(const QueuedUnit& u, std::int64_t now, const std::string& reason);
+    // How the unit's last run stands in the store: its state (running, done, interrupted, requeued,
+    // cancelled), the machine it ran on and the reason stored with it; nullopt when it never started.
+    struct UnitRun {
+        std::string state;
+        std::string machineId;
+        std::string reason;
+    };
+    std::optional<UnitRun> runOf(const QueuedUnit& u);
     // The unit was stopped because its order was cancelled: it will not run again.
     void markCancelled(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine);
     // The last program line the machine acknowledged before the unit was interrupted (0 = none or unknown).

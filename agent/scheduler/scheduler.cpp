@@ -69,6 +69,7 @@ struct Scheduler::Machine {
     std::string jigId;                      // of that run
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
+    std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
     double runSeconds = 0;                  // estimate of the program on the machine
     bool preparing = false;                 // a plate for the units on its bed is being sliced; nothing sent yet
     std::vector<WorkArea> plateBoxes;       // where the slicer put each part of the plate on the machine, by slot
@@ -197,9 +198,19 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
     }
     auto built = jigProgram(m, jig, run, static_cast<bool>(proofWriter_));
     if (auto* why = std::get_if<std::string>(&built)) {
-        // The units stay queued; the operator sees why in the log (a program that cannot move, a machine rule).
-        spdlog::warn("scheduler: {} cannot run {} on jig {}: {}", m.slot.machineId, jobIdOf(lead), jig.id, *why);
+        // The units stay queued; the operator sees why in the log (a program that cannot move, a machine rule),
+        // once for each jig and cause: every dispatch round meets it again until the work or the setup changes.
+        std::string told = jig.id + "\n" + *why;
+        if (told != m.jigRefusalTold) {
+            spdlog::warn("scheduler: {} cannot run {} on jig {}: {} (the units wait; said again only when this changes)",
+                         m.slot.machineId, jobIdOf(lead), jig.id, *why);
+            m.jigRefusalTold = std::move(told);
+        }
         return false;
+    }
+    if (!m.jigRefusalTold.empty()) {
+        spdlog::info("machine {}: jig {} builds again", m.slot.machineId, jig.id);
+        m.jigRefusalTold.clear();
     }
     auto& program = std::get<JigProgram>(built);
     keepProof(m, jig, program);
@@ -787,14 +798,34 @@ std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
                "; only the part of an interrupted or finished unit can be scrapped";
     if (m->bay == Bay::AwaitingClear && queue_.laterStepStarted(*m->unit))
         return "the next operation of this unit has already started on another machine";
+    // A part already sent back to be made again (its item failed QC, or it was scrapped before) is not
+    // queued a second time: with nothing left to scrap the answer says so and nothing changes.
+    const std::string ran = m->bay == Bay::NeedsAttention ? "interrupted" : "done";
+    std::string requeuedWhy;
+    bool anyLeft = false;
+    for (const Placed& p : onBed(*m)) {
+        const auto run = queue_.runOf(p.unit);
+        if (stillOnBed(*m, run, ran)) anyLeft = true;
+        else if (requeuedWhy.empty()) requeuedWhy = run ? run->reason : "";
+    }
+    if (!anyLeft)
+        return "the unit " + jobIdOf(*m->unit) + " on " + machineId + " is already queued again" +
+               (requeuedWhy.empty() ? "" : " (" + requeuedWhy + ")") + ": nothing to scrap; clear the bed (clear " +
+               machineId + ")";
     Machine* mm = m;
     const std::int64_t now = clock_.nowMs();
     const Bay was = m->bay;
     m->bay = Bay::AwaitingClear;
     commits_.submit(
-        [this, mm, now, was] {
-            // A jig run is scrapped whole: its parts share one bed and one program.
+        [this, mm, now, was, ran] {
+            // A jig run is scrapped whole: its parts share one bed and one program. Each part is checked again
+            // here, in the transaction: a QC failure committed since the answer has queued it already.
             for (const Placed& p : onBed(*mm)) {
+                if (!stillOnBed(*mm, queue_.runOf(p.unit), ran)) {
+                    spdlog::info("machine {}: {} was queued again already; not scrapped twice", mm->slot.machineId,
+                                 jobIdOf(p.unit));
+                    continue;
+                }
                 queue_.markScrapped(p.unit, now, "scrapped");
                 auto data = unitData(*mm, p.unit, p.slot);
                 data["after"] = was == Bay::NeedsAttention ? "interrupted" : "job_done";
@@ -813,6 +844,10 @@ std::optional<std::string> Scheduler::scrap(const std::string& machineId) {
             poke();
         });
     return std::nullopt;
+}
+
+bool Scheduler::stillOnBed(const Machine& m, const std::optional<JobQueue::UnitRun>& run, const std::string& ran) {
+    return run && run->state == ran && run->machineId == m.slot.machineId;
 }
 
 std::optional<std::string> Scheduler::unlock(const std::string& machineId) {

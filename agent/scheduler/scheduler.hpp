@@ -174,6 +174,9 @@ private:
     // not ready: running, being sliced onto a plate, interrupted, or finished and waiting for its bed to be
     // cleared. A unit on a bed is not dispatched again, and its later route step waits until it is taken off.
     bool onABed(const QueuedUnit& u, const Machine* except = nullptr) const;
+    // Whether a unit on m's bed is still the part its last run there left (`ran`: done or interrupted), not
+    // queued again since (a failed QC, an earlier scrap) nor started elsewhere.
+    static bool stillOnBed(const Machine& m, const std::optional<JobQueue::UnitRun>& run, const std::string& ran);
     const Jig* jigFor(const Machine& m, const QueuedUnit& u);
     // Starts a jig run led by `lead`; false when the run cannot be built (the reason is logged).
     bool dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <variant>
 #include <vector>
@@ -361,6 +363,70 @@ TEST_F(JigTest, AMachineWithAJigRunsOtherSkusOneUnitPerProgramAsBefore) {
         }
     }
     EXPECT_EQ(programsRun_, 2);
+}
+
+// What the agent logs (as journalctl shows it) while it lives.
+class LogCapture {
+public:
+    LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000)) {
+        spdlog::default_logger()->sinks().push_back(sink_);
+    }
+    ~LogCapture() {
+        auto& sinks = spdlog::default_logger()->sinks();
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+    }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    std::size_t count(const std::string& needle) const {
+        std::size_t n = 0;
+        for (const auto& line : sink_->last_formatted()) n += line.find(needle) != std::string::npos;
+        return n;
+    }
+
+private:
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+};
+
+TEST_F(JigTest, AJigRunThatCannotBeBuiltIsLoggedOncePerCauseHoweverManyDispatchRoundsMeetIt) {
+    LogCapture log;
+    addOrder("BAD", 3);
+    const auto original = programs_;
+    // A work offset cannot be moved to a slot: every unit's program is refused as a jig run.
+    for (auto& [sha, a] : programs_) a.program = "G92 X0 Y0\n" + a.program;
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return log.count("cannot run") == 1; }));
+    for (int round = 0; round < 50; ++round) {
+        scheduler_->poke();
+        io_.restart();
+        io_.poll();
+    }
+    EXPECT_EQ(log.count("cannot run"), 1u);
+    EXPECT_EQ(log.count("on jig tags-20: not_translatable: BAD/1#1: line 1: G92"), 1u);
+    EXPECT_EQ(programsRun_, 0);   // the units wait, as before
+
+    // Another cause (a rush order ahead whose programs are in inches) is said once more, then not again.
+    const auto before = programs_;
+    addOrder("RUSH", 1, "rush");
+    for (auto& [sha, a] : programs_)
+        if (!before.count(sha)) a.program = "G20\n" + a.program;
+    for (int round = 0; round < 50; ++round) {
+        scheduler_->poke();
+        io_.restart();
+        io_.poll();
+    }
+    EXPECT_EQ(log.count("cannot run"), 2u);
+    EXPECT_EQ(log.count("cannot run RUSH/1/laser_engrave/1 on jig tags-20: not_translatable: RUSH/1#1: line 1: G20"), 1u);
+    EXPECT_EQ(programsRun_, 0);
+
+    // Fixed programs run as one jig run, and the fix is said once.
+    for (auto& [sha, a] : programs_) {
+        a.program = original.count(sha) ? original.at(sha).program : a.program.substr(4);
+    }
+    scheduler_->poke();
+    ASSERT_TRUE(runClearing([&] { return count("BAD", "job_done") == 3 && count("RUSH", "job_done") == 1; }));
+    EXPECT_EQ(log.count("jig tags-20 builds again"), 1u);
+    EXPECT_EQ(log.count("cannot run"), 2u);
+    EXPECT_EQ(programsRun_, 2);   // the rush unit's run, then the three standard ones
 }
 
 // The agent reads [[machines.jigs]] against the catalog and the machine's profile; a mistake stops it at start

@@ -13,6 +13,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <csignal>
@@ -130,6 +131,20 @@ protected:
         for (const auto& l : lines) text += l + "\n";
         boost::asio::write(s, boost::asio::buffer(text));
     }
+    // Scans through the line input and returns its answers, one line per scan.
+    std::string scanAndRead(const std::vector<std::string>& lines) {
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::socket s(io);
+        s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(linePort_)});
+        std::string text;
+        for (const auto& l : lines) text += l + "\n";
+        boost::asio::write(s, boost::asio::buffer(text));
+        s.shutdown(boost::asio::ip::tcp::socket::shutdown_send);
+        std::string answers;
+        boost::system::error_code ec;
+        boost::asio::read(s, boost::asio::dynamic_buffer(answers), ec);
+        return answers;
+    }
     std::int64_t scans(const std::string& where) {
         return rig_->scalar("SELECT COUNT(*) FROM scans WHERE " + where);
     }
@@ -220,6 +235,55 @@ TEST_F(Scanning, BadScansAreRefusedWithScanRefusedAndChangeNothing) {
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM orders WHERE order_id = 'ORD-2' AND state = 'in_production'"), 1);
     EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM item_qc"), 0);
     EXPECT_TRUE(rig_->agent().running()) << "bad scans never stop the agent";
+}
+
+TEST_F(Scanning, TheLineInputAnswersEachScanWithItsOutcomeInOrderAndClosesAfterTheLastAnswer) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket s(io);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(linePort_)});
+    boost::asio::write(s, boost::asio::buffer(std::string("OP:ana\nLOREM\nMTO:A:QC_PASS\nMTO:I:ORD-9/1\n")));
+    // A script that has said all it has to say ends its side and still reads every answer.
+    s.shutdown(boost::asio::ip::tcp::socket::shutdown_send);
+    std::string answers;
+    boost::system::error_code ec;
+    boost::asio::read(s, boost::asio::dynamic_buffer(answers), ec);
+    EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
+    EXPECT_EQ(answers,
+              "ok ana: scan an item\n"
+              "refused unknown_code 'LOREM' is not a code of this factory\n"
+              "refused no_item scan an item first\n"
+              "refused unknown_item item ORD-9/1 is not known here\n");
+    // The station shows the same outcome.
+    EXPECT_EQ(scans("scanner = 'script' AND outcome = 'refused'"), 3);
+}
+
+TEST_F(Scanning, AScrapAfterAFailedQcOfTheSameUnitIsRefusedAndTheUnitIsMadeAgainOnce) {
+    sendCoasters("ORD-5", 1);
+    auto& hq = rig_->hq();
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-5", "job_done") == 1; }, 60s)) << rig_->agent().log();
+    // The part is bad: QC fails it (the unit is queued again), then the operator also scraps it on the machine.
+    const std::string answers = scanAndRead({"OP:ana", "MTO:I:ORD-5/1", "MTO:A:QC_FAIL:misaligned", "MTO:A:SCRAP:laser-1"});
+    EXPECT_NE(answers.find("ok ORD-5/1: QC failed (misaligned); 1 unit(s) queued to be made again\n"), std::string::npos)
+        << answers;
+    EXPECT_NE(answers.find("refused machine_refused the unit ORD-5/1/laser_engrave/1 on laser-1 is already queued again "
+                           "(qc_failed: misaligned): nothing to scrap; clear the bed"),
+              std::string::npos)
+        << answers;
+    // mtoctl gets the same answer, and nothing changes either.
+    std::string out;
+    EXPECT_EQ(rig_->mtoctl({"scrap", "laser-1"}, out), 1) << out;
+    EXPECT_NE(out.find("is already queued again (qc_failed: misaligned): nothing to scrap"), std::string::npos) << out;
+    EXPECT_EQ(rig_->scalar("SELECT requeued_units FROM jobs WHERE order_id = 'ORD-5'"), 1);
+    EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM events WHERE order_id = 'ORD-5' AND milestone = 'scrapped'"), 0);
+
+    // Cleared, the unit runs once more, and only once.
+    scanLines({"MTO:A:CLEAR:laser-1"});
+    ASSERT_TRUE(waitUntil([&] { return countOf(hq, "ORD-5", "job_done") == 2; }, 60s)) << rig_->agent().log();
+    scanLines({"MTO:A:CLEAR:laser-1"});
+    ASSERT_TRUE(waitUntil([&] { return rig_->scalar("SELECT COUNT(*) FROM machines WHERE bay = 'ready'") == 1; }, 10s));
+    EXPECT_EQ(countOf(hq, "ORD-5", "production_started"), 2u);
+    EXPECT_EQ(rig_->scalar("SELECT COUNT(*) FROM units WHERE order_id = 'ORD-5' AND state = 'done' AND attempt = 2"), 1);
+    EXPECT_EQ(rig_->scalar("SELECT requeued_units FROM jobs WHERE order_id = 'ORD-5'"), 0);
 }
 
 TEST_F(Scanning, AnEvdevScannerIsReadFromARecordedStreamAndComesBackAfterItVanishes) {

@@ -2,9 +2,13 @@
 // The local control channel over a real Unix socket: owner-only, one line each way, long status answers whole.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -90,6 +94,48 @@ TEST(ControlClient, AnAgentThatIsNotRunningIsAClearError) {
         EXPECT_NE(why.find("cannot reach the agent at " + (dir.path() / "control.sock").string()), std::string::npos) << why;
         EXPECT_NE(why.find("is it running?"), std::string::npos) << why;
     }
+}
+
+// A stuck agent: its socket takes connections (the kernel queues them) and reads nothing, answers nothing.
+class SilentSocket {
+public:
+    explicit SilentSocket(const std::filesystem::path& path) : fd_(::socket(AF_UNIX, SOCK_STREAM, 0)) {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd_, 4) != 0)
+            throw std::runtime_error("cannot listen on " + path.string() + ": " + std::strerror(errno));
+    }
+    ~SilentSocket() { ::close(fd_); }
+    SilentSocket(const SilentSocket&) = delete;
+    SilentSocket& operator=(const SilentSocket&) = delete;
+
+private:
+    int fd_;
+};
+
+TEST(ControlClient, AnAgentThatTakesTheCommandButNeverAnswersIsAnErrorAfterTheTimeout) {
+    test::TempDir dir;
+    const auto path = dir.path() / "control.sock";
+    SilentSocket agent(path);
+    try {
+        controlRequest(path, "status", std::chrono::milliseconds(200));
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        const std::string why = e.what();
+        EXPECT_NE(why.find("the agent at " + path.string() + " did not answer within 0.2 s"), std::string::npos) << why;
+        EXPECT_NE(why.find("journalctl -u mto-agent"), std::string::npos) << why;
+    }
+}
+
+TEST_F(ControlServerTest, AnAgentThatAnswersInTimeIsNotCutShortByTheTimeout) {
+    EXPECT_EQ(controlRequest(path_, "frobnicate", std::chrono::milliseconds(5000)), "error: unknown command");
+}
+
+TEST(ControlClient, TimeoutsAreSaidInSeconds) {
+    EXPECT_EQ(describeTimeout(kControlTimeout), "10 s");
+    EXPECT_EQ(describeTimeout(std::chrono::milliseconds(250)), "0.25 s");
+    EXPECT_EQ(describeTimeout(std::chrono::milliseconds(1500)), "1.5 s");
 }
 
 } // namespace

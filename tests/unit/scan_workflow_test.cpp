@@ -372,5 +372,34 @@ TEST_F(ScanWorkflowTest, TheStationReadsTheLastScansNewestFirstWithWhy) {
     EXPECT_EQ(flow_->recent(1).size(), 1u);
 }
 
+TEST_F(ScanWorkflowTest, EveryScanGetsOneAnswerLineEvenWhenTooManyWaitAndItIsDropped) {
+    std::vector<std::string> answers;
+    // Nothing is decided until the loop runs: the scanner's queue fills and the scan beyond it is dropped.
+    // The first is being decided; kMaxWaiting more wait behind it.
+    for (std::size_t i = 0; i <= ScanWorkflow::kMaxWaiting + 1; ++i)
+        flow_->handle("s1", i == 0 ? "OP:ana" : "LOREM", [&](const ScanRecord& r) { answers.push_back(scanReplyLine(r)); });
+    ASSERT_EQ(answers.size(), 1u) << "the dropped one is answered at once";
+    EXPECT_EQ(answers[0], "refused too_many_waiting 64 scans wait already; scan it again in a moment");
+    for (int i = 0; answers.size() < ScanWorkflow::kMaxWaiting + 2 && i < 10000; ++i) {
+        if (io_.stopped()) io_.restart();
+        io_.run_one_for(5s);
+    }
+    ASSERT_EQ(answers.size(), ScanWorkflow::kMaxWaiting + 2);
+    EXPECT_EQ(answers[1], "ok ana: scan an item");
+    EXPECT_EQ(answers[2], "refused unknown_code 'LOREM' is not a code of this factory");
+}
+
+TEST(ScanReplyLine, IsOneLineWhateverTheMessageHolds) {
+    ScanRecord r;
+    r.accepted = false;
+    r.reason = "malformed";
+    r.message = "two\r\nlines";
+    EXPECT_EQ(scanReplyLine(r), "refused malformed two  lines");
+    r.accepted = true;
+    r.reason = "duplicate";
+    r.message = "ORD-1/1 passed QC already";
+    EXPECT_EQ(scanReplyLine(r), "ok ORD-1/1 passed QC already");
+}
+
 } // namespace
 } // namespace mto
