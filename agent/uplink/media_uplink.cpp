@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "uplink/media_uplink.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <atomic>
+#include <filesystem>
+#include <optional>
 #include <boost/json.hpp>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "media/media_parts.hpp"
 
 #include "store/event_json.hpp"
 #include "uplink/paho_support.hpp"
@@ -33,6 +42,28 @@ std::int64_t idOf(const mqtt::token& t) {
 }
 std::uint64_t connBits(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kIdBits)) - 1); }
 
+// The whole file in one buffer sized from fstat, read with as few read(2) calls as the kernel allows; nullopt
+// when it cannot be opened (the media is missing on disk) or read.
+std::optional<std::string> readWholeFile(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    std::optional<std::string> out;
+    if (::fstat(fd, &st) == 0) {
+        std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+        std::size_t got = 0;
+        while (got < bytes.size()) {
+            const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        if (got == bytes.size()) out = std::move(bytes);
+    }
+    ::close(fd);
+    return out;
+}
+
 } // namespace
 
 class MediaUplink::Callbacks final : public mqtt::callback {
@@ -44,7 +75,9 @@ public:
                        std::string why = "connect failed (code " + std::to_string(t.get_return_code()) + ")";
                        asio::post(up_.io_, [this, c = connOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
-          publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, id = idOf(t)] { up_.onAcked(id); }); },
+          publish_([this](const mqtt::token& t) {
+                       asio::post(up_.io_, [this, c = connOf(t), id = idOf(t)] { up_.onAcked(c, id); });
+                   },
                    [this](const mqtt::token& t) {
                        std::string why = "publish failed (code " + std::to_string(t.get_return_code()) + ")";
                        asio::post(up_.io_, [this, c = connOf(t), id = idOf(t), why] { up_.onNotSent(c, id, why); });
@@ -71,7 +104,8 @@ MediaUplink::MediaUplink(asio::io_context& io, const Config& config, OrderStore&
     callbacks_ = std::make_unique<Callbacks>(*this);
     connectOptions_ = brokerConnectOptions(config_);
     connectOptions_.set_clean_session(true);
-    connectOptions_.set_max_inflight(static_cast<int>(kMaxInflight) + 4);
+    // Parts of what the window lets out: kMaxInflightBytes in whole parts, plus a part-filling tail per media.
+    connectOptions_.set_max_inflight(static_cast<int>(kMaxInflightBytes / kMediaPartBytes + kMaxInflight) + 4);
 }
 
 MediaUplink::~MediaUplink() {
@@ -97,7 +131,8 @@ void MediaUplink::connect() {
             client_.reset();   // fails the old client's requests into our listeners, with stale tags
             mqtt::create_options createOptions(MQTTVERSION_DEFAULT);
             createOptions.set_send_while_disconnected(false);
-            createOptions.set_max_buffered_messages(static_cast<int>(kMaxInflight) + 8);
+            // One media always goes, whatever its size: its parts may exceed the in-flight count and wait in Paho.
+            createOptions.set_max_buffered_messages(1 << 16);
             client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, clientId(), createOptions, nullptr);
             callbacks_->conn = conn;
             client_->set_callback(*callbacks_);
@@ -157,7 +192,8 @@ void MediaUplink::onConnectionLost(std::uint64_t conn, const std::string& cause)
 }
 
 void MediaUplink::poke() {
-    if (!connected_ || stopping_) return;
+    // While over the rate nothing may go before the rate timer fires (and pokes): no read of the table per commit.
+    if (!connected_ || stopping_ || rateArmed_) return;
     if (inflight_.size() >= kMaxInflight || (!inflight_.empty() && inflightBytes_ >= kMaxInflightBytes)) return;
     std::vector<MediaRecord> batch;
     try {
@@ -175,22 +211,30 @@ void MediaUplink::poke() {
         if (!inflight_.empty() && inflightBytes_ + m.bytes > kMaxInflightBytes) break;
         if (!paid(m.bytes)) break;
         next_ = std::max(next_, m.id);
-        inflight_.emplace(m.id, m.bytes);
+        inflight_.emplace(m.id, Inflight{m.bytes, 0, 0});
         inflightBytes_ += m.bytes;
         recordState(m.id, "sent");
         auto path = media_.filePath(m);
-        auto topic = topicPrefix(config_.factoryId) + "/media/" + m.sha256;
-        pahoCalls_.post([this, conn = conn_, m = std::move(m), path = std::move(path), topic = std::move(topic)] {
+        pahoCalls_.post([this, conn = conn_, m = std::move(m), path = std::move(path)] {
             if (callbacks_->conn != conn || !client_) return;   // that connection is gone; the next one sends it
-            std::ifstream in(path, std::ios::binary);
-            if (!in) {
+            auto bytes = readWholeFile(path);
+            if (!bytes) {
                 asio::post(io_, [this, m] { onMissing(m); });
                 return;
             }
-            std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            const std::size_t parts = mediaPartCount(bytes->size());
+            // Posted before the first publish, so the loop knows the count before any PUBACK of its parts.
+            asio::post(io_, [this, conn, id = m.id, parts] { onParts(connBits(conn), id, parts); });
+            const std::string prefix = topicPrefix(config_.factoryId);
             try {
-                client_->publish(mqtt::make_message(topic, std::move(bytes), 1, false), tagOf(conn, m.id),
-                                 callbacks_->publishListener());
+                for (std::size_t i = 0; i < parts; ++i) {
+                    const std::size_t from = i * kMediaPartBytes;
+                    const std::size_t len = std::min(kMediaPartBytes, bytes->size() - from);
+                    auto msg = parts == 1 ? mqtt::make_message(mediaPartTopic(prefix, m.sha256, 0, 1), std::move(*bytes), 1, false)
+                                          : mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts),
+                                                               bytes->data() + from, len, 1, false);
+                    client_->publish(msg, tagOf(conn, m.id), callbacks_->publishListener());
+                }
             } catch (const mqtt::exception& ex) {
                 std::string why = std::string("publish refused: ") + ex.what();
                 asio::post(io_, [this, conn, id = m.id, why] { onNotSent(connBits(conn), id, why); });
@@ -222,11 +266,23 @@ bool MediaUplink::paid(std::int64_t bytes) {
 void MediaUplink::forget(std::int64_t id) {
     auto it = inflight_.find(id);
     if (it == inflight_.end()) return;
-    inflightBytes_ -= it->second;
+    inflightBytes_ -= it->second.bytes;
     inflight_.erase(it);
 }
 
-void MediaUplink::onAcked(std::int64_t id) {
+void MediaUplink::onParts(std::uint64_t conn, std::int64_t id, std::size_t parts) {
+    if (conn != connBits(conn_)) return;
+    auto it = inflight_.find(id);
+    if (it != inflight_.end()) it->second.parts = parts;
+}
+
+void MediaUplink::onAcked(std::uint64_t conn, std::int64_t id) {
+    if (conn != connBits(conn_)) return;   // that connection's media went again on this one
+    auto it = inflight_.find(id);
+    if (it == inflight_.end()) return;     // a part of a media whose other part failed: it goes again whole
+    auto& f = it->second;
+    ++f.acked;
+    if (f.parts == 0 || f.acked < f.parts) return;
     forget(id);
     recordState(id, "acked");
     poke();

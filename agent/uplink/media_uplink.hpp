@@ -34,8 +34,11 @@ namespace mto {
 //   `inflight_` holds the ids handed to Paho on the live connection and not yet acknowledged; `next_` is
 //   the highest id handed to it, the cursor of the next read of the table. A refused or failed media moves
 //   the cursor back below it, so it is read (and sent) again.
+// - A media larger than kMediaPartBytes goes out in parts (see media/media_parts.hpp). Its entry in
+//   `inflight_` counts the parts handed to Paho (`parts`, known once the file is read) against their PUBACKs;
+//   the media is acknowledged when every part is, and a failed part sends the whole media again.
 // - Every connection gets a fresh Paho client; reports of an older connection (its number in the token's
-//   context) change nothing but a PUBACK, which counts whenever it comes.
+//   context) change nothing: what they were about is sent again on the live one.
 // - States are written in batches (sent, acked), never one commit per media: a state lost in a crash
 //   only means the media goes again (HQ takes media by hash, so twice is harmless).
 // - Files are read on the Paho call sequence, never on the loop.
@@ -69,7 +72,9 @@ private:
     void onConnected(std::uint64_t conn);
     void onConnectFailed(std::uint64_t conn, const std::string& cause);
     void onConnectionLost(std::uint64_t conn, const std::string& cause);
-    void onAcked(std::int64_t id);
+    // The file of `id` was read on the Paho call sequence: `parts` messages go out for it.
+    void onParts(std::uint64_t conn, std::int64_t id, std::size_t parts);
+    void onAcked(std::uint64_t conn, std::int64_t id);
     // Paho refused or failed it: sent again later on this connection (or after the next connect).
     void onNotSent(std::uint64_t conn, std::int64_t id, const std::string& why);
     void onMissing(const MediaRecord& m);
@@ -96,7 +101,12 @@ private:
     int attempts_ = 0;
     std::uint64_t conn_ = 0;
     std::int64_t next_ = 0;
-    std::map<std::int64_t, std::int64_t> inflight_;   // media id -> bytes
+    struct Inflight {
+        std::int64_t bytes = 0;
+        std::size_t parts = 0;   // 0 until the file is read
+        std::size_t acked = 0;
+    };
+    std::map<std::int64_t, Inflight> inflight_;   // media id -> what is on the wire of it
     std::int64_t inflightBytes_ = 0;
     std::vector<std::pair<std::int64_t, std::string>> states_;
     bool statesArmed_ = false;
