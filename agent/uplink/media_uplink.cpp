@@ -42,23 +42,31 @@ std::int64_t idOf(const mqtt::token& t) {
 }
 std::uint64_t connBits(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kIdBits)) - 1); }
 
-// The whole file in one buffer sized from fstat, read with as few read(2) calls as the kernel allows; nullopt
-// when it cannot be opened (the media is missing on disk) or read.
-std::optional<std::string> readWholeFile(const std::filesystem::path& path) {
+// The file cut into its parts (media/media_parts.hpp), each read straight into the buffer its message then takes
+// over: one copy from the page cache, none of the whole image; nullopt when it cannot be opened (the media is
+// missing on disk) or read.
+std::optional<std::vector<std::string>> readParts(const std::filesystem::path& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
     struct stat st {};
-    std::optional<std::string> out;
+    std::optional<std::vector<std::string>> out;
     if (::fstat(fd, &st) == 0) {
-        std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
-        std::size_t got = 0;
-        while (got < bytes.size()) {
-            const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += static_cast<std::size_t>(n);
+        const auto size = static_cast<std::size_t>(st.st_size);
+        std::vector<std::string> parts(mediaPartCount(size));
+        bool whole = true;
+        for (std::size_t i = 0; i < parts.size() && whole; ++i) {
+            auto& part = parts[i];
+            part.resize(std::min(kMediaPartBytes, size - i * kMediaPartBytes));
+            std::size_t got = 0;
+            while (got < part.size()) {
+                const ssize_t n = ::read(fd, part.data() + got, part.size() - got);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                got += static_cast<std::size_t>(n);
+            }
+            whole = got == part.size();
         }
-        if (got == bytes.size()) out = std::move(bytes);
+        if (whole) out = std::move(parts);
     }
     ::close(fd);
     return out;
@@ -217,24 +225,19 @@ void MediaUplink::poke() {
         auto path = media_.filePath(m);
         pahoCalls_.post([this, conn = conn_, m = std::move(m), path = std::move(path)] {
             if (callbacks_->conn != conn || !client_) return;   // that connection is gone; the next one sends it
-            auto bytes = readWholeFile(path);
+            auto bytes = readParts(path);
             if (!bytes) {
                 asio::post(io_, [this, m] { onMissing(m); });
                 return;
             }
-            const std::size_t parts = mediaPartCount(bytes->size());
+            const std::size_t parts = bytes->size();
             // Posted before the first publish, so the loop knows the count before any PUBACK of its parts.
             asio::post(io_, [this, conn, id = m.id, parts] { onParts(connBits(conn), id, parts); });
             const std::string prefix = topicPrefix(config_.factoryId);
             try {
-                for (std::size_t i = 0; i < parts; ++i) {
-                    const std::size_t from = i * kMediaPartBytes;
-                    const std::size_t len = std::min(kMediaPartBytes, bytes->size() - from);
-                    auto msg = parts == 1 ? mqtt::make_message(mediaPartTopic(prefix, m.sha256, 0, 1), std::move(*bytes), 1, false)
-                                          : mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts),
-                                                               bytes->data() + from, len, 1, false);
-                    client_->publish(msg, tagOf(conn, m.id), callbacks_->publishListener());
-                }
+                for (std::size_t i = 0; i < parts; ++i)
+                    client_->publish(mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts), std::move((*bytes)[i]), 1, false),
+                                     tagOf(conn, m.id), callbacks_->publishListener());
             } catch (const mqtt::exception& ex) {
                 std::string why = std::string("publish refused: ") + ex.what();
                 asio::post(io_, [this, conn, id = m.id, why] { onNotSent(connBits(conn), id, why); });
