@@ -27,18 +27,19 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A request's user context: the connection number in the high bits, the media id in the low 40.
+// A request's user context: the connection number in the high bits, the send number (one per media handed to
+// Paho, see MediaUplink::sends_) in the low 40.
 constexpr int kIdBits = 40;
 constexpr std::uint64_t kIdMask = (std::uint64_t{1} << kIdBits) - 1;
 
-void* tagOf(std::uint64_t conn, std::int64_t id) {
+void* tagOf(std::uint64_t conn, std::uint64_t id) {
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>((conn << kIdBits) | (static_cast<std::uint64_t>(id) & kIdMask)));
 }
 std::uint64_t connOf(const mqtt::token& t) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) >> kIdBits;
 }
-std::int64_t idOf(const mqtt::token& t) {
-    return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kIdMask);
+std::uint64_t sendOf(const mqtt::token& t) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) & kIdMask;
 }
 std::uint64_t connBits(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kIdBits)) - 1); }
 
@@ -84,11 +85,11 @@ public:
                        asio::post(up_.io_, [this, c = connOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
           publish_([this](const mqtt::token& t) {
-                       asio::post(up_.io_, [this, c = connOf(t), id = idOf(t)] { up_.onAcked(c, id); });
+                       asio::post(up_.io_, [this, c = connOf(t), send = sendOf(t)] { up_.onAcked(c, send); });
                    },
                    [this](const mqtt::token& t) {
                        std::string why = "publish failed (code " + std::to_string(t.get_return_code()) + ")";
-                       asio::post(up_.io_, [this, c = connOf(t), id = idOf(t), why] { up_.onNotSent(c, id, why); });
+                       asio::post(up_.io_, [this, c = connOf(t), send = sendOf(t), why] { up_.onNotSent(c, send, why); });
                    }) {}
 
     void connection_lost(const std::string& cause) override {
@@ -176,6 +177,7 @@ void MediaUplink::onConnected(std::uint64_t conn) {
     spdlog::info("media uplink: connected to {} as {} ({} socket(s) set to TCP_NODELAY)", config_.mqtt.uri, clientId(),
                  tuned);
     inflight_.clear();
+    sendIds_.clear();
     inflightBytes_ = 0;
     next_ = 0;   // everything not acknowledged goes again on this connection
     poke();
@@ -195,6 +197,7 @@ void MediaUplink::onConnectionLost(std::uint64_t conn, const std::string& cause)
     if (connected_) spdlog::warn("media uplink: lost connection to {}: {}; reconnecting", config_.mqtt.uri, cause);
     connected_ = false;
     inflight_.clear();
+    sendIds_.clear();
     inflightBytes_ = 0;
     if (!connecting_) scheduleReconnect();
 }
@@ -219,11 +222,13 @@ void MediaUplink::poke() {
         if (!inflight_.empty() && inflightBytes_ + m.bytes > kMaxInflightBytes) break;
         if (!paid(m.bytes)) break;
         next_ = std::max(next_, m.id);
-        inflight_.emplace(m.id, Inflight{m.bytes, 0, 0});
+        const std::uint64_t send = ++lastSend_ & kIdMask;
+        inflight_.emplace(m.id, Inflight{m.bytes, send, 0, 0});
+        sendIds_[send] = m.id;
         inflightBytes_ += m.bytes;
         recordState(m.id, "sent");
         auto path = media_.filePath(m);
-        pahoCalls_.post([this, conn = conn_, m = std::move(m), path = std::move(path)] {
+        pahoCalls_.post([this, conn = conn_, send, m = std::move(m), path = std::move(path)] {
             if (callbacks_->conn != conn || !client_) return;   // that connection is gone; the next one sends it
             auto bytes = readParts(path);
             if (!bytes) {
@@ -232,15 +237,15 @@ void MediaUplink::poke() {
             }
             const std::size_t parts = bytes->size();
             // Posted before the first publish, so the loop knows the count before any PUBACK of its parts.
-            asio::post(io_, [this, conn, id = m.id, parts] { onParts(connBits(conn), id, parts); });
+            asio::post(io_, [this, conn, send, parts] { onParts(connBits(conn), send, parts); });
             const std::string prefix = topicPrefix(config_.factoryId);
             try {
                 for (std::size_t i = 0; i < parts; ++i)
                     client_->publish(mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts), std::move((*bytes)[i]), 1, false),
-                                     tagOf(conn, m.id), callbacks_->publishListener());
+                                     tagOf(conn, send), callbacks_->publishListener());
             } catch (const mqtt::exception& ex) {
                 std::string why = std::string("publish refused: ") + ex.what();
-                asio::post(io_, [this, conn, id = m.id, why] { onNotSent(connBits(conn), id, why); });
+                asio::post(io_, [this, conn, send, why] { onNotSent(connBits(conn), send, why); });
             }
         });
     }
@@ -270,29 +275,38 @@ void MediaUplink::forget(std::int64_t id) {
     auto it = inflight_.find(id);
     if (it == inflight_.end()) return;
     inflightBytes_ -= it->second.bytes;
+    sendIds_.erase(it->second.send);
     inflight_.erase(it);
 }
 
-void MediaUplink::onParts(std::uint64_t conn, std::int64_t id, std::size_t parts) {
-    if (conn != connBits(conn_)) return;
+MediaUplink::Inflight* MediaUplink::findSend(std::uint64_t conn, std::uint64_t send, std::int64_t& id) {
+    if (conn != connBits(conn_)) return nullptr;   // that connection's media went again on this one
+    auto s = sendIds_.find(send);
+    if (s == sendIds_.end()) return nullptr;       // a send given up already (a part failed): the media goes again
+    id = s->second;
     auto it = inflight_.find(id);
-    if (it != inflight_.end()) it->second.parts = parts;
+    return it == inflight_.end() ? nullptr : &it->second;
 }
 
-void MediaUplink::onAcked(std::uint64_t conn, std::int64_t id) {
-    if (conn != connBits(conn_)) return;   // that connection's media went again on this one
-    auto it = inflight_.find(id);
-    if (it == inflight_.end()) return;     // a part of a media whose other part failed: it goes again whole
-    auto& f = it->second;
-    ++f.acked;
-    if (f.parts == 0 || f.acked < f.parts) return;
+void MediaUplink::onParts(std::uint64_t conn, std::uint64_t send, std::size_t parts) {
+    std::int64_t id = 0;
+    if (auto* f = findSend(conn, send, id)) f->parts = parts;
+}
+
+void MediaUplink::onAcked(std::uint64_t conn, std::uint64_t send) {
+    std::int64_t id = 0;
+    auto* f = findSend(conn, send, id);
+    if (!f) return;
+    ++f->acked;
+    if (f->parts == 0 || f->acked < f->parts) return;
     forget(id);
     recordState(id, "acked");
     poke();
 }
 
-void MediaUplink::onNotSent(std::uint64_t conn, std::int64_t id, const std::string& why) {
-    if (conn != connBits(conn_) || !connected_) return;   // the reconnect sends it again anyway
+void MediaUplink::onNotSent(std::uint64_t conn, std::uint64_t send, const std::string& why) {
+    std::int64_t id = 0;
+    if (!connected_ || !findSend(conn, send, id)) return;   // after a reconnect it goes again anyway
     spdlog::debug("media uplink: media {}: {}; sent again", id, why);
     forget(id);
     next_ = std::min(next_, id - 1);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent_rig.hpp"
+#include "fault_proxy.hpp"
 #include "media/media_parts.hpp"
 #include "media/media_store.hpp"
 #include "store/database.hpp"
@@ -136,6 +137,39 @@ TEST(MediaUplink, APictureLargerThanAPartGoesOutInNumberedPartsThatHqPutsTogethe
     rig.agent().stop();
     EXPECT_EQ(scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"), 2)
         << "a picture in parts is acknowledged once every part is";
+}
+
+TEST(MediaUplink, PicturesInPartsCutOffMidStreamArriveWholeAfterTheReconnectsAndAreAcknowledgedOnlyThen) {
+    const std::uint64_t proxySeed = std::random_device{}();
+    AgentRigOptions o;
+    o.startAgent = false;
+    o.agent.mediaRateKiBs = 512;   // 6 pictures of 256 KiB, 4 parts each: about 3 s of parts to cut into
+    o.faultProxySeed = proxySeed;
+    AgentRig rig(o);
+    const auto pictures = seed(rig.agent(), 6, 256 * 1024);
+    rig.agent().start();
+    rig.waitForOnline();
+    FaultProxy& proxy = rig.proxy();
+    const auto until = Clock::now() + 3s;
+    while (Clock::now() < until && rig.hq().mediaCount() < pictures.size()) {
+        proxy.cutSoon(200 * 1024);
+        std::this_thread::sleep_for(400ms);
+    }
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() == pictures.size(); }, 60s))
+        << "seed " << proxySeed << ": " << rig.hq().mediaCount() << " of " << pictures.size() << "\n" << rig.agent().log();
+    EXPECT_GE(proxy.counters().cuts, 1u) << "seed " << proxySeed << ": no cut came while the parts flowed";
+    EXPECT_NE(rig.agent().log().find("media uplink: lost connection"), std::string::npos)
+        << "seed " << proxySeed << ": the media connection was never cut\n" << rig.agent().log();
+    for (const auto& [sha, bytes] : rig.hq().media()) {
+        ASSERT_EQ(pictures.count(sha), 1u) << sha;
+        EXPECT_TRUE(bytes == pictures.at(sha)) << "seed " << proxySeed << ": " << sha;
+    }
+    EXPECT_TRUE(rig.hq().badMedia().empty());
+    // Every picture is acknowledged in the end, each once all of its parts were on one connection.
+    const auto acked = [&] { return scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"); };
+    EXPECT_TRUE(waitUntil([&] { return acked() == static_cast<std::int64_t>(pictures.size()); }, 20s))
+        << "seed " << proxySeed << ": " << acked() << " acknowledged\n" << rig.agent().log();
+    rig.agent().stop();
 }
 
 } // namespace
