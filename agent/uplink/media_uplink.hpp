@@ -47,7 +47,7 @@ namespace mto {
 class MediaUplink {
 public:
     static constexpr std::size_t kMaxInflight = 16;
-    static constexpr std::int64_t kMaxInflightBytes = 8 << 20;
+    static constexpr std::int64_t kMaxInflightBytes = 1 << 20;
     static constexpr std::chrono::milliseconds kBurst{250};
 
     MediaUplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
