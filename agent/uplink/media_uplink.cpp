@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "uplink/media_uplink.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <atomic>
+#include <filesystem>
+#include <optional>
 #include <boost/json.hpp>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "media/media_parts.hpp"
 
 #include "store/event_json.hpp"
 #include "uplink/paho_support.hpp"
@@ -18,20 +27,51 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A request's user context: the connection number in the high bits, the media id in the low 40.
+// A request's user context: the connection number in the high bits, the send number (one per media handed to
+// Paho, see MediaUplink::sends_) in the low 40.
 constexpr int kIdBits = 40;
 constexpr std::uint64_t kIdMask = (std::uint64_t{1} << kIdBits) - 1;
 
-void* tagOf(std::uint64_t conn, std::int64_t id) {
+void* tagOf(std::uint64_t conn, std::uint64_t id) {
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>((conn << kIdBits) | (static_cast<std::uint64_t>(id) & kIdMask)));
 }
 std::uint64_t connOf(const mqtt::token& t) {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) >> kIdBits;
 }
-std::int64_t idOf(const mqtt::token& t) {
-    return static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context()) & kIdMask);
+std::uint64_t sendOf(const mqtt::token& t) {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(t.get_user_context())) & kIdMask;
 }
 std::uint64_t connBits(std::uint64_t conn) { return conn & ((std::uint64_t{1} << (64 - kIdBits)) - 1); }
+
+// The file cut into its parts (media/media_parts.hpp), each read straight into the buffer its message then takes
+// over: one copy from the page cache, none of the whole image; nullopt when it cannot be opened (the media is
+// missing on disk) or read.
+std::optional<std::vector<std::string>> readParts(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    std::optional<std::vector<std::string>> out;
+    if (::fstat(fd, &st) == 0) {
+        const auto size = static_cast<std::size_t>(st.st_size);
+        std::vector<std::string> parts(mediaPartCount(size));
+        bool whole = true;
+        for (std::size_t i = 0; i < parts.size() && whole; ++i) {
+            auto& part = parts[i];
+            part.resize(std::min(kMediaPartBytes, size - i * kMediaPartBytes));
+            std::size_t got = 0;
+            while (got < part.size()) {
+                const ssize_t n = ::read(fd, part.data() + got, part.size() - got);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                got += static_cast<std::size_t>(n);
+            }
+            whole = got == part.size();
+        }
+        if (whole) out = std::move(parts);
+    }
+    ::close(fd);
+    return out;
+}
 
 } // namespace
 
@@ -44,10 +84,12 @@ public:
                        std::string why = "connect failed (code " + std::to_string(t.get_return_code()) + ")";
                        asio::post(up_.io_, [this, c = connOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
-          publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, id = idOf(t)] { up_.onAcked(id); }); },
+          publish_([this](const mqtt::token& t) {
+                       asio::post(up_.io_, [this, c = connOf(t), send = sendOf(t)] { up_.onAcked(c, send); });
+                   },
                    [this](const mqtt::token& t) {
                        std::string why = "publish failed (code " + std::to_string(t.get_return_code()) + ")";
-                       asio::post(up_.io_, [this, c = connOf(t), id = idOf(t), why] { up_.onNotSent(c, id, why); });
+                       asio::post(up_.io_, [this, c = connOf(t), send = sendOf(t), why] { up_.onNotSent(c, send, why); });
                    }) {}
 
     void connection_lost(const std::string& cause) override {
@@ -71,7 +113,8 @@ MediaUplink::MediaUplink(asio::io_context& io, const Config& config, OrderStore&
     callbacks_ = std::make_unique<Callbacks>(*this);
     connectOptions_ = brokerConnectOptions(config_);
     connectOptions_.set_clean_session(true);
-    connectOptions_.set_max_inflight(static_cast<int>(kMaxInflight) + 4);
+    // Parts of what the window lets out: kMaxInflightBytes in whole parts, plus a part-filling tail per media.
+    connectOptions_.set_max_inflight(static_cast<int>(kMaxInflightBytes / kMediaPartBytes + kMaxInflight) + 4);
 }
 
 MediaUplink::~MediaUplink() {
@@ -97,7 +140,8 @@ void MediaUplink::connect() {
             client_.reset();   // fails the old client's requests into our listeners, with stale tags
             mqtt::create_options createOptions(MQTTVERSION_DEFAULT);
             createOptions.set_send_while_disconnected(false);
-            createOptions.set_max_buffered_messages(static_cast<int>(kMaxInflight) + 8);
+            // One media always goes, whatever its size: its parts may exceed the in-flight count and wait in Paho.
+            createOptions.set_max_buffered_messages(1 << 16);
             client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, clientId(), createOptions, nullptr);
             callbacks_->conn = conn;
             client_->set_callback(*callbacks_);
@@ -133,6 +177,7 @@ void MediaUplink::onConnected(std::uint64_t conn) {
     spdlog::info("media uplink: connected to {} as {} ({} socket(s) set to TCP_NODELAY)", config_.mqtt.uri, clientId(),
                  tuned);
     inflight_.clear();
+    sendIds_.clear();
     inflightBytes_ = 0;
     next_ = 0;   // everything not acknowledged goes again on this connection
     poke();
@@ -152,12 +197,14 @@ void MediaUplink::onConnectionLost(std::uint64_t conn, const std::string& cause)
     if (connected_) spdlog::warn("media uplink: lost connection to {}: {}; reconnecting", config_.mqtt.uri, cause);
     connected_ = false;
     inflight_.clear();
+    sendIds_.clear();
     inflightBytes_ = 0;
     if (!connecting_) scheduleReconnect();
 }
 
 void MediaUplink::poke() {
-    if (!connected_ || stopping_) return;
+    // While over the rate nothing may go before the rate timer fires (and pokes): no read of the table per commit.
+    if (!connected_ || stopping_ || rateArmed_) return;
     if (inflight_.size() >= kMaxInflight || (!inflight_.empty() && inflightBytes_ >= kMaxInflightBytes)) return;
     std::vector<MediaRecord> batch;
     try {
@@ -175,25 +222,30 @@ void MediaUplink::poke() {
         if (!inflight_.empty() && inflightBytes_ + m.bytes > kMaxInflightBytes) break;
         if (!paid(m.bytes)) break;
         next_ = std::max(next_, m.id);
-        inflight_.emplace(m.id, m.bytes);
+        const std::uint64_t send = ++lastSend_ & kIdMask;
+        inflight_.emplace(m.id, Inflight{m.bytes, send, 0, 0});
+        sendIds_[send] = m.id;
         inflightBytes_ += m.bytes;
         recordState(m.id, "sent");
         auto path = media_.filePath(m);
-        auto topic = topicPrefix(config_.factoryId) + "/media/" + m.sha256;
-        pahoCalls_.post([this, conn = conn_, m = std::move(m), path = std::move(path), topic = std::move(topic)] {
+        pahoCalls_.post([this, conn = conn_, send, m = std::move(m), path = std::move(path)] {
             if (callbacks_->conn != conn || !client_) return;   // that connection is gone; the next one sends it
-            std::ifstream in(path, std::ios::binary);
-            if (!in) {
+            auto bytes = readParts(path);
+            if (!bytes) {
                 asio::post(io_, [this, m] { onMissing(m); });
                 return;
             }
-            std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            const std::size_t parts = bytes->size();
+            // Posted before the first publish, so the loop knows the count before any PUBACK of its parts.
+            asio::post(io_, [this, conn, send, parts] { onParts(connBits(conn), send, parts); });
+            const std::string prefix = topicPrefix(config_.factoryId);
             try {
-                client_->publish(mqtt::make_message(topic, std::move(bytes), 1, false), tagOf(conn, m.id),
-                                 callbacks_->publishListener());
+                for (std::size_t i = 0; i < parts; ++i)
+                    client_->publish(mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts), std::move((*bytes)[i]), 1, false),
+                                     tagOf(conn, send), callbacks_->publishListener());
             } catch (const mqtt::exception& ex) {
                 std::string why = std::string("publish refused: ") + ex.what();
-                asio::post(io_, [this, conn, id = m.id, why] { onNotSent(connBits(conn), id, why); });
+                asio::post(io_, [this, conn, send, why] { onNotSent(connBits(conn), send, why); });
             }
         });
     }
@@ -222,18 +274,39 @@ bool MediaUplink::paid(std::int64_t bytes) {
 void MediaUplink::forget(std::int64_t id) {
     auto it = inflight_.find(id);
     if (it == inflight_.end()) return;
-    inflightBytes_ -= it->second;
+    inflightBytes_ -= it->second.bytes;
+    sendIds_.erase(it->second.send);
     inflight_.erase(it);
 }
 
-void MediaUplink::onAcked(std::int64_t id) {
+MediaUplink::Inflight* MediaUplink::findSend(std::uint64_t conn, std::uint64_t send, std::int64_t& id) {
+    if (conn != connBits(conn_)) return nullptr;   // that connection's media went again on this one
+    auto s = sendIds_.find(send);
+    if (s == sendIds_.end()) return nullptr;       // a send given up already (a part failed): the media goes again
+    id = s->second;
+    auto it = inflight_.find(id);
+    return it == inflight_.end() ? nullptr : &it->second;
+}
+
+void MediaUplink::onParts(std::uint64_t conn, std::uint64_t send, std::size_t parts) {
+    std::int64_t id = 0;
+    if (auto* f = findSend(conn, send, id)) f->parts = parts;
+}
+
+void MediaUplink::onAcked(std::uint64_t conn, std::uint64_t send) {
+    std::int64_t id = 0;
+    auto* f = findSend(conn, send, id);
+    if (!f) return;
+    ++f->acked;
+    if (f->parts == 0 || f->acked < f->parts) return;
     forget(id);
     recordState(id, "acked");
     poke();
 }
 
-void MediaUplink::onNotSent(std::uint64_t conn, std::int64_t id, const std::string& why) {
-    if (conn != connBits(conn_) || !connected_) return;   // the reconnect sends it again anyway
+void MediaUplink::onNotSent(std::uint64_t conn, std::uint64_t send, const std::string& why) {
+    std::int64_t id = 0;
+    if (!connected_ || !findSend(conn, send, id)) return;   // after a reconnect it goes again anyway
     spdlog::debug("media uplink: media {}: {}; sent again", id, why);
     forget(id);
     next_ = std::min(next_, id - 1);

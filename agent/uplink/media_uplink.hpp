@@ -34,15 +34,20 @@ namespace mto {
 //   `inflight_` holds the ids handed to Paho on the live connection and not yet acknowledged; `next_` is
 //   the highest id handed to it, the cursor of the next read of the table. A refused or failed media moves
 //   the cursor back below it, so it is read (and sent) again.
+// - A media larger than kMediaPartBytes goes out in parts (see media/media_parts.hpp). Its entry in
+//   `inflight_` counts the parts handed to Paho (`parts`, known once the file is read) against their PUBACKs;
+//   the media is acknowledged when every part is, and a failed part sends the whole media again. Each hand-over
+//   has a send number of its own (in the requests' tags, `sendIds_` maps it back): reports of a send given up
+//   change nothing, so a late PUBACK of a failed attempt never counts for the next one.
 // - Every connection gets a fresh Paho client; reports of an older connection (its number in the token's
-//   context) change nothing but a PUBACK, which counts whenever it comes.
+//   context) change nothing: what they were about is sent again on the live one.
 // - States are written in batches (sent, acked), never one commit per media: a state lost in a crash
 //   only means the media goes again (HQ takes media by hash, so twice is harmless).
 // - Files are read on the Paho call sequence, never on the loop.
 class MediaUplink {
 public:
     static constexpr std::size_t kMaxInflight = 16;
-    static constexpr std::int64_t kMaxInflightBytes = 8 << 20;
+    static constexpr std::int64_t kMaxInflightBytes = 1 << 20;
     static constexpr std::chrono::milliseconds kBurst{250};
 
     MediaUplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
@@ -69,9 +74,19 @@ private:
     void onConnected(std::uint64_t conn);
     void onConnectFailed(std::uint64_t conn, const std::string& cause);
     void onConnectionLost(std::uint64_t conn, const std::string& cause);
-    void onAcked(std::int64_t id);
+    struct Inflight {
+        std::int64_t bytes = 0;
+        std::uint64_t send = 0;   // its number in the requests' tags
+        std::size_t parts = 0;    // 0 until the file is read
+        std::size_t acked = 0;
+    };
+    // The media a report is about, if it still counts: a live connection's send not given up.
+    Inflight* findSend(std::uint64_t conn, std::uint64_t send, std::int64_t& id);
+    // The file of a send was read on the Paho call sequence: `parts` messages go out for it.
+    void onParts(std::uint64_t conn, std::uint64_t send, std::size_t parts);
+    void onAcked(std::uint64_t conn, std::uint64_t send);
     // Paho refused or failed it: sent again later on this connection (or after the next connect).
-    void onNotSent(std::uint64_t conn, std::int64_t id, const std::string& why);
+    void onNotSent(std::uint64_t conn, std::uint64_t send, const std::string& why);
     void onMissing(const MediaRecord& m);
     void forget(std::int64_t id);
     // Within the media rate? Then the bytes are counted as sent; else a poke is timed for when they may go.
@@ -96,7 +111,9 @@ private:
     int attempts_ = 0;
     std::uint64_t conn_ = 0;
     std::int64_t next_ = 0;
-    std::map<std::int64_t, std::int64_t> inflight_;   // media id -> bytes
+    std::map<std::int64_t, Inflight> inflight_;   // media id -> what is on the wire of it
+    std::map<std::uint64_t, std::int64_t> sendIds_;   // send number -> media id, for the sends in inflight_
+    std::uint64_t lastSend_ = 0;
     std::int64_t inflightBytes_ = 0;
     std::vector<std::pair<std::int64_t, std::string>> states_;
     bool statesArmed_ = false;

@@ -28,7 +28,9 @@ Example:
 
 import argparse
 import collections
+import hashlib
 import json
+import os
 import re
 import signal
 import sys
@@ -241,6 +243,95 @@ class MilestoneSummary:
         order_id, milestone = key
         count = f"×{run.count} items{'' if final else ' so far'}"
         return event_line(run.last_at, f"{run.first_seq}..{run.last_seq}", order_id, "*", milestone, count)
+
+
+# An image larger than this comes in parts on media/<sha256>/<part>/<parts>.
+MEDIA_PART_BYTES = 64 * 1024
+MEDIA_MAX_PARTS = 1 << 16
+
+
+class MediaAssembler:
+    """Puts images together from media/# messages: whole on media/<sha256>, or in
+    parts on media/<sha256>/<part>/<parts> (any order, a part may come twice)."""
+
+    def __init__(self):
+        self.partial = {}   # sha256 -> (parts, {part: bytes})
+
+    def add(self, tail, payload):
+        """tail: the topic after '/media/'. Returns (sha256, bytes) once an image is
+        complete, else None; raises ValueError for a topic that is not a media topic."""
+        levels = tail.split("/")
+        sha = levels[0]
+        if not sha:
+            raise ValueError("media topic without a sha256")
+        if len(levels) == 1:
+            return sha, bytes(payload)
+        if len(levels) != 3 or not levels[1].isdigit() or not levels[2].isdigit():
+            raise ValueError(f"media topic {tail!r} is neither media/<sha256> nor media/<sha256>/<part>/<parts>")
+        part, parts = int(levels[1]), int(levels[2])
+        if parts < 2 or parts > MEDIA_MAX_PARTS or part >= parts:
+            raise ValueError(f"media topic {tail!r}: part {part} of {parts}")
+        known, got = self.partial.setdefault(sha, (parts, {}))
+        if known != parts:
+            del self.partial[sha]
+            raise ValueError(f"media {sha} announced in {parts} parts, earlier in {known}")
+        got[part] = bytes(payload)
+        if len(got) < parts:
+            return None
+        del self.partial[sha]
+        return sha, b"".join(got[i] for i in range(parts))
+
+
+class MediaReceiver:
+    """Takes media/# on a connection of its own (client id <client_id>-media), so
+    images queued at the broker never hold up events, and stores each complete
+    image whose SHA-256 matches as <media_dir>/<sha256>."""
+
+    def __init__(self, args, out):
+        self.args = args
+        self.out = out
+        self.topic = f"mto/v1/{args.factory}/media/#"
+        self.assembler = MediaAssembler()
+        self.stored = 0
+        os.makedirs(args.media_dir, exist_ok=True)
+        self.client = mqtt.Client(client_id=args.client_id + "-media", clean_session=False)
+        if args.username:
+            self.client.username_pw_set(args.username, args.password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = lambda client, userdata, flags, rc: (
+            rc == mqtt.CONNACK_ACCEPTED and client.subscribe(self.topic, QOS))
+        self.client.on_message = self.on_message
+
+    def start(self):
+        self.client.connect_async(self.args.host, self.args.port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def on_message(self, client, userdata, msg):
+        self.take(msg.topic, msg.payload)
+
+    def take(self, topic, payload):
+        at = topic.find("/media/")
+        try:
+            image = self.assembler.add(topic[at + 7:], payload) if at >= 0 else None
+        except ValueError as e:
+            self.out.warn(f"media ignored: {e}")
+            return None
+        if image is None:
+            return None
+        sha, data = image
+        if hashlib.sha256(data).hexdigest() != sha:
+            self.out.warn(f"media {sha}: the bytes do not match their hash; dropped")
+            return None
+        path = os.path.join(self.args.media_dir, sha)
+        with open(path + ".part", "wb") as f:
+            f.write(data)
+        os.replace(path + ".part", path)
+        self.stored += 1
+        return path
 
 
 class HqClient:
@@ -594,6 +685,9 @@ def parse_args():
                              "per order and milestone")
     parser.add_argument("--event-log", metavar="FILE",
                         help="append every event, de-duplicated, to FILE as JSON, one a line")
+    parser.add_argument("--media-dir", metavar="DIR",
+                        help="also take the agent's images (proofs, QC snapshots) on a second connection and "
+                             "store each, checked against its hash, as DIR/<sha256>")
     parser.add_argument("files", nargs="*", metavar="FILE",
                         help="JSON file holding an order, a command, or an array of them")
     args = parser.parse_args()
@@ -627,6 +721,9 @@ def main():
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
     code = EXIT_OK
+    media = MediaReceiver(args, out) if args.media_dir else None
+    if media is not None:
+        media.start()
     hq.start()
     try:
         while True:
@@ -652,6 +749,9 @@ def main():
         code = EXIT_INTERRUPTED
     finally:
         hq.stop()
+        if media is not None:
+            media.stop()
+            out.info(f"{media.stored} image(s) stored in {args.media_dir}")
 
     with hq.lock:
         if hq.summary is not None:

@@ -14,6 +14,7 @@
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
 #include "compiler/compile_queue.hpp"
+#include "media/media_parts.hpp"
 #include "media/media_store.hpp"
 #include "outbox_filler.hpp"
 #include "store/database.hpp"
@@ -121,7 +122,13 @@ void runMediaLatencyBench(const BenchOptions& o, BenchReport& report) {
         rig.hq().ignoreMedia();
         std::atomic<std::size_t> images{0};
         BareMqttClient imageSink(rig.broker().uri(), "bench-hq-media");
-        imageSink.onMessage([&](const mqtt::const_message_ptr&) { ++images; });
+        // An image counts once all of its parts are in (an image larger than a part comes in parts).
+        MediaReassembly reassembly;
+        imageSink.onMessage([&](const mqtt::const_message_ptr& msg) {
+            const std::string& topic = msg->get_topic();
+            const auto at = topic.find("/media/");
+            if (at != std::string::npos && reassembly.add(std::string_view(topic).substr(at + 7), msg->to_string())) ++images;
+        });
         imageSink.connect(true, 64);
         imageSink.subscribe("mto/v1/" + kAgentFactory + "/media/#", 1);
         rig.agent().start();

@@ -6,10 +6,13 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "agent_rig.hpp"
+#include "fault_proxy.hpp"
+#include "media/media_parts.hpp"
 #include "media/media_store.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
@@ -96,6 +99,77 @@ TEST(MediaUplink, PicturesNotAcknowledgedBeforeAKillGoAgainAfterTheRestart) {
     rig.agent().stop();
     EXPECT_EQ(scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"),
               static_cast<std::int64_t>(pictures.size()));
+}
+
+TEST(MediaUplink, APictureLargerThanAPartGoesOutInNumberedPartsThatHqPutsTogetherAndASmallOneGoesWhole) {
+    AgentRigOptions o;
+    o.startAgent = false;
+    o.agent.mediaRateKiBs = 0;
+    AgentRig rig(o);
+    auto pictures = seed(rig.agent(), 1, (1 << 20) + 1000);   // 16 full parts and a short one
+    const auto small = seed(rig.agent(), 1, 10 * 1024);
+    pictures.insert(small.begin(), small.end());
+    rig.agent().start();
+    rig.waitForOnline();
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() == pictures.size(); }, 30s))
+        << rig.hq().mediaCount() << " of " << pictures.size() << "\n" << rig.agent().log();
+    for (const auto& [sha, bytes] : rig.hq().media()) {
+        ASSERT_EQ(pictures.count(sha), 1u) << sha;
+        EXPECT_TRUE(bytes == pictures.at(sha)) << sha << ": " << bytes.size() << " bytes";
+    }
+    EXPECT_TRUE(rig.hq().badMedia().empty());
+    std::map<std::string, std::set<std::string>> partsSeen;   // topic tail after the sha -> parts
+    for (const auto& [topic, size] : rig.hq().mediaMessages()) {
+        EXPECT_LE(size, kMediaPartBytes) << topic;
+        const auto tail = topic.substr(topic.find("/media/") + 7);
+        const auto slash = tail.find('/');
+        partsSeen[tail.substr(0, slash)].insert(slash == std::string::npos ? "" : tail.substr(slash + 1));
+    }
+    const std::string bigSha = [&] {
+        for (const auto& [sha, bytes] : pictures)
+            if (bytes.size() > kMediaPartBytes) return sha;
+        return std::string();
+    }();
+    std::set<std::string> expected;
+    for (int i = 0; i < 17; ++i) expected.insert(std::to_string(i) + "/17");
+    EXPECT_EQ(partsSeen[bigSha], expected);
+    EXPECT_EQ(partsSeen[small.begin()->first], std::set<std::string>{""}) << "a picture that fits one part goes whole";
+    rig.agent().stop();
+    EXPECT_EQ(scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"), 2)
+        << "a picture in parts is acknowledged once every part is";
+}
+
+TEST(MediaUplink, PicturesInPartsCutOffMidStreamArriveWholeAfterTheReconnectsAndAreAcknowledgedOnlyThen) {
+    const std::uint64_t proxySeed = std::random_device{}();
+    AgentRigOptions o;
+    o.startAgent = false;
+    o.agent.mediaRateKiBs = 512;   // 6 pictures of 256 KiB, 4 parts each: about 3 s of parts to cut into
+    o.faultProxySeed = proxySeed;
+    AgentRig rig(o);
+    const auto pictures = seed(rig.agent(), 6, 256 * 1024);
+    rig.agent().start();
+    rig.waitForOnline();
+    FaultProxy& proxy = rig.proxy();
+    const auto until = Clock::now() + 3s;
+    while (Clock::now() < until && rig.hq().mediaCount() < pictures.size()) {
+        proxy.cutSoon(200 * 1024);
+        std::this_thread::sleep_for(400ms);
+    }
+    ASSERT_TRUE(waitUntil([&] { return rig.hq().mediaCount() == pictures.size(); }, 60s))
+        << "seed " << proxySeed << ": " << rig.hq().mediaCount() << " of " << pictures.size() << "\n" << rig.agent().log();
+    EXPECT_GE(proxy.counters().cuts, 1u) << "seed " << proxySeed << ": no cut came while the parts flowed";
+    EXPECT_NE(rig.agent().log().find("media uplink: lost connection"), std::string::npos)
+        << "seed " << proxySeed << ": the media connection was never cut\n" << rig.agent().log();
+    for (const auto& [sha, bytes] : rig.hq().media()) {
+        ASSERT_EQ(pictures.count(sha), 1u) << sha;
+        EXPECT_TRUE(bytes == pictures.at(sha)) << "seed " << proxySeed << ": " << sha;
+    }
+    EXPECT_TRUE(rig.hq().badMedia().empty());
+    // Every picture is acknowledged in the end, each once all of its parts were on one connection.
+    const auto acked = [&] { return scalar(rig.agent().databasePath(), "SELECT COUNT(*) FROM media WHERE state = 'acked'"); };
+    EXPECT_TRUE(waitUntil([&] { return acked() == static_cast<std::int64_t>(pictures.size()); }, 20s))
+        << "seed " << proxySeed << ": " << acked() << " acknowledged\n" << rig.agent().log();
+    rig.agent().stop();
 }
 
 } // namespace

@@ -106,8 +106,16 @@ void HqClient::onMessage(const std::string& topic, const std::string& payload) {
         return;
     }
     if (auto at = topic.find("/media/"); at != std::string::npos) {
-        media_[topic.substr(at + 7)] = payload;
-        changed_.notify_all();
+        // Whole images and parts alike; a malformed media topic is noted and otherwise ignored, as HQ would.
+        mediaMessages_.emplace_back(topic, payload.size());
+        try {
+            if (auto image = reassembly_.add(std::string_view(topic).substr(at + 7), payload)) {
+                media_[image->sha256] = std::move(image->bytes);
+                changed_.notify_all();
+            }
+        } catch (const std::invalid_argument& e) {
+            badMedia_.push_back(e.what());
+        }
         return;
     }
     std::error_code ec;
@@ -195,6 +203,16 @@ std::string HqClient::lastStatus() {
 void HqClient::ignoreMedia() {
     takeMedia_ = false;
     client_->unsubscribe("mto/v1/" + factory_ + "/media/#")->wait();
+}
+
+std::vector<std::pair<std::string, std::size_t>> HqClient::mediaMessages() {
+    std::lock_guard lock(mutex_);
+    return mediaMessages_;
+}
+
+std::vector<std::string> HqClient::badMedia() {
+    std::lock_guard lock(mutex_);
+    return badMedia_;
 }
 
 std::size_t HqClient::mediaCount() {

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "media/media_parts.hpp"
+
 namespace mto::test {
 
 struct SeenEvent {
@@ -56,9 +58,13 @@ public:
     std::optional<SeenEvent> lastEventFor(const std::string& orderId);
     std::string lastStatus();
     std::vector<std::string> statuses();
-    // Media messages (proof images) by the sha256 in their topic.
+    // Media (proof images, snapshots) by the sha256 in their topic, put together from their parts.
     std::map<std::string, std::string> media();
     std::size_t mediaCount();
+    // Media messages whose topic made no sense, with the reason (parts of one image disagreeing on their count...).
+    std::vector<std::string> badMedia();
+    // Every media message as it came: its topic and payload size.
+    std::vector<std::pair<std::string, std::size_t>> mediaMessages();
     // Stops taking media on this connection (as an HQ does that takes images on a connection of its own,
     // so a backlog of images never queues ahead of events at the broker).
     void ignoreMedia();
@@ -90,6 +96,9 @@ private:
     std::size_t duplicates_ = 0;
     std::vector<std::string> statuses_;
     std::map<std::string, std::string> media_;
+    MediaReassembly reassembly_;
+    std::vector<std::string> badMedia_;
+    std::vector<std::pair<std::string, std::size_t>> mediaMessages_;
     std::atomic<bool> takeMedia_{true};
 };
 
