@@ -44,7 +44,12 @@ Agent::Agent(Config config)
     limits.maxItems = config_.intake.maxItems;
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
     compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog, config_.sliceCacheMaxBytes);
-    intake_->onOrderStored([this](const std::string& id) { compiler_->enqueue(id); });
+    intake_->onOrderStored([this](const std::string& id, std::optional<CompileInput> content) {
+        if (content)
+            compiler_->enqueue(std::move(*content));
+        else
+            compiler_->enqueue(id);
+    });
     jobQueue_ = std::make_unique<JobQueue>(*db_);
     scheduler_ = std::make_unique<Scheduler>(
         io_, *commits_, *store_, *jobQueue_,
