@@ -8,6 +8,7 @@
 #include "moonraker/moonraker_driver.hpp"
 #include "octoprint/octoprint_driver.hpp"
 
+#include <boost/asio/post.hpp>
 #include <csignal>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -44,7 +45,12 @@ Agent::Agent(Config config)
     limits.maxItems = config_.intake.maxItems;
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
     compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog, config_.sliceCacheMaxBytes);
-    intake_->onOrderStored([this](const std::string& id) { compiler_->enqueue(id); });
+    intake_->onOrderStored([this](const std::string& id, std::optional<CompileInput> content) {
+        if (content)
+            compiler_->enqueue(std::move(*content));
+        else
+            compiler_->enqueue(id);
+    });
     jobQueue_ = std::make_unique<JobQueue>(*db_);
     scheduler_ = std::make_unique<Scheduler>(
         io_, *commits_, *store_, *jobQueue_,
@@ -65,14 +71,22 @@ Agent::Agent(Config config)
                                                [this](const std::vector<std::string>& words) { return control(words); });
     uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
     // Every commit may bring new events (for HQ) and new work (a compiled order, a resumed one, a cleared bed).
+    // The uplink comes first and at once: an inbound order's receipt is then queued before its delivery
+    // thread is released (it publishes the receipt on its way out). The rest runs right after the commit's
+    // handlers, once for any number of commits before it: none of it need delay a delivery's PUBACK.
     commits_->onCommitted([this] {
         uplink_->poke();
-        mediaUplink_->poke();
-        scheduler_->poke();
-        mediaQuota_->check();
-        // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
-        stationFeed_.changed();
-        if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
+        if (afterCommitPosted_) return;
+        afterCommitPosted_ = true;
+        boost::asio::post(io_, [this] {
+            afterCommitPosted_ = false;
+            mediaUplink_->poke();
+            scheduler_->poke();
+            mediaQuota_->check();
+            // The queue a station shows may have changed (coalesced; nothing happens while no page is open).
+            stationFeed_.changed();
+            if (labeler_) labeler_->poke();   // an `accepted` milestone brings labels to draw
+        });
     });
     mediaUplink_ = std::make_unique<MediaUplink>(io_, config_, *store_, *commits_, *media_);
     uplink_->setStatusExtras([this](StatusInputs& in) {

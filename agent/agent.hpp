@@ -86,6 +86,7 @@ private:
     std::unique_ptr<MediaUplink> mediaUplink_;   // proofs and snapshots, on a broker connection of their own
     // What the station display shows; the rooms that feed it call stationFeed_.changed().
     StationFeed stationFeed_;
+    bool afterCommitPosted_ = false;   // the work that follows commits is queued on the loop
     std::unique_ptr<StationServer> station_;   // null without a [station] section
     boost::asio::signal_set signals_;
     boost::asio::steady_timer watchdog_;

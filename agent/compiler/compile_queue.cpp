@@ -239,9 +239,12 @@ void CompileQueue::enqueue(const std::string& orderId) {
         refuse(orderId, e.what());
         return;
     }
-    if (!input) return;
+    if (input) enqueue(std::move(*input));
+}
+
+void CompileQueue::enqueue(CompileInput in) {
     ++pending_;
-    boost::asio::post(pool_, [this, input = std::move(*input), catalog = catalog_] {
+    boost::asio::post(pool_, [this, input = std::move(in), catalog = catalog_] {
         struct Done {
             std::atomic<std::size_t>& n;
             ~Done() { --n; }

@@ -40,7 +40,11 @@ public:
                  std::uint64_t sliceCacheMaxBytes = 2048ull << 20, unsigned threads = 2);
     ~CompileQueue();
 
+    // Reads the order as stored, then compiles it.
     void enqueue(const std::string& orderId);
+    // An order just committed, as the intake parsed it: the same content the store now holds, so it is
+    // not read back (on the intake path that read would be per order, on the loop).
+    void enqueue(CompileInput input);
     // Orders stored but not compiled when the agent last stopped.
     void resumePending();
     void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }

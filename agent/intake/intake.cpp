@@ -49,18 +49,17 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
                                              s->topic);
                                 return;
                             }
-                            const Outcome& outcome = s->outcome;
+                            Outcome& outcome = s->outcome;
                             if (!outcome.summary.empty()) spdlog::log(outcome.level, "{}", outcome.summary);
-                            if (orderStored_)
-                                for (const auto& id : outcome.toCompile) {
-                                    try {
-                                        orderStored_(id);
-                                    } catch (const std::exception& e) {
-                                        // The order is stored; it is compiled again at the next start.
-                                        spdlog::error("order {} stored but not handed to the compiler: {}", id,
-                                                      e.what());
-                                    }
-                                }
+                            if (!orderStored_) return;
+                            const std::string id = outcome.stored ? outcome.stored->orderId : outcome.changed;
+                            if (id.empty()) return;
+                            try {
+                                orderStored_(id, std::move(outcome.stored));
+                            } catch (const std::exception& e) {
+                                // The order is stored; it is compiled again at the next start.
+                                spdlog::error("order {} stored but not handed to the compiler: {}", id, e.what());
+                            }
                         });
     });
     // The loop normally answers within a disk flush; the check on stopping keeps shutdown from hanging here.
@@ -92,7 +91,12 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             reject(*rej);
             return out;
         }
-        const Order& order = std::get<Order>(parsed);
+        Order& order = std::get<Order>(parsed);
+        // What the compiler needs of an order just committed; the items move, the order is not used after.
+        auto compileInput = [&order] {
+            return CompileInput{order.orderId, order.revision, order.contentHash, order.priority == Priority::Rush,
+                                std::move(order.items)};
+        };
         Rejection refusal;
         switch (store_.storeOrder(order, "", refusal)) {
         case OrderOutcome::Stored:
@@ -100,7 +104,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             out.level = spdlog::level::info;
             out.summary = fmt::format("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
                                       order.items.size(), toString(order.priority));
-            out.toCompile.push_back(order.orderId);
+            out.stored = compileInput();
             break;
         case OrderOutcome::Duplicate:
             ++counters_.duplicates;
@@ -115,7 +119,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             ++counters_.revisions;
             out.level = spdlog::level::info;
             out.summary = fmt::format("order {} changed to revision {}", order.orderId, order.revision);
-            out.toCompile.push_back(order.orderId);
+            out.stored = compileInput();
             break;
         case OrderOutcome::Rejected: {
             Rejections rej;
@@ -149,7 +153,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
         out.level = spdlog::level::info;
         out.summary = fmt::format("command {} {} applied to {}", toString(cmd.kind), cmd.commandId,
                                   cmd.orderId.empty() ? "all open orders" : cmd.orderId);
-        if (cmd.kind == CommandKind::Change) out.toCompile.push_back(cmd.orderId);
+        if (cmd.kind == CommandKind::Change) out.changed = cmd.orderId;
         return out;
     }
     out.level = spdlog::level::warn;

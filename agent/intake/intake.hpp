@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 #include <memory>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
 
@@ -39,15 +40,19 @@ public:
 
     // What handling one message did inside the group transaction; reported only once it is committed.
     struct Outcome {
-        std::vector<std::string> toCompile;   // orders stored or revised
+        // An order stored or revised, as parsed: the content just committed, handed to the compiler as is.
+        std::optional<CompileInput> stored;
+        std::string changed;                  // an order changed by a command: compiled from what is stored
         spdlog::level::level_enum level = spdlog::level::debug;
         std::string summary;                  // "order X stored: ..." / "rejected ..."
     };
     // Runs on the loop inside the group transaction.
     Outcome process(const std::string& topic, const std::string& payload);
 
-    // Called on the loop for every order stored or revised, after its commit.
-    void onOrderStored(std::function<void(const std::string&)> f) { orderStored_ = std::move(f); }
+    // Called on the loop for every order stored or revised, after its commit: with its content when the
+    // order came as an order (no need to read it back), by id alone after a change command.
+    using OrderStored = std::function<void(const std::string& orderId, std::optional<CompileInput> content)>;
+    void onOrderStored(OrderStored f) { orderStored_ = std::move(f); }
 
     void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }
     void stop() { stopping_ = true; }
@@ -67,7 +72,7 @@ private:
     std::shared_ptr<const Catalog> catalog_;
     std::atomic<bool> stopping_{false};
     IntakeCounters counters_;
-    std::function<void(const std::string&)> orderStored_;
+    OrderStored orderStored_;
 };
 
 } // namespace mto

@@ -2,6 +2,7 @@
 // The media lane's table and the QC snapshots: what is stored, what HQ has, what the quota shed.
 #include "media/media_store.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 namespace mto {
@@ -64,12 +65,30 @@ void MediaStore::enqueue(Database& db, const MediaRecord& m) {
 }
 
 std::vector<MediaRecord> MediaStore::toSend(std::int64_t afterId, std::size_t limit) {
-    static const std::string kSelect = "SELECT " + kMediaColumns +
-                                       " FROM media WHERE state IN ('queued', 'sent') AND id > ? ORDER BY id LIMIT ?";
-    auto& st = db_.prepare(kSelect).bind(1, afterId).bind(2, static_cast<std::int64_t>(limit));
+    // One read per state, each in the order of the media_by_state index, merged here. A single query with
+    // `state IN ('queued', 'sent') ORDER BY id` sorts in a temporary B-tree, which SQLite builds and frees on
+    // every call; the media uplink asks after every commit, so on the intake path that cost is per order.
+    static const std::string kSelect =
+        "SELECT " + kMediaColumns + " FROM media WHERE state = ? AND id > ? ORDER BY id LIMIT ?";
+    auto read = [&](const char* state) {
+        auto& st = db_.prepare(kSelect).bind(1, state).bind(2, afterId).bind(3, static_cast<std::int64_t>(limit));
+        std::vector<MediaRecord> rows;
+        while (st.step()) rows.push_back(readMedia(st));
+        st.reset();
+        return rows;
+    };
+    std::vector<MediaRecord> queued = read("queued");
+    std::vector<MediaRecord> sent = read("sent");
+    if (sent.empty()) return queued;
     std::vector<MediaRecord> out;
-    while (st.step()) out.push_back(readMedia(st));
-    st.reset();
+    out.reserve(std::min(limit, queued.size() + sent.size()));
+    auto q = queued.begin(), s = sent.begin();
+    while (out.size() < limit && (q != queued.end() || s != sent.end())) {
+        if (s == sent.end() || (q != queued.end() && q->id < s->id))
+            out.push_back(std::move(*q++));
+        else
+            out.push_back(std::move(*s++));
+    }
     return out;
 }
 

@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <mutex>
+#include <vector>
 
 #include "util/clock.hpp"
 
@@ -57,7 +59,7 @@ public:
                        std::string why = "connect failed (code " + std::to_string(t.get_return_code()) + ")";
                        asio::post(up_.io_, [this, c = numberOf(t), why] { up_.onConnectFailed(c, why); });
                    }),
-          publish_([this](const mqtt::token& t) { asio::post(up_.io_, [this, s = seqOf(t)] { up_.onAcked(s); }); },
+          publish_([this](const mqtt::token& t) { acked(seqOf(t)); },
                    [this](const mqtt::token& t) {
                        asio::post(up_.io_, [this, c = numberOf(t), s = seqOf(t)] { up_.onPublishFailed(c, s); });
                    }),
@@ -81,6 +83,27 @@ public:
         up_.pahoCalls_.leaveDelivery();
     }
 
+    // PUBACKs of events go to the loop in batches: one post (one wakeup of the loop) carries every PUBACK
+    // that arrives while the previous one waits to be handled. A PUBACK counts whichever epoch it came
+    // in, so handling it sooner than a report posted before it changes nothing.
+    void acked(std::int64_t seq) {
+        {
+            std::lock_guard lock(ackMutex_);
+            acks_.push_back(seq);
+            if (acksPosted_) return;
+            acksPosted_ = true;
+        }
+        asio::post(up_.io_, [this] {
+            {
+                std::lock_guard lock(ackMutex_);
+                handling_.swap(acks_);
+                acksPosted_ = false;
+            }
+            up_.onAcked(handling_);
+            handling_.clear();
+        });
+    }
+
     Listener& connectListener() { return connect_; }
     Listener& publishListener() { return publish_; }
     Listener& quietListener() { return quiet_; }
@@ -88,6 +111,10 @@ public:
 private:
     Uplink& up_;
     Listener connect_, publish_, quiet_;
+    std::mutex ackMutex_;
+    std::vector<std::int64_t> acks_;       // guarded by ackMutex_
+    bool acksPosted_ = false;              // guarded by ackMutex_
+    std::vector<std::int64_t> handling_;   // the loop's: the batch being handled
 };
 
 Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
@@ -348,7 +375,16 @@ void Uplink::poke() {
     }
 }
 
-void Uplink::onAcked(std::int64_t seq) {
+void Uplink::onAcked(const std::vector<std::int64_t>& seqs) {
+    for (std::int64_t seq : seqs) noteAcked(seq);
+    if (stopping_) {
+        if (inflight_.empty()) finishStop();
+        return;
+    }
+    poke();
+}
+
+void Uplink::noteAcked(std::int64_t seq) {
     inflight_.erase(seq);
     if (seq > ackedSeq_) {
         ackedAbove_.insert(seq);
@@ -367,11 +403,6 @@ void Uplink::onAcked(std::int64_t seq) {
             });
         }
     }
-    if (stopping_) {
-        if (inflight_.empty()) finishStop();
-        return;
-    }
-    poke();
 }
 
 void Uplink::onPublishFailed(std::uint64_t epoch, std::int64_t seq) {

@@ -11,6 +11,7 @@
 #include <random>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "control/floor_view.hpp"
 #include "uplink/status_report.hpp"
@@ -95,7 +96,9 @@ private:
     void dropConnection(const std::string& cause);
     void closeWindow();
     void openEpoch();
-    void onAcked(std::int64_t seq);
+    // PUBACKs of events, in the order Paho reported them.
+    void onAcked(const std::vector<std::int64_t>& seqs);
+    void noteAcked(std::int64_t seq);
     void onPublishRefused(std::uint64_t epoch, std::int64_t firstUnsent, const std::string& why);
     void onPublishFailed(std::uint64_t epoch, std::int64_t seq);
     // Holds publishing back for `delay`, then tries again (closeWindow() ends the pause early).
