@@ -44,6 +44,9 @@ Agent::Agent(Config config)
     limits.maxPayloadBytes = config_.intake.maxPayloadBytes;
     limits.maxItems = config_.intake.maxItems;
     intake_ = std::make_unique<Intake>(io_, *commits_, *store_, config_.factoryId, limits, catalog);
+    // A new order is committed on the MQTT delivery thread that received it, through a connection of its own:
+    // its PUBACK then waits for its fsync only, not also for two hand-offs to this loop and back.
+    intake_->storeNewOrdersOnDelivery(std::make_unique<Database>(*db_, Database::Mode::ReadWrite), clock_);
     compiler_ = std::make_unique<CompileQueue>(io_, *commits_, *store_, config_.stateDir, catalog, config_.sliceCacheMaxBytes);
     intake_->onOrderStored([this](const std::string& id, std::optional<CompileInput> content) {
         if (content)

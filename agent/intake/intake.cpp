@@ -34,7 +34,82 @@ struct Submission {
 
 } // namespace
 
+Intake::~Intake() = default;
+
+void Intake::storeNewOrdersOnDelivery(std::unique_ptr<Database> connection, const Clock& clock) {
+    deliveryDb_ = std::move(connection);
+    deliveryStore_ = std::make_unique<OrderStore>(*deliveryDb_, factory_, clock);
+}
+
+void Intake::setCatalog(std::shared_ptr<const Catalog> catalog) {
+    std::lock_guard lock(catalogMutex_);
+    catalog_ = std::move(catalog);
+}
+
+std::shared_ptr<const Catalog> Intake::catalog() const {
+    std::lock_guard lock(catalogMutex_);
+    return catalog_;
+}
+
 bool Intake::submitAndWait(const std::string& topic, std::string payload) {
+    if (deliveryStore_ && topic == ordersTopic_)
+        if (auto stored = storeNewOrder(payload)) return *stored;
+    return submitToLoop(topic, std::move(payload));
+}
+
+std::optional<bool> Intake::storeNewOrder(const std::string& payload) {
+    auto parsed = parser_.parseOrder(payload, *catalog());
+    auto* order = std::get_if<Order>(&parsed);
+    if (!order) return std::nullopt;   // the loop rejects it, with its event and its counter
+    try {
+        Transaction txn(*deliveryDb_);
+        Rejection refusal;
+        // Seen before (a re-send or a revision): rolled back here, answered by the loop's rules.
+        if (deliveryStore_->storeOrder(*order, "", refusal) != OrderOutcome::Stored) return std::nullopt;
+        txn.commit();
+    } catch (const DbError& e) {
+        spdlog::error("commit of order {} failed: {}", order->orderId, e.what());
+        boost::asio::post(io_, [this, e] {
+            commits_.failedElsewhere(e);
+            ++counters_.notStored;
+        });
+        spdlog::warn("message on {} not stored (commit failed): no receipt; it comes again", ordersTopic_);
+        return false;
+    } catch (const std::exception& e) {
+        // Not a storage failure: the loop's path, which isolates a failing message, tries it and says why.
+        spdlog::error("order {} not stored on the delivery thread: {}; handing it to the loop", order->orderId,
+                      e.what());
+        return std::nullopt;
+    }
+    Outcome out;
+    out.level = spdlog::level::info;
+    out.summary = fmt::format("order {} stored: revision {}, {} item(s), {}", order->orderId, order->revision,
+                              order->items.size(), toString(order->priority));
+    out.stored = CompileInput{order->orderId, order->revision, order->contentHash, order->priority == Priority::Rush,
+                              std::move(order->items)};
+    boost::asio::post(io_, [this, out = std::move(out)]() mutable {
+        ++counters_.orders;
+        commits_.committedElsewhere();   // the receipt goes out, storage is known to be healthy
+        committed(out);
+    });
+    return true;
+}
+
+void Intake::committed(Outcome& outcome) {
+    // Said after it happened: a line about a stored order means it is on disk.
+    if (!outcome.summary.empty()) spdlog::log(outcome.level, "{}", outcome.summary);
+    if (!orderStored_) return;
+    const std::string id = outcome.stored ? outcome.stored->orderId : outcome.changed;
+    if (id.empty()) return;
+    try {
+        orderStored_(id, std::move(outcome.stored));
+    } catch (const std::exception& e) {
+        // The order is stored; it is compiled again at the next start.
+        spdlog::error("order {} stored but not handed to the compiler: {}", id, e.what());
+    }
+}
+
+bool Intake::submitToLoop(const std::string& topic, std::string payload) {
     auto s = std::make_shared<Submission>(topic, std::move(payload));
     auto future = s->committed.get_future();
     boost::asio::post(io_, [this, s]() mutable {
@@ -42,24 +117,13 @@ bool Intake::submitAndWait(const std::string& topic, std::string payload) {
         commits_.submit([this, raw] { raw->outcome = process(raw->topic, raw->payload); },
                         [this, s = std::move(s)](bool committed) {
                             s->committed.set_value(committed);
-                            // Said after it happened: a line about a stored order means it is on disk.
                             if (!committed) {
                                 ++counters_.notStored;
                                 spdlog::warn("message on {} not stored (commit failed): no receipt; it comes again",
                                              s->topic);
                                 return;
                             }
-                            Outcome& outcome = s->outcome;
-                            if (!outcome.summary.empty()) spdlog::log(outcome.level, "{}", outcome.summary);
-                            if (!orderStored_) return;
-                            const std::string id = outcome.stored ? outcome.stored->orderId : outcome.changed;
-                            if (id.empty()) return;
-                            try {
-                                orderStored_(id, std::move(outcome.stored));
-                            } catch (const std::exception& e) {
-                                // The order is stored; it is compiled again at the next start.
-                                spdlog::error("order {} stored but not handed to the compiler: {}", id, e.what());
-                            }
+                            this->committed(s->outcome);
                         });
     });
     // The loop normally answers within a disk flush; the check on stopping keeps shutdown from hanging here.
@@ -86,7 +150,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
     };
 
     if (topic == ordersTopic_) {
-        auto parsed = parser_.parseOrder(payload, *catalog_);
+        auto parsed = parser_.parseOrder(payload, *catalog());
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);
             return out;
@@ -133,7 +197,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
         return out;
     }
     if (topic == commandsTopic_) {
-        auto parsed = parser_.parseCommand(payload, *catalog_);
+        auto parsed = parser_.parseCommand(payload, *catalog());
         if (auto* rej = std::get_if<Rejections>(&parsed)) {
             reject(*rej);
             return out;

@@ -6,8 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
-#include <vector>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -33,9 +33,16 @@ class Intake {
 public:
     Intake(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, std::string factory,
            ParseLimits limits, std::shared_ptr<const Catalog> catalog);
+    ~Intake();
 
-    // Hands one inbound message to the loop and blocks until it is committed (true) or could not be
-    // stored (false: no receipt was produced, HQ will re-send). Returning lets the client send PUBACK.
+    // Stores new orders on the calling (delivery) thread through a connection of its own, so an order's
+    // commit is not in series with two hand-offs to the loop and back. Anything else (commands, re-sent and
+    // revised orders, rejections) still goes through the loop. Call before the first delivery.
+    void storeNewOrdersOnDelivery(std::unique_ptr<Database> connection, const Clock& clock);
+
+    // Commits one inbound message and returns once it is on disk (true) or could not be stored (false: no
+    // receipt was produced, HQ will re-send). Returning lets the client send PUBACK. A new order is stored on
+    // the calling thread when storeNewOrdersOnDelivery() was called; everything else waits for the loop.
     bool submitAndWait(const std::string& topic, std::string payload);
 
     // What handling one message did inside the group transaction; reported only once it is committed.
@@ -54,7 +61,7 @@ public:
     using OrderStored = std::function<void(const std::string& orderId, std::optional<CompileInput> content)>;
     void onOrderStored(OrderStored f) { orderStored_ = std::move(f); }
 
-    void setCatalog(std::shared_ptr<const Catalog> catalog) { catalog_ = std::move(catalog); }
+    void setCatalog(std::shared_ptr<const Catalog> catalog);
     void stop() { stopping_ = true; }
     const IntakeCounters& counters() const { return counters_; }
 
@@ -62,6 +69,15 @@ public:
     std::string commandsTopic() const;
 
 private:
+    std::shared_ptr<const Catalog> catalog() const;
+    // The delivery thread's part: a new order parsed and committed here. Empty when the message needs the
+    // loop (not a new, valid order, or something unexpected went wrong); else whether it is on disk.
+    std::optional<bool> storeNewOrder(const std::string& payload);
+    // Over the loop's group commit, waiting for it.
+    bool submitToLoop(const std::string& topic, std::string payload);
+    // On the loop, once a message is known to be committed (or not): counters, the log line, the compiler.
+    void committed(Outcome& outcome);
+
     boost::asio::io_context& io_;
     CommitQueue& commits_;
     OrderStore& store_;
@@ -69,7 +85,11 @@ private:
     const std::string ordersTopic_;
     const std::string commandsTopic_;
     OrderParser parser_;
+    mutable std::mutex catalogMutex_;   // set on the loop (reload), read on the delivery thread
     std::shared_ptr<const Catalog> catalog_;
+    // The delivery thread's own connection and store, when new orders are stored there.
+    std::unique_ptr<Database> deliveryDb_;
+    std::unique_ptr<OrderStore> deliveryStore_;
     std::atomic<bool> stopping_{false};
     IntakeCounters counters_;
     OrderStored orderStored_;

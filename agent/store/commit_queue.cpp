@@ -29,6 +29,13 @@ void CommitQueue::setProblem(const std::string& p) {
     if (healthChange_) healthChange_(p);
 }
 
+void CommitQueue::committedElsewhere() {
+    setProblem("");
+    if (afterCommit_) afterCommit_();
+}
+
+void CommitQueue::failedElsewhere(const DbError& error) { setProblem(error.diskFull() ? "disk_full" : "io_error"); }
+
 void CommitQueue::flush() {
     scheduled_ = false;
     std::vector<Entry> batch;

@@ -28,6 +28,11 @@ public:
     // Called when the health of storage changes: empty string = healthy, else the reason (disk_full, io_error).
     void onHealthChange(std::function<void(const std::string&)> f) { healthChange_ = std::move(f); }
 
+    // A commit made on another connection of this process (new orders on the intake's delivery thread),
+    // reported on the loop: storage health and the after-commit handler, as for the queue's own commits.
+    void committedElsewhere();
+    void failedElsewhere(const DbError& error);
+
     const std::string& problem() const { return problem_; }
     std::uint64_t commits() const { return commits_; }
 

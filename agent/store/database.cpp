@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
 namespace mto {
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -66,7 +69,27 @@ std::string Statement::columnText(int col) const {
 
 bool Statement::columnIsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
-Database::Database(const std::filesystem::path& path, Mode mode) : path_(path) {
+namespace {
+
+// Another process (or a write outside a Transaction) holds SQLite's write lock. SQLite's own busy timeout
+// sleeps a millisecond or more from the first retry, which is longer than a whole commit takes here:
+// retry every 50 µs for the first 5 ms, then every millisecond, for about 5 s in all.
+int retryWhileBusy(void*, int tries) {
+    constexpr int kShortTries = 100;
+    constexpr int kLongTries = 5000;
+    if (tries >= kShortTries + kLongTries) return 0;
+    std::this_thread::sleep_for(tries < kShortTries ? std::chrono::microseconds(50) : std::chrono::microseconds(1000));
+    return 1;
+}
+
+} // namespace
+
+Database::Database(const Database& sibling, Mode mode) : Database(sibling.path_, mode) {
+    writeLock_ = sibling.writeLock_;
+}
+
+Database::Database(const std::filesystem::path& path, Mode mode)
+    : path_(path), writeLock_(std::make_shared<std::mutex>()) {
     int flags = mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     flags |= SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -77,7 +100,7 @@ Database::Database(const std::filesystem::path& path, Mode mode) : path_(path) {
         throw DbError(rc, "cannot open database " + path.string() + ": " + msg);
     }
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_busy_handler(db_, retryWhileBusy, nullptr);
     if (mode == Mode::ReadWrite) {
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=FULL");
@@ -138,7 +161,7 @@ const std::string kRollbackTo = "ROLLBACK TO step";
 
 } // namespace
 
-Transaction::Transaction(Database& db) : db_(db) { db_.prepare(kBegin).run(); }
+Transaction::Transaction(Database& db) : db_(db), writing_(db.writeLock()) { db_.prepare(kBegin).run(); }
 
 Transaction::~Transaction() {
     if (done_) return;
@@ -153,6 +176,7 @@ Transaction::~Transaction() {
 void Transaction::commit() {
     db_.prepare(kCommit).run();
     done_ = true;
+    writing_.unlock();
 }
 
 Savepoint::Savepoint(Database& db) : db_(db) { db_.prepare(kSavepoint).run(); }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,9 @@ public:
     enum class Mode { ReadWrite, ReadOnly };
 
     Database(const std::filesystem::path& path, Mode mode);
+    // A second connection to the same file for another thread of this process. The two share one writer
+    // lock, taken by every Transaction, so their writes queue up here instead of in SQLite's busy handler.
+    Database(const Database& sibling, Mode mode);
     ~Database();
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
@@ -74,6 +78,7 @@ public:
     std::int64_t changes() const;
     sqlite3* handle() const { return db_; }
     const std::filesystem::path& path() const { return path_; }
+    std::mutex& writeLock() const { return *writeLock_; }
 
     [[noreturn]] void fail(int rc, std::string_view what) const;
 
@@ -87,11 +92,13 @@ private:
     };
 
     std::filesystem::path path_;
+    std::shared_ptr<std::mutex> writeLock_;
     sqlite3* db_ = nullptr;
     std::unordered_map<std::string, CachedStatement> cache_;
 };
 
-// BEGIN IMMEDIATE … COMMIT; rolls back when destroyed uncommitted.
+// BEGIN IMMEDIATE … COMMIT; rolls back when destroyed uncommitted. Holds the connection's writer lock
+// from BEGIN to COMMIT or ROLLBACK.
 class Transaction {
 public:
     explicit Transaction(Database& db);
@@ -102,6 +109,7 @@ public:
 
 private:
     Database& db_;
+    std::unique_lock<std::mutex> writing_;
     bool done_ = false;
 };
 
