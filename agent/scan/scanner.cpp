@@ -235,10 +235,12 @@ private:
 // any program that wants to act as a scanner. A few clients at once, each with its own line buffer. Each
 // scan's outcome goes back to the client that sent it as one line, in the order it sent them; a client
 // that ends its side (shutdown for writing) still gets the answers to what it sent, then the connection
-// closes.
+// closes. A client that sends faster than it reads its answers is read no further while kMaxBacklog of
+// its scans wait for their answer or for the answer to be written, so it cannot fill the agent's memory.
 class LineScanner final : public Scanner {
 public:
     static constexpr std::size_t kMaxClients = 16;
+    static constexpr std::size_t kMaxBacklog = 64;
     using Scanner::Scanner;
     ~LineScanner() override { close(); }
 
@@ -265,7 +267,10 @@ protected:
     void close() override {
         boost::system::error_code ignored;
         if (acceptor_.is_open()) acceptor_.close(ignored);
-        for (auto& c : clients_) c->socket.close(ignored);
+        for (auto& c : clients_) {
+            c->resume = nullptr;
+            c->socket.close(ignored);
+        }
         clients_.clear();
     }
 
@@ -280,6 +285,9 @@ private:
         std::size_t unanswered = 0;       // scans delivered whose answer has not been queued yet
         bool readDone = false;            // the client ended its side: close once every answer is out
         std::deque<std::string> outbox;   // answers queued; the front one is being written
+        std::function<void()> resume;     // reads again after a pause for backlog (empty once the scanner closed)
+        bool paused = false;              // not reading: kMaxBacklog answers are owed or unwritten
+        std::size_t backlog() const { return unanswered + outbox.size(); }
         Reply replyForNextScan() {
             ++unanswered;
             return [self = shared_from_this()](const std::string& line) {
@@ -288,6 +296,11 @@ private:
                 self->outbox.push_back(line + "\n");
                 if (self->outbox.size() == 1) self->writeFront();
             };
+        }
+        void resumeIfDrained() {
+            if (!paused || backlog() >= kMaxBacklog / 2 || !resume) return;
+            paused = false;
+            resume();
         }
         void writeFront() {
             asio::async_write(socket, asio::buffer(outbox.front()),
@@ -299,6 +312,7 @@ private:
                     self->outbox.clear();
                     return;
                 }
+                self->resumeIfDrained();
                 if (!self->outbox.empty()) return self->writeFront();
                 self->closeWhenAnswered();
             });
@@ -320,6 +334,9 @@ private:
             } else {
                 auto client = std::make_shared<Client>(io_);
                 client->socket = std::move(socket);
+                client->resume = [this, weak = std::weak_ptr<Client>(client)] {
+                    if (auto c = weak.lock()) read(c);
+                };
                 clients_.push_back(client);
                 read(client);
             }
@@ -344,6 +361,10 @@ private:
                     client->socket.close(ignored);
                 }
                 client->closeWhenAnswered();
+                return;
+            }
+            if (client->backlog() >= kMaxBacklog) {
+                client->paused = true;   // its answers, once written, read on (resumeIfDrained)
                 return;
             }
             read(client);
