@@ -28,7 +28,12 @@ struct IntakeCounters {
     std::uint64_t notStored = 0;
 };
 
-// Thread-bound to the io_context, except submitAndWait() which the MQTT client's thread calls.
+// Thread-bound to the io_context, except submitAndWait() which the MQTT client's delivery thread calls.
+// Invariants: the loop owns the counters, the hooks and the loop's store; the delivery thread alone uses
+// deliveryDb_/deliveryStore_ (after storeNewOrdersOnDelivery(), which runs before the first delivery); the
+// catalog is shared under catalogMutex_; the parser holds only its limits. Both connections write under
+// one writer lock (Transaction), so each `received` event takes the next seq in commit order, whichever
+// thread commits it. The loop hears of a delivery thread's commit through a post, after the commit.
 class Intake {
 public:
     Intake(boost::asio::io_context& io, CommitQueue& commits, OrderStore& store, std::string factory,
