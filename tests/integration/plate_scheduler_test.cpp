@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -121,6 +122,7 @@ protected:
                 std::string key;
                 for (const auto& p : placements) key += p.artifact->sha256 + ",";
                 if (sliceCache_.insert(key).second) ++slices_;
+                if (std::this_thread::get_id() == loopThread_) ++slicedOnLoop_;
             }
             if (placements.size() > fits_)
                 return JigRefusal{"does_not_fit", "a plate of " + std::to_string(placements.size()) +
@@ -188,6 +190,8 @@ protected:
     std::vector<std::size_t> slicedSizes_;
     std::set<std::string> sliceCache_;   // the parts of every plate sliced so far
     int slices_ = 0;                     // slicer runs: plates not found in sliceCache_
+    const std::thread::id loopThread_ = std::this_thread::get_id();   // the test turns the loop
+    int slicedOnLoop_ = 0;               // plates built on the loop's thread (it would stall every machine)
     std::unique_ptr<virt::MarlinEmulator> emulator_;
     std::unique_ptr<Scheduler> scheduler_;
     std::vector<std::string> proofs_;
@@ -289,6 +293,7 @@ TEST_F(PlateSchedulerTest, APlateLeftPrintingByACrashIsInterruptedWholeWithEachP
         std::lock_guard lock(mutex_);
         EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{3}));
         EXPECT_EQ(slices_, 1);
+        EXPECT_EQ(slicedOnLoop_, 0) << "the restart sliced off the loop";
     }
     const auto started = events({"O-1"}, "production_started");
     ASSERT_EQ(started.size(), 3u) << "each unit started once, by the restart";
