@@ -337,6 +337,9 @@ void Agent::addPlate(const Catalog& catalog, const MachineConfig& m, const Machi
             } catch (const std::exception& e) {
                 return JigRefusal{"slice_failed", e.what()};
             }
+            if (!sliced.cacheHit)
+                spdlog::info("{}: prusa-slicer sliced a plate of {} parts ({})", jig.id, placements.size(),
+                             placements.front().label);
             PlateSlice slice{std::move(sliced.artifact), {}};
             for (const PlacedPart& b : sliced.placed) slice.parts.push_back({b.minX, b.minY, b.maxX - b.minX, b.maxY - b.minY});
             return buildPlateProgram(jig, placements, std::move(slice), p, withProof);

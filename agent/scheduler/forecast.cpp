@@ -19,6 +19,21 @@ bool canRun(const MachineSlot& m, const PendingJob& j) {
 
 } // namespace
 
+void PlateFits::record(const std::string& sku, std::size_t tried, std::size_t fitted) {
+    if (fitted < tried) {
+        fitted_[sku] = std::max<std::size_t>(fitted, 1);
+        return;
+    }
+    // All fitted: a smaller plate learnt before holds no more, unless this one was larger.
+    auto known = fitted_.find(sku);
+    if (known != fitted_.end() && fitted > known->second) known->second = fitted;
+}
+
+std::size_t PlateFits::partsFor(const std::string& sku, std::size_t capacity) const {
+    auto known = fitted_.find(sku);
+    return known == fitted_.end() ? capacity : std::min(capacity, known->second);
+}
+
 std::vector<PlannedUnit> forecastQueue(std::vector<ForecastMachine> machines, const std::vector<PendingJob>& jobs,
                                        const std::map<UnitKey, double>& runningFinishInS,
                                        const ForecastOptions& options) {

@@ -20,7 +20,8 @@ namespace mto {
 struct ForecastMachine {
     MachineSlot slot;
     double freeInS = 0;
-    std::map<std::string, std::size_t> jigSlots;   // SKU → slots of the machine's jig that holds it
+    std::map<std::string, std::size_t> jigSlots;   // SKU → slots of the machine's jig that holds it (a plate: the
+                                                   // parts a plate of it takes, PlateFits::partsFor)
 };
 
 // One unit of a step of an item: (order, item, step, unit).
@@ -35,6 +36,22 @@ struct PlannedUnit {
     std::string machineId;   // empty: no machine listed can run it
     double startInS = 0;
     double finishInS = 0;
+};
+
+// What the slicer's fall-back taught about a printer's plates (thread-bound to the scheduler's loop): a plate of a
+// SKU that did not fit was sliced again with fewer parts, so the scheduler runs plates of that SKU with that many
+// parts, not the configured plate_max_parts; not even two: each unit prints alone. The forecast plans plates of
+// the size the scheduler last ran, until a larger plate of the SKU fits again.
+class PlateFits {
+public:
+    // A plate of `tried` parts of this SKU was sliced and the first `fitted` of them went on it (1: not even two
+    // fit together).
+    void record(const std::string& sku, std::size_t tried, std::size_t fitted);
+    // The parts a plate of this SKU takes in the forecast: `capacity` (plate_max_parts) until a plate did not fit.
+    std::size_t partsFor(const std::string& sku, std::size_t capacity) const;
+
+private:
+    std::map<std::string, std::size_t> fitted_;   // by SKU; absent: no plate of it has failed to fit
 };
 
 struct ForecastOptions {

@@ -155,11 +155,22 @@ std::vector<QueuedUnit> JobQueue::batchFor(const MachineSlot& machine, const Que
     return out;
 }
 
-void JobQueue::markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot) {
-    forUnit("UPDATE units SET jig = ?5, slot = ?6 WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4", u)
-        .bind(5, jig)
-        .bind(6, slot)
-        .run();
+void JobQueue::markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot, std::optional<Point2> at) {
+    auto& st = forUnit("UPDATE units SET jig = ?5, slot = ?6, plate_x = ?7, plate_y = ?8 "
+                       "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4", u);
+    st.bind(5, jig).bind(6, slot);
+    if (at) st.bindReal(7, at->x).bindReal(8, at->y);
+    else st.bindNull(7).bindNull(8);
+    st.run();
+}
+
+std::optional<Point2> JobQueue::plateSpotOf(const QueuedUnit& u) {
+    auto& st = forUnit("SELECT plate_x, plate_y FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
+                       "AND unit = ?4", u);
+    std::optional<Point2> at;
+    if (st.step() && !st.columnIsNull(0) && !st.columnIsNull(1)) at = Point2{st.columnReal(0), st.columnReal(1)};
+    st.reset();
+    return at;
 }
 
 std::vector<std::pair<QueuedUnit, std::int64_t>> JobQueue::jigRunOf(const std::string& machineId, const QueuedUnit& lead) {
@@ -222,7 +233,8 @@ void JobQueue::markStarted(const QueuedUnit& u, const std::string& machineId, st
     if (u.requeued) {
         // A scrapped unit runs again under its own index: its row is reused, its job counts it as taken.
         forUnit("UPDATE units SET state = 'running', machine_id = ?5, started_at = ?6, ended_at = NULL, "
-                "last_line = 0, reason = NULL, attempt = attempt + 1, jig = NULL, slot = NULL "
+                "last_line = 0, reason = NULL, attempt = attempt + 1, jig = NULL, slot = NULL, "
+                "plate_x = NULL, plate_y = NULL "
                 "WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 AND unit = ?4 AND state = 'requeued'", u)
             .bind(5, machineId)
             .bind(6, now)

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "mto/job.hpp"
 #include "store/database.hpp"
 
 namespace mto {
@@ -98,8 +99,12 @@ public:
     void markDone(const QueuedUnit& u, std::int64_t now);
     void markInterrupted(const QueuedUnit& u, std::int64_t now, std::uint64_t lastLine, const std::string& reason);
 
-    // Inside the transaction of markStarted: the unit runs in this slot of this jig.
-    void markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot);
+    // Inside the transaction of markStarted (or of a restart): the unit runs in this slot of this jig; on a plate,
+    // `at` is the centre of its part on the bed (mm), where the slicer put it.
+    void markPlaced(const QueuedUnit& u, const std::string& jig, std::int64_t slot,
+                    std::optional<Point2> at = std::nullopt);
+    // Where the unit's part was on its plate (markPlaced's `at`); nullopt when not on a plate or not known.
+    std::optional<Point2> plateSpotOf(const QueuedUnit& u);
     // The units of the jig run `lead` belongs to on this machine (same machine, same start), with their slots,
     // in slot order; empty when `lead` did not run on a jig.
     std::vector<std::pair<QueuedUnit, std::int64_t>> jigRunOf(const std::string& machineId, const QueuedUnit& lead);

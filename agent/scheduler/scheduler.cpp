@@ -43,6 +43,17 @@ constexpr std::int64_t kOnTimeMarginMs = 5 * 60 * 1000;
 
 std::int64_t toMs(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
 
+// The centre of each part where the slicer put it, by slot (the placements' order), to 0.1 mm.
+std::map<std::int64_t, Point2> spotsOf(const std::vector<WorkArea>& placed) {
+    std::map<std::int64_t, Point2> out;
+    for (std::size_t i = 0; i < placed.size(); ++i) {
+        const WorkArea& b = placed[i];
+        out[static_cast<std::int64_t>(i)] = {std::round((b.x + b.width / 2) * 10) / 10,
+                                             std::round((b.y + b.height / 2) * 10) / 10};
+    }
+    return out;
+}
+
 std::string jobIdOf(const QueuedUnit& u) {
     return u.orderId + "/" + u.itemId + "/" + u.operation + "/" + std::to_string(u.unit);
 }
@@ -72,7 +83,11 @@ struct Scheduler::Machine {
     std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
     double runSeconds = 0;                  // estimate of the program on the machine
     bool preparing = false;                 // a plate for the units on its bed is being sliced; nothing sent yet
-    std::vector<WorkArea> plateBoxes;       // where the slicer put each part of the plate on the machine, by slot
+    std::map<std::int64_t, Point2> plateSpots;   // by slot: the centre of each part of the plate on the machine, mm
+    // The lead (job id and program) no plate could be built for and that could not run alone either: while it
+    // stays the best next unit it is not sliced again every round, it waits like any unit the machine refuses.
+    std::string plateDeclined;
+    PlateFits plateFits;                    // how many parts fitted on its last plates, by SKU (for the forecast)
 };
 
 struct Scheduler::PlateOutcome {
@@ -284,7 +299,7 @@ void Scheduler::dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& le
     m.unit = run.front().unit;
     m.jigRun = std::move(run);
     m.jigId = plate.id;
-    m.plateBoxes.clear();
+    m.plateSpots.clear();
     m.progress.reset();
     m.runSeconds = 0;   // not known until sliced
     m.unitStartedMs = clock_.nowMs();
@@ -323,12 +338,18 @@ void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) 
         m.unit.reset();
         m.jigRun.clear();
         m.jigId.clear();
-        m.plateBoxes.clear();
+        m.plateSpots.clear();
         machineChanged();
     };
     if (stopping_) {
         release();
         return;
+    }
+    auto* refusal = std::get_if<JigRefusal>(&outcome.built);
+    if (!refusal || refusal->reason == "does_not_fit") {
+        // What fitted is what plates of this SKU hold from now on, in the forecast as on the machine.
+        const std::size_t tried = m.jigRun.size();
+        m.plateFits.record(queue_.skuOf(lead), tried, refusal ? 1 : outcome.parts);
     }
     if (m.driver->state() != MachineState::Idle) {
         // The printer went away while the slicer worked; the units stay queued (the slice is cached).
@@ -338,7 +359,7 @@ void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) 
         return;
     }
     std::string why;
-    if (auto* r = std::get_if<JigRefusal>(&outcome.built)) why = r->reason + ": " + r->message;
+    if (refusal) why = refusal->reason + ": " + refusal->message;
     else if (auto refused = m.driver->check(std::get<JigProgram>(outcome.built).artifact))
         why = "the machine refuses the plate program: " + refused->message;
     if (outcome.parts < 2 || !why.empty()) {
@@ -346,13 +367,14 @@ void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) 
         spdlog::warn("machine {}: no plate for {} ({}); it runs alone", m.slot.machineId, jobIdOf(lead),
                      why.empty() ? "not even two parts fit on the bed" : why);
         release();
-        if (m.driver->state() == MachineState::Idle) dispatchOne(m, lead);
+        if (m.driver->state() != MachineState::Idle || !dispatchOne(m, lead))
+            m.plateDeclined = jobIdOf(lead) + "\n" + lead.artifactSha;
         poke();
         return;
     }
     auto& program = std::get<JigProgram>(outcome.built);
     m.jigRun.resize(outcome.parts);
-    m.plateBoxes = program.placed;
+    m.plateSpots = spotsOf(program.placed);
     keepProof(m, plate, program);
     spdlog::info("machine {}: plate {} with {} parts, {:.0f} s estimated by the slicer", m.slot.machineId, plate.id,
                  m.jigRun.size(), program.artifact.estimatedSeconds);
@@ -375,7 +397,7 @@ bool Scheduler::dispatchOne(Machine& m, const QueuedUnit& next) {
     m.unit = next;
     m.jigRun.clear();
     m.jigId.clear();
-    m.plateBoxes.clear();
+    m.plateSpots.clear();
     startUnit(m, std::move(*artifact), Start::New);
     return true;
 }
@@ -405,6 +427,8 @@ void Scheduler::start() {
             if (!m.jigRun.empty()) {
                 m.jigId = queue_.jigOf(*m.unit);
                 m.unit = m.jigRun.front().unit;
+                for (const Placed& p : m.jigRun)
+                    if (auto at = queue_.plateSpotOf(p.unit)) m.plateSpots[p.slot] = *at;
             }
         }
         if (m.bay == Bay::Running && m.unit) {
@@ -474,7 +498,10 @@ void Scheduler::dispatch(Machine& m) {
     if (onABed(*next, &m)) return;
     if (const Jig* jig = jigFor(m, *next)) {
         if (jig->isPlate()) {
-            dispatchPlate(m, *jig, *next);
+            if (m.plateDeclined == jobIdOf(*next) + "\n" + next->artifactSha)
+                dispatchOne(m, *next);
+            else
+                dispatchPlate(m, *jig, *next);
             return;
         }
         // With a jig on the bed the part goes in a slot, even alone; a run that cannot be built waits.
@@ -486,6 +513,7 @@ void Scheduler::dispatch(Machine& m) {
 
 void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint64_t fromLine) {
     m.bay = Bay::Running;
+    m.plateDeclined.clear();
     m.lastProgressStep = 0;
     m.pausedForHold = false;
     m.stoppingForCancel = false;
@@ -503,9 +531,14 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
                     const double est = u.estimatedSeconds * static_cast<double>(u.qty - u.unit + 1);
                     recordScheduled(u.orderId, u.itemId, u.operation, mm->slot.machineId, now, now + toMs(est));
                     queue_.markStarted(u, mm->slot.machineId, now);
-                    if (p.slot >= 0) queue_.markPlaced(u, mm->jigId, p.slot);
                 } else
                     queue_.markRestarted(u, now);
+                if (p.slot >= 0) {
+                    // A plate sliced again for a restart may place a part elsewhere: the store keeps where it is now.
+                    auto at = mm->plateSpots.find(p.slot);
+                    queue_.markPlaced(u, mm->jigId, p.slot,
+                                      at == mm->plateSpots.end() ? std::nullopt : std::optional<Point2>(at->second));
+                }
                 auto data = unitData(*mm, u, p.slot);
                 data["estimated_s"] = u.estimatedSeconds;
                 if (p.slot >= 0) {
@@ -541,7 +574,7 @@ void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint
                     mm->unit.reset();
                     mm->jigRun.clear();
                     mm->jigId.clear();
-                    mm->plateBoxes.clear();
+                    mm->plateSpots.clear();
                 }
                 return;
             }
@@ -723,7 +756,7 @@ std::optional<std::string> Scheduler::clear(const std::string& machineId) {
     m->unit.reset();
     m->jigRun.clear();
     m->jigId.clear();
-    m->plateBoxes.clear();
+    m->plateSpots.clear();
     commits_.submit([this, m] { setBay(*m, Bay::Ready, "cleared"); }, [this](bool) { poke(); });
     spdlog::info("machine {}: bed cleared", machineId);
     return std::nullopt;
@@ -744,9 +777,11 @@ std::optional<std::string> Scheduler::restart(const std::string& machineId) {
         return "machine " + machineId + " is " + toString(m->driver->state()) +
                (m->driver->state() == MachineState::Alarm ? ": unlock it first (mtoctl unlock)" : ": it must be idle");
     if (!m->jigRun.empty()) {
+        for (const Jig& j : m->jigs)
+            if (j.id == m->jigId && j.isPlate()) return restartPlate(*m, j);
         auto program = rebuildJigRun(*m);
         if (auto* why = std::get_if<std::string>(&program)) return *why;
-        m->plateBoxes = std::get<JigProgram>(program).placed;
+        m->plateSpots = spotsOf(std::get<JigProgram>(program).placed);
         startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Restart);
         return std::nullopt;
     }
@@ -758,6 +793,66 @@ std::optional<std::string> Scheduler::restart(const std::string& machineId) {
     m->unit = *unit;
     startUnit(*m, std::move(*artifact), Start::Restart);
     return std::nullopt;
+}
+
+std::optional<std::string> Scheduler::restartPlate(Machine& m, const Jig& plate) {
+    if (!plateTools_.build) return "plates cannot be built on this agent; scrap the units on it (scrap) and clear the bed";
+    auto artifacts = std::make_shared<std::vector<JobArtifact>>();
+    artifacts->reserve(m.jigRun.size());   // placements point into it
+    std::vector<JigPlacement> placements;
+    for (const Placed& p : m.jigRun) {
+        auto artifact = loader_(p.unit.artifactSha);
+        if (!artifact) return "the program " + p.unit.artifactSha + " of " + jobIdOf(p.unit) + " cannot be read";
+        artifacts->push_back(std::move(*artifact));
+        placements.push_back({&artifacts->back(), queue_.skuOf(p.unit), static_cast<std::size_t>(p.slot),
+                              p.unit.orderId + "/" + p.unit.itemId + "#" + std::to_string(p.unit.unit)});
+    }
+    // The same parts give the same program from the slice cache; when the cache lost it, the slicer runs again,
+    // once, and like any slicing off the loop. Meanwhile the printer counts as running: no second restart, no
+    // other work.
+    m.bay = Bay::Running;
+    m.preparing = true;
+    machineChanged();
+    spdlog::info("machine {}: restarting plate {} of {} parts", m.slot.machineId, plate.id, m.jigRun.size());
+    if (!plateWorkers_) plateWorkers_ = std::make_unique<boost::asio::thread_pool>(1);
+    boost::asio::post(*plateWorkers_, [this, mm = &m, plate, placements = std::move(placements), artifacts,
+                                       build = plateTools_.build, profile = m.profile, alive = alive_]() mutable {
+        std::variant<JigProgram, JigRefusal> built = JigRefusal{"slice_failed", "not sliced"};
+        try {
+            built = build(plate, placements, profile, false);
+        } catch (const std::exception& e) {
+            built = JigRefusal{"slice_failed", e.what()};
+        }
+        boost::asio::post(io_, [this, mm, alive, built = std::move(built)]() mutable {
+            if (!*alive) return;
+            finishPlateRestart(*mm, std::move(built));
+        });
+    });
+    return std::nullopt;
+}
+
+void Scheduler::finishPlateRestart(Machine& m, std::variant<JigProgram, JigRefusal> built) {
+    m.preparing = false;
+    m.bay = Bay::NeedsAttention;   // until the restart commits
+    std::string why;
+    if (auto* r = std::get_if<JigRefusal>(&built)) why = r->reason + ": " + r->message;
+    else if (m.driver->state() != MachineState::Idle)
+        why = "machine " + m.slot.machineId + " is " + toString(m.driver->state()) + ": it must be idle";
+    else if (auto refused = m.driver->check(std::get<JigProgram>(built).artifact))
+        why = "the machine refuses the plate program: " + refused->message;
+    if (stopping_) return;
+    if (!why.empty()) {
+        // The units stay interrupted: the operator tries again or scraps the plate; the station shows why.
+        spdlog::warn("machine {}: plate {} cannot be restarted: {}; restart again, or scrap it (scrap)", m.slot.machineId,
+                     m.jigId, why);
+        Machine* mm = &m;
+        commits_.submit([this, mm, why] { setBay(*mm, Bay::NeedsAttention, "restart failed: " + why); }, nullptr);
+        machineChanged();
+        return;
+    }
+    auto& program = std::get<JigProgram>(built);
+    m.plateSpots = spotsOf(program.placed);
+    startUnit(m, std::move(program.artifact), Start::Restart);
 }
 
 std::optional<std::string> Scheduler::resume(const std::string& machineId) {
@@ -779,7 +874,7 @@ std::optional<std::string> Scheduler::resume(const std::string& machineId) {
         // The same units in the same slots give the same program, so the line numbers still hold.
         auto program = rebuildJigRun(*m);
         if (auto* why = std::get_if<std::string>(&program)) return *why;
-        m->plateBoxes = std::get<JigProgram>(program).placed;
+        m->plateSpots = spotsOf(std::get<JigProgram>(program).placed);
         startUnit(*m, std::move(std::get<JigProgram>(program).artifact), Start::Resume, lastLine);
         return std::nullopt;
     }
@@ -892,11 +987,11 @@ json::object Scheduler::unitData(const Machine& m, const QueuedUnit& u, std::int
     if (slot >= 0) {
         data["jig"] = m.jigId;
         data["slot"] = slot;
-        // A plate's part: the centre of where the slicer put it on the bed (known since the plate was sliced).
-        if (static_cast<std::size_t>(slot) < m.plateBoxes.size()) {
-            const WorkArea& b = m.plateBoxes[static_cast<std::size_t>(slot)];
-            data["plate_x"] = std::round((b.x + b.width / 2) * 10) / 10;
-            data["plate_y"] = std::round((b.y + b.height / 2) * 10) / 10;
+        // A plate's part: the centre of where the slicer put it on the bed (known since the plate was sliced, and
+        // kept with the unit's slot in the store).
+        if (auto at = m.plateSpots.find(slot); at != m.plateSpots.end()) {
+            data["plate_x"] = at->second.x;
+            data["plate_y"] = at->second.y;
         }
     }
     return data;
@@ -936,7 +1031,8 @@ void Scheduler::runForecast() {
             const Machine& m = *mp;
             std::map<std::string, std::size_t> jigSlots;
             for (const Jig& j : m.jigs)
-                for (const auto& [sku, origin] : j.partOrigins) jigSlots.emplace(sku, j.capacity());
+                for (const auto& [sku, origin] : j.partOrigins)
+                    jigSlots.emplace(sku, j.isPlate() ? m.plateFits.partsFor(sku, j.capacity()) : j.capacity());
             switch (m.bay) {
             case Bay::Ready:
                 if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots});

@@ -59,7 +59,8 @@ struct MachinePolicy {
 //   rebuilds the same program from the same units in the same slots. One bed clear ends the whole run.
 // - Plates are jig runs whose slots the slicer chooses. While a plate is sliced (off the loop) its machine is
 //   Running with `preparing` set and its units on its bed, so no other machine takes them; nothing is committed
-//   until the plate starts. A plate that does not fit is sliced again with one part fewer; a lead that cannot
+//   until the plate starts. An operator's restart of an interrupted plate builds it again the same way (Running,
+//   preparing; the units stay interrupted in the store until it starts). A plate that does not fit is sliced again with one part fewer; a lead that cannot
 //   go on a plate of two runs alone with its own program.
 // - Hold and cancel policies act on a jig run only when all its units belong to one order; a run mixing
 //   orders finishes (stopping it would spoil the other orders' parts).
@@ -82,7 +83,8 @@ public:
     void setProofWriter(ProofWriter w) { proofWriter_ = std::move(w); }
     // Plates (a Jig with plateParts > 0 on a printer): whether a unit's model is kept for a plate (by its
     // program's sha256), and the plate's program from the parts (the slicer arranges them; blocking, thread-safe:
-    // called on a worker thread for a new plate, on the loop for a restart, which the slice cache answers).
+    // called on a worker thread for a new plate and for a restart, on the loop only to resume one, which no
+    // printer driver offers).
     // Without them plates are not built and every print runs alone.
     struct PlateTools {
         std::function<bool(const std::string& sha)> hasModel;
@@ -194,6 +196,11 @@ private:
                                                      bool withProof);
     // The program of the jig run on the machine again (for a restart or resume), or why not.
     std::variant<JigProgram, std::string> rebuildJigRun(Machine& m);
+    // The operator's restart of an interrupted plate: its program is built again on a worker thread (the slicer
+    // runs when the slice cache no longer holds it) while the machine is Running (preparing); finishPlateRestart
+    // then starts it, or puts the machine back in NeedsAttention with the reason.
+    std::optional<std::string> restartPlate(Machine& m, const Jig& plate);
+    void finishPlateRestart(Machine& m, std::variant<JigProgram, JigRefusal> built);
 
     void dispatch(Machine& m);
     void onState(Machine& m, MachineState s);

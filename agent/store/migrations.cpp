@@ -12,7 +12,7 @@ namespace mto {
 
 namespace {
 
-constexpr std::array<const char*, 11> kMigrations{
+constexpr std::array<const char*, 12> kMigrations{
     // 1: orders, items, the events outbox, applied commands, the rejection audit and the delivery mark.
     // Every order commit touches these b-trees, so there are as few as the queries need: items are
     // clustered by their key, and event_id (a random UUID) carries no unique index.
@@ -293,6 +293,12 @@ CREATE TABLE snapshots (
     reason        TEXT
 );
 CREATE INDEX snapshots_by_item ON snapshots(order_id, item_id, kind, id);
+)sql",
+    // Plates: where the slicer put a unit's part on the printer's bed (its centre, mm), kept beside its slot, so
+    // the events of a plate found again after a restart still say which part is where.
+    R"sql(
+ALTER TABLE units ADD COLUMN plate_x REAL;
+ALTER TABLE units ADD COLUMN plate_y REAL;
 )sql",
 };
 

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -116,6 +118,11 @@ protected:
             {
                 std::lock_guard lock(mutex_);
                 slicedSizes_.push_back(placements.size());
+                // The slicer runs for parts it has not sliced together before; else its cache answers.
+                std::string key;
+                for (const auto& p : placements) key += p.artifact->sha256 + ",";
+                if (sliceCache_.insert(key).second) ++slices_;
+                if (std::this_thread::get_id() == loopThread_) ++slicedOnLoop_;
             }
             if (placements.size() > fits_)
                 return JigRefusal{"does_not_fit", "a plate of " + std::to_string(placements.size()) +
@@ -181,6 +188,10 @@ protected:
     std::size_t fits_ = 2;
     std::mutex mutex_;
     std::vector<std::size_t> slicedSizes_;
+    std::set<std::string> sliceCache_;   // the parts of every plate sliced so far
+    int slices_ = 0;                     // slicer runs: plates not found in sliceCache_
+    const std::thread::id loopThread_ = std::this_thread::get_id();   // the test turns the loop
+    int slicedOnLoop_ = 0;               // plates built on the loop's thread (it would stall every machine)
     std::unique_ptr<virt::MarlinEmulator> emulator_;
     std::unique_ptr<Scheduler> scheduler_;
     std::vector<std::string> proofs_;
@@ -233,6 +244,110 @@ TEST_F(PlateSchedulerTest, ARushUnitPrintsFirstAloneRatherThanFillingAPlateWithS
     EXPECT_EQ(started[2].data.at("jig_units").as_int64(), 2);
     std::lock_guard lock(mutex_);
     EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{2})) << "only the standard units were sliced together";
+}
+
+TEST_F(PlateSchedulerTest, APlateLeftPrintingByACrashIsInterruptedWholeWithEachPartsPlaceAndARestartSlicesItOnce) {
+    fits_ = 3;
+    addOrder("O-1", 3, "standard");
+    {
+        // What a kill -9 mid-plate leaves: three units started on the plate, each with its slot and place, the
+        // printer running the lead.
+        Transaction txn(db_);
+        const MachineSlot printer{"printer-1", "mk3s", "fdm", {"pla"}};
+        auto lead = queue_.nextFor(printer);
+        ASSERT_TRUE(lead);
+        std::int64_t slot = 0;
+        for (const auto& u : queue_.batchFor(printer, *lead, 3)) {
+            queue_.markStarted(u, "printer-1", 5);
+            queue_.markPlaced(u, "plate", slot, Point2{25.0 + 30.0 * static_cast<double>(slot), 45});
+            ++slot;
+        }
+        db_.exec("INSERT INTO machines (machine_id, bay, order_id, item_id, operation, unit, updated_at) "
+                 "VALUES ('printer-1', 'running', 'O-1', '1', 'print', 1, 0)");
+        txn.commit();
+    }
+    startFloor();
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return events({"O-1"}, "interrupted").size() == 3; }, 10s));
+    EXPECT_EQ(scheduler_->bay("printer-1"), Bay::NeedsAttention);
+    for (const auto& e : events({"O-1"}, "interrupted")) {
+        const std::int64_t slot = std::stoll(e.itemId) - 1;
+        EXPECT_EQ(std::string(e.data.at("reason").as_string()), "agent_restarted");
+        EXPECT_EQ(std::string(e.data.at("jig").as_string()), "plate");
+        EXPECT_EQ(e.data.at("slot").as_int64(), slot);
+        ASSERT_TRUE(e.data.contains("plate_x")) << "the operator can tell which part is where";
+        EXPECT_DOUBLE_EQ(e.data.at("plate_x").to_number<double>(), 25 + 30 * static_cast<double>(slot));
+        EXPECT_DOUBLE_EQ(e.data.at("plate_y").to_number<double>(), 45);
+    }
+    const auto views = scheduler_->machines();
+    ASSERT_EQ(views.size(), 1u);
+    EXPECT_EQ(views[0].jig, "plate");
+    EXPECT_EQ(views[0].units, 3u);
+
+    // The slice cache was emptied meanwhile: the restart slices the plate again, once.
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return !scheduler_->restart("printer-1"); }, 10s));
+    EXPECT_EQ(scheduler_->bay("printer-1"), Bay::Running) << "the plate is being prepared off the loop";
+    EXPECT_TRUE(scheduler_->restart("printer-1")) << "a second restart does not slice it again";
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return events({"O-1"}, "job_done").size() == 3; }, 30s));
+    test::runLoopUntil(io_, [] { return false; }, 500ms);   // rounds after the end take no new work
+    {
+        std::lock_guard lock(mutex_);
+        EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{3}));
+        EXPECT_EQ(slices_, 1);
+        EXPECT_EQ(slicedOnLoop_, 0) << "the restart sliced off the loop";
+    }
+    const auto started = events({"O-1"}, "production_started");
+    ASSERT_EQ(started.size(), 3u) << "each unit started once, by the restart";
+    for (const auto& e : started) {
+        const std::int64_t slot = std::stoll(e.itemId) - 1;
+        EXPECT_TRUE(e.data.at("restart").as_bool());
+        EXPECT_EQ(e.data.at("slot").as_int64(), slot) << "each part back in its own place";
+        EXPECT_EQ(e.data.at("jig_units").as_int64(), 3);
+        EXPECT_DOUBLE_EQ(e.data.at("plate_x").to_number<double>(), 25 + 30 * static_cast<double>(slot));
+    }
+    std::map<std::string, int> doneItems;
+    for (const auto& e : events({"O-1"}, "job_done")) ++doneItems[e.itemId];
+    EXPECT_EQ(doneItems, (std::map<std::string, int>{{"1", 1}, {"2", 1}, {"3", 1}}));
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'done' AND jig = 'plate' AND plate_x > 0"), 3);
+    EXPECT_EQ(scheduler_->bay("printer-1"), Bay::AwaitingClear);
+    EXPECT_FALSE(scheduler_->clear("printer-1")) << "one bed clear for the whole plate";
+}
+
+TEST_F(PlateSchedulerTest, APlateThatCannotBeBuiltForALeadThatCannotPrintAloneIsNotSlicedAgainEveryRound) {
+    fits_ = 1;   // not even two parts fit
+    addOrder("O-1", 2, "standard");
+    // The lead's own program is not one this printer runs, so it cannot print alone either.
+    programs_.at(printProgram(square(20, 20)).sha256).format = "gcode-grbl";
+    startFloor();
+    test::runLoopUntil(io_, [] { return false; }, 1500ms);
+    {
+        std::lock_guard lock(mutex_);
+        EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{2})) << "the plate was tried once, not in every round";
+    }
+    EXPECT_TRUE(events({"O-1"}, "production_started").empty());
+    EXPECT_EQ(scheduler_->bay("printer-1"), Bay::Ready);
+    // Fixed, the lead prints alone at the next round, then the other unit.
+    programs_.at(printProgram(square(20, 20)).sha256).format = "gcode-marlin";
+    scheduler_->poke();
+    ASSERT_TRUE(runClearing([&] { return events({"O-1"}, "job_done").size() == 2; }));
+    EXPECT_FALSE(events({"O-1"}, "production_started")[0].data.contains("jig")) << "the lead printed alone";
+}
+
+TEST_F(PlateSchedulerTest, AfterAPlateFellBackToFewerPartsTheForecastPlansPlatesOfThatSize) {
+    addOrder("O-1", 3, "standard");   // three do not fit, two do
+    startFloor();
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return events({"O-1"}, "production_started").size() == 2; }, 20s));
+    // More of the same SKU while the first plate prints (or waits for its bed clear).
+    addOrder("O-2", 4, "standard");
+    scheduler_->runForecast();
+    ASSERT_TRUE(test::runLoopUntil(io_, [&] { return events({"O-2"}, "scheduled").size() == 4; }, 10s));
+    const auto scheduled = events({"O-2"}, "scheduled");
+    std::map<std::string, std::string> startOf;
+    for (const auto& e : scheduled) startOf[e.itemId] = std::string(e.data.at("estimated_start").as_string());
+    // Queued: O-1 #3, then O-2 #1..#4. Plates of two: (O-1 #3, O-2 #1), (O-2 #2, O-2 #3), (O-2 #4); plates of three
+    // would have put O-2 #2 with O-2 #1.
+    EXPECT_LT(startOf["1"], startOf["2"]) << "O-2 #2 goes on the plate after O-2 #1's";
+    EXPECT_EQ(startOf["2"], startOf["3"]);
+    EXPECT_LT(startOf["3"], startOf["4"]);
 }
 
 } // namespace

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Printer plates through the real agent, a real broker and HQ on an emulated Marlin printer (mto-machine-sim on
 // a pty): units of a print order arranged by prusa-slicer on one plate and reported once each with their place;
-// a rush unit runs as soon as the bed is free instead of waiting to fill a plate.
+// a rush unit runs as soon as the bed is free instead of waiting to fill a plate; a plate whose agent was killed
+// mid-print is interrupted whole and restarted by the operator, sliced again once when its program was trimmed.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -9,7 +10,9 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <system_error>
 #include <string>
+#include <thread>
 
 #include "agent_rig.hpp"
 #include "test_env.hpp"
@@ -41,7 +44,7 @@ protected:
         const auto sim = std::filesystem::path(agentBinary()).parent_path() / "mto-machine-sim";
         ASSERT_TRUE(std::filesystem::exists(sim)) << sim;
         port_ = (simDir_.path() / "printer-1").string();
-        simulator_.start({sim.string(), "--marlin", port_, "--speed", "600"}, simDir_.path() / "sim.log");
+        simulator_.start({sim.string(), "--marlin", port_, "--speed", simSpeed_}, simDir_.path() / "sim.log");
         ASSERT_TRUE(waitUntil([&] { return std::filesystem::exists(port_); }, 10s));
     }
     void TearDown() override {
@@ -62,6 +65,7 @@ protected:
         ASSERT_EQ(rig.mtoctl({"clear", "printer-1"}, out), 0) << out;
     }
 
+    std::string simSpeed_ = "600";   // the printer's speed-up: lower keeps a plate printing longer
     TempDir simDir_;
     Process simulator_;
     std::string port_;
@@ -131,6 +135,72 @@ TEST_F(PlateTest, ARushPrintRunsAsSoonAsTheBedIsFreeAndIsNotHeldBackToFillAPlate
     ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-S2", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
     for (const auto& e : eventsOf(hq, "PL-S2", "production_started"))
         EXPECT_EQ(std::string(e.data.at("jig").as_string()), "plate");
+}
+
+// A plate that prints long enough for the agent to be killed in the middle of it.
+class PlateRestartTest : public PlateTest {
+protected:
+    PlateRestartTest() { simSpeed_ = "100"; }
+};
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+    return n;
+}
+
+TEST_F(PlateRestartTest, APlateKilledMidPrintIsInterruptedWholeAndARestartSlicesItOnceAndPrintsEachUnitOnce) {
+    AgentRig rig(options(2));
+    auto& hq = rig.hq();
+    hq.sendOrder("PL-K", order("PL-K", "standard", 2, "Kim"));
+    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "production_started").size() == 2; }, 240s))
+        << diagnostics(rig);
+    std::map<std::int64_t, std::pair<double, double>> placeOf;   // by slot, where the slicer put each part
+    for (const auto& e : eventsOf(hq, "PL-K", "production_started"))
+        placeOf[e.data.at("slot").as_int64()] = {e.data.at("plate_x").to_number<double>(),
+                                                 e.data.at("plate_y").to_number<double>()};
+    ASSERT_EQ(placeOf.size(), 2u);
+    rig.agent().kill9();
+    ASSERT_TRUE(eventsOf(hq, "PL-K", "job_done").empty()) << "the plate was still printing when the agent died";
+    EXPECT_EQ(occurrences(rig.agent().log(), "prusa-slicer sliced a plate of 2 parts"), 1u);
+
+    // The slice cache was trimmed meanwhile: the plate's program is gone, the parts' models are kept.
+    std::size_t trimmed = 0;
+    for (const auto& f : std::filesystem::directory_iterator(rig.agent().stateDir() / "slice-cache"))
+        if (f.path().filename().string().rfind("plate-", 0) == 0) trimmed += std::filesystem::remove(f.path());
+    ASSERT_EQ(trimmed, 2u) << "the plate's program and its record";
+
+    rig.agent().start();
+    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "interrupted").size() == 2; }, 60s)) << diagnostics(rig);
+    for (const auto& e : eventsOf(hq, "PL-K", "interrupted")) {
+        EXPECT_EQ(std::string(e.data.at("reason").as_string()), "agent_restarted");
+        EXPECT_EQ(std::string(e.data.at("jig").as_string()), "plate");
+        const std::int64_t slot = e.data.at("slot").as_int64();
+        ASSERT_TRUE(e.data.contains("plate_x")) << "after the restart the operator still sees which part is where";
+        EXPECT_DOUBLE_EQ(e.data.at("plate_x").to_number<double>(), placeOf[slot].first);
+        EXPECT_DOUBLE_EQ(e.data.at("plate_y").to_number<double>(), placeOf[slot].second);
+    }
+    // Nothing prints until the operator decides.
+    EXPECT_EQ(eventsOf(hq, "PL-K", "production_started").size(), 2u);
+
+    std::string out;
+    ASSERT_TRUE(waitUntil([&] { return rig.mtoctl({"restart", "printer-1"}, out) == 0; }, 60s)) << out << diagnostics(rig);
+    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
+    const auto started = eventsOf(hq, "PL-K", "production_started");
+    ASSERT_EQ(started.size(), 4u);
+    for (std::size_t i = 2; i < 4; ++i) {
+        EXPECT_TRUE(started[i].data.at("restart").as_bool());
+        const std::int64_t slot = started[i].data.at("slot").as_int64();
+        EXPECT_DOUBLE_EQ(started[i].data.at("plate_x").to_number<double>(), placeOf[slot].first)
+            << "the same parts sliced again land in the same places";
+    }
+    std::map<std::int64_t, int> doneUnits;
+    for (const auto& e : eventsOf(hq, "PL-K", "job_done")) ++doneUnits[e.data.at("unit").as_int64()];
+    EXPECT_EQ(doneUnits, (std::map<std::int64_t, int>{{1, 1}, {2, 1}}));
+    // Sliced once more for the restart, not again in later rounds.
+    clearBed(rig);
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(occurrences(rig.agent().log(), "prusa-slicer sliced a plate of 2 parts"), 2u) << rig.agent().log();
 }
 
 } // namespace

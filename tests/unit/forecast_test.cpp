@@ -112,5 +112,44 @@ TEST(Forecast, UnitsOfASkuOnAJigShareOneRunAndOneBedClearUntilItsSlotsAreFull) {
     EXPECT_DOUBLE_EQ(alone[4].finishInS, 290);
 }
 
+TEST(Forecast, PlatesOfASkuThatDidNotFitArePlannedWithThePartsThatFitted) {
+    ForecastOptions o;
+    o.bedClearS = 60;
+    PlateFits fits;
+    EXPECT_EQ(fits.partsFor("KEY", 3), 3u) << "plate_max_parts until a plate does not fit";
+    // A plate of three did not fit; the slicer's fall-back printed two.
+    fits.record("KEY", 3, 2);
+    EXPECT_EQ(fits.partsFor("KEY", 3), 2u);
+    EXPECT_EQ(fits.partsFor("OTHER", 3), 3u) << "another SKU's parts are another size";
+    fits.record("KEY", 2, 2);
+    EXPECT_EQ(fits.partsFor("KEY", 3), 2u) << "a plate of two fitting says nothing about three";
+
+    ForecastMachine printer{{"p", "mk3s", "fdm", {"pla"}}, 0, {{"KEY", fits.partsFor("KEY", 3)}}};
+    std::vector<PendingJob> jobs;
+    for (const char* id : {"k1", "k2", "k3", "k4", "k5"}) {
+        jobs.push_back(job(id, {1}, 10, "fdm", "pla", 0, "print"));
+        jobs.back().profile = "mk3s";
+        jobs.back().sku = "KEY";
+    }
+    const auto plan = forecastQueue({printer}, jobs, {}, o);
+    ASSERT_EQ(plan.size(), 5u);
+    // Plates of two, as the scheduler runs them now: (k1, k2), (k3, k4), then k5.
+    EXPECT_DOUBLE_EQ(plan[1].startInS, 0);
+    EXPECT_DOUBLE_EQ(plan[1].finishInS, 20);
+    EXPECT_DOUBLE_EQ(plan[2].startInS, 80);
+    EXPECT_DOUBLE_EQ(plan[3].finishInS, 100);
+    EXPECT_DOUBLE_EQ(plan[4].startInS, 160);
+
+    // Not even two fitted: each unit prints alone.
+    fits.record("KEY", 2, 1);
+    printer.jigSlots["KEY"] = fits.partsFor("KEY", 3);
+    const auto alone = forecastQueue({printer}, jobs, {}, o);
+    EXPECT_DOUBLE_EQ(alone[1].startInS, 70);
+    EXPECT_DOUBLE_EQ(alone[4].startInS, 280);
+    // Three fitted again (smaller parts): plates of three.
+    fits.record("KEY", 3, 3);
+    EXPECT_EQ(fits.partsFor("KEY", 3), 3u);
+}
+
 } // namespace
 } // namespace mto
