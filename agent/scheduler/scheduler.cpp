@@ -41,6 +41,9 @@ std::optional<Bay> bayFromString(const std::string& s) {
 // A forecast that falls back under an order's due time by less than this does not re-arm `delayed`.
 constexpr std::int64_t kOnTimeMarginMs = 5 * 60 * 1000;
 
+// Refusals a machine remembers having logged; past this many it forgets them all (and says them once more).
+constexpr std::size_t kRefusalsRemembered = 1000;
+
 std::int64_t toMs(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
 
 // The centre of each part where the slicer put it, by slot (the placements' order), to 0.1 mm.
@@ -80,6 +83,7 @@ struct Scheduler::Machine {
     std::string jigId;                      // of that run
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
+    std::set<std::string> refusalsTold;     // "<job>\n<reason>\n<message>" of refusals logged since a unit last started
     std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
     double runSeconds = 0;                  // estimate of the program on the machine
     bool preparing = false;                 // a plate for the units on its bed is being sliced; nothing sent yet
@@ -391,9 +395,15 @@ bool Scheduler::dispatchOne(Machine& m, const QueuedUnit& next) {
     }
     if (auto why = m.driver->check(*artifact)) {
         // This machine cannot run it as it is set up now; the unit stays queued for another machine or a fix.
-        spdlog::warn("scheduler: {} refuses {}: {} ({})", m.slot.machineId, jobIdOf(next), why->reason, why->message);
+        // Every dispatch round meets it again: said once per unit and cause until something starts here.
+        std::string told = jobIdOf(next) + "\n" + why->reason + "\n" + why->message;
+        if (m.refusalsTold.size() >= kRefusalsRemembered) m.refusalsTold.clear();
+        if (m.refusalsTold.insert(std::move(told)).second)
+            spdlog::warn("scheduler: {} refuses {}: {} ({}); it waits, said again only if this changes",
+                         m.slot.machineId, jobIdOf(next), why->reason, why->message);
         return false;
     }
+    m.refusalsTold.clear();
     m.unit = next;
     m.jigRun.clear();
     m.jigId.clear();

@@ -387,6 +387,30 @@ private:
     std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
 };
 
+TEST_F(JigTest, AUnitTheMachineRefusesIsLoggedOnceHoweverManyDispatchRoundsMeetIt) {
+    LogCapture log;
+    const auto before = programs_;
+    addOrder("COASTERS", 1, "standard", 4, "COASTER");   // not a jig SKU: one unit, one program
+    for (auto& [sha, a] : programs_)
+        if (!before.count(sha)) a.format = "gcode-marlin";
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return log.count("refuses COASTERS/1") == 1; }));
+    for (int round = 0; round < 50; ++round) {
+        scheduler_->poke();
+        io_.restart();
+        io_.poll();
+    }
+    EXPECT_EQ(log.count("refuses COASTERS/1"), 1u);
+    EXPECT_EQ(programsRun_, 0);   // the unit waits, as before
+
+    for (auto& [sha, a] : programs_)
+        if (!before.count(sha)) a.format = "gcode-grbl";
+    scheduler_->poke();
+    ASSERT_TRUE(runClearing([&] { return count("COASTERS", "job_done") == 1; }));
+    EXPECT_EQ(log.count("refuses COASTERS/1"), 1u);
+    EXPECT_EQ(programsRun_, 1);
+}
+
 TEST_F(JigTest, AJigRunThatCannotBeBuiltIsLoggedOncePerCauseHoweverManyDispatchRoundsMeetIt) {
     LogCapture log;
     addOrder("BAD", 3);
