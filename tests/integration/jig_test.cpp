@@ -152,6 +152,15 @@ protected:
         scheduler_.reset();
     }
 
+    // Many dispatch rounds in a row, each run to its end, with nothing else changing.
+    void dispatchRounds(int rounds) {
+        for (int round = 0; round < rounds; ++round) {
+            scheduler_->poke();
+            io_.restart();
+            io_.poll();
+        }
+    }
+
     bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
         return test::runLoopUntil(io_, done, limit);
     }
@@ -395,11 +404,7 @@ TEST_F(JigTest, AUnitTheMachineRefusesIsLoggedOnceHoweverManyDispatchRoundsMeetI
         if (!before.count(sha)) a.format = "gcode-marlin";
     startFloor();
     ASSERT_TRUE(runUntil([&] { return log.count("refuses COASTERS/1") == 1; }));
-    for (int round = 0; round < 50; ++round) {
-        scheduler_->poke();
-        io_.restart();
-        io_.poll();
-    }
+    dispatchRounds(50);
     EXPECT_EQ(log.count("refuses COASTERS/1"), 1u);
     EXPECT_EQ(programsRun_, 0);   // the unit waits, as before
 
@@ -419,11 +424,7 @@ TEST_F(JigTest, AJigRunThatCannotBeBuiltIsLoggedOncePerCauseHoweverManyDispatchR
     for (auto& [sha, a] : programs_) a.program = "G92 X0 Y0\n" + a.program;
     startFloor();
     ASSERT_TRUE(runUntil([&] { return log.count("cannot run") == 1; }));
-    for (int round = 0; round < 50; ++round) {
-        scheduler_->poke();
-        io_.restart();
-        io_.poll();
-    }
+    dispatchRounds(50);
     EXPECT_EQ(log.count("cannot run"), 1u);
     EXPECT_EQ(log.count("on jig tags-20: not_translatable: BAD/1#1: line 1: G92"), 1u);
     EXPECT_EQ(programsRun_, 0);   // the units wait, as before
@@ -433,11 +434,7 @@ TEST_F(JigTest, AJigRunThatCannotBeBuiltIsLoggedOncePerCauseHoweverManyDispatchR
     addOrder("RUSH", 1, "rush");
     for (auto& [sha, a] : programs_)
         if (!before.count(sha)) a.program = "G20\n" + a.program;
-    for (int round = 0; round < 50; ++round) {
-        scheduler_->poke();
-        io_.restart();
-        io_.poll();
-    }
+    dispatchRounds(50);
     EXPECT_EQ(log.count("cannot run"), 2u);
     EXPECT_EQ(log.count("cannot run RUSH/1/laser_engrave/1 on jig tags-20: not_translatable: RUSH/1#1: line 1: G20"), 1u);
     EXPECT_EQ(programsRun_, 0);
