@@ -484,9 +484,11 @@ int Agent::run() {
     if (station_) station_->start();
     scheduler_->start();
     for (auto& s : scanners_) s->start();
+    // The orders stored before this start are listed before the broker connection can bring new ones: those
+    // are committed on the delivery thread and handed to the compiler by their own post, so none is listed twice.
+    compiler_->resumePending();
     uplink_->start();
     mediaUplink_->start();
-    compiler_->resumePending();
     if (labeler_) labeler_->start();
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0) {
