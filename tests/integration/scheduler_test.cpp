@@ -242,6 +242,9 @@ TEST_F(SchedulerTest, AScrappedUnitIsQueuedAgainUnderItsIndexAndRunsBeforeTheNex
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
     EXPECT_TRUE(scheduler_->scrap("laser-1")) << "a running unit cannot be scrapped";
     emulator_->injectAlarm(1);
+    // The bay changes at once, the unit's interruption with the next group commit: the operator's decision
+    // below is checked against the stored unit, so it waits for the interruption to be stored.
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
     EXPECT_FALSE(scheduler_->scrap("laser-1"));
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "scrapped") == 1; }));
@@ -270,6 +273,9 @@ TEST_F(SchedulerTest, ResumeOnGrblIsRefusedWithTheReasonAndTheUnitStaysInterrupt
     startFloor();
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
     emulator_->injectAlarm(1);
+    // The bay changes at once, the unit's interruption with the next group commit: the operator's decision
+    // below is checked against the stored unit, so it waits for the interruption to be stored.
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
     auto refused = scheduler_->resume("laser-1");
     ASSERT_TRUE(refused);
