@@ -290,6 +290,7 @@ TEST_F(SchedulerTest, CancelOnAStopMachineStopsTheRunningUnitAndTheEventSaysSo) 
     addOrder("ORD-1", 2, 3000);
     startFloor();
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    const auto resets = emulator_->resets();
     command(CommandKind::Cancel, "ORD-1", "c-1");
     auto cancelled = lastData("ORD-1", "cancelled");
     ASSERT_TRUE(cancelled.contains("running")) << boost::json::serialize(cancelled);
@@ -301,6 +302,9 @@ TEST_F(SchedulerTest, CancelOnAStopMachineStopsTheRunningUnitAndTheEventSaysSo) 
     EXPECT_EQ(lastData("ORD-1", "interrupted").at("reason").as_string(), "order_cancelled");
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::AwaitingClear; }));
     EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'cancelled'"), 1);
+    // The lines sent before the soft reset are still on their way at the line rate (the emulator paces them):
+    // once it has reset, every byte sent before the 0x18 has arrived, and any later G-code line came after the stop.
+    ASSERT_TRUE(runUntil([&] { return emulator_->resets() > resets; }));
     const auto lines = emulator_->gcodeLinesReceived();
     runUntil([] { return false; }, 500ms);
     EXPECT_EQ(emulator_->gcodeLinesReceived(), lines) << "nothing more of the program is streamed";
