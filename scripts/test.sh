@@ -8,9 +8,9 @@ bash scripts/setup.sh
 
 jobs=$(nproc)
 # The normal build's tests run two per core: they mostly wait on real peers (broker, agent, emulated machines),
-# so a second test per core nearly halves the wall time (docs/ci.md has the figures). The ASan+UBSan build's
-# tests need several times the CPU and stay at one per core until they are measured at two. MTO_TEST_JOBS sets
-# both.
+# so a second test per core saves a fifth to nearly half of the wall time (docs/ci.md has the figures). The
+# ASan+UBSan build's tests need several times the CPU and stay at one per core until they are measured at two.
+# MTO_TEST_JOBS sets both.
 test_jobs=${MTO_TEST_JOBS:-$((2 * jobs))}
 asan_test_jobs=${MTO_TEST_JOBS:-$jobs}
 export CTEST_OUTPUT_ON_FAILURE=1
