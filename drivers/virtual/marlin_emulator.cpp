@@ -266,7 +266,12 @@ private:
     // -----------------------------------------------------------------------------------------------------
     // Firmware: boot, the serial line checks, the command buffer.
 
+    // A handler that had already expired when its timer was cancelled still runs (cancel() cannot take it
+    // back): each one checks that the firmware run it was armed in is still the current one. Without that, a
+    // boot timer armed at construction and due by the time a late host open is noticed said "start" and
+    // took lines at once, and the open's own reset said "start" again 50 ms later, in the middle of a job.
     void stopFirmware() {
+        ++run_;
         bootTimer_.cancel();
         execTimer_.cancel();
         busyTimer_.cancel();
@@ -293,8 +298,8 @@ private:
         feed_ = 1500;
         autoReportS_ = 0;
         bootTimer_.expires_after(kBootTime);
-        bootTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
-            if (ec) return;
+        bootTimer_.async_wait(guarded([this, run = run_](const boost::system::error_code& ec) {
+            if (ec || run != run_) return;
             booting_ = false;
             emit("start\necho:" + opts_.firmwareName + " " + opts_.version +
                  "\necho: Last Updated: 2023-08-06 | Author: (mto emulator)\necho:Compiled: Dec  1 2026\n"
@@ -375,8 +380,8 @@ private:
             if (waitUntil) {
                 setBusy(true);
                 execTimer_.expires_at(*waitUntil);
-                execTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
-                    if (!ec) readSerial();
+                execTimer_.async_wait(guarded([this, run = run_](const boost::system::error_code& ec) {
+                    if (!ec && run == run_) readSerial();
                 }));
                 return;
             }
@@ -402,8 +407,8 @@ private:
 
     void armBusy() {
         busyTimer_.expires_after(std::chrono::milliseconds(opts_.busyIntervalMs));
-        busyTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
-            if (ec || !busy_ || halted_) return;
+        busyTimer_.async_wait(guarded([this, run = run_](const boost::system::error_code& ec) {
+            if (ec || run != run_ || !busy_ || halted_) return;
             emit("echo:busy: processing\n");
             armBusy();
         }));
@@ -430,8 +435,8 @@ private:
         autoTimer_.cancel();
         if (autoReportS_ == 0) return;
         autoTimer_.expires_after(std::chrono::seconds(autoReportS_));
-        autoTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
-            if (ec || halted_) return;
+        autoTimer_.async_wait(guarded([this, run = run_](const boost::system::error_code& ec) {
+            if (ec || run != run_ || halted_) return;
             emit(" " + temperatures() + "\n");
             armAutoReport();
         }));
@@ -591,7 +596,8 @@ private:
     Heater hotend_, bed_;
     unsigned autoReportS_ = 0;
     std::vector<std::string> executed_;
-    unsigned epoch_ = 0;
+    unsigned epoch_ = 0;   // bumped with each pty: late completions of a closed one are ignored
+    unsigned run_ = 0;     // bumped by each power-on, kill() and unplug: late firmware timers are ignored
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

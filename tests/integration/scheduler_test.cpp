@@ -242,6 +242,9 @@ TEST_F(SchedulerTest, AScrappedUnitIsQueuedAgainUnderItsIndexAndRunsBeforeTheNex
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
     EXPECT_TRUE(scheduler_->scrap("laser-1")) << "a running unit cannot be scrapped";
     emulator_->injectAlarm(1);
+    // The bay changes at once, the unit's interruption with the next group commit: the operator's decision
+    // below is checked against the stored unit, so it waits for the interruption to be stored.
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
     EXPECT_FALSE(scheduler_->scrap("laser-1"));
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "scrapped") == 1; }));
@@ -270,6 +273,9 @@ TEST_F(SchedulerTest, ResumeOnGrblIsRefusedWithTheReasonAndTheUnitStaysInterrupt
     startFloor();
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
     emulator_->injectAlarm(1);
+    // The bay changes at once, the unit's interruption with the next group commit: the operator's decision
+    // below is checked against the stored unit, so it waits for the interruption to be stored.
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
     auto refused = scheduler_->resume("laser-1");
     ASSERT_TRUE(refused);
@@ -284,6 +290,7 @@ TEST_F(SchedulerTest, CancelOnAStopMachineStopsTheRunningUnitAndTheEventSaysSo) 
     addOrder("ORD-1", 2, 3000);
     startFloor();
     ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 100; }));
+    const auto resets = emulator_->resets();
     command(CommandKind::Cancel, "ORD-1", "c-1");
     auto cancelled = lastData("ORD-1", "cancelled");
     ASSERT_TRUE(cancelled.contains("running")) << boost::json::serialize(cancelled);
@@ -295,6 +302,9 @@ TEST_F(SchedulerTest, CancelOnAStopMachineStopsTheRunningUnitAndTheEventSaysSo) 
     EXPECT_EQ(lastData("ORD-1", "interrupted").at("reason").as_string(), "order_cancelled");
     ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::AwaitingClear; }));
     EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'cancelled'"), 1);
+    // The lines sent before the soft reset are still on their way at the line rate (the emulator paces them):
+    // once it has reset, every byte sent before the 0x18 has arrived, and any later G-code line came after the stop.
+    ASSERT_TRUE(runUntil([&] { return emulator_->resets() > resets; }));
     const auto lines = emulator_->gcodeLinesReceived();
     runUntil([] { return false; }, 500ms);
     EXPECT_EQ(emulator_->gcodeLinesReceived(), lines) << "nothing more of the program is streamed";
