@@ -164,6 +164,7 @@ void MarlinDriver::startHandshake() {
     confirmedN_ = -1;
     inFlight_ = 0;
     staleLeft_ = 0;
+    lateOks_ = 0;
     swallowOk_ = 0;
     rewoundTo_.reset();
     lastAnswer_ = Clock::now();
@@ -218,6 +219,13 @@ void MarlinDriver::onLine(std::string_view line) {
         }
         if (phase_ != Phase::Handshake && phase_ != Phase::Ready) return;
         if (inFlight_ > 0) --inFlight_;
+        if (lateOks_ > 0) {
+            // The ok of a line the firmware held in its buffer when it asked for a resend: that line was counted
+            // as taken then, and this ok must not be taken for one of the lines sent again.
+            --lateOks_;
+            pump();
+            return;
+        }
         // The firmware took a new line, so every line sent before the last rewind has been refused or dropped.
         staleLeft_ = 0;
         const std::int64_t n = confirmedN_ + 1;
@@ -275,7 +283,10 @@ void MarlinDriver::onResend(std::uint64_t n) {
                       std::to_string(sentBase_) + "); reconnecting"});
         return;
     }
-    // The firmware has every line before n: answers lost on the way count as taken.
+    // Lines before n the firmware has but has not answered yet: Marlin asks for the resend as soon as it reads
+    // the bad line, while the lines read before it may still wait in its command buffer; their oks come later.
+    const std::int64_t unanswered = static_cast<std::int64_t>(n) - 1 - confirmedN_;
+    // The firmware has every line before n: they count as taken now.
     while (confirmedN_ + 1 < static_cast<std::int64_t>(n)) {
         ++confirmedN_;
         const Command c = sent_[static_cast<std::size_t>(confirmedN_ - static_cast<std::int64_t>(sentBase_))].command;
@@ -294,8 +305,13 @@ void MarlinDriver::onResend(std::uint64_t n) {
         --inFlight_;
     }
     spdlog::debug("machine {}: resend from line {}", options_.machineId, n);
-    staleLeft_ = inFlight_;
-    inFlight_ = 0;
+    // What was in flight is now the lines held before n, whose oks are still to come (they keep their room in the
+    // firmware's buffer), and the lines sent after n, which the firmware refuses or drops.
+    const unsigned held = std::min(static_cast<unsigned>(std::max<std::int64_t>(unanswered, 0)),
+                                   inFlight_ > lateOks_ ? inFlight_ - lateOks_ : 0u);
+    staleLeft_ = inFlight_ > lateOks_ + held ? inFlight_ - lateOks_ - held : 0u;
+    lateOks_ += held;
+    inFlight_ = lateOks_;
     rewoundTo_ = n;
     sendPos_ = n;
     pump();
@@ -386,6 +402,7 @@ void MarlinDriver::onFatal(const Response& r) {
     queue_.clear();
     inFlight_ = 0;
     staleLeft_ = 0;
+    lateOks_ = 0;
     watchdog_.cancel();
     pollTimer_.cancel();
     interruptJob(f);
@@ -466,9 +483,13 @@ void MarlinDriver::writeLine(std::uint64_t n) {
 }
 
 bool MarlinDriver::longCommandInFlight() const {
-    const std::int64_t n = confirmedN_ + 1;
-    if (n < static_cast<std::int64_t>(sentBase_) || n >= static_cast<std::int64_t>(sendPos_)) return false;
-    return isLongCommand(sent_[static_cast<std::size_t>(n - static_cast<std::int64_t>(sentBase_))].command.text);
+    // The firmware runs the lines it held at the last Resend (their oks still to come) before the first unanswered one.
+    for (std::int64_t n = confirmedN_ + 1 - static_cast<std::int64_t>(lateOks_); n <= confirmedN_ + 1; ++n) {
+        if (n < static_cast<std::int64_t>(sentBase_) || n >= static_cast<std::int64_t>(sendPos_)) continue;
+        if (isLongCommand(sent_[static_cast<std::size_t>(n - static_cast<std::int64_t>(sentBase_))].command.text))
+            return true;
+    }
+    return false;
 }
 
 void MarlinDriver::armWatchdog() {
@@ -509,6 +530,7 @@ void MarlinDriver::onWatchdog() {
         sendPos_ = static_cast<std::uint64_t>(confirmedN_ + 1);
         inFlight_ = 0;
         staleLeft_ = 0;
+        lateOks_ = 0;
         swallowOk_ = 0;
         rewoundTo_.reset();
         lastAnswer_ = now;
@@ -668,6 +690,7 @@ void MarlinDriver::dropLink(const MachineFault& why) {
     queue_.clear();
     inFlight_ = 0;
     staleLeft_ = 0;
+    lateOks_ = 0;
     const bool hadJob = job_ != nullptr;
     phase_ = Phase::Closed;
     interruptJob(why);

@@ -172,6 +172,7 @@ private:
     std::int64_t confirmedN_ = -1;        // the last line the firmware took (0 once M110 N0 is answered)
     unsigned inFlight_ = 0;
     unsigned staleLeft_ = 0;
+    unsigned lateOks_ = 0;                // oks still to come for lines counted as taken at the last Resend
     unsigned swallowOk_ = 0;
     std::optional<std::uint64_t> rewoundTo_;
     std::uint64_t resends_ = 0;

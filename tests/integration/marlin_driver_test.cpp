@@ -202,6 +202,32 @@ TEST_F(MarlinDriverTest, ALostLineIsAskedForAndSentAgain) {
     EXPECT_EQ(programRun(emulator_->executed()), wireLines(job.program));
 }
 
+// Marlin asks for a line again as soon as it reads a bad one, while the lines before it still wait in its command
+// buffer; their oks come after the Resend. Those oks belong to lines the printer already had, not to the lines
+// sent again, so the end of the job (M400's ok) is not taken before the printer ran its last line.
+TEST_F(MarlinDriverTest, OksOfBufferedLinesArrivingAfterAResendDoNotEndTheJobEarly) {
+    virt::MarlinEmulatorOptions o;
+    o.speedFactor = 2;   // a G4 P600 dwell holds the command buffer for 300 ms
+    startPrinter(o);
+    startDriver();
+    ASSERT_TRUE(runUntil([&] { return idle(); }));
+    JobArtifact job;
+    job.capability = "fdm";
+    job.format = "gcode-marlin";
+    job.program = "G4 P600\nG1 X1 F3000\nG1 X2\nG1 X3\nG1 X4\nG1 X5\nG1 X6\nG4 P600\nG1 X7\n";
+    job.bbox = {0, 0, 0, 10, 10, 1};
+    job.estimatedSeconds = 1;
+    emulator_->loseLine(emulator_->linesReceived() + 3);   // read while the first dwell runs
+    driver_->submit("job-1", job);
+    ASSERT_TRUE(runUntil([&] { return ended(); }, 10s)) << "never ended";
+    ASSERT_EQ(rec_.finished.size(), 1u) << lastInterruption();
+    EXPECT_GE(emulator_->resendsRequested(), 1u);
+    // At the moment the job was reported done, the printer had run every line and the M400 after them.
+    EXPECT_EQ(programRun(emulator_->executed()), wireLines(job.program));
+    ASSERT_FALSE(emulator_->executed().empty());
+    EXPECT_EQ(emulator_->executed().back(), "M400");
+}
+
 TEST_F(MarlinDriverTest, ALostLastLineIsSentAgainAfterTheAnswerTimeoutWhenSendingAndWaiting) {
     startPrinter();
     startDriver([](auto& o) { o.inFlight = 1; });
