@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The media lane: milestone latency while 1 MB snapshots stream out against none; outbox drain with a snapshot
 // per 20 events against a bare Paho publisher of the same bytes and window; agent RSS with 4 open cameras.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -93,6 +94,27 @@ std::vector<double> receiptTrips(AgentRig& rig, int warmup, int trips, const std
     return ms;
 }
 
+// A drain as HQ saw it, in seconds: from `started` to the first event or media message, from there to the last
+// event or image complete, and when (after the first message) the events and the images were all in.
+struct Span {
+    double startup = 0, drain = 0, eventsDone = 0, imagesDone = 0;
+};
+
+Span span(test::HqClient& hq, Clock::time_point started) {
+    const auto first = hq.firstArrival();
+    const auto images = hq.lastImageArrival();
+    const auto events = hq.events();
+    if (!first || !images || events.empty()) throw BenchError("HQ saw no drain to time");
+    auto lastEvent = events.front().arrived;
+    for (const auto& e : events) lastEvent = std::max(lastEvent, e.arrived);
+    Span s;
+    s.startup = secondsBetween(started, *first);
+    s.eventsDone = secondsBetween(*first, lastEvent);
+    s.imagesDone = secondsBetween(*first, *images);
+    s.drain = std::max(s.eventsDone, s.imagesDone);
+    return s;
+}
+
 std::string spread(const std::vector<double>& ms) {
     return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
            fixed(percentile(ms, 100), 3) + " ms";
@@ -169,13 +191,14 @@ void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
     const auto started = Clock::now();
     rig.agent().start();
     rig.waitForHqEvents(static_cast<std::size_t>(n), std::chrono::seconds(300), std::chrono::milliseconds(20));
-    const auto eventsDone = Clock::now();
     waitFor([&] { return hq.mediaCount() >= shas.size(); }, std::chrono::seconds(300), "snapshots at HQ",
             std::chrono::milliseconds(20));
-    const double agentSeconds = secondsBetween(started, Clock::now());
-    report.figure(bench, "agent, start -> every event and snapshot at HQ",
-                  fixed(agentSeconds, 3) + " s (events all in after " + fixed(secondsBetween(started, eventsDone), 3) +
-                      " s)");
+    const Span agent = span(hq, started);
+    report.figure(bench, "agent, start -> first message at HQ (process start, loading, connecting)",
+                  fixed(agent.startup, 3) + " s");
+    report.figure(bench, "agent, first -> last message at HQ (the drain)",
+                  fixed(agent.drain, 3) + " s (events all in after " + fixed(agent.eventsDone, 3) + " s, snapshots after " +
+                      fixed(agent.imagesDone, 3) + " s)");
     rig.stopAgent();
 
     // Baseline: the same events and bytes from a publisher keeping the same window, a snapshot after every 20 events.
@@ -227,9 +250,18 @@ void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
     }
     waitFor([&] { return bareHq.eventCount() >= static_cast<std::size_t>(n) && bareHq.mediaCount() >= media.size(); },
             std::chrono::seconds(300), "bare events and media at HQ", std::chrono::milliseconds(20));
-    const double bareSeconds = secondsBetween(bareStarted, Clock::now());
-    report.figure(bench, "baseline, bare Paho publisher, same window, same bytes", fixed(bareSeconds, 3) + " s");
-    report.goal(bench, "ratio agent rate / baseline rate", bareSeconds / agentSeconds, "", 1.0, Better::Higher);
+    const Span bare = span(bareHq, bareStarted);
+    report.figure(bench, "baseline, bare Paho publisher, same window, same bytes: first publish -> first message at HQ",
+                  fixed(bare.startup, 3) + " s");
+    report.figure(bench, "baseline, first -> last message at HQ (the drain)",
+                  fixed(bare.drain, 3) + " s (events all in after " + fixed(bare.eventsDone, 3) + " s, snapshots after " +
+                      fixed(bare.imagesDone, 3) + " s)");
+    // The drain is timed alike on both sides, from the first message at HQ to the last. The agent's own start (a
+    // process loading its libraries and opening its database; the baseline is connected before its clock starts)
+    // is reported beside it, and in the ratio below, which the goal does not use.
+    report.info(bench, "ratio agent / baseline, start included (the agent's process start against the first publish)",
+                fixed((bare.startup + bare.drain) / (agent.startup + agent.drain), 2));
+    report.goal(bench, "ratio agent drain rate / baseline drain rate", bare.drain / agent.drain, "", 1.0, Better::Higher);
 }
 
 void runCameraMemoryBench(const BenchOptions& o, BenchReport& report) {
