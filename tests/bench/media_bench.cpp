@@ -98,6 +98,7 @@ std::vector<double> receiptTrips(AgentRig& rig, int warmup, int trips, const std
 // event or image complete, and when (after the first message) the events and the images were all in.
 struct Span {
     double startup = 0, drain = 0, eventsDone = 0, imagesDone = 0;
+    std::size_t events = 0, eventsByLastImage = 0;   // how far the events were when the last image was complete
 };
 
 Span span(test::HqClient& hq, Clock::time_point started) {
@@ -106,8 +107,12 @@ Span span(test::HqClient& hq, Clock::time_point started) {
     const auto events = hq.events();
     if (!first || !images || events.empty()) throw BenchError("HQ saw no drain to time");
     auto lastEvent = events.front().arrived;
-    for (const auto& e : events) lastEvent = std::max(lastEvent, e.arrived);
     Span s;
+    for (const auto& e : events) {
+        lastEvent = std::max(lastEvent, e.arrived);
+        s.eventsByLastImage += e.arrived <= *images;
+    }
+    s.events = events.size();
     s.startup = secondsBetween(started, *first);
     s.eventsDone = secondsBetween(*first, lastEvent);
     s.imagesDone = secondsBetween(*first, *images);
@@ -170,22 +175,29 @@ void runMediaLatencyBench(const BenchOptions& o, BenchReport& report) {
                 Better::Lower);
 }
 
-void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
-    const std::string bench = "media-drain";
-    const int n = std::min(o.events, 20000);
+namespace {
+
+
+struct DrainRound {
+    Span agent, bare;
+    std::string workload;
+};
+
+// One round of the drain: the agent drains a filled outbox and its media to HQ, then a bare publisher sends the
+// same events and bytes to a second HQ client on the same broker.
+DrainRound drainRound(const BenchOptions& o, int n, std::mt19937_64& rng) {
     const int snapshots = n / 20;
     constexpr std::size_t kSnapshotBytes = 200 * 1024;
-    std::mt19937_64 rng(7);
+    DrainRound round;
     // No media rate limit: the agent's own pipeline against a bare publisher of the same bytes, both as fast as
     // they go (the latency benchmark runs with the default limit).
     AgentRig rig(o, "", 0);
     std::filesystem::create_directories(rig.agent().stateDir());
     const FillResult fill = fillOutbox(rig.agent().databasePath(), kAgentFactory, n);
     const auto shas = seedMedia(rig.agent().stateDir(), rig.agent().databasePath(), snapshots, kSnapshotBytes, rng);
-    report.figure(bench, "workload",
-                  formatCount(n) + " pending events of " + fixed(fill.averagePayloadBytes, 0) + " B and " +
-                      std::to_string(snapshots) + " snapshots of " + std::to_string(kSnapshotBytes / 1024) +
-                      " KiB (one per 20 events), window " + std::to_string(o.window));
+    round.workload = formatCount(n) + " pending events of " + fixed(fill.averagePayloadBytes, 0) + " B and " +
+                     std::to_string(snapshots) + " snapshots of " + std::to_string(kSnapshotBytes / 1024) +
+                     " KiB (one per 20 events), window " + std::to_string(o.window);
     rig.connectHq();
     auto& hq = rig.hq();
     const auto started = Clock::now();
@@ -193,12 +205,7 @@ void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
     rig.waitForHqEvents(static_cast<std::size_t>(n), std::chrono::seconds(300), std::chrono::milliseconds(20));
     waitFor([&] { return hq.mediaCount() >= shas.size(); }, std::chrono::seconds(300), "snapshots at HQ",
             std::chrono::milliseconds(20));
-    const Span agent = span(hq, started);
-    report.figure(bench, "agent, start -> first message at HQ (process start, loading, connecting)",
-                  fixed(agent.startup, 3) + " s");
-    report.figure(bench, "agent, first -> last message at HQ (the drain)",
-                  fixed(agent.drain, 3) + " s (events all in after " + fixed(agent.eventsDone, 3) + " s, snapshots after " +
-                      fixed(agent.imagesDone, 3) + " s)");
+    round.agent = span(hq, started);
     rig.stopAgent();
 
     // Baseline: the same events and bytes from a publisher keeping the same window, a snapshot after every 20 events.
@@ -250,18 +257,54 @@ void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
     }
     waitFor([&] { return bareHq.eventCount() >= static_cast<std::size_t>(n) && bareHq.mediaCount() >= media.size(); },
             std::chrono::seconds(300), "bare events and media at HQ", std::chrono::milliseconds(20));
-    const Span bare = span(bareHq, bareStarted);
-    report.figure(bench, "baseline, bare Paho publisher, same window, same bytes: first publish -> first message at HQ",
-                  fixed(bare.startup, 3) + " s");
-    report.figure(bench, "baseline, first -> last message at HQ (the drain)",
-                  fixed(bare.drain, 3) + " s (events all in after " + fixed(bare.eventsDone, 3) + " s, snapshots after " +
-                      fixed(bare.imagesDone, 3) + " s)");
+    round.bare = span(bareHq, bareStarted);
+    return round;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+std::string spanText(const Span& s) {
+    return fixed(s.drain, 3) + " s (events all in after " + fixed(s.eventsDone, 3) + " s, snapshots after " +
+           fixed(s.imagesDone, 3) + " s, when " + formatCount(static_cast<std::int64_t>(s.eventsByLastImage)) + " of " +
+           formatCount(static_cast<std::int64_t>(s.events)) + " events were in)";
+}
+
+} // namespace
+
+void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
+    const std::string bench = "media-drain";
+    const int n = std::min(o.events, 20000);
+    std::mt19937_64 rng(7);
+    // The machine's load moves between the agent's turn and the baseline's; rounds that alternate the two, and the
+    // median of their ratios, keep one slow spell from deciding the figure.
+    const int rounds = o.quick ? 3 : 5;
+    std::vector<double> drainRatios, startRatios;
+    for (int r = 1; r <= rounds; ++r) {
+        const DrainRound round = drainRound(o, n, rng);
+        if (r == 1) report.figure(bench, "workload", round.workload + "; " + std::to_string(rounds) + " rounds");
+        const std::string tag = "round " + std::to_string(r) + ": ";
+        report.figure(bench, tag + "agent, start -> first message at HQ (process start, loading, connecting)",
+                      fixed(round.agent.startup, 3) + " s");
+        report.figure(bench, tag + "agent, first -> last message at HQ (the drain)", spanText(round.agent));
+        report.figure(bench, tag + "baseline, bare Paho publisher, same window, same bytes, first -> last message at HQ",
+                      spanText(round.bare) + "; first publish -> first message " + fixed(round.bare.startup, 3) + " s");
+        drainRatios.push_back(round.bare.drain / round.agent.drain);
+        startRatios.push_back((round.bare.startup + round.bare.drain) / (round.agent.startup + round.agent.drain));
+    }
+    std::string each;
+    for (double r : drainRatios) each += (each.empty() ? "" : ", ") + fixed(r, 2);
+    report.figure(bench, "ratio of the drains per round", each);
     // The drain is timed alike on both sides, from the first message at HQ to the last. The agent's own start (a
     // process loading its libraries and opening its database; the baseline is connected before its clock starts)
-    // is reported beside it, and in the ratio below, which the goal does not use.
-    report.info(bench, "ratio agent / baseline, start included (the agent's process start against the first publish)",
-                fixed((bare.startup + bare.drain) / (agent.startup + agent.drain), 2));
-    report.goal(bench, "ratio agent drain rate / baseline drain rate", bare.drain / agent.drain, "", 1.0, Better::Higher);
+    // is reported beside it, and in this ratio, which the goal does not use.
+    report.info(bench, "median ratio agent / baseline with the agent's process start (against the first publish)",
+                fixed(median(startRatios), 2));
+    report.goal(bench, "median ratio agent drain rate / baseline drain rate", median(drainRatios), "", 1.0,
+                Better::Higher);
 }
 
 void runCameraMemoryBench(const BenchOptions& o, BenchReport& report) {
