@@ -92,6 +92,8 @@ Agent::Agent(Config config)
         });
     });
     mediaUplink_ = std::make_unique<MediaUplink>(io_, config_, *store_, *commits_, *media_);
+    mediaUplink_->setEventsWaiting([this] { return uplink_->backlogged(); });
+    uplink_->onBacklogEnd([this] { mediaUplink_->poke(); });
     uplink_->setStatusExtras([this](StatusInputs& in) {
         in.cameras = qc_->statusJson();
         in.alerts = qc_->alerts();

@@ -205,7 +205,9 @@ void MediaUplink::onConnectionLost(std::uint64_t conn, const std::string& cause)
 void MediaUplink::poke() {
     // While over the rate nothing may go before the rate timer fires (and pokes): no read of the table per commit.
     if (!connected_ || stopping_ || rateArmed_) return;
-    if (inflight_.size() >= kMaxInflight || (!inflight_.empty() && inflightBytes_ >= kMaxInflightBytes)) return;
+    // Behind a backlog of events the media take a smaller share of the broker, so both lanes end together.
+    const std::int64_t budget = eventsWaiting_ && eventsWaiting_() ? kMaxInflightBytesBehindEvents : kMaxInflightBytes;
+    if (inflight_.size() >= kMaxInflight || (!inflight_.empty() && inflightBytes_ >= budget)) return;
     std::vector<MediaRecord> batch;
     try {
         batch = media_.toSend(next_, kMaxInflight);
@@ -219,7 +221,7 @@ void MediaUplink::poke() {
             next_ = std::max(next_, m.id);
             continue;
         }
-        if (!inflight_.empty() && inflightBytes_ + m.bytes > kMaxInflightBytes) break;
+        if (!inflight_.empty() && inflightBytes_ + m.bytes > budget) break;
         if (!paid(m.bytes)) break;
         next_ = std::max(next_, m.id);
         const std::uint64_t send = ++lastSend_ & kIdMask;

@@ -30,7 +30,8 @@ namespace mto {
 // - One connection at a time, client id `<mqtt.client_id>-media`, clean session: what the broker had not
 //   acknowledged is simply sent again (the media table says what is still to send). No will: the events
 //   connection's status speaks for the agent.
-// - In flight: at most kMaxInflight media and kMaxInflightBytes bytes (one media always, whatever its size).
+// - In flight: at most kMaxInflight media and kMaxInflightBytes bytes (kMaxInflightBytesBehindEvents while events
+//   wait behind the events lane's window), one media always, whatever its size.
 //   `inflight_` holds the ids handed to Paho on the live connection and not yet acknowledged; `next_` is
 //   the highest id handed to it, the cursor of the next read of the table. A refused or failed media moves
 //   the cursor back below it, so it is read (and sent) again.
@@ -48,6 +49,9 @@ class MediaUplink {
 public:
     static constexpr std::size_t kMaxInflight = 16;
     static constexpr std::int64_t kMaxInflightBytes = 1 << 20;
+    // While the events lane works through a backlog (see setEventsWaiting): media still flow, at a share that lets the
+    // two lanes end about together (docs/media-lane.md).
+    static constexpr std::int64_t kMaxInflightBytesBehindEvents = 512 << 10;
     static constexpr std::chrono::milliseconds kBurst{250};
 
     MediaUplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
@@ -61,6 +65,10 @@ public:
     void poke();
     // Writes the pending states and closes the connection; `done` runs after.
     void stop(std::function<void()> done);
+
+    // While `waiting` says events wait behind the events lane's window, at most kMaxInflightBytesBehindEvents of
+    // media are in flight; poke() when it stops saying so, and the whole window fills.
+    void setEventsWaiting(std::function<bool()> waiting) { eventsWaiting_ = std::move(waiting); }
 
     bool connected() const { return connected_; }
     std::size_t inflight() const { return inflight_.size(); }
@@ -123,6 +131,7 @@ private:
     bool rateArmed_ = false;
     std::chrono::steady_clock::time_point paidUntil_{};
     std::mt19937 rng_{std::random_device{}()};
+    std::function<bool()> eventsWaiting_;
 };
 
 } // namespace mto

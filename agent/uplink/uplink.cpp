@@ -294,7 +294,9 @@ void Uplink::dropConnection(const std::string& cause) {
 }
 
 void Uplink::closeWindow() {
+    const bool wasBacklogged = backlogged();
     connected_ = false;
+    if (wasBacklogged && backlogEnd_) asio::post(io_, backlogEnd_);
     liveEpoch_ = 0;
     inflight_.clear();
     paused_ = false;
@@ -347,7 +349,7 @@ void Uplink::poke() {
             pauseThenPoke(std::chrono::seconds(1));
             return;
         }
-        atTail_ = batch.size() < want;
+        noteTail(batch.size() < want);
         if (batch.empty()) return;
         std::vector<mqtt::const_message_ptr> messages;
         std::vector<std::int64_t> seqs;
@@ -373,6 +375,12 @@ void Uplink::poke() {
             }
         });
     }
+}
+
+void Uplink::noteTail(bool atTail) {
+    const bool ended = atTail && !atTail_;
+    atTail_ = atTail;
+    if (ended && backlogEnd_) asio::post(io_, backlogEnd_);
 }
 
 void Uplink::onAcked(const std::vector<std::int64_t>& seqs) {

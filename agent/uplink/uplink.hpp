@@ -80,6 +80,10 @@ public:
 
     bool connected() const { return connected_; }
     std::int64_t ackedSeq() const { return ackedSeq_; }
+    // Events wait in the outbox beyond what is in flight: a backlog is being worked through on a live connection.
+    bool backlogged() const { return connected_ && !atTail_; }
+    // Runs on the loop when the backlog ends (the outbox read reached its tail, or the connection went).
+    void onBacklogEnd(std::function<void()> f) { backlogEnd_ = std::move(f); }
 
 private:
     class PahoCallbacks;
@@ -153,6 +157,8 @@ private:
     enum class StopPhase { Running, Draining, Closing, Done };
     StopPhase stopPhase_ = StopPhase::Running;
     std::function<void()> stopDone_;
+    std::function<void()> backlogEnd_;
+    void noteTail(bool atTail);
     std::mt19937 rng_{std::random_device{}()};
 };
 

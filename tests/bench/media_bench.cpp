@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The media lane: milestone latency while 1 MB snapshots stream out against none; outbox drain with a snapshot
 // per 20 events against a bare Paho publisher of the same bytes and window; agent RSS with 4 open cameras.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -93,6 +94,32 @@ std::vector<double> receiptTrips(AgentRig& rig, int warmup, int trips, const std
     return ms;
 }
 
+// A drain as HQ saw it, in seconds: from `started` to the first event or media message, from there to the last
+// event or image complete, and when (after the first message) the events and the images were all in.
+struct Span {
+    double startup = 0, drain = 0, eventsDone = 0, imagesDone = 0;
+    std::size_t events = 0, eventsByLastImage = 0;   // how far the events were when the last image was complete
+};
+
+Span span(test::HqClient& hq, Clock::time_point started) {
+    const auto first = hq.firstArrival();
+    const auto images = hq.lastImageArrival();
+    const auto events = hq.events();
+    if (!first || !images || events.empty()) throw BenchError("HQ saw no drain to time");
+    auto lastEvent = events.front().arrived;
+    Span s;
+    for (const auto& e : events) {
+        lastEvent = std::max(lastEvent, e.arrived);
+        s.eventsByLastImage += e.arrived <= *images;
+    }
+    s.events = events.size();
+    s.startup = secondsBetween(started, *first);
+    s.eventsDone = secondsBetween(*first, lastEvent);
+    s.imagesDone = secondsBetween(*first, *images);
+    s.drain = std::max(s.eventsDone, s.imagesDone);
+    return s;
+}
+
 std::string spread(const std::vector<double>& ms) {
     return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
            fixed(percentile(ms, 100), 3) + " ms";
@@ -148,34 +175,37 @@ void runMediaLatencyBench(const BenchOptions& o, BenchReport& report) {
                 Better::Lower);
 }
 
-void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
-    const std::string bench = "media-drain";
-    const int n = std::min(o.events, 20000);
+namespace {
+
+
+struct DrainRound {
+    Span agent, bare;
+    std::string workload;
+};
+
+// One round of the drain: the agent drains a filled outbox and its media to HQ, then a bare publisher sends the
+// same events and bytes to a second HQ client on the same broker.
+DrainRound drainRound(const BenchOptions& o, int n, std::mt19937_64& rng) {
     const int snapshots = n / 20;
     constexpr std::size_t kSnapshotBytes = 200 * 1024;
-    std::mt19937_64 rng(7);
+    DrainRound round;
     // No media rate limit: the agent's own pipeline against a bare publisher of the same bytes, both as fast as
     // they go (the latency benchmark runs with the default limit).
     AgentRig rig(o, "", 0);
     std::filesystem::create_directories(rig.agent().stateDir());
     const FillResult fill = fillOutbox(rig.agent().databasePath(), kAgentFactory, n);
     const auto shas = seedMedia(rig.agent().stateDir(), rig.agent().databasePath(), snapshots, kSnapshotBytes, rng);
-    report.figure(bench, "workload",
-                  formatCount(n) + " pending events of " + fixed(fill.averagePayloadBytes, 0) + " B and " +
-                      std::to_string(snapshots) + " snapshots of " + std::to_string(kSnapshotBytes / 1024) +
-                      " KiB (one per 20 events), window " + std::to_string(o.window));
+    round.workload = formatCount(n) + " pending events of " + fixed(fill.averagePayloadBytes, 0) + " B and " +
+                     std::to_string(snapshots) + " snapshots of " + std::to_string(kSnapshotBytes / 1024) +
+                     " KiB (one per 20 events), window " + std::to_string(o.window);
     rig.connectHq();
     auto& hq = rig.hq();
     const auto started = Clock::now();
     rig.agent().start();
     rig.waitForHqEvents(static_cast<std::size_t>(n), std::chrono::seconds(300), std::chrono::milliseconds(20));
-    const auto eventsDone = Clock::now();
     waitFor([&] { return hq.mediaCount() >= shas.size(); }, std::chrono::seconds(300), "snapshots at HQ",
             std::chrono::milliseconds(20));
-    const double agentSeconds = secondsBetween(started, Clock::now());
-    report.figure(bench, "agent, start -> every event and snapshot at HQ",
-                  fixed(agentSeconds, 3) + " s (events all in after " + fixed(secondsBetween(started, eventsDone), 3) +
-                      " s)");
+    round.agent = span(hq, started);
     rig.stopAgent();
 
     // Baseline: the same events and bytes from a publisher keeping the same window, a snapshot after every 20 events.
@@ -227,9 +257,54 @@ void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
     }
     waitFor([&] { return bareHq.eventCount() >= static_cast<std::size_t>(n) && bareHq.mediaCount() >= media.size(); },
             std::chrono::seconds(300), "bare events and media at HQ", std::chrono::milliseconds(20));
-    const double bareSeconds = secondsBetween(bareStarted, Clock::now());
-    report.figure(bench, "baseline, bare Paho publisher, same window, same bytes", fixed(bareSeconds, 3) + " s");
-    report.goal(bench, "ratio agent rate / baseline rate", bareSeconds / agentSeconds, "", 1.0, Better::Higher);
+    round.bare = span(bareHq, bareStarted);
+    return round;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+std::string spanText(const Span& s) {
+    return fixed(s.drain, 3) + " s (events all in after " + fixed(s.eventsDone, 3) + " s, snapshots after " +
+           fixed(s.imagesDone, 3) + " s, when " + formatCount(static_cast<std::int64_t>(s.eventsByLastImage)) + " of " +
+           formatCount(static_cast<std::int64_t>(s.events)) + " events were in)";
+}
+
+} // namespace
+
+void runMediaDrainBench(const BenchOptions& o, BenchReport& report) {
+    const std::string bench = "media-drain";
+    const int n = std::min(o.events, 20000);
+    std::mt19937_64 rng(7);
+    // The machine's load moves between the agent's turn and the baseline's; rounds that alternate the two, and the
+    // median of their ratios, keep one slow spell from deciding the figure.
+    const int rounds = o.quick ? 3 : 5;
+    std::vector<double> drainRatios, startRatios;
+    for (int r = 1; r <= rounds; ++r) {
+        const DrainRound round = drainRound(o, n, rng);
+        if (r == 1) report.figure(bench, "workload", round.workload + "; " + std::to_string(rounds) + " rounds");
+        const std::string tag = "round " + std::to_string(r) + ": ";
+        report.figure(bench, tag + "agent, start -> first message at HQ (process start, loading, connecting)",
+                      fixed(round.agent.startup, 3) + " s");
+        report.figure(bench, tag + "agent, first -> last message at HQ (the drain)", spanText(round.agent));
+        report.figure(bench, tag + "baseline, bare Paho publisher, same window, same bytes, first -> last message at HQ",
+                      spanText(round.bare) + "; first publish -> first message " + fixed(round.bare.startup, 3) + " s");
+        drainRatios.push_back(round.bare.drain / round.agent.drain);
+        startRatios.push_back((round.bare.startup + round.bare.drain) / (round.agent.startup + round.agent.drain));
+    }
+    std::string each;
+    for (double r : drainRatios) each += (each.empty() ? "" : ", ") + fixed(r, 2);
+    report.figure(bench, "ratio of the drains per round", each);
+    // The drain is timed alike on both sides, from the first message at HQ to the last. The agent's own start (a
+    // process loading its libraries and opening its database; the baseline is connected before its clock starts)
+    // is reported beside it, and in this ratio, which the goal does not use.
+    report.info(bench, "median ratio agent / baseline with the agent's process start (against the first publish)",
+                fixed(median(startRatios), 2));
+    report.goal(bench, "median ratio agent drain rate / baseline drain rate", median(drainRatios), "", 1.0,
+                Better::Higher);
 }
 
 void runCameraMemoryBench(const BenchOptions& o, BenchReport& report) {

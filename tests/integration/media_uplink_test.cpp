@@ -3,6 +3,9 @@
 // than mqtt.media_rate_kib_s, and are marked acknowledged; milestones keep flowing on the events connection.
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <chrono>
 #include <map>
 #include <random>
@@ -18,6 +21,10 @@
 #include "store/migrations.hpp"
 #include "test_env.hpp"
 #include "compiler/compile_queue.hpp"
+#include "store/commit_queue.hpp"
+#include "store/order_store.hpp"
+#include "uplink/media_uplink.hpp"
+#include "util/clock.hpp"
 #include "util/sha256.hpp"
 
 namespace mto::test {
@@ -170,6 +177,84 @@ TEST(MediaUplink, PicturesInPartsCutOffMidStreamArriveWholeAfterTheReconnectsAnd
     EXPECT_TRUE(waitUntil([&] { return acked() == static_cast<std::int64_t>(pictures.size()); }, 20s))
         << "seed " << proxySeed << ": " << acked() << " acknowledged\n" << rig.agent().log();
     rig.agent().stop();
+}
+
+
+// The media lane on its own, in this process against a real broker: while the events lane says it has a backlog,
+// media take a smaller share of the broker (kMaxInflightBytesBehindEvents), and the whole window once it has none.
+TEST(MediaUplink, WhileEventsWaitOnlyTheSmallerMediaWindowIsInFlightAndTheWholeOneOnceTheyDoNot) {
+    TempDir dir;
+    Broker broker(dir.path() / "broker");
+    broker.start();
+    HqClient hq(broker.uri(), "f1", "media-hq");
+    hq.connect();
+
+    constexpr std::int64_t kBytes = 300 * 1024;   // one fits the smaller window, two do not; three fit the whole one
+    static_assert(kBytes <= MediaUplink::kMaxInflightBytesBehindEvents &&
+                  2 * kBytes > MediaUplink::kMaxInflightBytesBehindEvents && 3 * kBytes <= MediaUplink::kMaxInflightBytes);
+    const std::filesystem::path state = dir.path() / "state";
+    std::filesystem::create_directories(state);
+    Database db(state / "agent.db", Database::Mode::ReadWrite);
+    migrate(db);
+    std::map<std::string, std::string> pictures;
+    {
+        std::mt19937_64 rng(5);
+        Transaction txn(db);
+        for (int i = 0; i < 12; ++i) {
+            std::string b(static_cast<std::size_t>(kBytes), '\0');
+            for (auto& c : b) c = static_cast<char>(rng());
+            const std::string sha = sha256Hex(b);
+            writeFileDurably(MediaStore::filePath(state, sha, "image/jpeg"), b);
+            MediaStore::enqueue(db, {0, sha, "qc", "image/jpeg", kBytes, i, "ORD-M", "1", ""});
+            pictures.emplace(sha, std::move(b));
+        }
+        txn.commit();
+    }
+    Config config;
+    config.factoryId = "f1";
+    config.stateDir = state;
+    config.mqtt.uri = broker.uri();
+    config.mqtt.clientId = "agent-f1";
+    config.mqtt.mediaRateBytesPerSecond = 0;
+    config.mqtt.reconnectMin = std::chrono::milliseconds(50);
+    config.mqtt.reconnectMax = std::chrono::milliseconds(500);
+    boost::asio::io_context io;
+    auto busy = boost::asio::make_work_guard(io);   // Paho's reports come from its threads, into an idle loop
+    SystemClock clock;
+    OrderStore store(db, "f1", clock);
+    CommitQueue commits(io, db);
+    MediaStore media(db, state);
+    MediaUplink up(io, config, store, commits, media);
+    bool eventsWaiting = true;
+    up.setEventsWaiting([&] { return eventsWaiting; });
+
+    // In flight changes only in the loop's handlers: looking after each one sees its every value.
+    std::size_t most = 0;
+    auto runUntil = [&](const std::function<bool()>& done) {
+        const auto until = Clock::now() + 30s;
+        while (!done() && Clock::now() < until) {
+            io.run_one_for(10ms);
+            most = std::max(most, up.inflight());
+        }
+        return done();
+    };
+    up.start();
+    ASSERT_TRUE(runUntil([&] { return hq.mediaCount() >= 6; })) << hq.mediaCount() << " of 6";
+    EXPECT_EQ(most, 1u) << "while events wait, one 300 KiB picture at a time";
+
+    eventsWaiting = false;
+    up.poke();   // as the events lane does when its backlog ends
+    EXPECT_GE(up.inflight(), 2u) << "without events waiting the whole window fills at once";
+    ASSERT_TRUE(runUntil([&] { return hq.mediaCount() == pictures.size(); }))
+        << hq.mediaCount() << " of " << pictures.size();
+    EXPECT_GE(most, 2u);
+    for (const auto& [sha, bytes] : hq.media()) {
+        ASSERT_EQ(pictures.count(sha), 1u) << sha;
+        EXPECT_TRUE(bytes == pictures.at(sha)) << sha;
+    }
+    bool stopped = false;
+    up.stop([&] { stopped = true; });
+    EXPECT_TRUE(runUntil([&] { return stopped; }));
 }
 
 } // namespace

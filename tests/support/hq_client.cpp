@@ -105,12 +105,15 @@ void HqClient::onMessage(const std::string& topic, const std::string& payload) {
         changed_.notify_all();
         return;
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (!firstArrival_) firstArrival_ = now;
     if (auto at = topic.find("/media/"); at != std::string::npos) {
         // Whole images and parts alike; a malformed media topic is noted and otherwise ignored, as HQ would.
         mediaMessages_.emplace_back(topic, payload.size());
         try {
             if (auto image = reassembly_.add(std::string_view(topic).substr(at + 7), payload)) {
                 media_[image->sha256] = std::move(image->bytes);
+                lastImageArrival_ = now;
                 changed_.notify_all();
             }
         } catch (const std::invalid_argument& e) {
@@ -133,7 +136,7 @@ void HqClient::onMessage(const std::string& topic, const std::string& payload) {
     if (o.at("order_id").is_string()) e.orderId = json::value_to<std::string>(o.at("order_id"));
     e.milestone = json::value_to<std::string>(o.at("milestone"));
     e.data = o.at("data").as_object();
-    e.arrived = std::chrono::steady_clock::now();
+    e.arrived = now;
     if (e.milestone == "received" || e.milestone == "rejected") {
         auto it = sent_.find(e.orderId);
         const auto* rev = e.data.if_contains("revision");
@@ -213,6 +216,16 @@ std::vector<std::pair<std::string, std::size_t>> HqClient::mediaMessages() {
 std::vector<std::string> HqClient::badMedia() {
     std::lock_guard lock(mutex_);
     return badMedia_;
+}
+
+std::optional<std::chrono::steady_clock::time_point> HqClient::firstArrival() {
+    std::lock_guard lock(mutex_);
+    return firstArrival_;
+}
+
+std::optional<std::chrono::steady_clock::time_point> HqClient::lastImageArrival() {
+    std::lock_guard lock(mutex_);
+    return lastImageArrival_;
 }
 
 std::size_t HqClient::mediaCount() {

@@ -63,6 +63,10 @@ public:
     std::size_t mediaCount();
     // Media messages whose topic made no sense, with the reason (parts of one image disagreeing on their count...).
     std::vector<std::string> badMedia();
+    // When the first event or media message came, and when the last image was complete (for timing a drain
+    // from HQ's side); nullopt before any came.
+    std::optional<std::chrono::steady_clock::time_point> firstArrival();
+    std::optional<std::chrono::steady_clock::time_point> lastImageArrival();
     // Every media message as it came: its topic and payload size.
     std::vector<std::pair<std::string, std::size_t>> mediaMessages();
     // Stops taking media on this connection (as an HQ does that takes images on a connection of its own,
@@ -99,6 +103,7 @@ private:
     MediaReassembly reassembly_;
     std::vector<std::string> badMedia_;
     std::vector<std::pair<std::string, std::size_t>> mediaMessages_;
+    std::optional<std::chrono::steady_clock::time_point> firstArrival_, lastImageArrival_;
     std::atomic<bool> takeMedia_{true};
 };
 
