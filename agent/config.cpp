@@ -19,9 +19,9 @@ namespace mto {
 
 namespace {
 
-class Reader {
+class ConfigReader {
 public:
-    Reader(const std::filesystem::path& file, const toml::table& root) : file_(file.string()), root_(root) {}
+    ConfigReader(const std::filesystem::path& file, const toml::table& root) : file_(file.string()), root_(root) {}
 
     [[noreturn]] void fail(const std::string& key, const std::string& what) const {
         throw Error(file_ + ": key '" + key + "': " + what);
@@ -30,7 +30,7 @@ public:
     // One table of an array of tables ([[machines]], [[scanners]]): its values by key, errors naming
     // "<array>[i].<key>".
     struct Entry {
-        const Reader& r;
+        const ConfigReader& r;
         const toml::table& t;
         std::string at;
 
@@ -657,7 +657,7 @@ Config loadConfig(const std::filesystem::path& file) {
         throw Error(file.string() + ":" + std::to_string(e.source().begin.line) + ":" +
                     std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
     }
-    Reader r(file, root);
+    ConfigReader r(file, root);
     r.onlyKnown({"factory.id", "mqtt.uri", "mqtt.client_id", "mqtt.username", "mqtt.password", "mqtt.password_file",
                  "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file", "mqtt.keepalive_s", "mqtt.inflight_window",
                  "mqtt.media_rate_kib_s",

@@ -17,7 +17,7 @@ namespace {
 // Inch programs converted to mm land a few ulps off the edge they aimed at.
 constexpr double kEdgeToleranceMm = 1e-6;
 
-std::string num(double v) {
+std::string checkerNumber(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.10g", std::round(v * 1000) / 1000);
     return buf;
@@ -116,11 +116,11 @@ GcodeChecker::GcodeChecker(MachineProfile profile, std::size_t maxPerReason)
     for (auto [key, v] : {std::pair{"sizeX", p.sizeX}, {"sizeY", p.sizeY}, {"minZ", p.minZ}, {"maxZ", p.maxZ}, {"maxFeed", p.maxFeed}})
         requireFinite(p, key, v);
     if (p.sizeX <= 0 || p.sizeY <= 0)
-        throw Error("machine profile '" + p.name + "': sizeX and sizeY must be > 0 mm (got " + num(p.sizeX) + " x " + num(p.sizeY) + ")");
+        throw Error("machine profile '" + p.name + "': sizeX and sizeY must be > 0 mm (got " + checkerNumber(p.sizeX) + " x " + checkerNumber(p.sizeY) + ")");
     if (p.minZ > p.maxZ)
-        throw Error("machine profile '" + p.name + "': minZ " + num(p.minZ) + " is above maxZ " + num(p.maxZ));
+        throw Error("machine profile '" + p.name + "': minZ " + checkerNumber(p.minZ) + " is above maxZ " + checkerNumber(p.maxZ));
     if (p.maxFeed <= 0)
-        throw Error("machine profile '" + p.name + "': maxFeed must be > 0 mm/min (got " + num(p.maxFeed) + ")");
+        throw Error("machine profile '" + p.name + "': maxFeed must be > 0 mm/min (got " + checkerNumber(p.maxFeed) + ")");
 }
 
 std::vector<Violation> GcodeChecker::check(const GcodeProgram& program) const {
@@ -143,21 +143,21 @@ std::vector<Violation> GcodeChecker::check(const GcodeProgram& program) const {
         if (outside(t.x, 0, p.sizeX) || outside(t.y, 0, p.sizeY) || outside(t.z, p.minZ, p.maxZ)) {
             envelope.add(m.line, [&] {
                 std::string what;
-                if (outside(t.x, 0, p.sizeX)) what = "X " + num(t.x) + " is outside 0.." + num(p.sizeX);
-                else if (outside(t.y, 0, p.sizeY)) what = "Y " + num(t.y) + " is outside 0.." + num(p.sizeY);
-                else what = "Z " + num(t.z) + " is outside " + num(p.minZ) + ".." + num(p.maxZ);
+                if (outside(t.x, 0, p.sizeX)) what = "X " + checkerNumber(t.x) + " is outside 0.." + checkerNumber(p.sizeX);
+                else if (outside(t.y, 0, p.sizeY)) what = "Y " + checkerNumber(t.y) + " is outside 0.." + checkerNumber(p.sizeY);
+                else what = "Z " + checkerNumber(t.z) + " is outside " + checkerNumber(p.minZ) + ".." + checkerNumber(p.maxZ);
                 return "a move ends outside the machine: " + what + " mm on " + p.name;
             });
         }
         if (isLaser && m.rapid && m.toolOn && m.power > 0) {
             laser.add(m.line, [&] {
-                return "G0 travel with the laser on at S" + num(m.power) +
+                return "G0 travel with the laser on at S" + checkerNumber(m.power) +
                        ": switch it off (M5 or S0) before travelling, or the travel is burned";
             });
         }
         if (!m.rapid && m.feed > p.maxFeed + 1e-9) {
             fast.add(m.line, [&] {
-                return "feed F" + num(m.feed) + " mm/min is above the " + num(p.maxFeed) + " mm/min " + p.name + " can do";
+                return "feed F" + checkerNumber(m.feed) + " mm/min is above the " + checkerNumber(p.maxFeed) + " mm/min " + p.name + " can do";
             });
         }
         if (!m.rapid && m.feed <= 0) {

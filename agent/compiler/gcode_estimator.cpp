@@ -18,7 +18,7 @@ namespace {
 // cos 45°: joins straighter than this keep their speed.
 constexpr double kKeepSpeedCos = 0.70710678118654752;
 
-std::string num(double v) {
+std::string estimateNumber(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.6g", v);
     return buf;
@@ -46,10 +46,10 @@ double trapezoidSeconds(double len, double ve, double v, double vx, double a) {
 
 GcodeEstimator::GcodeEstimator(MachineProfile profile) : profile_(std::move(profile)) {
     if (!(profile_.maxFeed > 0) || !std::isfinite(profile_.maxFeed))
-        throw Error("machine profile '" + profile_.name + "': maxFeed must be > 0 mm/min for a time estimate (got " + num(profile_.maxFeed) + ")");
+        throw Error("machine profile '" + profile_.name + "': maxFeed must be > 0 mm/min for a time estimate (got " + estimateNumber(profile_.maxFeed) + ")");
     if (!(profile_.acceleration > 0) || !std::isfinite(profile_.acceleration))
         throw Error("machine profile '" + profile_.name + "': acceleration must be > 0 mm/s^2 for a time estimate (got " +
-                    num(profile_.acceleration) + ")");
+                    estimateNumber(profile_.acceleration) + ")");
 }
 
 GcodeEstimate GcodeEstimator::estimate(const GcodeProgram& program) const {

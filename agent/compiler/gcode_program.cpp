@@ -28,20 +28,20 @@ struct Malformed {
 
 [[noreturn]] void fail(std::string message) { throw Malformed{std::move(message)}; }
 
-std::string number(double v) {
+std::string briefNumber(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.4g", v);
     return buf;
 }
 
-std::string printable(char c) {
+std::string printableByte(char c) {
     if (c >= 0x21 && c <= 0x7e) return std::string("'") + c + "'";
     char buf[16];
     std::snprintf(buf, sizeof buf, "byte 0x%02x", static_cast<unsigned char>(c));
     return buf;
 }
 
-bool isBlank(char c) { return c == ' ' || c == '\t'; }
+bool isSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isLetter(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
@@ -138,14 +138,14 @@ double readNumber(std::string_view line, std::size_t& pos, char letter) {
 }
 
 void skipBlanks(std::string_view line, std::size_t& pos) {
-    while (pos < line.size() && isBlank(line[pos])) ++pos;
+    while (pos < line.size() && isSpaceOrTab(line[pos])) ++pos;
 }
 
 // After the checksum only blanks and comments may follow.
 void expectOnlyComments(std::string_view line, std::size_t pos) {
     while (pos < line.size()) {
         char c = line[pos];
-        if (isBlank(c)) {
+        if (isSpaceOrTab(c)) {
             ++pos;
         } else if (c == ';') {
             return;
@@ -154,7 +154,7 @@ void expectOnlyComments(std::string_view line, std::size_t pos) {
             if (close == std::string_view::npos) fail("a '(' comment is not closed on this line");
             pos = close + 1;
         } else {
-            fail("unexpected " + printable(c) + " after the checksum");
+            fail("unexpected " + printableByte(c) + " after the checksum");
         }
     }
 }
@@ -181,9 +181,9 @@ void tokenize(std::string_view line, Block& block) {
         // GRBL system commands ($H, $X, $J=…, $32=1) are not G-code; they are listed for the checker only.
         std::size_t end = std::min(line.find(';'), line.find('='));
         std::string_view word = line.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-        while (!word.empty() && isBlank(word.back())) word.remove_suffix(1);
+        while (!word.empty() && isSpaceOrTab(word.back())) word.remove_suffix(1);
         for (char c : word)
-            if (c < 0x21 || c > 0x7e) fail("unexpected " + printable(c) + " in a '$' command");
+            if (c < 0x21 || c > 0x7e) fail("unexpected " + printableByte(c) + " in a '$' command");
         block.system = std::string(word);
         return;
     }
@@ -209,7 +209,7 @@ void tokenize(std::string_view line, Block& block) {
             readChecksum(line, pos, block);
             return;
         }
-        if (!isLetter(c)) fail("unexpected " + printable(c) + " where a word (letter and number) should start");
+        if (!isLetter(c)) fail("unexpected " + printableByte(c) + " where a word (letter and number) should start");
         char letter = upper(c);
         ++pos;
         skipBlanks(line, pos);
@@ -226,10 +226,10 @@ void tokenize(std::string_view line, Block& block) {
         }
         double v = readNumber(line, pos, letter);
         if (letter == 'G' || letter == 'M') {
-            if (v < 0 || v > 9999) fail(std::string(1, letter) + number(v) + " is not a valid code");
+            if (v < 0 || v > 9999) fail(std::string(1, letter) + briefNumber(v) + " is not a valid code");
             long code10 = std::lround(v * 10);
             if (std::fabs(v * 10 - static_cast<double>(code10)) > 1e-6 || (letter == 'M' && code10 % 10 != 0))
-                fail(std::string(1, letter) + number(v) + " is not a valid code");
+                fail(std::string(1, letter) + briefNumber(v) + " is not a valid code");
             if (letter == 'G') {
                 block.g.push_back(static_cast<int>(code10));
             } else {
@@ -248,7 +248,7 @@ void tokenize(std::string_view line, Block& block) {
         }
         if (letter == 'N') {
             if (block.hasLineNumber) fail("N appears twice on one line");
-            if (v < 0 || v != std::floor(v)) fail("line number N" + number(v) + " must be a whole number >= 0");
+            if (v < 0 || v != std::floor(v)) fail("line number N" + briefNumber(v) + " must be a whole number >= 0");
             block.hasLineNumber = true;
             continue;
         }
@@ -261,9 +261,9 @@ void tokenize(std::string_view line, Block& block) {
 }
 
 // Applies lines to the machine state the firmware would hold and collects moves and words.
-class Reader {
+class ProgramReader {
 public:
-    Reader(const GcodeParseLimits& limits, std::size_t expectedMoves) : limits_(limits) { moves_.reserve(expectedMoves); }
+    ProgramReader(const GcodeParseLimits& limits, std::size_t expectedMoves) : limits_(limits) { moves_.reserve(expectedMoves); }
 
     void execute(const Block& b, int line) {
         line_ = line;
@@ -339,20 +339,20 @@ public:
         }
         if (b.has('F')) {
             double f = b.get('F');
-            if (f < 0) fail("feed F" + number(f) + " is negative");
+            if (f < 0) fail("feed F" + briefNumber(f) + " is negative");
             feed_ = f * unit_;
             note('F');
         }
         if (b.has('S')) {
             double s = b.get('S');
-            if (s < 0) fail("power S" + number(s) + " is negative");
+            if (s < 0) fail("power S" + briefNumber(s) + " is negative");
             power_ = s;
             note('S');
         }
         if (b.has('T')) {
             double t = b.get('T');
-            if (t < 0 || t != std::floor(t)) fail("tool T" + number(t) + " must be a whole number >= 0");
-            if (t > 9999) fail("tool T" + number(t) + " is not a tool number");
+            if (t < 0 || t != std::floor(t)) fail("tool T" + briefNumber(t) + " must be a whole number >= 0");
+            if (t > 9999) fail("tool T" + briefNumber(t) + " is not a tool number");
             note('T', static_cast<int>(t) * 10);
         }
         // Letters the model has no meaning for are listed so a machine profile can refuse them.
@@ -520,7 +520,7 @@ private:
             double h2 = r * r - chord * chord / 4;
             if (h2 < 0) {
                 // Rounding in post-processors leaves R a hair short of half the chord on half circles.
-                if (h2 < -(1e-3 * std::max(1.0, chord * chord))) fail("R" + number(b.get('R')) + " is shorter than half the distance to the end point");
+                if (h2 < -(1e-3 * std::max(1.0, chord * chord))) fail("R" + briefNumber(b.get('R')) + " is shorter than half the distance to the end point");
                 h2 = 0;
             }
             double h = std::sqrt(h2);
@@ -537,7 +537,7 @@ private:
         double dr = std::fabs(r0 - r1);
         // Same tolerance GRBL applies before it refuses an arc whose end is off the circle.
         if (dr > 0.5 || (dr > 0.005 && dr > 0.001 * r0))
-            fail("the arc's end point is not on its circle (radius " + number(r0) + " mm at the start, " + number(r1) + " mm at the end)");
+            fail("the arc's end point is not on its circle (radius " + briefNumber(r0) + " mm at the start, " + briefNumber(r1) + " mm at the end)");
 
         double a0 = std::atan2(from.y - cy, from.x - cx);
         double a1 = std::atan2(to.y - cy, to.x - cx);
@@ -602,7 +602,7 @@ std::variant<GcodeProgram, GcodeParseError> GcodeProgram::parse(std::string_view
     if (text.size() >= 3 && text.substr(0, 3) == "\xef\xbb\xbf") text.remove_prefix(3);   // editors on Windows add a BOM
     // One move per line is the common case; reserving it avoids copying a vector of hundreds of MB as it grows.
     std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
-    Reader reader(limits, std::min({lines, limits.maxMoves, limits.maxLines}));
+    ProgramReader reader(limits, std::min({lines, limits.maxMoves, limits.maxLines}));
     Block block;
     std::uint64_t lineNo = 0;
     std::size_t pos = 0;

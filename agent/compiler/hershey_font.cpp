@@ -30,7 +30,7 @@ struct RawGlyph {
     std::vector<std::vector<std::pair<int, int>>> strokes;   // Hershey coordinates, Y down
 };
 
-std::string printable(std::string_view s, std::size_t maxChars = 40) {
+std::string printableExcerpt(std::string_view s, std::size_t maxChars = 40) {
     std::string out;
     for (std::size_t i = 0; i < s.size() && i < maxChars; ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
@@ -70,7 +70,7 @@ bool parseField(std::string_view field, int& value) {
     return true;
 }
 
-bool isBlank(std::string_view line) {
+bool isBlankLine(std::string_view line) {
     return line.find_first_not_of(" \t") == std::string_view::npos;
 }
 
@@ -82,7 +82,7 @@ public:
     std::vector<RawGlyph> readAll() {
         std::vector<RawGlyph> glyphs;
         while (next_ < lines_.size()) {
-            if (isBlank(lines_[next_])) {
+            if (isBlankLine(lines_[next_])) {
                 ++next_;
                 continue;
             }
@@ -96,16 +96,16 @@ private:
         const std::size_t headerLine = next_ + 1;
         const std::string& line = lines_[next_++];
         if (line.size() < kHeaderWidth) {
-            malformed(path_, headerLine, "glyph header \"" + printable(line) +
+            malformed(path_, headerLine, "glyph header \"" + printableExcerpt(line) +
                                              "\" is shorter than the 5-digit number and 3-digit vertex count");
         }
         int number = 0;
         if (!parseField(std::string_view(line).substr(0, kNumberWidth), number)) {
-            malformed(path_, headerLine, "glyph number \"" + printable(line.substr(0, kNumberWidth)) + "\" is not a number");
+            malformed(path_, headerLine, "glyph number \"" + printableExcerpt(line.substr(0, kNumberWidth)) + "\" is not a number");
         }
         int count = 0;
         if (!parseField(std::string_view(line).substr(kNumberWidth, kCountWidth), count) || count < 1) {
-            malformed(path_, headerLine, "vertex count \"" + printable(line.substr(kNumberWidth, kCountWidth)) +
+            malformed(path_, headerLine, "vertex count \"" + printableExcerpt(line.substr(kNumberWidth, kCountWidth)) +
                                              "\" is not a positive number");
         }
 
@@ -123,7 +123,7 @@ private:
             dataLines.resize(data.size(), next_);
         }
         if (data.size() > needed) {
-            if (!isBlank(std::string_view(data).substr(needed))) {
+            if (!isBlankLine(std::string_view(data).substr(needed))) {
                 malformed(path_, dataLines[needed], "glyph " + std::to_string(number) + " has characters after its " +
                                                         std::to_string(count) + " declared vertices");
             }
@@ -148,7 +148,7 @@ private:
             for (const char c : {cx, cy}) {
                 if (c < '!' || c > '~') {
                     malformed(path_, at, "glyph " + std::to_string(number) + " has the coordinate character \"" +
-                                             printable(std::string(1, c)) + "\", outside '!'..'~'");
+                                             printableExcerpt(std::string(1, c)) + "\", outside '!'..'~'");
                 }
             }
             const int x = cx - 'R';
@@ -250,7 +250,7 @@ std::filesystem::path HersheyFont::fontPath(const std::string& name) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     });
     if (!plain) {
-        throw Error("font name \"" + printable(name) +
+        throw Error("font name \"" + printableExcerpt(name) +
                     "\" is not a Hershey font stem such as \"futural\" (letters, digits, '_' and '-' only)");
     }
     return std::filesystem::path(kFontDir) / (name + ".jhf");

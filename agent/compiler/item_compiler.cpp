@@ -25,29 +25,30 @@
 
 namespace mto {
 
-namespace {
-
-namespace json = boost::json;
-
-// The personalization with the schema's defaults filled in: strings as text, numbers as doubles.
-struct Params {
+// The personalization with the schema's defaults filled in: strings as text, numbers as doubles. Outside the
+// anonymous namespace because ItemCompiler::GenerateContext holds one.
+struct PersonalizationParams {
     std::map<std::string, std::string> text;
     std::map<std::string, double> number;
 };
 
+namespace {
+
+namespace json = boost::json;
+
 // A failure raised inside a generator branch; caught in compile() and returned as a value.
-struct Refusal {
+struct CompileRefusal {
     ItemFailure failure;
 };
 
-Params readParams(const CatalogEntry& entry, const std::string& personalizationJson, const std::string& itemPath) {
-    Params out;
+PersonalizationParams readParams(const CatalogEntry& entry, const std::string& personalizationJson, const std::string& itemPath) {
+    PersonalizationParams out;
     json::object given;
     if (!personalizationJson.empty()) {
         boost::system::error_code ec;
         json::value v = json::parse(personalizationJson, ec);
         if (ec || !v.is_object())
-            throw Refusal{{"compile_failed", itemPath + ".personalization", "personalization is not a JSON object"}};
+            throw CompileRefusal{{"compile_failed", itemPath + ".personalization", "personalization is not a JSON object"}};
         given = std::move(v.as_object());
     }
     for (const auto& [name, spec] : entry.params) {
@@ -75,7 +76,7 @@ std::string textParam(const CatalogEntry& entry) {
     throw Error("SKU " + entry.sku + " has a text generator but no 'text' or 'name' parameter in its schema");
 }
 
-HorizontalAlign alignOf(const Params& p) {
+HorizontalAlign alignOf(const PersonalizationParams& p) {
     auto it = p.text.find("align");
     if (it == p.text.end()) return HorizontalAlign::Center;
     if (it->second == "left") return HorizontalAlign::Left;
@@ -84,11 +85,11 @@ HorizontalAlign alignOf(const Params& p) {
 }
 
 // Laid-out text in machine coordinates, or a Refusal naming the parameter.
-LaidOutText layOut(const CatalogEntry& entry, const WorkArea& area, const Params& params, const std::string& itemPath) {
+LaidOutText layOut(const CatalogEntry& entry, const WorkArea& area, const PersonalizationParams& params, const std::string& itemPath) {
     const std::string param = textParam(entry);
     const std::string path = itemPath + ".personalization." + param;
     auto it = params.text.find(param);
-    if (it == params.text.end()) throw Refusal{{TextLayout::kReasonEmptyText, path, "no text to engrave"}};
+    if (it == params.text.end()) throw CompileRefusal{{TextLayout::kReasonEmptyText, path, "no text to engrave"}};
     TextLayoutOptions options;
     options.areaWidth = area.width;
     options.areaHeight = area.height;
@@ -98,7 +99,7 @@ LaidOutText layOut(const CatalogEntry& entry, const WorkArea& area, const Params
     LayoutResult result = TextLayout(HersheyFont::named(entry.font)).layout(it->second, options);
     if (!result) {
         const LayoutError& e = *result.error;
-        throw Refusal{{e.reason, path, e.message + " (character " + std::to_string(e.charIndex) + ")"}};
+        throw CompileRefusal{{e.reason, path, e.message + " (character " + std::to_string(e.charIndex) + ")"}};
     }
     LaidOutText text = std::move(*result.text);
     for (Polyline& stroke : text.strokes)
@@ -121,7 +122,7 @@ const MaterialProfile& materialOf(const Catalog& catalog, const Operation& op) {
     return *m;
 }
 
-double numberParam(const Params& p, const std::string& name) {
+double numberParam(const PersonalizationParams& p, const std::string& name) {
     auto it = p.number.find(name);
     if (it == p.number.end()) throw Error("the profile cut needs the number parameter '" + name + "'");
     return it->second;
@@ -129,7 +130,7 @@ double numberParam(const Params& p, const std::string& name) {
 
 // The outline a profile_cut operation cuts, centred on the work area: width_mm x height_mm with
 // corner_radius_mm, or a circle of diameter_mm.
-ProfileShape cutOutline(const CatalogEntry& entry, const Operation& op, const Params& params) {
+ProfileShape cutOutline(const CatalogEntry& entry, const Operation& op, const PersonalizationParams& params) {
     const WorkArea& a = *entry.workArea;
     const Point2 center{a.x + a.width / 2, a.y + a.height / 2};
     if (op.shape == "circle") return ProfileShape::circle(center, numberParam(params, "diameter_mm"));
@@ -141,7 +142,7 @@ ProfileShape cutOutline(const CatalogEntry& entry, const Operation& op, const Pa
 // Where text goes: the work area, or, when the item is also cut out, inside the cut less its margin
 // (clipped to the work area) so the lettering stays on the part. In a circle that is a 3:1 box (room
 // for a line of text) inscribed in the circle less the margin.
-WorkArea textArea(const CatalogEntry& entry, const Params& params, const std::string& itemPath) {
+WorkArea textArea(const CatalogEntry& entry, const PersonalizationParams& params, const std::string& itemPath) {
     WorkArea area = *entry.workArea;
     for (const Operation& op : entry.operations) {
         if (op.generator != "profile_cut") continue;
@@ -157,7 +158,7 @@ WorkArea textArea(const CatalogEntry& entry, const Params& params, const std::st
         const double x1 = std::min(area.x + area.width, cut.center.x + halfW);
         const double y1 = std::min(area.y + area.height, cut.center.y + halfH);
         if (x1 - x0 <= 0 || y1 - y0 <= 0)
-            throw Refusal{{TextLayout::kReasonTextTooLarge, itemPath + ".personalization",
+            throw CompileRefusal{{TextLayout::kReasonTextTooLarge, itemPath + ".personalization",
                            "the part leaves no room for text inside its " + std::to_string(op.margin) + " mm margin"}};
         area = {x0, y0, x1 - x0, y1 - y0};
     }
@@ -167,7 +168,7 @@ WorkArea textArea(const CatalogEntry& entry, const Params& params, const std::st
 } // namespace
 
 struct ItemCompiler::GenerateContext {
-    const Params* params;
+    const PersonalizationParams* params;
     std::string itemPath;
 };
 
@@ -225,7 +226,7 @@ std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& cat
     try {
         if (entry->operations.empty())
             return ItemFailure{"compile_failed", skuPath, "SKU " + sku + " has no generator: its jobs are not made here yet"};
-        const Params params = readParams(*entry, personalizationJson, itemPath);
+        const PersonalizationParams params = readParams(*entry, personalizationJson, itemPath);
         const GenerateContext ctx{&params, itemPath};
         CompiledItem item;
         std::vector<GcodeProgram> programs;
@@ -279,7 +280,7 @@ std::variant<CompiledItem, ItemFailure> ItemCompiler::compile(const Catalog& cat
             for (std::size_t j : members) item.operations[j].proofPng = proof.png;
         }
         return item;
-    } catch (const Refusal& r) {
+    } catch (const CompileRefusal& r) {
         return r.failure;
     } catch (const Error& e) {
         return ItemFailure{"compile_failed", skuPath, e.what()};

@@ -24,14 +24,14 @@ struct Um {
     std::int64_t y = 0;
     bool operator==(const Um&) const = default;
 };
-using Path = std::vector<Um>;
+using LaserPath = std::vector<Um>;
 
 using gcode::appendMm;
 using gcode::number;
 using gcode::positive;
 using gcode::requireProfile;
 
-double distance(const Um& a, const Um& b) {
+double planarDistance(const Um& a, const Um& b) {
     return std::hypot(static_cast<double>(a.x - b.x), static_cast<double>(a.y - b.y)) / 1000.0;
 }
 
@@ -47,7 +47,7 @@ public:
         appendMm(text, to.y);
         text += suffix;
         line(text);
-        (burning ? work_ : travel_) += distance(pos_, to);
+        (burning ? work_ : travel_) += planarDistance(pos_, to);
         pos_ = to;
         extend(to);
     }
@@ -104,9 +104,9 @@ JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, c
     }
     gcode::requireGrblWords(profile_, {"G0", "G1", "M4", "M5", "S", "F"}, "laser text");
 
-    std::vector<Path> paths = micrometrePaths<Um>(strokes, profile_, "burn");
+    std::vector<LaserPath> paths = micrometrePaths<Um>(strokes, profile_, "burn");
 
-    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um{}, distance);
+    const std::vector<LaserPath> ordered = orderForTravel(std::move(paths), Um{}, planarDistance);
     const std::string burn = " S" + number(material.power) + " F" + number(material.feed);
 
     LaserProgram out;   // opens with the modal preamble
@@ -115,7 +115,7 @@ JobArtifact LaserTextGenerator::generate(const std::vector<Polyline>& strokes, c
         // Odd passes retrace the order backwards, so the next pass starts where this one ended.
         const bool backwards = pass % 2 == 1;
         for (std::size_t k = 0; k < ordered.size(); ++k) {
-            const Path& path = ordered[backwards ? ordered.size() - 1 - k : k];
+            const LaserPath& path = ordered[backwards ? ordered.size() - 1 - k : k];
             const auto point = [&](std::size_t i) -> const Um& {
                 return backwards ? path[path.size() - 1 - i] : path[i];
             };

@@ -25,7 +25,7 @@ namespace mto {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 // Bumped when anything about how a result is produced changes, so old cache entries stop matching.
@@ -318,13 +318,13 @@ private:
 };
 
 // Marlin words of one line, comment stripped: {'G', 1}, {'X', 10.5} ...
-struct Word {
+struct MarlinWord {
     char letter;
     double value;
 };
 
-std::vector<Word> words(std::string_view line) {
-    std::vector<Word> out;
+std::vector<MarlinWord> marlinWords(std::string_view line) {
+    std::vector<MarlinWord> out;
     if (const auto semi = line.find(';'); semi != std::string_view::npos) line = line.substr(0, semi);
     std::size_t i = 0;
     while (i < line.size()) {
@@ -442,7 +442,7 @@ void PrintJobCompiler::checkFonts(const std::vector<std::string>& fonts) const {
 }
 
 PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
-    const auto started = Clock::now();
+    const auto started = SteadyClock::now();
     const std::string what = describeRequest(req);
     const std::string templateText = readWhole(req.templatePath, "OpenSCAD template");
     const std::string profileText = readWhole(req.profilePath, "slicer profile");
@@ -487,7 +487,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
         result.artifact = artifactFromGcode(readWhole(gcodeFile, "cached G-code"));
         linkModel(options_.cacheDir, result.cacheKey, result.artifact.sha256);
         result.cacheHit = true;
-        result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+        result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started);
         return result;
     }
 
@@ -554,7 +554,7 @@ PrintCompileResult PrintJobCompiler::compile(const PrintRequest& req) {
     keepModel(options_.cacheDir, result.cacheKey, stl, result.artifact.sha256);
     publish(reportFile, reportJson(m, result));
     if (options_.cacheMaxBytes > 0) trimCache(options_.cacheDir, options_.cacheMaxBytes);
-    result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    result.totalTime = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started);
     return result;
 }
 
@@ -668,7 +668,7 @@ std::map<std::string, PlacedPart> PrintJobCompiler::objectExtents(const std::str
             current.clear();
             continue;
         }
-        const auto ws = words(line);
+        const auto ws = marlinWords(line);
         if (ws.empty() || ws[0].letter != 'G' || (ws[0].value != 0 && ws[0].value != 1)) continue;
         double toX = x, toY = y, e = 0;
         for (std::size_t i = 1; i < ws.size(); ++i) {
@@ -808,7 +808,7 @@ JobArtifact PrintJobCompiler::artifactFromGcode(std::string program) {
         std::size_t end = program.find('\n', begin);
         if (end == std::string::npos) end = program.size();
         ++a.lines;
-        const auto ws = words(std::string_view(program).substr(begin, end - begin));
+        const auto ws = marlinWords(std::string_view(program).substr(begin, end - begin));
         begin = end + 1;
         if (ws.empty()) continue;
         const char letter = ws[0].letter;

@@ -123,7 +123,7 @@ struct Station {
 
 // Chords never stray more than maxChordError inside an arc; `breaks` (distances along the path, sorted)
 // become stations too, so tab edges sit exactly on the true path rather than on a chord.
-std::vector<Station> flatten(const std::vector<Segment>& path, double maxChordError,
+std::vector<Station> flattenPath(const std::vector<Segment>& path, double maxChordError,
                              const std::vector<double>& breaks) {
     std::vector<Station> out;
     out.push_back({0, path.front().at(0)});
@@ -159,7 +159,7 @@ ProfileShape offsetOutside(const ProfileShape& s, double distance) {
     return ProfileShape{s.center, s.width + 2 * distance, s.height + 2 * distance, s.cornerRadius + distance};
 }
 
-std::string describe(const ProfileShape& s) {
+std::string describeShape(const ProfileShape& s) {
     std::ostringstream o;
     if (s.width == s.height && std::abs(s.cornerRadius - s.width / 2) < kEpsilon)
         o << "circle of diameter " << s.width << " mm";
@@ -184,7 +184,7 @@ void checkShape(const ProfileShape& s, const std::string& what) {
 }
 
 // Millimetres with micrometre resolution, without trailing zeros: GRBL's line buffer is small.
-std::string number(double v) {
+std::string millimetres(double v) {
     double rounded = std::round(v * 1000) / 1000;
     if (rounded == 0) rounded = 0;   // no "-0"
     char buf[64];
@@ -195,14 +195,14 @@ std::string number(double v) {
     return s;
 }
 
-struct Point3 {
+struct ToolPoint {
     double x, y, z;
 };
 
 // Writes moves and keeps the artifact's measures in step with what was written.
 class ProgramWriter {
 public:
-    explicit ProgramWriter(Point3 start) : at_(start) {
+    explicit ProgramWriter(ToolPoint start) : at_(start) {
         box_ = {start.x, start.y, start.z, start.x, start.y, start.z};
     }
 
@@ -229,14 +229,14 @@ private:
     void move(const char* word, std::optional<double> x, std::optional<double> y, std::optional<double> z,
               std::optional<double> feed) {
         // Compare what the controller will see, so a move that rounds to nothing is not sent at all.
-        Point3 to = at_;
+        ToolPoint to = at_;
         std::string text = word;
         bool moved = false;
         auto axis = [&](char name, std::optional<double> v, double& current) {
-            if (!v || number(*v) == number(current)) return;
+            if (!v || millimetres(*v) == millimetres(current)) return;
             text += ' ';
             text += name;
-            text += number(*v);
+            text += millimetres(*v);
             current = *v;
             moved = true;
         };
@@ -244,8 +244,8 @@ private:
         axis('Y', y, to.y);
         axis('Z', z, to.z);
         if (!moved) return;
-        if (feed && (!feed_ || number(*feed) != number(*feed_))) {
-            text += " F" + number(*feed);
+        if (feed && (!feed_ || millimetres(*feed) != millimetres(*feed_))) {
+            text += " F" + millimetres(*feed);
             feed_ = feed;
         }
         const double dist = std::sqrt((to.x - at_.x) * (to.x - at_.x) + (to.y - at_.y) * (to.y - at_.y) +
@@ -262,7 +262,7 @@ private:
     }
 
     gcode::GrblProgramText text_;
-    Point3 at_;
+    ToolPoint at_;
     BoundingBox box_;
     double travel_ = 0;
     double work_ = 0;
@@ -291,12 +291,12 @@ PartPath plan(const ProfileCut& cut, double toolDiameter, double maxChordError, 
         if (!(t.width > 0) || !(t.height > 0) || !std::isfinite(t.width))
             throw Error(what + ": tabs need a positive width and height");
         if (t.height >= cut.thickness)
-            throw Error(what + ": tab height " + number(t.height) + " mm must be less than the material thickness " +
-                        number(cut.thickness) + " mm");
+            throw Error(what + ": tab height " + millimetres(t.height) + " mm must be less than the material thickness " +
+                        millimetres(cut.thickness) + " mm");
         if (t.count * lift > length / 2)
-            throw Error(what + ": " + std::to_string(t.count) + " tabs of " + number(t.width) +
-                        " mm (the tool lifts for " + number(lift) + " mm each) cover more than half of the " +
-                        number(length) + " mm path; use fewer or narrower tabs");
+            throw Error(what + ": " + std::to_string(t.count) + " tabs of " + millimetres(t.width) +
+                        " mm (the tool lifts for " + millimetres(lift) + " mm each) cover more than half of the " +
+                        millimetres(length) + " mm path; use fewer or narrower tabs");
     }
 
     // Tabs sit at the middle of the bottom edge and every length/count from there, which puts two or four
@@ -314,7 +314,7 @@ PartPath plan(const ProfileCut& cut, double toolDiameter, double maxChordError, 
         breaks.push_back(std::fmod(start + c + lift / 2, length));
     }
     std::sort(breaks.begin(), breaks.end());
-    const std::vector<Station> flat = flatten(o.segments, maxChordError, breaks);
+    const std::vector<Station> flat = flattenPath(o.segments, maxChordError, breaks);
 
     std::size_t first = 0;
     for (std::size_t i = 0; i + 1 < flat.size(); ++i)
@@ -349,7 +349,7 @@ ProfileCutGenerator::ProfileCutGenerator(CncTool tool, double maxChordError)
 
 Polyline ProfileCutGenerator::toolPath(const ProfileCut& cut) const {
     Polyline out;
-    for (const Station& st : plan(cut, tool_.diameter, maxChordError_, "part (" + describe(cut.shape) + ")").stations)
+    for (const Station& st : plan(cut, tool_.diameter, maxChordError_, "part (" + describeShape(cut.shape) + ")").stations)
         out.points.push_back(st.p);
     return out;
 }
@@ -359,14 +359,14 @@ JobArtifact ProfileCutGenerator::generate(const std::vector<ProfileCut>& cuts) c
 
     ProgramWriter w({0, 0, tool_.safeZ});   // opens with the modal preamble
     // The position at program start is whatever the last job left; going up first is the only safe move.
-    w.line("G0 Z" + number(tool_.safeZ));
-    w.line("M3 S" + number(tool_.rpm));
-    if (tool_.spinUpSeconds > 0) w.line("G4 P" + number(tool_.spinUpSeconds));   // GRBL: P in seconds
+    w.line("G0 Z" + millimetres(tool_.safeZ));
+    w.line("M3 S" + millimetres(tool_.rpm));
+    if (tool_.spinUpSeconds > 0) w.line("G4 P" + millimetres(tool_.spinUpSeconds));   // GRBL: P in seconds
 
     for (std::size_t i = 0; i < cuts.size(); ++i) {
         const ProfileCut& cut = cuts[i];
         const PartPath path = plan(cut, tool_.diameter, maxChordError_,
-                                   "part " + std::to_string(i + 1) + " (" + describe(cut.shape) + ")");
+                                   "part " + std::to_string(i + 1) + " (" + describeShape(cut.shape) + ")");
         const std::vector<Station>& stations = path.stations;
         const double tabZ = -cut.thickness + cut.tabs.height;
         auto inTab = [&](double s) {
@@ -387,7 +387,7 @@ JobArtifact ProfileCutGenerator::generate(const std::vector<ProfileCut>& cuts) c
             for (std::size_t k = 1; k < stations.size(); ++k) {
                 const double mid = (stations[k - 1].s + stations[k].s) / 2;
                 const double z = overTabs && inTab(mid) ? tabZ : depth;
-                if (number(z) != number(w.z())) w.cut(std::nullopt, std::nullopt, z, tool_.plungeFeed);
+                if (millimetres(z) != millimetres(w.z())) w.cut(std::nullopt, std::nullopt, z, tool_.plungeFeed);
                 w.cut(stations[k].p.x, stations[k].p.y, std::nullopt, tool_.feed);
             }
         }

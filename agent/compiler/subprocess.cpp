@@ -23,7 +23,7 @@ namespace mto {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // Closes on scope exit, so an exception between pipe() and spawn leaks nothing.
 class Fd {
@@ -212,7 +212,7 @@ SubprocessResult Subprocess::run() const {
         env = envp.data();
     }
 
-    const auto start = Clock::now();
+    const auto start = SteadyClock::now();
     pid_t pid = -1;
     const int rc = posix_spawnp(&pid, argv_[0].c_str(), actions.get(), attr.get(), args.data(), env);
     if (rc != 0) {
@@ -230,7 +230,7 @@ SubprocessResult Subprocess::run() const {
     bool outOpen = true, errOpen = true;
     bool exited = false;
     bool timedOut = false;
-    std::optional<Clock::time_point> exitedAt, killAt;
+    std::optional<SteadyClock::time_point> exitedAt, killAt;
     bool killed = false;
 
     for (;;) {
@@ -241,10 +241,10 @@ SubprocessResult Subprocess::run() const {
             if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
                 info.si_pid == pid) {
                 exited = true;
-                exitedAt = Clock::now();
+                exitedAt = SteadyClock::now();
             }
         }
-        const auto now = Clock::now();
+        const auto now = SteadyClock::now();
         if (exited && !outOpen && !errOpen) break;
         // The tool is gone but something it started still holds the pipes: that is not our output.
         if (exited && now - *exitedAt > killGrace_) {
@@ -262,7 +262,7 @@ SubprocessResult Subprocess::run() const {
         }
 
         auto wait = std::chrono::milliseconds(outOpen || errOpen ? 100 : 5);
-        auto until = [&](Clock::time_point t) {
+        auto until = [&](SteadyClock::time_point t) {
             wait = std::min(wait, std::max(std::chrono::milliseconds(0),
                                            std::chrono::ceil<std::chrono::milliseconds>(t - now)));
         };
@@ -286,7 +286,7 @@ SubprocessResult Subprocess::run() const {
     }
 
     SubprocessResult r;
-    r.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    r.duration = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
     r.timedOut = timedOut;
     if (WIFEXITED(status)) r.exitCode = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r.termSignal = WTERMSIG(status);

@@ -67,7 +67,7 @@ bool decodeUtf8(std::string_view s, std::vector<DecodedChar>& out, std::size_t& 
     return true;
 }
 
-std::string describe(char32_t c) {
+std::string describeChar(char32_t c) {
     char buf[32];
     if (c >= 0x20 && c < 0x7f) {
         std::snprintf(buf, sizeof buf, "'%c'", static_cast<char>(c));
@@ -153,7 +153,7 @@ LayoutResult TextLayout::layout(std::string_view utf8, const TextLayoutOptions& 
         }
         if (!font.hasGlyph(c) && !HersheyFont::symbol(c)) {
             return failure(kReasonMissingGlyph,
-                           "character " + std::to_string(i + 1) + " (" + describe(c) + ") cannot be engraved: the font " +
+                           "character " + std::to_string(i + 1) + " (" + describeChar(c) + ") cannot be engraved: the font " +
                                font.path().stem().string() +
                                " has no glyph for it (printable ASCII, plus hearts, card suits, stars and a few symbols)",
                            i);

@@ -28,7 +28,7 @@ struct Um3 {
     std::int64_t z = 0;
     bool operator==(const Um3&) const = default;
 };
-using Path = std::vector<Um3>;   // z unused: the depth comes from the pass
+using VbitPath = std::vector<Um3>;   // z unused: the depth comes from the pass
 
 using gcode::appendMm;
 using gcode::number;
@@ -36,7 +36,7 @@ using gcode::kMaxSizeMm;
 using gcode::positive;
 using gcode::requireProfile;
 
-double distance(const Um3& a, const Um3& b) {
+double spatialDistance(const Um3& a, const Um3& b) {
     const auto dx = static_cast<double>(a.x - b.x);
     const auto dy = static_cast<double>(a.y - b.y);
     const auto dz = static_cast<double>(a.z - b.z);
@@ -85,7 +85,7 @@ public:
 
 private:
     void moved(const char* word, const Um3& to) {
-        (word[1] == '0' ? travel_ : work_) += distance(pos_, to);
+        (word[1] == '0' ? travel_ : work_) += spatialDistance(pos_, to);
         pos_ = to;
         min_ = {std::min(min_.x, to.x), std::min(min_.y, to.y), std::min(min_.z, to.z)};
         max_ = {std::max(max_.x, to.x), std::max(max_.y, to.y), std::max(max_.z, to.z)};
@@ -156,9 +156,9 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
                     "allowedWords or set the tool's spinUpSeconds to 0");
     }
 
-    std::vector<Path> paths = micrometrePaths<Um3>(strokes, profile_, "engrave");
+    std::vector<VbitPath> paths = micrometrePaths<Um3>(strokes, profile_, "engrave");
 
-    const std::vector<Path> ordered = orderForTravel(std::move(paths), Um3{}, distanceXY, passes % 2 == 0);
+    const std::vector<VbitPath> ordered = orderForTravel(std::move(paths), Um3{}, distanceXY, passes % 2 == 0);
     const std::string plunge = " F" + number(tool.plungeFeed);
     const std::string cut = " F" + number(tool.feed);
 
@@ -169,7 +169,7 @@ JobArtifact VBitTextGenerator::generate(const std::vector<Polyline>& strokes, co
     if (tool.spinUpSeconds > 0) {
         out.line("G4 P" + number(tool.spinUpSeconds));
     }
-    for (const Path& path : ordered) {
+    for (const VbitPath& path : ordered) {
         if (out.pos().x != path.front().x || out.pos().y != path.front().y) {
             out.moveXY("G0", path.front().x, path.front().y, "");
         }

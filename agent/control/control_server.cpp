@@ -22,7 +22,7 @@ constexpr std::size_t kMaxLine = 4096;
 // Answers may be long (the status of a hundred machines and the head of the queue), commands may not.
 constexpr std::size_t kMaxAnswer = 8 * 1024 * 1024;
 
-std::vector<std::string> words(const std::string& line) {
+std::vector<std::string> splitWords(const std::string& line) {
     std::vector<std::string> out;
     std::istringstream in(line);
     for (std::string w; in >> w;) out.push_back(w);
@@ -42,7 +42,7 @@ struct Session : std::enable_shared_from_this<Session> {
                 std::string line(boost::asio::buffers_begin(self->buffer.data()),
                                  boost::asio::buffers_begin(self->buffer.data()) + static_cast<std::ptrdiff_t>(n));
                 try {
-                    answer = self->handler(words(line));
+                    answer = self->handler(splitWords(line));
                 } catch (const std::exception& e) {
                     answer = std::string("error: ") + e.what();
                 }

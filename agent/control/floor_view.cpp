@@ -14,7 +14,7 @@ namespace json = boost::json;
 
 namespace {
 
-json::value orNull(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+json::value stringOrNull(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
 
 const json::value& field(const json::object& o, std::string_view key, std::string_view where) {
     auto* v = o.if_contains(key);
@@ -29,7 +29,7 @@ std::string text(const json::object& o, std::string_view key, std::string_view w
     return std::string(v.get_string());
 }
 
-double number(const json::object& o, std::string_view key, std::string_view where) {
+double numberField(const json::object& o, std::string_view key, std::string_view where) {
     const auto& v = field(o, key, where);
     if (v.is_null()) return -1;
     if (!v.is_number()) throw Error(std::string(where) + ": '" + std::string(key) + "' is not a number");
@@ -56,7 +56,7 @@ json::object machineJson(const FloorMachine& m) {
     o["capability"] = m.capability;
     o["bay"] = m.bay;
     o["state"] = m.state;
-    o["detail"] = orNull(m.detail);
+    o["detail"] = stringOrNull(m.detail);
     if (m.job) {
         json::object j;
         j["order_id"] = m.job->orderId;
@@ -72,7 +72,7 @@ json::object machineJson(const FloorMachine& m) {
     } else {
         o["job"] = nullptr;
     }
-    o["reason"] = orNull(m.reason);
+    o["reason"] = stringOrNull(m.reason);
     return o;
 }
 
@@ -93,7 +93,7 @@ std::string floorViewJson(const FloorView& v) {
         q["next_unit"] = e.nextUnit;
         q["qty"] = e.qty;
         q["rush"] = e.rush;
-        q["due_by"] = orNull(e.dueBy);
+        q["due_by"] = stringOrNull(e.dueBy);
         q["estimated_s"] = e.estimatedSeconds;
         queue.push_back(std::move(q));
     }
@@ -131,11 +131,11 @@ FloorView parseFloorView(std::string_view text_) {
             j.orderId = text(jo, "order_id", where);
             j.itemId = text(jo, "item_id", where);
             j.operation = text(jo, "operation", where);
-            j.unit = static_cast<std::int64_t>(number(jo, "unit", where));
-            const double qty = number(jo, "qty", where);
+            j.unit = static_cast<std::int64_t>(numberField(jo, "unit", where));
+            const double qty = numberField(jo, "qty", where);
             j.qty = qty > 0 ? static_cast<std::int64_t>(qty) : 0;
-            j.percent = static_cast<int>(number(jo, "percent", where));
-            j.secondsLeft = number(jo, "seconds_left", where);
+            j.percent = static_cast<int>(numberField(jo, "percent", where));
+            j.secondsLeft = numberField(jo, "seconds_left", where);
             m.job = std::move(j);
         }
         v.machines.push_back(std::move(m));
@@ -147,12 +147,12 @@ FloorView parseFloorView(std::string_view text_) {
         e.itemId = text(qo, "item_id", "a queue entry");
         e.operation = text(qo, "operation", "a queue entry");
         e.capability = text(qo, "capability", "a queue entry");
-        e.nextUnit = static_cast<std::int64_t>(number(qo, "next_unit", "a queue entry"));
-        e.qty = static_cast<std::int64_t>(number(qo, "qty", "a queue entry"));
+        e.nextUnit = static_cast<std::int64_t>(numberField(qo, "next_unit", "a queue entry"));
+        e.qty = static_cast<std::int64_t>(numberField(qo, "qty", "a queue entry"));
         const auto& rush = field(qo, "rush", "a queue entry");
         e.rush = rush.is_bool() && rush.get_bool();
         e.dueBy = text(qo, "due_by", "a queue entry");
-        e.estimatedSeconds = number(qo, "estimated_s", "a queue entry");
+        e.estimatedSeconds = numberField(qo, "estimated_s", "a queue entry");
         v.queue.push_back(std::move(e));
     }
     const auto& queued = field(o, "queued_s", "status");

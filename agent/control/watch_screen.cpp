@@ -17,7 +17,7 @@ constexpr const char* kHideCursor = "\x1b[?25l";
 constexpr const char* kShowCursor = "\x1b[?25h";
 
 // Control characters (an escape sequence in a firmware message, say) would steer the terminal.
-std::string printable(const std::string& s) {
+std::string terminalSafe(const std::string& s) {
     std::string out;
     out.reserve(s.size());
     for (unsigned char c : s) out += c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
@@ -47,22 +47,22 @@ std::string pad(const std::string& s, std::size_t width) {
 std::string jobText(const FloorJob& j) {
     std::string s = j.orderId + "/" + j.itemId + " " + j.operation + " unit " + std::to_string(j.unit);
     if (j.qty > 0) s += "/" + std::to_string(j.qty);
-    return printable(s);
+    return terminalSafe(s);
 }
 
-std::string stateText(const FloorMachine& m) { return printable(m.bay + " (" + m.state + ")"); }
+std::string stateText(const FloorMachine& m) { return terminalSafe(m.bay + " (" + m.state + ")"); }
 
 std::string progressText(const FloorMachine& m) {
     if (!m.job) {
         // No unit: a driver in trouble says why.
         const bool trouble = m.state != "idle" && m.state != "running" && !m.detail.empty();
-        return trouble ? printable(m.detail) : "";
+        return trouble ? terminalSafe(m.detail) : "";
     }
     char percent[8];
     std::snprintf(percent, sizeof percent, "%3d%%", m.job->percent < 0 ? 0 : m.job->percent > 100 ? 100 : m.job->percent);
     std::string s = progressBar(m.job->percent, WatchScreen::kBarWidth) + " " + percent;
     if (m.bay == "awaiting_clear") return s + "  done, bed to clear";
-    if (m.bay == "needs_attention") return s + "  stopped" + (m.reason.empty() ? "" : ": " + printable(m.reason));
+    if (m.bay == "needs_attention") return s + "  stopped" + (m.reason.empty() ? "" : ": " + terminalSafe(m.reason));
     if (const std::string left = formatDuration(m.job->secondsLeft); !left.empty()) s += "  " + left + " left";
     return s;
 }
@@ -93,17 +93,17 @@ std::string formatDuration(double seconds) {
 
 std::string WatchScreen::frame(const FloorView& v) const {
     std::vector<std::string> lines;
-    lines.push_back("mto-agent " + printable(v.factory) + "  " + printable(v.at) + "  " +
+    lines.push_back("mto-agent " + terminalSafe(v.factory) + "  " + terminalSafe(v.at) + "  " +
                     std::to_string(v.machines.size()) + " machine(s)");
     std::size_t idW = 7, stateW = 5, jobW = 3;   // the headings
     for (const auto& m : v.machines) {
-        idW = std::max(idW, columns(printable(m.id)));
+        idW = std::max(idW, columns(terminalSafe(m.id)));
         stateW = std::max(stateW, columns(stateText(m)));
         if (m.job) jobW = std::max(jobW, columns(jobText(*m.job)));
     }
     lines.push_back(pad("MACHINE", idW) + "  " + pad("STATE", stateW) + "  " + pad("JOB", jobW) + "  PROGRESS");
     for (const auto& m : v.machines) {
-        std::string line = pad(printable(m.id), idW) + "  " + pad(stateText(m), stateW) + "  " +
+        std::string line = pad(terminalSafe(m.id), idW) + "  " + pad(stateText(m), stateW) + "  " +
                            pad(m.job ? jobText(*m.job) : "-", jobW) + "  " + progressText(m);
         while (!line.empty() && line.back() == ' ') line.pop_back();
         lines.push_back(std::move(line));
@@ -117,9 +117,9 @@ std::string WatchScreen::frame(const FloorView& v) const {
             std::string units = e.nextUnit == e.qty ? "unit " + std::to_string(e.qty) + "/" + std::to_string(e.qty)
                                                     : "units " + std::to_string(e.nextUnit) + "-" + std::to_string(e.qty) +
                                                           "/" + std::to_string(e.qty);
-            std::string line = std::string(e.rush ? "  RUSH " : "       ") + printable(e.orderId + "/" + e.itemId + " " +
+            std::string line = std::string(e.rush ? "  RUSH " : "       ") + terminalSafe(e.orderId + "/" + e.itemId + " " +
                                                                                  e.operation + " " + units + "  " + e.capability);
-            if (!e.dueBy.empty()) line += "  due " + printable(e.dueBy);
+            if (!e.dueBy.empty()) line += "  due " + terminalSafe(e.dueBy);
             if (const std::string each = formatDuration(e.estimatedSeconds); !each.empty()) line += "  " + each + " each";
             lines.push_back(std::move(line));
         }
@@ -129,7 +129,7 @@ std::string WatchScreen::frame(const FloorView& v) const {
     bool first = true;
     for (const auto& [capability, seconds] : v.queuedSeconds) {
         const std::string time = formatDuration(seconds);
-        work += (first ? " " : ", ") + printable(capability) + " " + (time.empty() ? "?" : time);
+        work += (first ? " " : ", ") + terminalSafe(capability) + " " + (time.empty() ? "?" : time);
         first = false;
     }
     lines.push_back(std::move(work));
@@ -137,7 +137,7 @@ std::string WatchScreen::frame(const FloorView& v) const {
 }
 
 std::string WatchScreen::unreachable(const std::string& why) const {
-    return compose({"mto-agent unreachable: " + printable(why), "(still trying)"});
+    return compose({"mto-agent unreachable: " + terminalSafe(why), "(still trying)"});
 }
 
 std::string WatchScreen::leave() const { return terminal_ ? std::string(kShowCursor) + "\n" : std::string(); }

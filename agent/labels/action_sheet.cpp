@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "labels/barcode_symbol.hpp"
+#include "labels/cairo_handles.hpp"
 #include "labels/label_renderer.hpp"
 #include "mto/barcode.hpp"
 #include "mto/error.hpp"
@@ -20,18 +21,8 @@ namespace mto {
 namespace {
 
 constexpr double kPageW = 210, kPageH = 297, kMargin = 12, kGutter = 10, kHeader = 16, kCellH = 34;
-constexpr double kPointsPerMm = 72.0 / 25.4;
 // Module sizes are whole dots of a 300 dpi office printer in the PDF (and of the PNG's own resolution).
 constexpr int kPdfDpi = 300;
-
-struct SurfaceDeleter {
-    void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-    void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-using Context = std::unique_ptr<cairo_t, ContextDeleter>;
 
 struct Placed {
     const ActionEntry* entry;
@@ -163,9 +154,9 @@ void ActionSheet::writePdf(const std::filesystem::path& path) const {
     const auto placed = place(entries_, symbology_, kPdfDpi);
     const int pages = pageCount(placed);
     label_text::replaceFile(path, [&](const std::filesystem::path& tmp) {
-        Surface surface(cairo_pdf_surface_create(tmp.c_str(), kPageW * kPointsPerMm, kPageH * kPointsPerMm));
+        CairoSurface surface(cairo_pdf_surface_create(tmp.c_str(), kPageW * kPointsPerMm, kPageH * kPointsPerMm));
         {
-            Context cr(cairo_create(surface.get()));
+            CairoContext cr(cairo_create(surface.get()));
             cairo_scale(cr.get(), kPointsPerMm, kPointsPerMm);
             for (int page = 0; page < pages; ++page) {
                 drawPage(cr.get(), placed, page, pages, symbology_, kPdfDpi, title_);
@@ -184,9 +175,9 @@ void ActionSheet::writePng(const std::filesystem::path& path, int dpi) const {
     const double dotsPerMm = dpi / 25.4;
     const int w = static_cast<int>(std::lround(kPageW * dotsPerMm));
     const int pageH = static_cast<int>(std::lround(kPageH * dotsPerMm));
-    Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, pageH * pages));
+    CairoSurface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, pageH * pages));
     {
-        Context cr(cairo_create(surface.get()));
+        CairoContext cr(cairo_create(surface.get()));
         for (int page = 0; page < pages; ++page) {
             cairo_save(cr.get());
             cairo_translate(cr.get(), 0, page * pageH);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 
+#include "labels/cairo_handles.hpp"
 #include "mto/barcode.hpp"
 #include "mto/error.hpp"
 #include "util/utf8.hpp"
@@ -20,14 +21,13 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr double kPointsPerMm = 72.0 / 25.4;
 // A personalization longer than this is never shown whole; cutting it first keeps fitting cheap.
 constexpr std::size_t kSummaryMaxBytes = 1024;
 
 bool continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 // Printable text: control characters (tabs, new lines) become spaces, runs of spaces one.
-std::string flatten(std::string_view s) {
+std::string flattenText(std::string_view s) {
     std::string out;
     for (unsigned char c : s) {
         const bool space = c < 0x20 || c == 0x7f || c == ' ';
@@ -40,15 +40,6 @@ std::string flatten(std::string_view s) {
     while (!out.empty() && out.back() == ' ') out.pop_back();
     return out;
 }
-
-struct SurfaceDeleter {
-    void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
-};
-struct ContextDeleter {
-    void operator()(cairo_t* c) const { cairo_destroy(c); }
-};
-using Surface = std::unique_ptr<cairo_surface_t, SurfaceDeleter>;
-using Context = std::unique_ptr<cairo_t, ContextDeleter>;
 
 void drawLabel(cairo_t* cr, const LabelLayout& l) {
     cairo_set_source_rgb(cr, 1, 1, 1);
@@ -143,7 +134,7 @@ std::vector<std::string> wrap(cairo_t* cr, const std::string& text, double maxWi
         if (head.empty()) break;
         std::size_t take = head.size();
         if (const auto space = head.rfind(' '); space != std::string::npos && space > head.size() / 2) take = space;
-        out.push_back(flatten(rest.substr(0, take)));
+        out.push_back(flattenText(rest.substr(0, take)));
         rest = rest.substr(take);
         while (!rest.empty() && rest.front() == ' ') rest.erase(0, 1);
     }
@@ -179,7 +170,7 @@ void replaceFile(const std::filesystem::path& path, const std::function<void(con
 std::string personalizationSummary(const std::string& text) {
     boost::system::error_code ec;
     json::value v = json::parse(text, ec);
-    if (ec) return flatten(sanitizeUtf8(text, kSummaryMaxBytes));
+    if (ec) return flattenText(sanitizeUtf8(text, kSummaryMaxBytes));
     std::string out;
     auto add = [&](std::string_view key, const json::value& value) {
         if (!out.empty()) out += "; ";
@@ -198,13 +189,13 @@ std::string personalizationSummary(const std::string& text) {
     } else if (!v.is_null()) {
         add("", v);
     }
-    return flatten(sanitizeUtf8(out, kSummaryMaxBytes));
+    return flattenText(sanitizeUtf8(out, kSummaryMaxBytes));
 }
 
 std::string dueText(const std::string& dueBy) {
     if (dueBy.empty()) return "-";
     // 2026-11-28T17:00:00Z → 2026-11-28 17:00 UTC; 2026-11-28T17:00:00.5+01:00 → 2026-11-28 17:00 +01:00
-    if (dueBy.size() < 16 || dueBy[10] != 'T') return flatten(sanitizeUtf8(dueBy, 40));
+    if (dueBy.size() < 16 || dueBy[10] != 'T') return flattenText(sanitizeUtf8(dueBy, 40));
     std::string out = dueBy.substr(0, 10) + " " + dueBy.substr(11, 5);
     const auto zone = dueBy.find_first_of("Zz+-", 16);
     if (zone == std::string::npos) return out;
@@ -355,8 +346,8 @@ LabelLayout LabelRenderer::layout(const LabelContent& c) const {
 void LabelRenderer::writePng(const LabelLayout& l, const std::filesystem::path& path) const {
     const int w = static_cast<int>(std::lround(l.widthMm * l.dotsPerMm()));
     const int h = static_cast<int>(std::lround(l.heightMm * l.dotsPerMm()));
-    Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h));
-    Context cr(cairo_create(surface.get()));
+    CairoSurface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h));
+    CairoContext cr(cairo_create(surface.get()));
     cairo_scale(cr.get(), l.dotsPerMm(), l.dotsPerMm());
     drawLabel(cr.get(), l);
     cairo_surface_flush(surface.get());
@@ -370,9 +361,9 @@ void LabelRenderer::writePng(const LabelLayout& l, const std::filesystem::path& 
 
 void LabelRenderer::writePdf(const LabelLayout& l, const std::filesystem::path& path) const {
     label_text::replaceFile(path, [&](const std::filesystem::path& tmp) {
-        Surface surface(cairo_pdf_surface_create(tmp.c_str(), l.widthMm * kPointsPerMm, l.heightMm * kPointsPerMm));
+        CairoSurface surface(cairo_pdf_surface_create(tmp.c_str(), l.widthMm * kPointsPerMm, l.heightMm * kPointsPerMm));
         {
-            Context cr(cairo_create(surface.get()));
+            CairoContext cr(cairo_create(surface.get()));
             cairo_scale(cr.get(), kPointsPerMm, kPointsPerMm);
             drawLabel(cr.get(), l);
             cairo_show_page(cr.get());

@@ -12,7 +12,7 @@ namespace {
 // The largest image HQ takes apart from any sender: a bound on what a bad topic can make it hold.
 constexpr std::size_t kMaxParts = 1 << 16;
 
-std::size_t number(std::string_view s, const char* what) {
+std::size_t partNumber(std::string_view s, const char* what) {
     std::size_t n = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
     if (s.empty() || ec != std::errc() || end != s.data() + s.size())
@@ -38,8 +38,8 @@ std::optional<MediaReassembly::Image> MediaReassembly::add(std::string_view tail
     const auto rest = tail.substr(slash + 1);
     const auto slash2 = rest.find('/');
     if (slash2 == std::string_view::npos) throw std::invalid_argument("media topic: a part without its count of parts");
-    const std::size_t part = number(rest.substr(0, slash2), "part");
-    const std::size_t parts = number(rest.substr(slash2 + 1), "parts");
+    const std::size_t part = partNumber(rest.substr(0, slash2), "part");
+    const std::size_t parts = partNumber(rest.substr(slash2 + 1), "parts");
     if (parts < 2 || parts > kMaxParts || part >= parts)
         throw std::invalid_argument("media topic: part " + std::to_string(part) + " of " + std::to_string(parts));
     auto& p = partial_[sha];

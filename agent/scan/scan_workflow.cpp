@@ -19,7 +19,7 @@ using barcode::Kind;
 namespace {
 
 // A refusal: the machine-readable reason and what the operator reads.
-struct Refusal {
+struct ScanRefusal {
     std::string reason;
     std::string message;
 };
@@ -54,7 +54,7 @@ struct ItemProgress {
     bool done() const { return jobs > 0 && jobsDone == jobs && unitsDone >= unitsDue; }
 };
 
-ItemProgress progressOf(Database& db, const std::string& orderId, const std::string& itemId) {
+ItemProgress itemProgressOf(Database& db, const std::string& orderId, const std::string& itemId) {
     auto& st = db.prepare(
         "SELECT COUNT(*), COALESCE(SUM(j.state = 'done'), 0), COALESCE(SUM(j.qty), 0), "
         "(SELECT COUNT(*) FROM units u WHERE u.order_id = ?1 AND u.item_id = ?2 AND u.state = 'done'), "
@@ -127,20 +127,20 @@ std::optional<Shipment> shipmentOf(Database& db, const std::string& orderId) {
 }
 
 // Refuses an action on the item's order unless it is in production (or, where `packedOk`, ready to ship).
-std::optional<Refusal> orderRefusal(const std::string& orderId, const std::optional<std::string>& stored) {
+std::optional<ScanRefusal> orderRefusal(const std::string& orderId, const std::optional<std::string>& stored) {
     const auto state = stored ? orderStateFromString(*stored) : std::nullopt;
-    if (!state) return Refusal{"unknown_item", "order " + orderId + " is not known here"};
+    if (!state) return ScanRefusal{"unknown_item", "order " + orderId + " is not known here"};
     switch (*state) {
     case OrderState::InProduction: return std::nullopt;
-    case OrderState::OnHold: return Refusal{"order_on_hold", "order " + orderId + " is on hold"};
-    case OrderState::Cancelled: return Refusal{"order_closed", "order " + orderId + " was cancelled"};
-    case OrderState::Shipped: return Refusal{"order_closed", "order " + orderId + " has shipped"};
-    case OrderState::ReadyToShip: return Refusal{"already_packed", "order " + orderId + " is already packed"};
-    default: return Refusal{"not_in_production", "order " + orderId + " is " + *stored + ", not in production"};
+    case OrderState::OnHold: return ScanRefusal{"order_on_hold", "order " + orderId + " is on hold"};
+    case OrderState::Cancelled: return ScanRefusal{"order_closed", "order " + orderId + " was cancelled"};
+    case OrderState::Shipped: return ScanRefusal{"order_closed", "order " + orderId + " has shipped"};
+    case OrderState::ReadyToShip: return ScanRefusal{"already_packed", "order " + orderId + " is already packed"};
+    default: return ScanRefusal{"not_in_production", "order " + orderId + " is " + *stored + ", not in production"};
     }
 }
 
-json::value orNull(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+json::value nullIfEmpty(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
 
 } // namespace
 
@@ -277,10 +277,10 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
     r.raw = scan.raw;
     r.kind = kindName(scan, s.context.awaitingTracking && scan.kind == Kind::Other && scan.error.empty());
 
-    std::optional<Refusal> refusal;
+    std::optional<ScanRefusal> refusal;
     std::string refusalOrder;   // the order a refusal is about, when known
     std::string refusalItem;
-    auto refuse = [&](std::string reason, std::string message) { refusal = Refusal{std::move(reason), std::move(message)}; };
+    auto refuse = [&](std::string reason, std::string message) { refusal = ScanRefusal{std::move(reason), std::move(message)}; };
     auto accept = [&](std::string message) { r.message = std::move(message); };
     auto base = [&] {
         json::object data;
@@ -307,7 +307,7 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
         } else {
             c.orderId = scan.orderId;
             c.itemId = scan.itemId;
-            const auto p = progressOf(db, c.orderId, c.itemId);
+            const auto p = itemProgressOf(db, c.orderId, c.itemId);
             accept(itemName(c.orderId, c.itemId) + " selected: " + std::to_string(p.unitsDone) + " of " +
                    std::to_string(p.unitsDue) + " units done" + (c.operatorId.empty() ? "; scan your badge" : ""));
         }
@@ -373,7 +373,7 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
             }
         } else if (scan.action == Action::QcPass || scan.action == Action::QcFail) {
             const bool pass = scan.action == Action::QcPass;
-            const auto p = progressOf(db, c.orderId, c.itemId);
+            const auto p = itemProgressOf(db, c.orderId, c.itemId);
             const auto verdict = verdictOf(db, c.orderId, c.itemId);
             const bool same = verdict && verdict->round == p.round && verdict->verdict == (pass ? "passed" : "failed") &&
                               (pass || verdict->reason == scan.argument);
@@ -480,7 +480,7 @@ ScanWorkflow::Decision ScanWorkflow::decide(const std::string& scannerId, const 
         data["raw"] = scan.raw;
         data["reason"] = refusal->reason;
         data["message"] = refusal->message;
-        data["operator"] = orNull(c.operatorId);
+        data["operator"] = nullIfEmpty(c.operatorId);
         r.eventSeq = store_.recordScanEvent(refusalOrder, refusalOrder.empty() ? "" : refusalItem, "scan_refused",
                                             std::move(data));
     } else {

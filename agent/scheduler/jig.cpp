@@ -17,14 +17,14 @@ namespace mto {
 
 namespace {
 
-struct Word {
+struct JigWord {
     char letter;
     std::string value;   // as written, without spaces
 };
 
 // The words of one line, comments dropped; nullopt when a letter has no number (left for the checker).
-std::optional<std::vector<Word>> wordsOf(std::string_view line) {
-    std::vector<Word> out;
+std::optional<std::vector<JigWord>> wordsOf(std::string_view line) {
+    std::vector<JigWord> out;
     std::size_t i = 0;
     while (i < line.size()) {
         const char c = line[i];
@@ -40,7 +40,7 @@ std::optional<std::vector<Word>> wordsOf(std::string_view line) {
             continue;
         }
         if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
-        Word w{static_cast<char>(std::toupper(static_cast<unsigned char>(c))), {}};
+        JigWord w{static_cast<char>(std::toupper(static_cast<unsigned char>(c))), {}};
         ++i;
         while (i < line.size() && (std::isdigit(static_cast<unsigned char>(line[i])) || line[i] == '.' || line[i] == '-' ||
                                    line[i] == '+' || line[i] == ' '))
@@ -51,7 +51,7 @@ std::optional<std::vector<Word>> wordsOf(std::string_view line) {
     return out;
 }
 
-bool isCode(const Word& w, char letter, double code) {
+bool isCode(const JigWord& w, char letter, double code) {
     if (w.letter != letter) return false;
     char* end = nullptr;
     const double v = std::strtod(w.value.c_str(), &end);
@@ -59,9 +59,9 @@ bool isCode(const Word& w, char letter, double code) {
 }
 
 // G0 X0 Y0 with nothing else that moves (S and F may ride along).
-bool isPark(const std::vector<Word>& words) {
+bool isPark(const std::vector<JigWord>& words) {
     bool rapid = false, x = false, y = false;
-    for (const Word& w : words) {
+    for (const JigWord& w : words) {
         if (isCode(w, 'G', 0)) rapid = true;
         else if (w.letter == 'X') x = std::strtod(w.value.c_str(), nullptr) == 0;
         else if (w.letter == 'Y') y = std::strtod(w.value.c_str(), nullptr) == 0;
@@ -106,7 +106,7 @@ std::variant<std::string, JigRefusal> translateGrblProgram(std::string_view prog
             return refuse("not_translatable", "line " + std::to_string(lineNo) + " cannot be read as G-code words");
         if (words->empty()) continue;
         bool end = false;
-        for (const Word& w : *words) {
+        for (const JigWord& w : *words) {
             if (isCode(w, 'G', 90)) absolute = true;
             if (isCode(w, 'G', 91)) absolute = false;
             if (isCode(w, 'M', 2) || isCode(w, 'M', 30)) end = true;
@@ -126,7 +126,7 @@ std::variant<std::string, JigRefusal> translateGrblProgram(std::string_view prog
             continue;
         }
         std::string text;
-        for (const Word& w : *words) {
+        for (const JigWord& w : *words) {
             if (!text.empty()) text += ' ';
             text += w.letter;
             if (absolute && (w.letter == 'X' || w.letter == 'Y')) {

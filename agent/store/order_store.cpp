@@ -57,7 +57,7 @@ std::optional<OrderState> heldFromState(Database& db, const std::string& orderId
 
 // What an order may still undergo: a hold pauses production, it does not undo it, so an order held
 // in production is as far along as one that was never held.
-OrderState progressOf(Database& db, const std::string& orderId, OrderState state) {
+OrderState orderProgressOf(Database& db, const std::string& orderId, OrderState state) {
     if (state != OrderState::OnHold) return state;
     return heldFromState(db, orderId).value_or(OrderState::OnHold);
 }
@@ -230,7 +230,7 @@ OrderOutcome OrderStore::storeOrder(const Order& order, const std::string& comma
     }
 
     auto state = orderStateFromString(existing->state).value_or(OrderState::Received);
-    auto progress = progressOf(db_, order.orderId, state);
+    auto progress = orderProgressOf(db_, order.orderId, state);
     if (order.revision < existing->revision) {
         rejection = {"stale_revision", "revision",
                      "revision " + std::to_string(order.revision) + " is older than the stored revision " +
@@ -349,7 +349,7 @@ std::optional<Rejection> OrderStore::applyCommand(const Command& cmd) {
     if (!isLegalTransition(from, to))
         return Rejection{"illegal_transition", "command",
                          std::string("cannot ") + toString(cmd.kind) + " an order that is " + toString(from)};
-    if (auto progress = progressOf(db_, cmd.orderId, from); cmd.kind == CommandKind::Cancel && progress != from &&
+    if (auto progress = orderProgressOf(db_, cmd.orderId, from); cmd.kind == CommandKind::Cancel && progress != from &&
                                                             !isLegalTransition(progress, to))
         return Rejection{"illegal_transition", "command",
                          std::string("cannot cancel an order that is on_hold (held while ") + toString(progress) + ")"};

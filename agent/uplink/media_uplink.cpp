@@ -32,7 +32,7 @@ namespace {
 constexpr int kIdBits = 40;
 constexpr std::uint64_t kIdMask = (std::uint64_t{1} << kIdBits) - 1;
 
-void* tagOf(std::uint64_t conn, std::uint64_t id) {
+void* mediaTagOf(std::uint64_t conn, std::uint64_t id) {
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>((conn << kIdBits) | (static_cast<std::uint64_t>(id) & kIdMask)));
 }
 std::uint64_t connOf(const mqtt::token& t) {
@@ -145,7 +145,7 @@ void MediaUplink::connect() {
             client_ = std::make_unique<mqtt::async_client>(config_.mqtt.uri, clientId(), createOptions, nullptr);
             callbacks_->conn = conn;
             client_->set_callback(*callbacks_);
-            client_->connect(connectOptions_, tagOf(conn, 0), callbacks_->connectListener());
+            client_->connect(connectOptions_, mediaTagOf(conn, 0), callbacks_->connectListener());
         } catch (const mqtt::exception& e) {
             std::string why = std::string("cannot start connecting: ") + e.what();
             asio::post(io_, [this, conn, why] { onConnectFailed(connBits(conn), why); });
@@ -244,7 +244,7 @@ void MediaUplink::poke() {
             try {
                 for (std::size_t i = 0; i < parts; ++i)
                     client_->publish(mqtt::make_message(mediaPartTopic(prefix, m.sha256, i, parts), std::move((*bytes)[i]), 1, false),
-                                     tagOf(conn, send), callbacks_->publishListener());
+                                     mediaTagOf(conn, send), callbacks_->publishListener());
             } catch (const mqtt::exception& ex) {
                 std::string why = std::string("publish refused: ") + ex.what();
                 asio::post(io_, [this, conn, send, why] { onNotSent(connBits(conn), send, why); });

@@ -32,7 +32,7 @@ using Listener = PahoListener;
 constexpr int kSeqBits = 40;
 constexpr std::uint64_t kSeqMask = (std::uint64_t{1} << kSeqBits) - 1;
 
-void* tagOf(std::uint64_t number, std::int64_t seq) {
+void* publishTagOf(std::uint64_t number, std::int64_t seq) {
     auto bits = (number << kSeqBits) | (static_cast<std::uint64_t>(seq) & kSeqMask);
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
 }
@@ -215,7 +215,7 @@ void Uplink::connect() {
     pahoCalls_.postOffDelivery([this, conn, options] {
         try {
             newClient();
-            client_->connect(options, tagOf(conn, 0), callbacks_->connectListener());
+            client_->connect(options, publishTagOf(conn, 0), callbacks_->connectListener());
         } catch (const mqtt::exception& e) {
             std::string why = std::string("cannot start connecting: ") + e.what();
             asio::post(io_, [this, conn, why] { onConnectFailed(tagNumber(conn), why); });
@@ -365,7 +365,7 @@ void Uplink::poke() {
                 // The publish gate (see the invariants in uplink.hpp).
                 if (liveEpoch_.load() != epoch || refusedEpoch_.load() == epoch) return;
                 try {
-                    client_->publish(messages[i], tagOf(epoch, seqs[i]), callbacks_->publishListener());
+                    client_->publish(messages[i], publishTagOf(epoch, seqs[i]), callbacks_->publishListener());
                 } catch (const mqtt::exception& ex) {
                     refusedEpoch_ = epoch;
                     std::string why = "publish of seq " + std::to_string(seqs[i]) + " refused: " + ex.what();

@@ -32,7 +32,7 @@ constexpr std::size_t kTxBufferSize = 104;
 constexpr std::size_t kPlannerBlocks = 15;   // BLOCK_BUFFER_SIZE 16, one slot of the ring kept empty
 constexpr std::size_t kLineBufferSize = 80;  // LINE_BUFFER_SIZE: 79 characters plus the terminator
 constexpr double kMmPerInch = 25.4;
-constexpr auto kHostPollInterval = std::chrono::milliseconds(20);
+constexpr auto kGrblHostPollInterval = std::chrono::milliseconds(20);
 constexpr auto kAlarmReportDelay = std::chrono::milliseconds(500);   // delay_ms(500) in report_alarm_message
 
 // Status codes (report.h) used here.
@@ -115,59 +115,6 @@ bool readFloat(const std::string& line, std::size_t& i, double& out)
     return true;
 }
 
-enum class RunState { Idle, Run, Hold, Alarm, Check, Sleep };
-
-// A trapezoid: from v0 up to vPeak at acceleration a, cruise, down to zero at a, over distance d. Units
-// mm, mm/s, mm/s^2, s of machine time.
-struct Profile {
-    double v0 = 0, vPeak = 0, a = 1, d = 0;
-    double ta = 0, tc = 0, td = 0, da = 0, dc = 0;
-
-    static Profile make(double v0, double vNominal, double a, double d)
-    {
-        Profile p;
-        p.v0 = v0;
-        p.a = a;
-        p.d = d;
-        double vp = std::max(vNominal, v0);
-        double da = (vp * vp - v0 * v0) / (2 * a);
-        double dd = vp * vp / (2 * a);
-        if (da + dd > d) {   // never reaches the nominal rate: a triangle
-            vp = std::sqrt(std::max(v0 * v0, (2 * a * d + v0 * v0) / 2));
-            da = (vp * vp - v0 * v0) / (2 * a);
-            dd = vp * vp / (2 * a);
-        }
-        p.vPeak = vp;
-        p.da = da;
-        p.dc = std::max(0.0, d - da - dd);
-        p.ta = (vp - v0) / a;
-        p.tc = vp > 0 ? p.dc / vp : 0;
-        p.td = vp / a;
-        return p;
-    }
-    double duration() const { return ta + tc + td; }
-    double distanceAt(double t) const
-    {
-        if (t <= 0) return 0;
-        if (t < ta) return v0 * t + a * t * t / 2;
-        t -= ta;
-        if (t < tc) return da + vPeak * t;
-        t -= tc;
-        if (t < td) return da + dc + vPeak * t - a * t * t / 2;
-        return d;
-    }
-    double speedAt(double t) const
-    {
-        if (t <= 0) return v0;
-        if (t < ta) return v0 + a * t;
-        t -= ta;
-        if (t < tc) return vPeak;
-        t -= tc;
-        if (t < td) return vPeak - a * t;
-        return 0;
-    }
-};
-
 } // namespace
 
 // One emulated controller. Invariants: everything below is touched only on the io_context's thread; the
@@ -204,6 +151,59 @@ public:
     std::uint64_t resets() const { return resets_; }
 
 private:
+    enum class RunState { Idle, Run, Hold, Alarm, Check, Sleep };
+
+    // A trapezoid: from v0 up to vPeak at acceleration a, cruise, down to zero at a, over distance d. Units
+    // mm, mm/s, mm/s^2, s of machine time.
+    struct Profile {
+        double v0 = 0, vPeak = 0, a = 1, d = 0;
+        double ta = 0, tc = 0, td = 0, da = 0, dc = 0;
+
+        static Profile make(double v0, double vNominal, double a, double d)
+        {
+            Profile p;
+            p.v0 = v0;
+            p.a = a;
+            p.d = d;
+            double vp = std::max(vNominal, v0);
+            double da = (vp * vp - v0 * v0) / (2 * a);
+            double dd = vp * vp / (2 * a);
+            if (da + dd > d) {   // never reaches the nominal rate: a triangle
+                vp = std::sqrt(std::max(v0 * v0, (2 * a * d + v0 * v0) / 2));
+                da = (vp * vp - v0 * v0) / (2 * a);
+                dd = vp * vp / (2 * a);
+            }
+            p.vPeak = vp;
+            p.da = da;
+            p.dc = std::max(0.0, d - da - dd);
+            p.ta = (vp - v0) / a;
+            p.tc = vp > 0 ? p.dc / vp : 0;
+            p.td = vp / a;
+            return p;
+        }
+        double duration() const { return ta + tc + td; }
+        double distanceAt(double t) const
+        {
+            if (t <= 0) return 0;
+            if (t < ta) return v0 * t + a * t * t / 2;
+            t -= ta;
+            if (t < tc) return da + vPeak * t;
+            t -= tc;
+            if (t < td) return da + dc + vPeak * t - a * t * t / 2;
+            return d;
+        }
+        double speedAt(double t) const
+        {
+            if (t <= 0) return v0;
+            if (t < ta) return v0 + a * t;
+            t -= ta;
+            if (t < tc) return vPeak;
+            t -= tc;
+            if (t < td) return vPeak - a * t;
+            return 0;
+        }
+    };
+
     struct Modal {
         int motion = 0;        // 0 1 2 3, 80 = none
         int coordSelect = 0;   // G54 + n
@@ -480,7 +480,7 @@ void GrblMachine::watchHost()
         pumpTx();
         return;
     }
-    hostTimer_.expires_after(kHostPollInterval);
+    hostTimer_.expires_after(kGrblHostPollInterval);
     hostTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
         if (!ec) watchHost();
     }));

@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto kHostPollInterval = std::chrono::milliseconds(20);
+constexpr auto kMarlinHostPollInterval = std::chrono::milliseconds(20);
 constexpr auto kBootTime = std::chrono::milliseconds(50);
 constexpr double kTempWindow = 1.0;   // TEMP_WINDOW: M109/M190 are done within this many degrees
 
@@ -64,11 +64,6 @@ std::string code(const std::string& cmd) {
     if (out.size() > 2 && (out[0] == 'G' || out[0] == 'M') && out[1] == '0') out.erase(1, 1);
     return out;
 }
-
-struct Heater {
-    double actual = 25, target = 0;
-    Clock::time_point at = Clock::now();
-};
 
 } // namespace
 
@@ -123,6 +118,11 @@ public:
     std::uint64_t resets() const { return resets_; }
 
 private:
+    struct Heater {
+        double actual = 25, target = 0;
+        Clock::time_point at = Clock::now();
+    };
+
     template <typename F>
     auto guarded(F f) {
         return [life = std::weak_ptr<int>(alive_), f = std::move(f)](auto&&... args) mutable {
@@ -175,7 +175,7 @@ private:
             pumpTx();
             return;
         }
-        hostTimer_.expires_after(kHostPollInterval);
+        hostTimer_.expires_after(kMarlinHostPollInterval);
         hostTimer_.async_wait(guarded([this](const boost::system::error_code& ec) {
             if (!ec) watchHost();
         }));

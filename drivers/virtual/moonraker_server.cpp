@@ -18,7 +18,7 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-HttpReply error(unsigned status, const std::string& message) {
+HttpReply moonrakerError(unsigned status, const std::string& message) {
     json::object e;
     e["code"] = status;
     e["message"] = message;
@@ -249,7 +249,7 @@ void MoonrakerServer::klippyReady() {
 }
 
 HttpReply MoonrakerServer::handle(const HttpRequest& req) {
-    if (!options_.apiKey.empty() && req["X-Api-Key"] != options_.apiKey) return error(401, "Unauthorized");
+    if (!options_.apiKey.empty() && req["X-Api-Key"] != options_.apiKey) return moonrakerError(401, "Unauthorized");
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
     const bool get = req.method() == bhttp::verb::get;
@@ -257,16 +257,16 @@ HttpReply MoonrakerServer::handle(const HttpRequest& req) {
     if (get && path == "/server/info") return serverInfo();
     if (get && path == "/printer/info") return printerInfo();
     if (post && path == "/server/files/upload") return uploadFile(req);
-    if (path.rfind("/printer/", 0) == 0 && !klippyReady_()) return error(503, "Klippy Host not connected");
+    if (path.rfind("/printer/", 0) == 0 && !klippyReady_()) return moonrakerError(503, "Klippy Host not connected");
     if (get && path == "/printer/objects/query") return query();
     if (post && path == "/printer/print/start") return startPrint(queryValue(target, "filename"));
     if (post && path == "/printer/print/pause")
-        return print_.pause() ? result("ok") : error(400, "Print is not running");
+        return print_.pause() ? result("ok") : moonrakerError(400, "Print is not running");
     if (post && path == "/printer/print/resume")
-        return print_.resume() ? result("ok") : error(400, "Print is not paused");
+        return print_.resume() ? result("ok") : moonrakerError(400, "Print is not paused");
     if (post && path == "/printer/print/cancel")
-        return print_.cancel() ? result("ok") : error(400, "Print is not running");
-    return error(404, "Not Found");
+        return print_.cancel() ? result("ok") : moonrakerError(400, "Print is not running");
+    return moonrakerError(404, "Not Found");
 }
 
 HttpReply MoonrakerServer::serverInfo() {
@@ -336,21 +336,21 @@ HttpReply MoonrakerServer::query() {
 }
 
 HttpReply MoonrakerServer::startPrint(const std::string& file) {
-    if (!files_.count(file)) return error(404, "File " + file + " does not exist");
-    if (print_.busy()) return error(409, "Printer is busy");
+    if (!files_.count(file)) return moonrakerError(404, "File " + file + " does not exist");
+    if (print_.busy()) return moonrakerError(409, "Printer is busy");
     print_.start(file);
     return result("ok");
 }
 
 HttpReply MoonrakerServer::uploadFile(const HttpRequest& req) {
     FormData form;
-    if (!parseFormData(req, form) || !form.files.count("file")) return error(400, "No file was uploaded");
+    if (!parseFormData(req, form) || !form.files.count("file")) return moonrakerError(400, "No file was uploaded");
     const std::string root = form.fields.count("root") ? form.fields["root"] : "gcodes";
-    if (root != "gcodes") return error(400, "Invalid root " + root);
+    if (root != "gcodes") return moonrakerError(400, "Invalid root " + root);
     const std::string name = form.fileNames["file"];
     const bool print = form.fields["print"] == "true";
-    if (print && !klippyReady_()) return error(503, "Klippy Host not connected");
-    if (print && print_.busy()) return error(409, "Printer is busy");
+    if (print && !klippyReady_()) return moonrakerError(503, "Klippy Host not connected");
+    if (print && print_.busy()) return moonrakerError(409, "Printer is busy");
     files_[name] = form.files["file"];
     if (print) print_.start(name);
     json::object item;

@@ -14,7 +14,7 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
-HttpReply error(unsigned status, const std::string& text) {
+HttpReply octoprintError(unsigned status, const std::string& text) {
     json::object o;
     o["error"] = text;
     return jsonReply(status, json::serialize(o));
@@ -54,7 +54,7 @@ void OctoPrintServer::restart(std::chrono::milliseconds down) {
 HttpReply OctoPrintServer::handle(const HttpRequest& req) {
     ++requests_;
     if (req["X-Api-Key"] != options_.apiKey)
-        return error(403, "Invalid API key");
+        return octoprintError(403, "Invalid API key");
     const std::string target(req.target());
     const std::string path = target.substr(0, target.find('?'));
     if (req.method() == bhttp::verb::get && path == "/api/version") {
@@ -68,7 +68,7 @@ HttpReply OctoPrintServer::handle(const HttpRequest& req) {
     if (req.method() == bhttp::verb::get && path == "/api/printer") return printer();
     if (req.method() == bhttp::verb::post && path == "/api/files/local") return uploadFile(req);
     if (req.method() == bhttp::verb::post && path == "/api/job") return jobCommand(req);
-    return error(404, "Not found");
+    return octoprintError(404, "Not found");
 }
 
 HttpReply OctoPrintServer::job() {
@@ -112,7 +112,7 @@ HttpReply OctoPrintServer::job() {
 }
 
 HttpReply OctoPrintServer::printer() {
-    if (!operational_) return error(409, "Printer is not operational");
+    if (!operational_) return octoprintError(409, "Printer is not operational");
     const auto st = print_.state();
     json::object flags;
     flags["operational"] = true;
@@ -136,11 +136,11 @@ HttpReply OctoPrintServer::printer() {
 
 HttpReply OctoPrintServer::uploadFile(const HttpRequest& req) {
     FormData form;
-    if (!parseFormData(req, form) || !form.files.count("file")) return error(400, "No file included");
+    if (!parseFormData(req, form) || !form.files.count("file")) return octoprintError(400, "No file included");
     const std::string name = form.fileNames["file"];
     const bool print = form.fields["print"] == "true";
-    if (print && !operational_) return error(409, "Printer is not operational, cannot directly start printing");
-    if (print && print_.busy()) return error(409, "Printer is already printing, cannot directly start printing");
+    if (print && !operational_) return octoprintError(409, "Printer is not operational, cannot directly start printing");
+    if (print && print_.busy()) return octoprintError(409, "Printer is already printing, cannot directly start printing");
     files_[name] = form.files["file"];
     if (print) print_.start(name);
     json::object local;
@@ -158,19 +158,19 @@ HttpReply OctoPrintServer::uploadFile(const HttpRequest& req) {
 HttpReply OctoPrintServer::jobCommand(const HttpRequest& req) {
     boost::system::error_code ec;
     const auto v = json::parse(req.body(), ec);
-    if (ec || !v.is_object() || !v.as_object().contains("command")) return error(400, "Expected a JSON command");
+    if (ec || !v.is_object() || !v.as_object().contains("command")) return octoprintError(400, "Expected a JSON command");
     const auto& o = v.as_object();
     const std::string command(o.at("command").is_string() ? o.at("command").as_string() : "");
     const std::string action(o.contains("action") && o.at("action").is_string() ? o.at("action").as_string() : "toggle");
-    if (!operational_) return error(409, "Printer is not operational");
+    if (!operational_) return octoprintError(409, "Printer is not operational");
     if (command == "pause") {
         const bool ok = action == "resume"  ? print_.resume()
                         : action == "pause" ? print_.pause()
                                             : (print_.pause() || print_.resume());
-        return ok ? noContent() : error(409, "Printer is neither printing nor paused");
+        return ok ? noContent() : octoprintError(409, "Printer is neither printing nor paused");
     }
-    if (command == "cancel") return print_.cancel() ? noContent() : error(409, "Printer is neither printing nor paused");
-    return error(400, "Unknown command " + command);
+    if (command == "cancel") return print_.cancel() ? noContent() : octoprintError(409, "Printer is neither printing nor paused");
+    return octoprintError(400, "Unknown command " + command);
 }
 
 } // namespace mto::virt

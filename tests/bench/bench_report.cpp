@@ -68,4 +68,9 @@ bool BenchReport::summary() {
     return errors_ == 0;
 }
 
+std::string spread(const std::vector<double>& ms) {
+    return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
+           fixed(percentile(ms, 100), 3) + " ms";
+}
+
 } // namespace mto::bench

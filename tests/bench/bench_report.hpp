@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace mto::bench {
 
@@ -36,5 +37,7 @@ private:
 std::string fixed(double value, int decimals);
 // "12,345 events/s", or "n/a events/s" when no time passed.
 std::string perSecond(double count, double seconds, const std::string& unit);
+// "p50 1.234 ms, p99 5.678 ms, max 9.012 ms" of a sample of milliseconds.
+std::string spread(const std::vector<double>& ms);
 
 } // namespace mto::bench

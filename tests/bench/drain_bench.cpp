@@ -19,7 +19,7 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "drain";
+const std::string kDrainBench = "drain";
 constexpr auto kAckTimeout = std::chrono::seconds(10);
 
 struct Arrivals {
@@ -93,7 +93,7 @@ void runDrainBench(const BenchOptions& o, BenchReport& report) {
     AgentRig rig(o);
     std::filesystem::create_directories(rig.agent().stateDir());
     const FillResult fill = fillOutbox(rig.agent().databasePath(), kAgentFactory, n);
-    report.figure(kBench, "workload",
+    report.figure(kDrainBench, "workload",
                   formatCount(fill.events) + " pending received events, payload " + fixed(fill.averagePayloadBytes, 0) +
                       " B, topic " + fixed(fill.averageTopicBytes, 0) + " B, window " + std::to_string(o.window) +
                       " (outbox filled in " + fixed(fill.seconds, 1) + " s)");
@@ -110,21 +110,21 @@ void runDrainBench(const BenchOptions& o, BenchReport& report) {
     const Arrivals agent = examine(events);
     const double agentSeconds = secondsBetween(started, agent.last);
     const double agentRate = n / agentSeconds;
-    report.figure(kBench, "agent, start -> all events at HQ (de-duplicated by event_id)",
+    report.figure(kDrainBench, "agent, start -> all events at HQ (de-duplicated by event_id)",
                   formatCount(n) + " events in " + fixed(agentSeconds, 3) + " s = " +
                       perSecond(n, agentSeconds, "events") + " (first event after " +
                       fixed(millisBetween(started, agent.first), 0) + " ms; " +
                       perSecond(n - 1, secondsBetween(agent.first, agent.last), "events") + " from first to last)");
-    report.check(kBench, "agent seq order at HQ", agent.outOfOrder == 0 && agent.complete,
+    report.check(kDrainBench, "agent seq order at HQ", agent.outOfOrder == 0 && agent.complete,
                  orderText(agent, events, hq.duplicateCount()));
     if (cpu >= 0)
-        report.figure(kBench, "agent CPU over the drain",
+        report.figure(kDrainBench, "agent CPU over the drain",
                       fixed(cpu, 2) + " s user+sys = " + fixed(cpu * 1e6 / n, 1) + " us per event, " +
                           fixed(cpu / agentSeconds * 100.0, 0) + "% of one core (startup included)");
     if (peakKiB >= 0)
-        report.figure(kBench, "agent peak VmRSS over the drain", fixed(peakKiB / 1024.0, 1) + " MiB (VmHWM)");
+        report.figure(kDrainBench, "agent peak VmRSS over the drain", fixed(peakKiB / 1024.0, 1) + " MiB (VmHWM)");
     if (auto why = abnormalExit(rig.stopAgent()); !why.empty())
-        report.figure(kBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
+        report.figure(kDrainBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
 
     // Baseline: the same number of same-size messages from a publisher that keeps the same window.
     std::vector<std::string> topics, payloads;
@@ -163,10 +163,10 @@ void runDrainBench(const BenchOptions& o, BenchReport& report) {
     const Arrivals bare = examine(bareEvents);
     const double bareSeconds = secondsBetween(bareStarted, bare.last);
     const double bareRate = n / bareSeconds;
-    report.figure(kBench, "baseline, bare Paho publisher with window " + std::to_string(o.window) + " -> an identical HQ client",
+    report.figure(kDrainBench, "baseline, bare Paho publisher with window " + std::to_string(o.window) + " -> an identical HQ client",
                   formatCount(n) + " events of " + fixed(bytes / n, 0) + " B in " + fixed(bareSeconds, 3) + " s = " +
                       perSecond(n, bareSeconds, "events") + "; " + orderText(bare, bareEvents, bareHq.duplicateCount()));
-    report.goal(kBench, "ratio agent / baseline", agentRate / bareRate, "", 0.8, Better::Higher);
+    report.goal(kDrainBench, "ratio agent / baseline", agentRate / bareRate, "", 0.8, Better::Higher);
 }
 
 } // namespace mto::bench

@@ -18,10 +18,10 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "grbl";
-constexpr unsigned kBaud = 115200;
+const std::string kGrblBench = "grbl";
+constexpr unsigned kGrblBaud = 115200;
 
-struct Outcome final : DriverListener {
+struct GrblOutcome final : DriverListener {
     bool finished = false;
     std::string interrupted;
     void machineState(MachineState, const std::string&) override {}
@@ -59,20 +59,20 @@ JobArtifact laserJob(int segments, std::size_t& wireBytes) {
 
 // Seconds from submit to the job's end, streamed to a fresh emulator whose motion is fast enough that only
 // the serial line limits the run.
-double streamSeconds(const JobArtifact& job, bool characterCounting, std::uint64_t& lostBytes) {
+double grblStreamSeconds(const JobArtifact& job, bool characterCounting, std::uint64_t& lostBytes) {
     test::TempDir dir;
     boost::asio::io_context io;
     virt::GrblEmulatorOptions eo;
     eo.linkPath = (dir.path() / "laser").string();
-    eo.baud = kBaud;
+    eo.baud = kGrblBaud;
     eo.laserMode = true;
     eo.speedFactor = 1000;
     virt::GrblEmulator emulator(io, eo);
-    Outcome outcome;
+    GrblOutcome outcome;
     grbl::GrblDriverOptions o;
     o.machineId = "bench-laser";
     o.port = emulator.devicePath();
-    o.baud = kBaud;
+    o.baud = kGrblBaud;
     o.profile.capability = "laser";
     o.profile.sizeX = 400;
     o.profile.sizeY = 400;
@@ -125,7 +125,7 @@ IdleCost idleCost(int machines, std::chrono::seconds window) {
     waitFor([&] { return std::filesystem::exists(dir.path() / ("m" + std::to_string(machines - 1))); },
             std::chrono::seconds(10), "the simulator's machines");
     boost::asio::io_context io;
-    std::vector<std::unique_ptr<Outcome>> outcomes;
+    std::vector<std::unique_ptr<GrblOutcome>> outcomes;
     std::vector<std::unique_ptr<grbl::GrblDriver>> drivers;
     for (int i = 0; i < machines; ++i) {
         grbl::GrblDriverOptions o;
@@ -134,7 +134,7 @@ IdleCost idleCost(int machines, std::chrono::seconds window) {
         o.profile.capability = "laser";
         o.profile.sizeX = 400;
         o.profile.sizeY = 400;
-        outcomes.push_back(std::make_unique<Outcome>());
+        outcomes.push_back(std::make_unique<GrblOutcome>());
         drivers.push_back(std::make_unique<grbl::GrblDriver>(io, o, *outcomes.back()));
         drivers.back()->start();
     }
@@ -186,32 +186,32 @@ void runGrblStreamBench(const BenchOptions& o, BenchReport& report) {
     const int segments = o.quick ? 2000 : 20000;
     std::size_t wireBytes = 0;
     const auto job = laserJob(segments, wireBytes);
-    const double lineSeconds = static_cast<double>(wireBytes) * 10.0 / kBaud;
-    report.figure(kBench, "workload",
+    const double lineSeconds = static_cast<double>(wireBytes) * 10.0 / kGrblBaud;
+    report.figure(kGrblBench, "workload",
                   formatCount(segments) + "-segment laser job, " + formatCount(static_cast<std::int64_t>(wireBytes)) +
-                      " bytes on the wire; at " + std::to_string(kBaud) + " baud (10 bits a byte) the line alone needs " +
+                      " bytes on the wire; at " + std::to_string(kGrblBaud) + " baud (10 bits a byte) the line alone needs " +
                       fixed(lineSeconds, 2) + " s");
     std::uint64_t lostCounting = 0, lostWaiting = 0;
-    const double counting = streamSeconds(job, true, lostCounting);
-    report.figure(kBench, "character counting (128-byte receive buffer)",
+    const double counting = grblStreamSeconds(job, true, lostCounting);
+    report.figure(kGrblBench, "character counting (128-byte receive buffer)",
                   fixed(counting, 2) + " s, " + std::to_string(lostCounting) + " bytes lost to overrun");
-    report.goal(kBench, "character counting: share of the line rate", lineSeconds / counting, "", 0.95, Better::Higher);
-    const double waiting = streamSeconds(job, false, lostWaiting);
-    report.figure(kBench, "send-and-wait (one line, then its ok)",
+    report.goal(kGrblBench, "character counting: share of the line rate", lineSeconds / counting, "", 0.95, Better::Higher);
+    const double waiting = grblStreamSeconds(job, false, lostWaiting);
+    report.figure(kGrblBench, "send-and-wait (one line, then its ok)",
                   fixed(waiting, 2) + " s, " + std::to_string(lostWaiting) + " bytes lost to overrun");
-    report.info(kBench, "send-and-wait: share of the line rate", fixed(lineSeconds / waiting, 2));
-    report.info(kBench, "ratio character counting / send-and-wait (speed-up)", fixed(waiting / counting, 2));
-    report.check(kBench, "no byte lost to receive-buffer overrun", lostCounting == 0 && lostWaiting == 0,
+    report.info(kGrblBench, "send-and-wait: share of the line rate", fixed(lineSeconds / waiting, 2));
+    report.info(kGrblBench, "ratio character counting / send-and-wait (speed-up)", fixed(waiting / counting, 2));
+    report.check(kGrblBench, "no byte lost to receive-buffer overrun", lostCounting == 0 && lostWaiting == 0,
                  std::to_string(lostCounting + lostWaiting) + " bytes lost");
 
     const auto window = std::chrono::seconds(o.quick ? 10 : 60);
     const IdleCost idle = idleCost(3, window);
-    report.figure(kBench, "idle: 3 connected machines (status every 5 s), " + fixed(idle.seconds, 0) + " s",
+    report.figure(kGrblBench, "idle: 3 connected machines (status every 5 s), " + fixed(idle.seconds, 0) + " s",
                   "drivers " + fixed(idle.driverCpu * 1000, 1) + " ms CPU, emulators " +
                       fixed(idle.simulatorCpu * 1000, 1) + " ms, baseline `sleep` " + fixed(idle.sleepCpu * 1000, 1) +
                       " ms");
     // The clock tick (10 ms) is the resolution of /proc's CPU figures; a busy poll would cost seconds.
-    report.check(kBench, "no busy polling: the drivers use under 1% of the CPU of one core when idle",
+    report.check(kGrblBench, "no busy polling: the drivers use under 1% of the CPU of one core when idle",
                  idle.driverCpu < idle.seconds * 0.01,
                  fixed(idle.driverCpu / idle.seconds * 1000, 2) + " ms CPU per second");
 }

@@ -20,7 +20,7 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "ingest";
+const std::string kIngestBench = "ingest";
 constexpr std::size_t kRecordBytes = 500;
 constexpr int kRounds = 10;
 constexpr int kOverwriteSlots = 8;
@@ -107,7 +107,7 @@ struct SyncedLoop {
 void runIngestBench(const BenchOptions& o, BenchReport& report) {
     const int n = o.orders;
     const Workload work = makeWorkload(n);
-    report.figure(kBench, "workload",
+    report.figure(kIngestBench, "workload",
                   formatCount(n) + " one-item orders of " + fixed(work.averageBytes, 0) +
                       " bytes, published back to back at QoS1 by the test HQ (Paho, in-flight up to 1000)");
     const auto agentTimeout = std::chrono::milliseconds(60000 + 20LL * n);
@@ -148,28 +148,28 @@ void runIngestBench(const BenchOptions& o, BenchReport& report) {
     if (auto got = hq.receiptCount(); got != static_cast<std::size_t>(n))
         throw BenchError("HQ has " + std::to_string(got) + " receipts for " + std::to_string(n) + " orders");
     const double agentRate = n / agentSeconds;
-    report.figure(kBench, "agent, publish -> stored -> receipt at HQ",
+    report.figure(kIngestBench, "agent, publish -> stored -> receipt at HQ",
                   formatCount(n) + " orders in " + fixed(agentSeconds, 3) + " s = " + perSecond(n, agentSeconds, "orders") +
                       " (" + std::to_string(rounds) + " rounds; HQ handed them to Paho in " +
                       fixed(std::chrono::duration<double>(handOver).count(), 3) + " s; " +
                       std::to_string(hq.duplicateCount()) + " duplicate receipts)");
     if (cpuBefore >= 0 && cpuAfter >= 0)
-        report.figure(kBench, "agent CPU while ingesting",
+        report.figure(kIngestBench, "agent CPU while ingesting",
                       fixed(cpuAfter - cpuBefore, 2) + " s user+sys = " +
                           fixed((cpuAfter - cpuBefore) * 1000.0 / n, 3) + " ms per order, " +
                           fixed((cpuAfter - cpuBefore) / agentSeconds * 100.0, 0) + "% of one core");
     if (auto why = abnormalExit(rig.stopAgent()); !why.empty())
-        report.figure(kBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
-    report.figure(kBench, "baseline A, append 500 B + fdatasync per record, agent's filesystem", append.describe(n));
-    report.goal(kBench, "ratio agent / baseline A", agentRate / (n / append.seconds), "", 0.8, Better::Higher);
+        report.figure(kIngestBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
+    report.figure(kIngestBench, "baseline A, append 500 B + fdatasync per record, agent's filesystem", append.describe(n));
+    report.goal(kIngestBench, "ratio agent / baseline A", agentRate / (n / append.seconds), "", 0.8, Better::Higher);
     // Paho hands over one message at a time and acknowledges it after the callback, so an order's time is
     // its fsync plus everything else in series; this line shows how the two compare.
     if (cpuBefore >= 0 && cpuAfter >= 0)
-        report.info(kBench, "per order: publish -> receipt / baseline A's write+fdatasync / agent CPU (all threads)",
+        report.info(kIngestBench, "per order: publish -> receipt / baseline A's write+fdatasync / agent CPU (all threads)",
                     fixed(agentSeconds * 1000.0 / n, 3) + " / " + fixed(append.seconds * 1000.0 / n, 3) + " / " +
                         fixed((cpuAfter - cpuBefore) * 1000.0 / n, 3) + " ms");
-    report.figure(kBench, "baseline A2, overwrite 500 B in place + fdatasync (no file growth)", overwrite.describe(n));
-    report.info(kBench, "ratio agent / baseline A2", fixed(agentRate / (n / overwrite.seconds), 2));
+    report.figure(kIngestBench, "baseline A2, overwrite 500 B in place + fdatasync (no file growth)", overwrite.describe(n));
+    report.info(kIngestBench, "ratio agent / baseline A2", fixed(agentRate / (n / overwrite.seconds), 2));
 
     // Baseline B: the same messages through the same broker to a subscriber that only counts them.
     std::mutex mutex;
@@ -202,23 +202,23 @@ void runIngestBench(const BenchOptions& o, BenchReport& report) {
         std::lock_guard lock(mutex);
         bareSeconds = secondsBetween(bareStarted, lastArrival);
     }
-    report.figure(kBench, "baseline B, bare Paho subscriber (QoS1, no storage, no reply), same broker",
+    report.figure(kIngestBench, "baseline B, bare Paho subscriber (QoS1, no storage, no reply), same broker",
                   formatCount(n) + " messages in " + fixed(bareSeconds, 3) + " s = " + perSecond(n, bareSeconds, "messages"));
-    report.info(kBench, "ratio agent / baseline B", fixed(agentRate / (n / bareSeconds), 3));
+    report.info(kIngestBench, "ratio agent / baseline B", fixed(agentRate / (n / bareSeconds), 3));
 
     // Baseline C: what any receiver that acknowledges only after its commit can reach with Paho, which
     // delivers one message at a time on one thread per process and acknowledges it when the callback returns.
     const double commitSeconds =
         commitSubscriberSeconds(rig.broker().uri(), "mto/v1/bench-c/orders", work.payloads, rig.agent().stateDir());
-    report.figure(kBench,
+    report.figure(kIngestBench,
                   "baseline C, Paho subscriber committing each message in SQLite (WAL, synchronous FULL) "
                   "inside its callback, own process",
                   formatCount(n) + " messages in " + fixed(commitSeconds, 3) + " s = " +
                       perSecond(n, commitSeconds, "messages") + " (" + fixed(commitSeconds * 1000.0 / n, 3) +
                       " ms each)");
-    report.info(kBench, "ratio baseline C / baseline A (the most one Paho connection allows on this disk)",
+    report.info(kIngestBench, "ratio baseline C / baseline A (the most one Paho connection allows on this disk)",
                 fixed((n / commitSeconds) / (n / append.seconds), 2));
-    report.info(kBench, "ratio agent / baseline C", fixed(agentRate / (n / commitSeconds), 2));
+    report.info(kIngestBench, "ratio agent / baseline C", fixed(agentRate / (n / commitSeconds), 2));
 }
 
 } // namespace mto::bench

@@ -17,7 +17,7 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "jig";
+const std::string kJigBench = "jig";
 constexpr int kTags = 200;
 constexpr int kColumns = 4, kRows = 5;   // 20 slots
 // The agent's default [scheduler] bed_clear_s: the operator's time at the machine after each job.
@@ -72,22 +72,22 @@ void runJigBench(const BenchOptions&, BenchReport& report) {
     }
     const double jigTotal = jigMachine + runs * kBedClearS;
 
-    report.figure(kBench, "workload",
+    report.figure(kJigBench, "workload",
                   std::to_string(kTags) + " steel tags (" + tag->sku + ", each its own name) on " + profile->name +
                       ", bed clear " + fixed(kBedClearS, 0) + " s per job ([scheduler] bed_clear_s default), times "
                       "from the G-code estimator");
-    report.figure(kBench, "one job per tag",
+    report.figure(kJigBench, "one job per tag",
                   std::to_string(kTags) + " programs: " + fixed(singleMachine, 0) + " s running + " +
                       fixed(kTags * kBedClearS, 0) + " s bed clears = " + fixed(singleTotal / 3600, 2) + " h");
-    report.figure(kBench, "20-slot jig",
+    report.figure(kJigBench, "20-slot jig",
                   std::to_string(runs) + " programs: " + fixed(jigMachine, 0) + " s running + " +
                       fixed(runs * kBedClearS, 0) + " s bed clears = " + fixed(jigTotal / 3600, 2) + " h");
-    report.info(kBench, "running time alone, one job per tag / jig", fixed(singleMachine / jigMachine, 2) + "x");
+    report.info(kJigBench, "running time alone, one job per tag / jig", fixed(singleMachine / jigMachine, 2) + "x");
     // The burning itself is the same on a jig; what a jig saves is the per-job overhead. This is the ratio a jig
     // would reach with no bed clear at all, the ceiling for this workload whatever the jig.
-    report.info(kBench, "ceiling (one job per tag / jig running time alone)", fixed(singleTotal / jigMachine, 2) + "x");
+    report.info(kJigBench, "ceiling (one job per tag / jig running time alone)", fixed(singleTotal / jigMachine, 2) + "x");
 
-    report.goal(kBench, "machine time, one job per tag / jig", singleTotal / jigTotal, "x", 3.0, Better::Higher);
+    report.goal(kJigBench, "machine time, one job per tag / jig", singleTotal / jigTotal, "x", 3.0, Better::Higher);
 }
 
 } // namespace mto::bench

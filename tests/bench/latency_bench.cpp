@@ -13,13 +13,8 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "latency";
-constexpr auto kPerTripTimeout = std::chrono::seconds(5);
-
-std::string spread(const std::vector<double>& ms) {
-    return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
-           fixed(percentile(ms, 100), 3) + " ms";
-}
+const std::string kLatencyBench = "latency";
+constexpr auto kLatencyTripTimeout = std::chrono::seconds(5);
 
 } // namespace
 
@@ -40,21 +35,21 @@ void runLatencyBench(const BenchOptions& o, BenchReport& report) {
         payloadBytes = payload.size();
         const auto sent = Clock::now();
         hq.sendOrder(id, payload);
-        if (!hq.waitForEvents(static_cast<std::size_t>(i) + 1, kPerTripTimeout))
+        if (!hq.waitForEvents(static_cast<std::size_t>(i) + 1, kLatencyTripTimeout))
             throw BenchError(std::string("no receipt for ") + id + " within 5 s; agent log:\n" + rig.agentLogTail());
         auto receipt = hq.lastEventFor(id);
         if (!receipt || receipt->milestone != "received")
             throw BenchError(std::string("the event that arrived for ") + id + " is not a receipt");
         if (i >= o.warmup) agentMs.push_back(millisBetween(sent, receipt->arrived));
     }
-    report.figure(kBench, "agent, order publish -> receipt at HQ (upper bound of commit -> HQ)",
+    report.figure(kLatencyBench, "agent, order publish -> receipt at HQ (upper bound of commit -> HQ)",
                   spread(agentMs) + " over " + formatCount(trips) + " round trips after " + std::to_string(o.warmup) +
                       " warm-up; one order of " + std::to_string(payloadBytes) +
                       " B at a time: inbound hop + durable commit + outbound event hop");
     const double agentP50 = percentile(agentMs, 50);
-    report.goal(kBench, "agent p50", agentP50, "ms", 2.0, Better::Lower);
+    report.goal(kLatencyBench, "agent p50", agentP50, "ms", 2.0, Better::Lower);
     if (auto why = abnormalExit(rig.stopAgent()); !why.empty())
-        report.figure(kBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
+        report.figure(kLatencyBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
 
     // Baseline: one bare QoS1 hop through the same broker, the same payload size.
     std::mutex mutex;
@@ -80,15 +75,15 @@ void runLatencyBench(const BenchOptions& o, BenchReport& report) {
         const auto sent = Clock::now();
         publisher.publish(topic, payload);
         std::unique_lock lock(mutex);
-        if (!arrived.wait_for(lock, kPerTripTimeout, [&] { return arrivals.size() > static_cast<std::size_t>(i); }))
+        if (!arrived.wait_for(lock, kLatencyTripTimeout, [&] { return arrivals.size() > static_cast<std::size_t>(i); }))
             throw BenchError("bare message " + std::to_string(i) + " did not arrive within 5 s");
         if (i >= o.warmup) bareMs.push_back(millisBetween(sent, arrivals[static_cast<std::size_t>(i)]));
     }
     const double bareP50 = percentile(bareMs, 50);
-    report.figure(kBench, "baseline, bare Paho QoS1 publish -> subscriber, TCP_NODELAY, same broker",
+    report.figure(kLatencyBench, "baseline, bare Paho QoS1 publish -> subscriber, TCP_NODELAY, same broker",
                   spread(bareMs) + " over " + formatCount(trips) + " messages of " + std::to_string(payload.size()) + " B");
-    report.info(kBench, "ratio agent p50 / baseline p50", fixed(agentP50 / bareP50, 2));
-    report.info(kBench, "agent p50 minus two baseline hops (parse, commit and hand-offs inside the agent)",
+    report.info(kLatencyBench, "ratio agent p50 / baseline p50", fixed(agentP50 / bareP50, 2));
+    report.info(kLatencyBench, "agent p50 minus two baseline hops (parse, commit and hand-offs inside the agent)",
                 fixed(agentP50 - 2 * bareP50, 3) + " ms");
 }
 

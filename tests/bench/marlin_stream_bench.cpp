@@ -14,10 +14,10 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "marlin";
-constexpr unsigned kBaud = 115200;
+const std::string kMarlinBench = "marlin";
+constexpr unsigned kMarlinBaud = 115200;
 
-struct Outcome final : DriverListener {
+struct MarlinOutcome final : DriverListener {
     bool finished = false;
     std::string interrupted;
     void machineState(MachineState, const std::string&) override {}
@@ -57,20 +57,20 @@ JobArtifact printJob(int moves, std::size_t& wireBytes) {
 
 // Seconds from submit to the job's end on a fresh emulator whose motion is fast enough that only the serial
 // line and the protocol limit the run.
-double streamSeconds(const JobArtifact& job, unsigned inFlight, std::uint64_t& resends) {
+double marlinStreamSeconds(const JobArtifact& job, unsigned inFlight, std::uint64_t& resends) {
     test::TempDir dir;
     boost::asio::io_context io;
     virt::MarlinEmulatorOptions eo;
     eo.linkPath = (dir.path() / "printer").string();
-    eo.baud = kBaud;
+    eo.baud = kMarlinBaud;
     eo.pacing = true;
     eo.speedFactor = 100000;
     virt::MarlinEmulator emulator(io, eo);
-    Outcome outcome;
+    MarlinOutcome outcome;
     marlin::MarlinDriverOptions o;
     o.machineId = "bench-printer";
     o.port = emulator.devicePath();
-    o.baud = kBaud;
+    o.baud = kMarlinBaud;
     o.profile.capability = "fdm";
     o.profile.sizeX = 250;
     o.profile.sizeY = 210;
@@ -108,21 +108,21 @@ void runMarlinStreamBench(const BenchOptions& o, BenchReport& report) {
     const int moves = o.quick ? 2000 : 10000;
     std::size_t wireBytes = 0;
     const auto job = printJob(moves, wireBytes);
-    const double lineSeconds = static_cast<double>(wireBytes) * 10.0 / kBaud;
-    report.figure(kBench, "workload",
+    const double lineSeconds = static_cast<double>(wireBytes) * 10.0 / kMarlinBaud;
+    report.figure(kMarlinBench, "workload",
                   formatCount(moves) + "-move print, " + formatCount(static_cast<std::int64_t>(wireBytes)) +
-                      " bytes on the wire with line numbers and checksums; at " + std::to_string(kBaud) +
+                      " bytes on the wire with line numbers and checksums; at " + std::to_string(kMarlinBaud) +
                       " baud (10 bits a byte) the line alone needs " + fixed(lineSeconds, 2) + " s");
     std::uint64_t resendsWindow = 0, resendsWaiting = 0;
-    const double window = streamSeconds(job, 4, resendsWindow);
-    report.figure(kBench, "4 commands in flight", fixed(window, 2) + " s, " + std::to_string(resendsWindow) + " resends");
-    report.goal(kBench, "4 in flight: share of the line rate", lineSeconds / window, "", 0.9, Better::Higher);
-    const double waiting = streamSeconds(job, 1, resendsWaiting);
-    report.figure(kBench, "send-and-wait (in_flight = 1)",
+    const double window = marlinStreamSeconds(job, 4, resendsWindow);
+    report.figure(kMarlinBench, "4 commands in flight", fixed(window, 2) + " s, " + std::to_string(resendsWindow) + " resends");
+    report.goal(kMarlinBench, "4 in flight: share of the line rate", lineSeconds / window, "", 0.9, Better::Higher);
+    const double waiting = marlinStreamSeconds(job, 1, resendsWaiting);
+    report.figure(kMarlinBench, "send-and-wait (in_flight = 1)",
                   fixed(waiting, 2) + " s, " + std::to_string(resendsWaiting) + " resends");
-    report.info(kBench, "send-and-wait: share of the line rate", fixed(lineSeconds / waiting, 2));
-    report.info(kBench, "ratio 4 in flight / send-and-wait (speed-up)", fixed(waiting / window, 2));
-    report.check(kBench, "no resend on a clean line", resendsWindow == 0 && resendsWaiting == 0,
+    report.info(kMarlinBench, "send-and-wait: share of the line rate", fixed(lineSeconds / waiting, 2));
+    report.info(kMarlinBench, "ratio 4 in flight / send-and-wait (speed-up)", fixed(waiting / window, 2));
+    report.check(kMarlinBench, "no resend on a clean line", resendsWindow == 0 && resendsWaiting == 0,
                  std::to_string(resendsWindow + resendsWaiting) + " resends");
 }
 

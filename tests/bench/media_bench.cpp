@@ -32,7 +32,7 @@ namespace mto::bench {
 
 namespace {
 
-constexpr auto kPerTripTimeout = std::chrono::seconds(5);
+constexpr auto kMediaTripTimeout = std::chrono::seconds(5);
 
 std::string randomBytes(std::size_t n, std::mt19937_64& rng) {
     std::string s(n, '\0');
@@ -84,7 +84,7 @@ std::vector<double> receiptTrips(AgentRig& rig, int warmup, int trips, const std
         std::snprintf(id, sizeof id, "%s-%06d", prefix.c_str(), i);
         const auto sent = Clock::now();
         hq.sendOrder(id, test::makeOrder(id));
-        if (!hq.waitForEvents(before + static_cast<std::size_t>(i) + 1, kPerTripTimeout))
+        if (!hq.waitForEvents(before + static_cast<std::size_t>(i) + 1, kMediaTripTimeout))
             throw BenchError(std::string("no receipt for ") + id + " within 5 s; agent log:\n" + rig.agentLogTail());
         auto receipt = hq.lastEventFor(id);
         if (!receipt) throw BenchError(std::string("no event for ") + id);
@@ -118,11 +118,6 @@ Span span(test::HqClient& hq, Clock::time_point started) {
     s.imagesDone = secondsBetween(*first, *images);
     s.drain = std::max(s.eventsDone, s.imagesDone);
     return s;
-}
-
-std::string spread(const std::vector<double>& ms) {
-    return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
-           fixed(percentile(ms, 100), 3) + " ms";
 }
 
 } // namespace

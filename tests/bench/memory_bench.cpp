@@ -9,7 +9,7 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "memory";
+const std::string kMemoryBench = "memory";
 constexpr auto kSettle = std::chrono::seconds(2);
 constexpr double kKiBPerMiB = 1024.0;
 
@@ -66,21 +66,21 @@ void runMemoryBench(const BenchOptions& o, BenchReport& report) {
     // A port nobody listens on: the agent keeps retrying and every event stays pending.
     const int deadPort = test::freeTcpPort();
     const Resident empty = measure(dir.path() / "empty", deadPort, o, 0);
-    report.figure(kBench, "agent VmRSS, empty database, broker down",
+    report.figure(kMemoryBench, "agent VmRSS, empty database, broker down",
                   fixed(empty.rssKiB / kKiBPerMiB, 1) + " MiB (peak " + fixed(empty.peakKiB / kKiBPerMiB, 1) +
                       " MiB) after " + std::to_string(kSettle.count()) + " s");
     const Resident full = measure(dir.path() / "full", deadPort, o, o.memoryEvents);
-    report.figure(kBench, "agent VmRSS, " + formatCount(o.memoryEvents) + " pending events, broker down",
+    report.figure(kMemoryBench, "agent VmRSS, " + formatCount(o.memoryEvents) + " pending events, broker down",
                   fixed(full.rssKiB / kKiBPerMiB, 1) + " MiB (peak " + fixed(full.peakKiB / kKiBPerMiB, 1) +
                       " MiB) after " + std::to_string(kSettle.count()) + " s; database " +
                       fixed(full.databaseMiB, 1) + " MiB on disk");
     for (const Resident* r : {&empty, &full})
         if (!r->exitProblem.empty())
-            report.figure(kBench, "note",
+            report.figure(kMemoryBench, "note",
                           "the agent (" + std::string(r == &empty ? "empty" : "full") +
                               " database, broker down) did not exit cleanly on SIGTERM: " + r->exitProblem + "\n" +
                               r->logTail);
-    report.goal(kBench, "growth with " + formatCount(o.memoryEvents) + " pending events",
+    report.goal(kMemoryBench, "growth with " + formatCount(o.memoryEvents) + " pending events",
                 (full.rssKiB - empty.rssKiB) / kKiBPerMiB, "MiB", 10.0, Better::Lower);
 }
 

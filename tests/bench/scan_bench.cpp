@@ -17,13 +17,8 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "scan";
-constexpr auto kPerTripTimeout = std::chrono::seconds(5);
-
-std::string spread(const std::vector<double>& ms) {
-    return "p50 " + fixed(percentile(ms, 50), 3) + " ms, p99 " + fixed(percentile(ms, 99), 3) + " ms, max " +
-           fixed(percentile(ms, 100), 3) + " ms";
-}
+const std::string kScanBench = "scan";
+constexpr auto kScanTripTimeout = std::chrono::seconds(5);
 
 // Every item of every stored order made: one done job and its done units, the order in production. What the
 // scheduler and a machine would leave behind, written while the agent is stopped.
@@ -76,7 +71,7 @@ void runScanBench(const BenchOptions& o, BenchReport& report) {
         ids.push_back(id);
         const auto sent = Clock::now();
         hq.sendOrder(id, test::makeOrder(id));
-        if (!hq.waitForEvents(static_cast<std::size_t>(i) + 1, kPerTripTimeout))
+        if (!hq.waitForEvents(static_cast<std::size_t>(i) + 1, kScanTripTimeout))
             throw BenchError(std::string("no receipt for ") + id + " within 5 s; agent log:\n" + rig.agentLogTail());
         auto receipt = hq.lastEventFor(id);
         if (!receipt || receipt->milestone != "received")
@@ -107,24 +102,24 @@ void runScanBench(const BenchOptions& o, BenchReport& report) {
         waitFor([&] {
             seen = hq.lastEventFor(order);
             return seen && (seen->milestone == "qc_passed" || seen->milestone == "scan_refused");
-        }, kPerTripTimeout, "qc_passed of " + order, std::chrono::milliseconds(1));
+        }, kScanTripTimeout, "qc_passed of " + order, std::chrono::milliseconds(1));
         if (seen->milestone != "qc_passed")
             throw BenchError("the QC scan of " + order + " was refused: " + boost::json::serialize(seen->data));
         if (i >= o.warmup) scanMs.push_back(millisBetween(sent, seen->arrived));
     }
-    report.figure(kBench, "agent, QC_PASS scan on the line input -> qc_passed at HQ",
+    report.figure(kScanBench, "agent, QC_PASS scan on the line input -> qc_passed at HQ",
                   spread(scanMs) + " over " + formatCount(trips) + " scans after " + std::to_string(o.warmup) +
                       " warm-up: line read + context + durable commit + outbound event hop; the QC snapshot is "
                       "looked up, never grabbed, in this path");
-    report.figure(kBench, "baseline, order publish -> receipt at HQ, same agent and broker",
+    report.figure(kScanBench, "baseline, order publish -> receipt at HQ, same agent and broker",
                   spread(orderMs) + " over " + formatCount(trips) + " orders");
     const double scanP99 = percentile(scanMs, 99);
-    report.goal(kBench, "scan -> milestone p99", scanP99, "ms", 50.0, Better::Lower);
-    report.info(kBench, "ratio scan p99 / order receipt p99", fixed(scanP99 / percentile(orderMs, 99), 2));
-    report.info(kBench, "ratio scan p50 / order receipt p50",
+    report.goal(kScanBench, "scan -> milestone p99", scanP99, "ms", 50.0, Better::Lower);
+    report.info(kScanBench, "ratio scan p99 / order receipt p99", fixed(scanP99 / percentile(orderMs, 99), 2));
+    report.info(kScanBench, "ratio scan p50 / order receipt p50",
                 fixed(percentile(scanMs, 50) / percentile(orderMs, 50), 2));
     if (auto why = abnormalExit(rig.stopAgent()); !why.empty())
-        report.figure(kBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
+        report.figure(kScanBench, "note", "the agent did not exit cleanly on SIGTERM: " + why + "\n" + rig.agentLogTail(3));
 }
 
 } // namespace mto::bench

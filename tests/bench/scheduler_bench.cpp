@@ -17,7 +17,7 @@ namespace mto::bench {
 
 namespace {
 
-const std::string kBench = "scheduler";
+const std::string kSchedulerBench = "scheduler";
 constexpr int kMachines = 20;
 
 // The floor: 8 lasers of two profiles, 8 routers, 4 printers, each with its materials.
@@ -176,33 +176,33 @@ void runSchedulerBench(const BenchOptions& o, BenchReport& report) {
     measure(shallow, shallowD, shallowBare, shallowRss);
     measure(deep, deepD, deepBare, deepRss);
 
-    report.figure(kBench, "workload",
+    report.figure(kSchedulerBench, "workload",
                   formatCount(deep) + " accepted one-item orders (qty 1-3, a tenth rush, a quarter two-step routes) over " +
                       std::to_string(kMachines) + " machines of 4 profiles; " + std::to_string(rounds) +
                       " rounds of: finish the unit before, pick the next, start it");
     const double p50 = percentile(deepD.micros, 50), p99 = percentile(deepD.micros, 99);
-    report.figure(kBench, "decision, " + formatCount(deep) + " jobs queued",
+    report.figure(kSchedulerBench, "decision, " + formatCount(deep) + " jobs queued",
                   "p50 " + fixed(p50, 1) + " us, p99 " + fixed(p99, 1) + " us, max " +
                       fixed(percentile(deepD.micros, 100), 1) + " us over " + formatCount(static_cast<std::int64_t>(deepD.micros.size())) +
                       " decisions (" + formatCount(deepD.found) + " found work)");
-    report.goal(kBench, "decision p99", p99 / 1000.0, "ms", 1.0, Better::Lower);
-    report.figure(kBench, "baseline, first row of the same index walk (no matching)",
+    report.goal(kSchedulerBench, "decision p99", p99 / 1000.0, "ms", 1.0, Better::Lower);
+    report.figure(kSchedulerBench, "baseline, first row of the same index walk (no matching)",
                   "p50 " + fixed(percentile(deepBare, 50), 1) + " us, p99 " + fixed(percentile(deepBare, 99), 1) + " us");
-    report.info(kBench, "ratio decision p50 / baseline p50", fixed(p50 / percentile(deepBare, 50), 2));
-    report.figure(kBench, "decision, " + formatCount(shallow) + " jobs queued",
+    report.info(kSchedulerBench, "ratio decision p50 / baseline p50", fixed(p50 / percentile(deepBare, 50), 2));
+    report.figure(kSchedulerBench, "decision, " + formatCount(shallow) + " jobs queued",
                   "p50 " + fixed(percentile(shallowD.micros, 50), 1) + " us, p99 " +
                       fixed(percentile(shallowD.micros, 99), 1) + " us");
-    report.info(kBench, "ratio p99 deep / shallow queue (10x the jobs)",
+    report.info(kSchedulerBench, "ratio p99 deep / shallow queue (10x the jobs)",
                 fixed(p99 / percentile(shallowD.micros, 99), 2));
-    report.figure(kBench, "resident memory growth while deciding",
+    report.figure(kSchedulerBench, "resident memory growth while deciding",
                   formatCount(shallowRss) + " KiB with " + formatCount(shallow) + " jobs, " + formatCount(deepRss) +
                       " KiB with " + formatCount(deep) + " jobs");
-    report.figure(kBench, "forecast of the whole queue (" + formatCount(static_cast<std::int64_t>(deepForecast.units)) +
+    report.figure(kSchedulerBench, "forecast of the whole queue (" + formatCount(static_cast<std::int64_t>(deepForecast.units)) +
                               " units, " + formatCount(static_cast<std::int64_t>(deepForecast.planned)) + " planned)",
                   "read " + fixed(deepForecast.readMs, 1) + " ms + plan " + fixed(deepForecast.planMs, 1) + " ms");
-    report.info(kBench, "ratio forecast (read + plan) / reading its rows alone",
+    report.info(kSchedulerBench, "ratio forecast (read + plan) / reading its rows alone",
                 fixed((deepForecast.readMs + deepForecast.planMs) / deepForecast.readMs, 2));
-    report.check(kBench, "memory flat: the deep queue grows RSS by at most 1 MiB more than the shallow one",
+    report.check(kSchedulerBench, "memory flat: the deep queue grows RSS by at most 1 MiB more than the shallow one",
                  deepRss - shallowRss <= 1024, formatCount(deepRss - shallowRss) + " KiB more");
 }
 

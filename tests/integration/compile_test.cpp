@@ -13,7 +13,7 @@
 namespace mto::test {
 namespace {
 
-std::string order(const std::string& id, const std::string& sku, const std::string& personalization) {
+std::string rushOrder(const std::string& id, const std::string& sku, const std::string& personalization) {
     return R"({"order_id":")" + id + R"(","priority":"rush","items":[{"item_id":"1","sku":")" + sku +
            R"(","qty":1,"personalization":)" + personalization + "}]}";
 }
@@ -24,12 +24,12 @@ TEST(Compile, OrdersBecomeCheckedJobsWithProofsAndEstimates) {
     AgentProcess& agent = rig.agent();
     HqClient& hq = rig.hq();
 
-    hq.sendOrder("C-LASER", order("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
-    hq.sendOrder("C-HEART", order("C-HEART", "COASTER-OAK-ENGRAVED", R"({"text":"Ada \u2665 2026"})"));
-    hq.sendOrder("C-SNOW", order("C-SNOW", "COASTER-OAK-ENGRAVED", R"({"text":"Let it \u2603"})"));
-    hq.sendOrder("C-CNC", order("C-CNC", "SIGN-PINE-CNC", R"({"text":"The Millers"})"));
-    hq.sendOrder("C-PRINT", order("C-PRINT", "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})"));
-    hq.sendOrder("C-CLIP", order("C-CLIP", "CLIP-PLA-PRINT", "{}"));
+    hq.sendOrder("C-LASER", rushOrder("C-LASER", "COASTER-OAK-ENGRAVED", R"({"text":"Ada & Max 2026"})"));
+    hq.sendOrder("C-HEART", rushOrder("C-HEART", "COASTER-OAK-ENGRAVED", R"({"text":"Ada \u2665 2026"})"));
+    hq.sendOrder("C-SNOW", rushOrder("C-SNOW", "COASTER-OAK-ENGRAVED", R"({"text":"Let it \u2603"})"));
+    hq.sendOrder("C-CNC", rushOrder("C-CNC", "SIGN-PINE-CNC", R"({"text":"The Millers"})"));
+    hq.sendOrder("C-PRINT", rushOrder("C-PRINT", "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})"));
+    hq.sendOrder("C-CLIP", rushOrder("C-CLIP", "CLIP-PLA-PRINT", "{}"));
 
     ASSERT_TRUE(waitUntil(
         [&] {
@@ -136,7 +136,7 @@ TEST(Compile, ABulkOrderCompilingDoesNotHoldUpIntakeOrOtherOrders) {
     ASSERT_TRUE(waitUntil([&] { return hq.hasReceipt("BULK"); }, std::chrono::seconds(20))) << agent.log();
     for (int i = 0; i < 30; ++i) {
         const std::string id = "SMALL-" + std::to_string(i);
-        hq.sendOrder(id, order(id, "COASTER-OAK-ENGRAVED", R"({"text":"Small )" + std::to_string(i) + "\"}"));
+        hq.sendOrder(id, rushOrder(id, "COASTER-OAK-ENGRAVED", R"({"text":"Small )" + std::to_string(i) + "\"}"));
     }
     ASSERT_TRUE(rig.waitForMilestone("BULK", "accepted", std::chrono::seconds(180))) << agent.log();
     const auto bulkAccepted = rig.milestone("BULK", "accepted");

@@ -22,7 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Everything the driver told its owner, in order.
-struct Recorder final : DriverListener {
+struct GrblRecorder final : DriverListener {
     std::vector<MachineState> states;
     std::vector<std::string> finished;
     struct Interruption {
@@ -104,7 +104,7 @@ protected:
     std::unique_ptr<test::TempDir> dir_;
     virt::GrblEmulatorOptions emulatorOptions_;
     std::unique_ptr<virt::GrblEmulator> emulator_;
-    Recorder rec_;
+    GrblRecorder rec_;
     std::unique_ptr<grbl::GrblDriver> driver_;
 };
 

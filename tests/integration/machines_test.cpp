@@ -26,12 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::size_t countOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
-    std::size_t n = 0;
-    for (const auto& e : hq.events()) n += e.orderId == orderId && e.milestone == milestone;
-    return n;
-}
-
 class Machines : public ::testing::Test {
 protected:
     void SetUp() override {

@@ -20,7 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Recorder final : DriverListener {
+struct MarlinRecorder final : DriverListener {
     std::vector<MachineState> states;
     std::vector<std::string> details;
     std::vector<std::string> finished;
@@ -47,7 +47,7 @@ struct Recorder final : DriverListener {
 
 // A small print as a slicer writes it: heat, home, wait for heat, then `moves` extruding moves with comments
 // and blank lines between, then cool down.
-JobArtifact printJob(int moves, double feed = 1800) {
+JobArtifact marlinPrintJob(int moves, double feed = 1800) {
     JobArtifact job;
     job.capability = "fdm";
     job.format = "gcode-marlin";
@@ -140,7 +140,7 @@ protected:
     boost::asio::io_context io_;
     test::TempDir dir_;
     std::unique_ptr<virt::MarlinEmulator> emulator_;
-    Recorder rec_;
+    MarlinRecorder rec_;
     std::unique_ptr<marlin::MarlinDriver> driver_;
 };
 
@@ -161,7 +161,7 @@ TEST_F(MarlinDriverTest, AFullPrintFinishesAndThePrinterRanEveryLineAsSent) {
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    const auto job = printJob(600);
+    const auto job = marlinPrintJob(600);
     driver_->submit("job-1", job);
     ASSERT_TRUE(runUntil([&] { return ended(); }, 30s)) << "never ended";
     ASSERT_EQ(rec_.finished.size(), 1u) << lastInterruption();
@@ -180,7 +180,7 @@ TEST_F(MarlinDriverTest, OnePercentChecksumErrorsStillPrintEveryLineOnceAndInOrd
     startPrinter(o);
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    const auto job = printJob(3000);
+    const auto job = marlinPrintJob(3000);
     driver_->submit("job-1", job);
     ASSERT_TRUE(runUntil([&] { return ended(); }, 60s)) << "never ended";
     ASSERT_EQ(rec_.finished.size(), 1u) << lastInterruption();
@@ -194,7 +194,7 @@ TEST_F(MarlinDriverTest, ALostLineIsAskedForAndSentAgain) {
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
     emulator_->loseLine(emulator_->linesReceived() + 200);
-    const auto job = printJob(400);
+    const auto job = marlinPrintJob(400);
     driver_->submit("job-1", job);
     ASSERT_TRUE(runUntil([&] { return ended(); }, 30s));
     ASSERT_EQ(rec_.finished.size(), 1u) << lastInterruption();
@@ -234,7 +234,7 @@ TEST_F(MarlinDriverTest, ALostLastLineIsSentAgainAfterTheAnswerTimeoutWhenSendin
     ASSERT_TRUE(runUntil([&] { return idle(); }));
     // With one line in flight every lost line is the last one sent: nothing after it makes the firmware ask.
     emulator_->loseLine(emulator_->linesReceived() + 30);
-    const auto job = printJob(60);
+    const auto job = marlinPrintJob(60);
     driver_->submit("job-1", job);
     ASSERT_TRUE(runUntil([&] { return ended(); }, 30s));
     ASSERT_EQ(rec_.finished.size(), 1u) << lastInterruption();
@@ -245,7 +245,7 @@ TEST_F(MarlinDriverTest, ThermalRunawayStopsThePrintWithTheFirmwaresWordsUntilTh
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    driver_->submit("job-1", printJob(3000, 600));
+    driver_->submit("job-1", marlinPrintJob(3000, 600));
     ASSERT_TRUE(runUntil([&] { return emulator_->linesReceived() > 200; }, 20s));
     emulator_->thermalRunaway();
     ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }));
@@ -275,7 +275,7 @@ TEST_F(MarlinDriverTest, PrinterHaltedWhileIdleIsAMachineFault) {
     EXPECT_EQ(rec_.faults.back().reason, "halted");
     EXPECT_NE(rec_.faults.back().message.find("Printer halted. kill() called!"), std::string::npos);
     EXPECT_EQ(driver_->state(), MachineState::Alarm);
-    EXPECT_TRUE(driver_->check(printJob(10)).has_value()) << "no job on a halted printer";
+    EXPECT_TRUE(driver_->check(marlinPrintJob(10)).has_value()) << "no job on a halted printer";
 }
 
 TEST_F(MarlinDriverTest, UnpluggingMidPrintInterruptsItAndThePrinterComesBackWithoutResending) {
@@ -283,7 +283,7 @@ TEST_F(MarlinDriverTest, UnpluggingMidPrintInterruptsItAndThePrinterComesBackWit
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
     emulator_->disconnectAfterLines(150);
-    driver_->submit("job-1", printJob(2000, 600));
+    driver_->submit("job-1", marlinPrintJob(2000, 600));
     ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }, 20s));
     EXPECT_EQ(rec_.interrupted.back().why.reason, "disconnected");
     EXPECT_GT(rec_.interrupted.back().lastDoneLine, 0u);
@@ -359,7 +359,7 @@ TEST_F(MarlinDriverTest, AnotherFirmwareIsRefused) {
     ASSERT_FALSE(rec_.faults.empty());
     EXPECT_EQ(rec_.faults.back().reason, "firmware_mismatch");
     EXPECT_NE(rec_.faults.back().message.find("RepRapFirmware"), std::string::npos);
-    driver_->submit("job-1", printJob(10));
+    driver_->submit("job-1", marlinPrintJob(10));
     ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }));
     EXPECT_TRUE(programRun(emulator_->executed()).empty());
 }
@@ -368,7 +368,7 @@ TEST_F(MarlinDriverTest, CheckRefusesOtherCapabilitiesFormatsAndPartsOutsideTheB
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    auto job = printJob(10);
+    auto job = marlinPrintJob(10);
     EXPECT_FALSE(driver_->check(job));
     auto laser = job;
     laser.capability = "laser";
@@ -391,7 +391,7 @@ TEST_F(MarlinDriverTest, PauseParksResumeGoesOnAndThePrintFinishes) {
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    const auto job = printJob(1500, 1800);
+    const auto job = marlinPrintJob(1500, 1800);
     driver_->submit("job-1", job);
     ASSERT_TRUE(runUntil([&] { return emulator_->executed().size() > 200; }, 20s));
     driver_->pause();
@@ -418,7 +418,7 @@ TEST_F(MarlinDriverTest, CancelStopsTheProgramAndSendsTheCancelSequence) {
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    driver_->submit("job-1", printJob(2000, 600));
+    driver_->submit("job-1", marlinPrintJob(2000, 600));
     ASSERT_TRUE(runUntil([&] { return emulator_->executed().size() > 100; }, 20s));
     driver_->cancel();
     ASSERT_FALSE(rec_.interrupted.empty());
@@ -439,7 +439,7 @@ TEST_F(MarlinDriverTest, StoppingTheDriverMidPrintCoolsThePrinterDownBeforeClosi
     startPrinter();
     startDriver();
     ASSERT_TRUE(runUntil([&] { return idle(); }));
-    driver_->submit("job-1", printJob(2000, 600));
+    driver_->submit("job-1", marlinPrintJob(2000, 600));
     ASSERT_TRUE(runUntil([&] { return emulator_->executed().size() > 100; }, 20s));
     bool stopped = false;
     driver_->stop([&] { stopped = true; });

@@ -22,14 +22,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<SeenEvent> eventsOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
+std::vector<SeenEvent> milestoneEvents(HqClient& hq, const std::string& orderId, const std::string& milestone) {
     std::vector<SeenEvent> out;
     for (auto& e : hq.events())
         if (e.orderId == orderId && e.milestone == milestone) out.push_back(std::move(e));
     return out;
 }
 
-std::string order(const std::string& id, const std::string& priority, int qty, const std::string& name) {
+std::string keychainOrder(const std::string& id, const std::string& priority, int qty, const std::string& name) {
     return R"({"order_id":")" + id + R"(","priority":")" + priority +
            R"(","items":[{"item_id":"1","sku":"KEYCHAIN-PLA-PRINT","qty":)" + std::to_string(qty) +
            R"(,"personalization":{"name":")" + name + R"("}}]})";
@@ -74,10 +74,10 @@ protected:
 TEST_F(PlateTest, AMultiQuantityPrintOrderRunsAsPlatesWithEveryUnitReportedOnceWithItsPlace) {
     AgentRig rig(options(2));
     auto& hq = rig.hq();
-    hq.sendOrder("PL-1", order("PL-1", "standard", 3, "Ann"));
+    hq.sendOrder("PL-1", keychainOrder("PL-1", "standard", 3, "Ann"));
     // Units 1 and 2 share the first plate; unit 3, alone in the queue, then prints alone.
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-1", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
-    auto started = eventsOf(hq, "PL-1", "production_started");
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-1", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
+    auto started = milestoneEvents(hq, "PL-1", "production_started");
     ASSERT_EQ(started.size(), 2u);
     std::set<std::int64_t> slots;
     for (const auto& e : started) {
@@ -95,45 +95,45 @@ TEST_F(PlateTest, AMultiQuantityPrintOrderRunsAsPlatesWithEveryUnitReportedOnceW
     EXPECT_NE(rig.agent().log().find("plate plate with 2 parts"), std::string::npos) << rig.agent().log();
 
     clearBed(rig);
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-1", "job_done").size() == 3; }, 240s)) << diagnostics(rig);
-    started = eventsOf(hq, "PL-1", "production_started");
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-1", "job_done").size() == 3; }, 240s)) << diagnostics(rig);
+    started = milestoneEvents(hq, "PL-1", "production_started");
     ASSERT_EQ(started.size(), 3u);
     EXPECT_FALSE(started[2].data.contains("jig")) << "a plate of one is the unit's own program";
     // Every unit started once and done once.
     std::map<std::int64_t, int> startedUnits, doneUnits;
     for (const auto& e : started) ++startedUnits[e.data.at("unit").as_int64()];
-    for (const auto& e : eventsOf(hq, "PL-1", "job_done")) ++doneUnits[e.data.at("unit").as_int64()];
+    for (const auto& e : milestoneEvents(hq, "PL-1", "job_done")) ++doneUnits[e.data.at("unit").as_int64()];
     EXPECT_EQ(startedUnits, (std::map<std::int64_t, int>{{1, 1}, {2, 1}, {3, 1}}));
     EXPECT_EQ(doneUnits, startedUnits);
-    EXPECT_TRUE(eventsOf(hq, "PL-1", "interrupted").empty());
+    EXPECT_TRUE(milestoneEvents(hq, "PL-1", "interrupted").empty());
 }
 
 TEST_F(PlateTest, ARushPrintRunsAsSoonAsTheBedIsFreeAndIsNotHeldBackToFillAPlate) {
     AgentRig rig(options(3));
     auto& hq = rig.hq();
-    hq.sendOrder("PL-S1", order("PL-S1", "standard", 2, "Bo"));
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-S1", "production_started").size() == 2; }, 240s))
+    hq.sendOrder("PL-S1", keychainOrder("PL-S1", "standard", 2, "Bo"));
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-S1", "production_started").size() == 2; }, 240s))
         << diagnostics(rig);
     // While the first plate prints: a rush unit and more standard units that would fill a plate with it.
-    hq.sendOrder("PL-R", order("PL-R", "rush", 1, "Cy"));
-    hq.sendOrder("PL-S2", order("PL-S2", "standard", 2, "Di"));
+    hq.sendOrder("PL-R", keychainOrder("PL-R", "rush", 1, "Cy"));
+    hq.sendOrder("PL-S2", keychainOrder("PL-S2", "standard", 2, "Di"));
     ASSERT_TRUE(waitUntil(
         [&] {
-            return !eventsOf(hq, "PL-R", "proof_ready").empty() && !eventsOf(hq, "PL-S2", "proof_ready").empty() &&
-                   eventsOf(hq, "PL-S1", "job_done").size() == 2;
+            return !milestoneEvents(hq, "PL-R", "proof_ready").empty() && !milestoneEvents(hq, "PL-S2", "proof_ready").empty() &&
+                   milestoneEvents(hq, "PL-S1", "job_done").size() == 2;
         },
         240s))
         << diagnostics(rig);
     clearBed(rig);
-    ASSERT_TRUE(waitUntil([&] { return !eventsOf(hq, "PL-R", "production_started").empty(); }, 120s)) << diagnostics(rig);
-    EXPECT_TRUE(eventsOf(hq, "PL-S2", "production_started").empty()) << "the rush unit went first";
-    const auto rush = eventsOf(hq, "PL-R", "production_started");
+    ASSERT_TRUE(waitUntil([&] { return !milestoneEvents(hq, "PL-R", "production_started").empty(); }, 120s)) << diagnostics(rig);
+    EXPECT_TRUE(milestoneEvents(hq, "PL-S2", "production_started").empty()) << "the rush unit went first";
+    const auto rush = milestoneEvents(hq, "PL-R", "production_started");
     ASSERT_EQ(rush.size(), 1u);
     EXPECT_FALSE(rush[0].data.contains("jig")) << "the rush unit ran alone, not joined by standard units";
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-R", "job_done").size() == 1; }, 240s)) << diagnostics(rig);
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-R", "job_done").size() == 1; }, 240s)) << diagnostics(rig);
     clearBed(rig);
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-S2", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
-    for (const auto& e : eventsOf(hq, "PL-S2", "production_started"))
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-S2", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
+    for (const auto& e : milestoneEvents(hq, "PL-S2", "production_started"))
         EXPECT_EQ(std::string(e.data.at("jig").as_string()), "plate");
 }
 

@@ -36,12 +36,6 @@ bool onPath(const std::string& program) {
     return false;
 }
 
-std::size_t countOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
-    std::size_t n = 0;
-    for (const auto& e : hq.events()) n += e.orderId == orderId && e.milestone == milestone;
-    return n;
-}
-
 TEST(PrintHostAgent, AKeychainOrderIsPrintedOnMoonrakerUntilJobDone) {
     for (const char* tool : {"openscad", "prusa-slicer", "fc-list"})
         if (!onPath(tool)) GTEST_SKIP() << tool << " is not installed (apt install openscad prusa-slicer fontconfig)";

@@ -24,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Everything the driver told its owner, in order.
-struct Recorder final : DriverListener {
+struct PrintHostRecorder final : DriverListener {
     std::vector<MachineState> states;
     std::vector<std::string> details;
     std::vector<std::string> finished;
@@ -52,7 +52,7 @@ struct Recorder final : DriverListener {
     }
 };
 
-JobArtifact printJob() {
+JobArtifact hostPrintJob() {
     JobArtifact job;
     job.capability = "fdm";
     job.format = "gcode-marlin";
@@ -112,12 +112,12 @@ protected:
     bool idle() { return driver_->state() == MachineState::Idle; }
     void submitAndWaitRunning(const std::string& id = "job-1") {
         ASSERT_TRUE(runUntil([&] { return idle(); })) << "the driver never became idle";
-        driver_->submit(id, printJob());
+        driver_->submit(id, hostPrintJob());
         ASSERT_TRUE(runUntil([&] { return !rec_.progress.empty(); })) << "no progress from the host";
     }
 
     boost::asio::io_context io_;
-    Recorder rec_;
+    PrintHostRecorder rec_;
     std::unique_ptr<typename Host::Server> server_;
     std::unique_ptr<http::PrintHostDriver> driver_;
 };
@@ -142,7 +142,7 @@ TYPED_TEST(PrintHostDriverTest, UploadsTheJobAndReportsProgressUntilFinished) {
     const std::string file = http::PrintHostDriver::hostFileName("order-7:item-2:1");
     EXPECT_NE(file.find("order-7_item-2_1"), std::string::npos);
     ASSERT_EQ(this->server_->files().count(file), 1u);
-    EXPECT_EQ(this->server_->files().at(file), printJob().program);
+    EXPECT_EQ(this->server_->files().at(file), hostPrintJob().program);
     // Progress climbed to the end.
     EXPECT_GE(this->rec_.progress.size(), 3u);
     for (std::size_t i = 1; i < this->rec_.progress.size(); ++i)
@@ -180,7 +180,7 @@ TYPED_TEST(PrintHostDriverTest, AWrongApiKeyRefusesTheMachine) {
     EXPECT_EQ(std::count_if(this->rec_.faults.begin(), this->rec_.faults.end(),
                             [](const MachineFault& f) { return f.reason == "bad_api_key"; }),
               1);
-    this->driver_->submit("job-1", printJob());
+    this->driver_->submit("job-1", hostPrintJob());
     ASSERT_TRUE(this->runUntil([&] { return !this->rec_.interrupted.empty(); }));
     EXPECT_EQ(this->rec_.interrupted[0].why.reason, "busy");
     EXPECT_TRUE(this->server_->files().empty());
@@ -204,7 +204,7 @@ TYPED_TEST(PrintHostDriverTest, NeverStartsAPrintOnAHostPrintingAnotherJob) {
     ASSERT_TRUE(this->runUntil([&] { return this->idle(); }));
     // Someone starts a print on the host's own page; the driver has not polled since.
     this->server_->print().start("benchy.gcode");
-    this->driver_->submit("job-1", printJob());
+    this->driver_->submit("job-1", hostPrintJob());
     ASSERT_TRUE(this->runUntil([&] { return !this->rec_.interrupted.empty(); }));
     EXPECT_EQ(this->rec_.interrupted[0].why.reason, "host_busy");
     EXPECT_NE(this->rec_.interrupted[0].why.message.find("benchy.gcode"), std::string::npos);
@@ -212,7 +212,7 @@ TYPED_TEST(PrintHostDriverTest, NeverStartsAPrintOnAHostPrintingAnotherJob) {
     EXPECT_EQ(this->server_->print().file(), "benchy.gcode");
     // Once it has seen the foreign print, the machine is not idle and a job is refused the same way.
     ASSERT_TRUE(this->runUntil([&] { return this->driver_->state() == MachineState::Running; }));
-    this->driver_->submit("job-2", printJob());
+    this->driver_->submit("job-2", hostPrintJob());
     ASSERT_TRUE(this->runUntil([&] { return this->rec_.interrupted.size() == 2; }));
     EXPECT_EQ(this->rec_.interrupted[1].why.reason, "host_busy");
     EXPECT_TRUE(this->server_->files().empty());
@@ -292,17 +292,17 @@ TYPED_TEST(PrintHostDriverTest, RefusesJobsOfOtherCapabilities) {
     this->startServer();
     this->startDriver();
     ASSERT_TRUE(this->runUntil([&] { return this->idle(); }));
-    auto job = printJob();
+    auto job = hostPrintJob();
     job.capability = "laser";
     ASSERT_TRUE(this->driver_->check(job).has_value());
     EXPECT_EQ(this->driver_->check(job)->reason, "capability");
-    EXPECT_FALSE(this->driver_->check(printJob()).has_value());
+    EXPECT_FALSE(this->driver_->check(hostPrintJob()).has_value());
 }
 
 // OctoPrint: the printer behind the host is gone (cable, firmware error) → 409 Printer is not operational.
 TEST(OctoPrintDriver, PrinterNotOperationalIsAnAlarmWithTheHostsWords) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     virt::OctoPrintServerOptions so;
     so.apiKey = "k";
     so.print.printSeconds = 30;
@@ -320,7 +320,7 @@ TEST(OctoPrintDriver, PrinterNotOperationalIsAnAlarmWithTheHostsWords) {
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle; }, 10s));
     // A job offered before the driver polls again is refused with the host's 409.
     server.setOperational(false);
-    driver.submit("job-1", printJob());
+    driver.submit("job-1", hostPrintJob());
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.interrupted.empty(); }, 10s));
     EXPECT_EQ(rec.interrupted[0].why.reason, "not_operational");
     EXPECT_EQ(rec.interrupted[0].why.code, "409");
@@ -353,7 +353,7 @@ TEST(OctoPrintDriver, MapsOctoPrintJobStates) {
 // when Klippy is ready again the machine is idle.
 TEST(MoonrakerDriver, KlippyShutdownMidPrintInterruptsWithKlippysWords) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     virt::MoonrakerServerOptions so;
     so.print.printSeconds = 30;
     virt::MoonrakerServer server(io, so);
@@ -367,7 +367,7 @@ TEST(MoonrakerDriver, KlippyShutdownMidPrintInterruptsWithKlippysWords) {
     moonraker::MoonrakerDriver driver(io, o, rec);
     driver.start();
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle; }, 10s));
-    driver.submit("job-1", printJob());
+    driver.submit("job-1", hostPrintJob());
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.progress.empty(); }, 10s));
     server.shutdownKlippy("Heater extruder not heating at expected rate");
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.interrupted.empty(); }, 10s));
@@ -383,7 +383,7 @@ TEST(MoonrakerDriver, KlippyShutdownMidPrintInterruptsWithKlippysWords) {
 
 TEST(MoonrakerDriver, KlippyNotReadyAtConnectIsAnAlarm) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     virt::MoonrakerServer server(io, {});
     server.start();
     server.shutdownKlippy("MCU 'mcu' shutdown: Timer too close");
@@ -404,7 +404,7 @@ TEST(MoonrakerDriver, KlippyNotReadyAtConnectIsAnAlarm) {
 // With the poll a minute apart, only the WebSocket's notify_status_update stream can carry the print to its end.
 TEST(MoonrakerDriver, FollowsThePrintOnTheWebSocketStreamBetweenPolls) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     virt::MoonrakerServerOptions so;
     so.print.printSeconds = 1.5;
     virt::MoonrakerServer server(io, so);
@@ -417,7 +417,7 @@ TEST(MoonrakerDriver, FollowsThePrintOnTheWebSocketStreamBetweenPolls) {
     driver.start();
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle && driver.socketOpen(); }, 10s));
     EXPECT_EQ(server.socketClients(), 1u);
-    driver.submit("job-1", printJob());
+    driver.submit("job-1", hostPrintJob());
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.finished.empty() || !rec.interrupted.empty(); }, 10s));
     EXPECT_EQ(rec.finished, std::vector<std::string>{"job-1"});
     EXPECT_GT(server.statusNotifications(), 3u);
@@ -427,7 +427,7 @@ TEST(MoonrakerDriver, FollowsThePrintOnTheWebSocketStreamBetweenPolls) {
 
 TEST(MoonrakerDriver, KlippyShutdownNoticeOnTheWebSocketInterruptsWithoutWaitingForThePoll) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     virt::MoonrakerServerOptions so;
     so.print.printSeconds = 30;
     virt::MoonrakerServer server(io, so);
@@ -439,7 +439,7 @@ TEST(MoonrakerDriver, KlippyShutdownNoticeOnTheWebSocketInterruptsWithoutWaiting
     moonraker::MoonrakerDriver driver(io, o, rec);
     driver.start();
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Idle && driver.socketOpen(); }, 10s));
-    driver.submit("job-1", printJob());
+    driver.submit("job-1", hostPrintJob());
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return driver.state() == MachineState::Running && !rec.progress.empty(); }, 10s));
     server.shutdownKlippy("Lost communication with MCU 'mcu'");
     ASSERT_TRUE(test::runLoopUntil(io, [&] { return !rec.interrupted.empty(); }, 5s));
@@ -451,7 +451,7 @@ TEST(MoonrakerDriver, KlippyShutdownNoticeOnTheWebSocketInterruptsWithoutWaiting
 // A host that accepts the connection and then says nothing (hung process, half-open link) is not waited for forever.
 TEST(OctoPrintDriver, AHostThatNeverAnswersTimesOutAndIsDisconnected) {
     boost::asio::io_context io;
-    Recorder rec;
+    PrintHostRecorder rec;
     boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
     std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> held;
     std::function<void()> accept = [&] {

@@ -18,7 +18,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<SeenEvent> eventsOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
+std::vector<SeenEvent> seenEvents(HqClient& hq, const std::string& orderId, const std::string& milestone) {
     std::vector<SeenEvent> out;
     for (auto& e : hq.events())
         if (e.orderId == orderId && e.milestone == milestone) out.push_back(e);
@@ -82,9 +82,9 @@ TEST_F(QcCamera, JobDoneGetsASnapshotFromTheStreamThenNoImageWhileTheCameraIsGon
     ASSERT_TRUE(waitUntil([&] { return cameraOkInStatus(); }, 20s)) << hq.lastStatus() << rig_->agent().log();
     hq.sendOrder("ORD-1", R"({"order_id":"ORD-1","items":[{"item_id":"1","sku":"COASTER-OAK-ENGRAVED","qty":3,)"
                           R"("personalization":{"text":"Ada"}}]})");
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "ORD-1", "snapshot").size() == 1; }, 90s)) << rig_->agent().log();
-    auto shot = eventsOf(hq, "ORD-1", "snapshot")[0];
-    auto done = eventsOf(hq, "ORD-1", "job_done")[0];
+    ASSERT_TRUE(waitUntil([&] { return seenEvents(hq, "ORD-1", "snapshot").size() == 1; }, 90s)) << rig_->agent().log();
+    auto shot = seenEvents(hq, "ORD-1", "snapshot")[0];
+    auto done = seenEvents(hq, "ORD-1", "job_done")[0];
     EXPECT_LT(done.seq, shot.seq) << "the milestone is committed before the camera is asked";
     EXPECT_EQ(shot.data.at("kind").as_string(), "qc");
     EXPECT_EQ(shot.data.at("camera").as_string(), "cam-1");
@@ -108,9 +108,9 @@ TEST_F(QcCamera, JobDoneGetsASnapshotFromTheStreamThenNoImageWhileTheCameraIsGon
     ASSERT_TRUE(waitUntil([&] { return cameraAlertInStatus(); }, 20s)) << hq.lastStatus() << rig_->agent().log();
     std::string out;
     ASSERT_EQ(rig_->mtoctl({"clear", "laser-1"}, out), 0) << out;
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "ORD-1", "snapshot").size() == 2; }, 90s)) << rig_->agent().log();
-    auto missing = eventsOf(hq, "ORD-1", "snapshot")[1];
-    EXPECT_EQ(eventsOf(hq, "ORD-1", "job_done").size(), 2u) << "production went on without the camera";
+    ASSERT_TRUE(waitUntil([&] { return seenEvents(hq, "ORD-1", "snapshot").size() == 2; }, 90s)) << rig_->agent().log();
+    auto missing = seenEvents(hq, "ORD-1", "snapshot")[1];
+    EXPECT_EQ(seenEvents(hq, "ORD-1", "job_done").size(), 2u) << "production went on without the camera";
     EXPECT_TRUE(missing.data.at("no_image").as_bool()) << boost::json::serialize(missing.data);
     EXPECT_FALSE(std::string(missing.data.at("reason").as_string()).empty());
     EXPECT_FALSE(missing.data.contains("media_sha256"));
@@ -119,8 +119,8 @@ TEST_F(QcCamera, JobDoneGetsASnapshotFromTheStreamThenNoImageWhileTheCameraIsGon
     startCamera();
     ASSERT_TRUE(waitUntil([&] { return cameraOkInStatus(); }, 30s)) << hq.lastStatus() << rig_->agent().log();
     ASSERT_EQ(rig_->mtoctl({"clear", "laser-1"}, out), 0) << out;
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "ORD-1", "snapshot").size() == 3; }, 90s)) << rig_->agent().log();
-    auto again = eventsOf(hq, "ORD-1", "snapshot")[2];
+    ASSERT_TRUE(waitUntil([&] { return seenEvents(hq, "ORD-1", "snapshot").size() == 3; }, 90s)) << rig_->agent().log();
+    auto again = seenEvents(hq, "ORD-1", "snapshot")[2];
     ASSERT_TRUE(again.data.contains("media_sha256")) << boost::json::serialize(again.data);
     const std::string sha3(again.data.at("media_sha256").as_string());
     EXPECT_EQ(sha256Hex(readFile(rig_->agent().stateDir() / "media" / (sha3 + ".jpg"))), sha3);

@@ -66,12 +66,6 @@ std::string keystrokes(const std::string& text) {
     return out;
 }
 
-std::size_t countOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
-    std::size_t n = 0;
-    for (const auto& e : hq.events()) n += e.orderId == orderId && e.milestone == milestone;
-    return n;
-}
-
 // A pseudo-terminal standing in for a serial scanner, reached through a symlink that survives re-plugging.
 struct PtyScanner {
     int master = -1;

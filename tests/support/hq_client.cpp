@@ -267,4 +267,10 @@ std::string makeOrder(const std::string& orderId, int items, std::int64_t revisi
     return json::serialize(o);
 }
 
+std::size_t countOf(HqClient& hq, const std::string& orderId, const std::string& milestone) {
+    std::size_t n = 0;
+    for (const auto& e : hq.events()) n += e.orderId == orderId && e.milestone == milestone;
+    return n;
+}
+
 } // namespace mto::test

@@ -107,6 +107,9 @@ private:
     std::atomic<bool> takeMedia_{true};
 };
 
+// How many events of `milestone` HQ has seen for the order.
+std::size_t countOf(HqClient& hq, const std::string& orderId, const std::string& milestone);
+
 // A minimal valid order with `items` items of a known SKU.
 std::string makeOrder(const std::string& orderId, int items = 1, std::int64_t revision = 1,
                       const std::string& text = "Ada");

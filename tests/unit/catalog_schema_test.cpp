@@ -12,19 +12,19 @@
 namespace mto {
 namespace {
 
-Catalog shipped() { return Catalog::load(test::sourceDir() + "/config/catalog.toml"); }
+Catalog shippedCatalog() { return Catalog::load(test::sourceDir() + "/config/catalog.toml"); }
 
 std::vector<Rejection> problems(const std::string& personalization, const std::string& sku = "COASTER-OAK-ENGRAVED") {
     OrderParser parser(ParseLimits{});
     auto result = parser.parseOrder(R"({"order_id":"S-1","items":[{"item_id":"1","sku":")" + sku +
                                         R"(","qty":1,"personalization":)" + personalization + "}]}",
-                                    shipped());
+                                    shippedCatalog());
     if (std::holds_alternative<Order>(result)) return {};
     return std::get<Rejections>(result).list;
 }
 
 TEST(CatalogSchema, ShippedCatalogDescribesEveryGenerator) {
-    auto catalog = shipped();
+    auto catalog = shippedCatalog();
     std::set<std::string> generators;
     for (const char* sku : {"COASTER-OAK-ENGRAVED", "SIGN-PINE-CNC", "KEYCHAIN-PLA-PRINT", "TAG-STEEL-ENGRAVED"}) {
         const CatalogEntry* e = catalog.find(sku);

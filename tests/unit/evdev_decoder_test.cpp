@@ -31,7 +31,7 @@ void key(std::string& out, unsigned short code) {
     add(out, EV_SYN, SYN_REPORT, 0);
 }
 
-void shifted(std::string& out, unsigned short code, unsigned short shiftKey = KEY_LEFTSHIFT) {
+void typeShifted(std::string& out, unsigned short code, unsigned short shiftKey = KEY_LEFTSHIFT) {
     add(out, EV_KEY, shiftKey, 1);
     key(out, code);
     add(out, EV_KEY, shiftKey, 0);
@@ -39,9 +39,9 @@ void shifted(std::string& out, unsigned short code, unsigned short shiftKey = KE
 
 TEST(EvdevDecoder, ARecordedOperatorBadgeWithShiftAndEnterDecodesToItsText) {
     std::string rec;
-    shifted(rec, KEY_O);
-    shifted(rec, KEY_P, KEY_RIGHTSHIFT);
-    shifted(rec, KEY_SEMICOLON);   // ':'
+    typeShifted(rec, KEY_O);
+    typeShifted(rec, KEY_P, KEY_RIGHTSHIFT);
+    typeShifted(rec, KEY_SEMICOLON);   // ':'
     for (auto k : {KEY_A, KEY_N, KEY_A, KEY_DOT, KEY_K}) key(rec, k);
     key(rec, KEY_ENTER);
     EvdevDecoder d;
@@ -51,24 +51,24 @@ TEST(EvdevDecoder, ARecordedOperatorBadgeWithShiftAndEnterDecodesToItsText) {
 TEST(EvdevDecoder, RecordsCutAnywhereByTheReadsGiveTheSameScans) {
     std::string rec;
     // MTO:I:ORD-7/1 then Enter, then MTO:A:QC_PASS on the keypad's Enter.
-    for (auto k : {KEY_M, KEY_T, KEY_O}) shifted(rec, k);
-    shifted(rec, KEY_SEMICOLON);
-    shifted(rec, KEY_I);
-    shifted(rec, KEY_SEMICOLON);
-    for (auto k : {KEY_O, KEY_R, KEY_D}) shifted(rec, k);
+    for (auto k : {KEY_M, KEY_T, KEY_O}) typeShifted(rec, k);
+    typeShifted(rec, KEY_SEMICOLON);
+    typeShifted(rec, KEY_I);
+    typeShifted(rec, KEY_SEMICOLON);
+    for (auto k : {KEY_O, KEY_R, KEY_D}) typeShifted(rec, k);
     key(rec, KEY_MINUS);
     key(rec, KEY_7);
     key(rec, KEY_SLASH);
     key(rec, KEY_1);
     key(rec, KEY_ENTER);
-    for (auto k : {KEY_M, KEY_T, KEY_O}) shifted(rec, k);
-    shifted(rec, KEY_SEMICOLON);
-    shifted(rec, KEY_A);
-    shifted(rec, KEY_SEMICOLON);
-    shifted(rec, KEY_Q);
-    shifted(rec, KEY_C);
-    shifted(rec, KEY_MINUS);   // '_'
-    for (auto k : {KEY_P, KEY_A, KEY_S, KEY_S}) shifted(rec, k);
+    for (auto k : {KEY_M, KEY_T, KEY_O}) typeShifted(rec, k);
+    typeShifted(rec, KEY_SEMICOLON);
+    typeShifted(rec, KEY_A);
+    typeShifted(rec, KEY_SEMICOLON);
+    typeShifted(rec, KEY_Q);
+    typeShifted(rec, KEY_C);
+    typeShifted(rec, KEY_MINUS);   // '_'
+    for (auto k : {KEY_P, KEY_A, KEY_S, KEY_S}) typeShifted(rec, k);
     key(rec, KEY_KPENTER);
     const std::vector<std::string> want{"MTO:I:ORD-7/1", "MTO:A:QC_PASS"};
     for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, sizeof(input_event) - 1, sizeof(input_event) + 3,
@@ -85,7 +85,7 @@ TEST(EvdevDecoder, CapsLockFlipsLettersOnlyAndShiftFlipsThemBack) {
     std::string rec;
     key(rec, KEY_CAPSLOCK);
     key(rec, KEY_A);
-    shifted(rec, KEY_B);
+    typeShifted(rec, KEY_B);
     key(rec, KEY_1);
     key(rec, KEY_CAPSLOCK);
     key(rec, KEY_C);

@@ -23,14 +23,14 @@ PendingJob job(const std::string& order, std::vector<std::int64_t> units, double
     return j;
 }
 
-ForecastMachine laser(const std::string& id, double freeIn) {
+ForecastMachine laserMachine(const std::string& id, double freeIn) {
     return {{id, "laser-400", "laser", {"oak", "steel"}}, freeIn, {}};
 }
 
 TEST(Forecast, EachUnitGoesToTheMachineThatCanStartItFirst) {
     ForecastOptions o;
     o.bedClearS = 10;
-    const auto plan = forecastQueue({laser("a", 0), laser("b", 100)},
+    const auto plan = forecastQueue({laserMachine("a", 0), laserMachine("b", 100)},
                                     {job("o1", {1}, 60), job("o2", {1}, 60), job("o3", {1}, 60)}, {}, o);
     ASSERT_EQ(plan.size(), 3u);
     EXPECT_EQ(plan[0].machineId, "a");
@@ -46,7 +46,7 @@ TEST(Forecast, EachUnitGoesToTheMachineThatCanStartItFirst) {
 TEST(Forecast, UnitsOfAQuantityFollowEachOtherWithABedClearBetween) {
     ForecastOptions o;
     o.bedClearS = 5;
-    const auto plan = forecastQueue({laser("a", 0)}, {job("o1", {1, 2, 3}, 10)}, {}, o);
+    const auto plan = forecastQueue({laserMachine("a", 0)}, {job("o1", {1, 2, 3}, 10)}, {}, o);
     ASSERT_EQ(plan.size(), 3u);
     EXPECT_EQ(plan[2].unit, 3);
     EXPECT_DOUBLE_EQ(plan[0].finishInS, 10);
@@ -55,7 +55,7 @@ TEST(Forecast, UnitsOfAQuantityFollowEachOtherWithABedClearBetween) {
 }
 
 TEST(Forecast, WorkNoListedMachineCanRunHasNoMachine) {
-    const auto plan = forecastQueue({laser("a", 0)}, {job("acrylic", {1}, 10, "laser", "acrylic"),
+    const auto plan = forecastQueue({laserMachine("a", 0)}, {job("acrylic", {1}, 10, "laser", "acrylic"),
                                                       job("cnc", {1}, 10, "cnc", "oak")},
                                     {});
     ASSERT_EQ(plan.size(), 2u);
@@ -86,7 +86,7 @@ TEST(Forecast, ALaterRouteStepStartsAfterTheSameUnitOfTheStepBefore) {
 TEST(Forecast, UnitsOfASkuOnAJigShareOneRunAndOneBedClearUntilItsSlotsAreFull) {
     ForecastOptions o;
     o.bedClearS = 60;
-    ForecastMachine m = laser("a", 0);
+    ForecastMachine m = laserMachine("a", 0);
     m.jigSlots["TAG"] = 3;
     std::vector<PendingJob> jobs;
     for (const char* id : {"t1", "t2", "t3", "t4"}) {
@@ -107,7 +107,7 @@ TEST(Forecast, UnitsOfASkuOnAJigShareOneRunAndOneBedClearUntilItsSlotsAreFull) {
     EXPECT_DOUBLE_EQ(plan[4].finishInS, 170);
 
     // Without the jig, each unit has its own run and bed clear.
-    const auto alone = forecastQueue({laser("a", 0)}, jobs, {}, o);
+    const auto alone = forecastQueue({laserMachine("a", 0)}, jobs, {}, o);
     EXPECT_DOUBLE_EQ(alone[2].startInS, 140);
     EXPECT_DOUBLE_EQ(alone[4].finishInS, 290);
 }

@@ -13,7 +13,7 @@
 namespace mto {
 namespace {
 
-MachineProfile laserProfile() {
+MachineProfile checkerLaser() {
     MachineProfile p;
     p.name = "grbl-laser-400x400";
     p.capability = "laser";
@@ -41,7 +41,7 @@ MachineProfile routerProfile() {
     return p;
 }
 
-GcodeProgram program(std::string_view text) {
+GcodeProgram checkerProgram(std::string_view text) {
     auto result = GcodeProgram::parse(text);
     if (auto* e = std::get_if<GcodeParseError>(&result)) {
         ADD_FAILURE() << "line " << e->line << ": " << e->message;
@@ -50,7 +50,7 @@ GcodeProgram program(std::string_view text) {
     return std::get<GcodeProgram>(std::move(result));
 }
 
-std::vector<Violation> check(const MachineProfile& profile, std::string_view text) { return GcodeChecker(profile).check(program(text)); }
+std::vector<Violation> check(const MachineProfile& profile, std::string_view text) { return GcodeChecker(profile).check(checkerProgram(text)); }
 
 std::vector<Violation> withReason(const std::vector<Violation>& all, const std::string& reason) {
     std::vector<Violation> out;
@@ -71,7 +71,7 @@ std::string describe(const std::vector<Violation>& all) {
 }
 
 TEST(GcodeChecker, CleanLaserProgramPasses) {
-    auto v = check(laserProfile(), "G21 G90 G17 G94\nG0 X10 Y10\nM4 S800\nG1 X50 F3000\nG1 Y50\nM5\nG0 X0 Y0\nM2\n");
+    auto v = check(checkerLaser(), "G21 G90 G17 G94\nG0 X10 Y10\nM4 S800\nG1 X50 F3000\nG1 Y50\nM5\nG0 X0 Y0\nM2\n");
     EXPECT_TRUE(v.empty()) << describe(v);
 }
 
@@ -82,7 +82,7 @@ TEST(GcodeChecker, CleanRouterProgramWithArcsPasses) {
 }
 
 TEST(GcodeChecker, MoveEndingPastTheEnvelopeIsReportedWithItsAxis) {
-    auto v = check(laserProfile(), "G0 X10\nM4 S100\nG1 X500 F1000\nG1 Y-1\nM5\n");
+    auto v = check(checkerLaser(), "G0 X10\nM4 S100\nG1 X500 F1000\nG1 Y-1\nM5\n");
     auto out = withReason(v, "outside_envelope");
     ASSERT_EQ(out.size(), 2u) << describe(v);
     EXPECT_EQ(out[0].line, 3);
@@ -108,12 +108,12 @@ TEST(GcodeChecker, ArcBulgingOutOfTheEnvelopeIsReportedOnceForItsLine) {
 }
 
 TEST(GcodeChecker, EnvelopeEdgesThemselvesAreInside) {
-    auto v = check(laserProfile(), "G0 X0 Y0\nG0 X400 Y400\nG20\nG0 X15.748031496062993\n");
+    auto v = check(checkerLaser(), "G0 X0 Y0\nG0 X400 Y400\nG20\nG0 X15.748031496062993\n");
     EXPECT_TRUE(withReason(v, "outside_envelope").empty()) << describe(v);
 }
 
 TEST(GcodeChecker, RapidWithTheLaserOnIsReported) {
-    auto v = check(laserProfile(), "M4 S500\nG1 X10 F1000\nG0 X20\nS0\nG0 X30\nM5\n");
+    auto v = check(checkerLaser(), "M4 S500\nG1 X10 F1000\nG0 X20\nS0\nG0 X30\nM5\n");
     auto out = withReason(v, "laser_on_travel");
     ASSERT_EQ(out.size(), 1u) << describe(v);
     EXPECT_EQ(out[0].line, 3);
@@ -125,7 +125,7 @@ TEST(GcodeChecker, RapidWithTheSpindleOnIsFineOnARouter) {
 }
 
 TEST(GcodeChecker, WordsMissingFromTheProfileAreReportedOnEachLine) {
-    auto v = check(laserProfile(), "G21\nM106 S255\nG28\nG0 X1\nM106\nG1 X2 E1 F100\n");
+    auto v = check(checkerLaser(), "G21\nM106 S255\nG28\nG0 X1\nM106\nG1 X2 E1 F100\n");
     auto out = withReason(v, "command_not_allowed");
     ASSERT_EQ(out.size(), 4u) << describe(v);
     EXPECT_EQ(out[0].line, 2);
@@ -138,14 +138,14 @@ TEST(GcodeChecker, WordsMissingFromTheProfileAreReportedOnEachLine) {
 }
 
 TEST(GcodeChecker, TwoForbiddenWordsOnOneLineAreBothNamed) {
-    auto out = withReason(check(laserProfile(), "G0 X1\nG91 G28 X0\n"), "command_not_allowed");
+    auto out = withReason(check(checkerLaser(), "G0 X1\nG91 G28 X0\n"), "command_not_allowed");
     ASSERT_EQ(out.size(), 1u);
     EXPECT_NE(out[0].message.find("G28"), std::string::npos);
     EXPECT_NE(out[0].message.find("G91"), std::string::npos);
 }
 
 TEST(GcodeChecker, FeedAboveTheMachineMaximumIsReportedForFeedMovesOnly) {
-    auto v = check(laserProfile(), "G0 X10 F9000\nG1 X20 F6000\nG1 X30 F6001\nG1 X40\n");
+    auto v = check(checkerLaser(), "G0 X10 F9000\nG1 X20 F6000\nG1 X30 F6001\nG1 X40\n");
     auto out = withReason(v, "feed_too_high");
     ASSERT_EQ(out.size(), 2u) << describe(v);
     EXPECT_EQ(out[0].line, 3);
@@ -154,22 +154,22 @@ TEST(GcodeChecker, FeedAboveTheMachineMaximumIsReportedForFeedMovesOnly) {
 }
 
 TEST(GcodeChecker, FeedMoveBeforeAnyFeedIsReported) {
-    auto v = check(laserProfile(), "G0 X5\nG1 X10\nG1 X20 F100\n");
+    auto v = check(checkerLaser(), "G0 X5\nG1 X10\nG1 X20 F100\n");
     auto out = withReason(v, "feed_missing");
     ASSERT_EQ(out.size(), 1u) << describe(v);
     EXPECT_EQ(out[0].line, 2);
 }
 
 TEST(GcodeChecker, ProgramWithoutMovesIsReportedOnce) {
-    auto v = check(laserProfile(), "G21\nG90\n; nothing\nM2\n");
+    auto v = check(checkerLaser(), "G21\nG90\n; nothing\nM2\n");
     ASSERT_EQ(v.size(), 1u) << describe(v);
     EXPECT_EQ(v[0].reason, "no_moves");
     EXPECT_EQ(v[0].line, 0);
-    EXPECT_EQ(check(laserProfile(), "")[0].reason, "no_moves");
+    EXPECT_EQ(check(checkerLaser(), "")[0].reason, "no_moves");
 }
 
 TEST(GcodeChecker, ViolationsComeInLineOrder) {
-    auto v = check(laserProfile(), "M4 S100\nG1 X500 F1000\nG0 X10\nM106\nG1 X1 F7000\nM2\n");
+    auto v = check(checkerLaser(), "M4 S100\nG1 X500 F1000\nG0 X10\nM106\nG1 X1 F7000\nM2\n");
     v = withoutReason(v, "modes_not_set");
     ASSERT_EQ(v.size(), 4u) << describe(v);
     EXPECT_TRUE(std::is_sorted(v.begin(), v.end(), [](const Violation& a, const Violation& b) { return a.line < b.line; }));
@@ -182,7 +182,7 @@ TEST(GcodeChecker, ViolationsComeInLineOrder) {
 TEST(GcodeChecker, LongRunsOfOneReasonAreSummarisedAfterTheCap) {
     std::string text = "G1 F100\n";
     for (int i = 0; i < 10; ++i) text += "G1 X" + std::to_string(500 + i) + "\n";
-    auto v = GcodeChecker(laserProfile(), 3).check(program(text));
+    auto v = GcodeChecker(checkerLaser(), 3).check(checkerProgram(text));
     auto out = withReason(v, "outside_envelope");
     ASSERT_EQ(out.size(), 4u) << describe(v);
     EXPECT_EQ(out[0].line, 2);
@@ -191,7 +191,7 @@ TEST(GcodeChecker, LongRunsOfOneReasonAreSummarisedAfterTheCap) {
 }
 
 TEST(GcodeChecker, GrblProgramWithoutAProgramEndIsRefused) {
-    for (const MachineProfile& p : {laserProfile(), routerProfile()}) {
+    for (const MachineProfile& p : {checkerLaser(), routerProfile()}) {
         auto v = check(p, "G21 G90\nG0 X10 Y10\nG1 X20 F100\nG0 X0 Y0\n");
         ASSERT_EQ(v.size(), 1u) << describe(v);
         EXPECT_EQ(v[0].reason, "program_end_missing");
@@ -201,17 +201,17 @@ TEST(GcodeChecker, GrblProgramWithoutAProgramEndIsRefused) {
 }
 
 TEST(GcodeChecker, M2OrM30EndsAProgramAndOnlyCommentsMayFollow) {
-    EXPECT_TRUE(check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\n").empty());
-    auto m30 = laserProfile();
+    EXPECT_TRUE(check(checkerLaser(), "G21 G90\nG1 X20 F100\nM2\n").empty());
+    auto m30 = checkerLaser();
     m30.allowedWords.insert("M30");
     EXPECT_TRUE(check(m30, "G21 G90\nG1 X20 F100\nM30\n").empty());
-    EXPECT_TRUE(check(laserProfile(), "G21 G90\nG1 X20 F100\nG0 X0 M2\n").empty()) << "the line's move runs before the end";
-    auto v = check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\n; done\n\n(end)\n%\n");
+    EXPECT_TRUE(check(checkerLaser(), "G21 G90\nG1 X20 F100\nG0 X0 M2\n").empty()) << "the line's move runs before the end";
+    auto v = check(checkerLaser(), "G21 G90\nG1 X20 F100\nM2\n; done\n\n(end)\n%\n");
     EXPECT_TRUE(v.empty()) << describe(v);
 }
 
 TEST(GcodeChecker, CommandsAfterTheProgramEndAreRefusedAtTheLastOne) {
-    auto v = check(laserProfile(), "G21 G90\nG1 X20 F100\nM2\nG0 X5\n; comment\nS0\n");
+    auto v = check(checkerLaser(), "G21 G90\nG1 X20 F100\nM2\nG0 X5\n; comment\nS0\n");
     ASSERT_EQ(v.size(), 1u) << describe(v);
     EXPECT_EQ(v[0].reason, "program_end_missing");
     EXPECT_EQ(v[0].line, 6);
@@ -219,7 +219,7 @@ TEST(GcodeChecker, CommandsAfterTheProgramEndAreRefusedAtTheLastOne) {
 }
 
 TEST(GcodeChecker, GrblProgramMovingBeforeItSetsUnitsAndDistanceModeIsRefused) {
-    auto v = check(laserProfile(), "G0 X10\nG21 G90\nG1 X20 F100\nM2\n");
+    auto v = check(checkerLaser(), "G0 X10\nG21 G90\nG1 X20 F100\nM2\n");
     ASSERT_EQ(v.size(), 1u) << describe(v);
     EXPECT_EQ(v[0].reason, "modes_not_set");
     EXPECT_EQ(v[0].line, 1) << "the first move";
@@ -234,7 +234,7 @@ TEST(GcodeChecker, GrblProgramMovingBeforeItSetsUnitsAndDistanceModeIsRefused) {
     EXPECT_EQ(v[0].message.find("G90 (absolute)"), std::string::npos) << "G90 was set: " << v[0].message;
 
     // Set on the first move's own line counts: GRBL applies modes before the line's motion.
-    EXPECT_TRUE(check(laserProfile(), "G21 G90 G1 X20 F100\nM2\n").empty());
+    EXPECT_TRUE(check(checkerLaser(), "G21 G90 G1 X20 F100\nM2\n").empty());
     // G91 states the distance mode too; whether the machine takes it is its allowed words' call.
     EXPECT_TRUE(withReason(check(routerProfile(), "G21 G91\nG1 X20 F100\nM2\n"), "modes_not_set").empty());
 }
@@ -254,13 +254,13 @@ TEST(GcodeChecker, PrinterProgramsNeedNeitherThePreambleNorAProgramEnd) {
 }
 
 TEST(GcodeChecker, ProfilesWithoutAnEnvelopeOrFeedAreRefused) {
-    auto p = laserProfile();
+    auto p = checkerLaser();
     p.sizeX = 0;
     EXPECT_THROW(GcodeChecker{p}, Error);
-    p = laserProfile();
+    p = checkerLaser();
     p.maxFeed = 0;
     EXPECT_THROW(GcodeChecker{p}, Error);
-    p = laserProfile();
+    p = checkerLaser();
     p.minZ = 5;
     EXPECT_THROW(GcodeChecker{p}, Error);
 }

@@ -14,7 +14,7 @@
 namespace mto {
 namespace {
 
-MachineProfile laser() {
+MachineProfile estimatorLaser() {
     MachineProfile p;
     p.name = "grbl-laser-400x400";
     p.capability = "laser";
@@ -25,7 +25,7 @@ MachineProfile laser() {
     return p;
 }
 
-GcodeEstimate estimate(std::string_view text, const MachineProfile& profile = laser()) {
+GcodeEstimate estimate(std::string_view text, const MachineProfile& profile = estimatorLaser()) {
     auto result = GcodeProgram::parse(text);
     if (auto* e = std::get_if<GcodeParseError>(&result)) {
         ADD_FAILURE() << "line " << e->line << ": " << e->message;
@@ -100,11 +100,11 @@ TEST(GcodeEstimator, DwellStopsTheToolAndAddsItsSecondsOnGrbl) {
 }
 
 TEST(GcodeEstimator, MarlinDwellIsMillisecondsInPOrSecondsInS) {
-    MachineProfile printer = laser();
+    MachineProfile printer = estimatorLaser();
     printer.capability = "fdm";
     EXPECT_NEAR(estimate("G4 P250", printer).seconds, 0.25, 1e-12);
     EXPECT_NEAR(estimate("G4 S3", printer).seconds, 3, 1e-12);
-    EXPECT_NEAR(estimate("G4 P250", laser()).seconds, 250, 1e-12) << "GRBL reads P as seconds";
+    EXPECT_NEAR(estimate("G4 P250", estimatorLaser()).seconds, 250, 1e-12) << "GRBL reads P as seconds";
     auto parsed = GcodeProgram::parse("G4 P-1");
     ASSERT_TRUE(std::holds_alternative<GcodeParseError>(parsed));
     EXPECT_NE(std::get<GcodeParseError>(parsed).message.find("G4"), std::string::npos);
@@ -129,7 +129,7 @@ TEST(GcodeEstimator, DistancesSplitIntoTravelAndWorkAndTheBoxCoversEveryMove) {
 }
 
 TEST(GcodeEstimator, PrinterWorkIsWhatExtrudes) {
-    MachineProfile printer = laser();
+    MachineProfile printer = estimatorLaser();
     printer.capability = "fdm";
     GcodeEstimate e = estimate("M83\nG0 X10 F6000\nG1 X30 E1 F1200\nG1 E-1\nG1 X40\n", printer);
     EXPECT_NEAR(e.workMm, 20, 1e-9);
@@ -141,7 +141,7 @@ TEST(GcodeEstimator, AnnotateFillsTheArtifact) {
     a.capability = "laser";
     a.format = "gcode-grbl";
     a.program = "G21\nG90\nG0 X10 Y10\nM4 S500\nG1 X110 F6000\nM5\n";
-    GcodeEstimator::annotate(a, laser());
+    GcodeEstimator::annotate(a, estimatorLaser());
     EXPECT_EQ(a.lines, 6u);
     EXPECT_NEAR(a.workMm, 100, 1e-9);
     EXPECT_NEAR(a.travelMm, std::hypot(10, 10), 1e-9);
@@ -156,7 +156,7 @@ TEST(GcodeEstimator, AnnotateThrowsWithTheLineOfAParseError) {
     JobArtifact a;
     a.program = "G21\nG1 X1 X2\n";
     try {
-        GcodeEstimator::annotate(a, laser());
+        GcodeEstimator::annotate(a, estimatorLaser());
         FAIL() << "expected mto::Error";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
@@ -167,14 +167,14 @@ TEST(GcodeEstimator, AnnotateRefusesAnArtifactForAnotherCapability) {
     JobArtifact a;
     a.capability = "fdm";
     a.program = "G1 X1 F100";
-    EXPECT_THROW(GcodeEstimator::annotate(a, laser()), Error);
+    EXPECT_THROW(GcodeEstimator::annotate(a, estimatorLaser()), Error);
 }
 
 TEST(GcodeEstimator, ProfileWithoutAccelerationIsRefused) {
-    MachineProfile p = laser();
+    MachineProfile p = estimatorLaser();
     p.acceleration = 0;
     EXPECT_THROW(GcodeEstimator{p}, Error);
-    p = laser();
+    p = estimatorLaser();
     p.maxFeed = -1;
     EXPECT_THROW(GcodeEstimator{p}, Error);
 }

@@ -14,7 +14,7 @@
 namespace mto {
 namespace {
 
-GcodeProgram parsed(std::string_view text, const GcodeParseLimits& limits = {}) {
+GcodeProgram parseProgram(std::string_view text, const GcodeParseLimits& limits = {}) {
     auto result = GcodeProgram::parse(text, limits);
     if (auto* e = std::get_if<GcodeParseError>(&result)) {
         ADD_FAILURE() << "unexpected parse error at line " << e->line << ": " << e->message << "\nin:\n" << text;
@@ -43,44 +43,44 @@ std::string withChecksum(std::string_view body) {
     return std::string(body) + "*" + std::to_string(cs);
 }
 
-std::vector<int> linesOf(const GcodeProgram& p, const std::string& word) {
+std::vector<int> wordLines(const GcodeProgram& p, const std::string& word) {
     auto it = p.words().find(word);
     return it == p.words().end() ? std::vector<int>{} : it->second;
 }
 
 TEST(GcodeProgram, CommentsAreIgnoredAndWordsKeepTheirLines) {
-    auto p = parsed("G21 ; metric\nG90 (absolute)\n(setup done)\nG0 X10 Y5 ; go\n");
+    auto p = parseProgram("G21 ; metric\nG90 (absolute)\n(setup done)\nG0 X10 Y5 ; go\n");
     ASSERT_EQ(p.moves().size(), 1u);
     const Move& m = p.moves()[0];
     EXPECT_TRUE(m.rapid);
     EXPECT_DOUBLE_EQ(m.to.x, 10);
     EXPECT_DOUBLE_EQ(m.to.y, 5);
     EXPECT_EQ(m.line, 4);
-    EXPECT_EQ(linesOf(p, "G21"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "G90"), std::vector<int>{2});
-    EXPECT_EQ(linesOf(p, "G0"), std::vector<int>{4});
+    EXPECT_EQ(wordLines(p, "G21"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "G90"), std::vector<int>{2});
+    EXPECT_EQ(wordLines(p, "G0"), std::vector<int>{4});
     EXPECT_EQ(p.words().count("X"), 0u) << "geometry letters are not command words";
     EXPECT_EQ(p.lineCount(), 4u);
 }
 
 TEST(GcodeProgram, LeadingZerosAndLowerCaseAreTheSameCode) {
-    auto p = parsed("g01 x1 f100\nG00X2\nM03 S10");
-    EXPECT_EQ(linesOf(p, "G1"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "G0"), std::vector<int>{2});
-    EXPECT_EQ(linesOf(p, "M3"), std::vector<int>{3});
-    EXPECT_EQ(linesOf(p, "F"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "S"), std::vector<int>{3});
+    auto p = parseProgram("g01 x1 f100\nG00X2\nM03 S10");
+    EXPECT_EQ(wordLines(p, "G1"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "G0"), std::vector<int>{2});
+    EXPECT_EQ(wordLines(p, "M3"), std::vector<int>{3});
+    EXPECT_EQ(wordLines(p, "F"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "S"), std::vector<int>{3});
 }
 
 TEST(GcodeProgram, DecimalGCodesKeepTheirFraction) {
-    auto p = parsed("G38.2 Z-5 F10\nG92.1");
-    EXPECT_EQ(linesOf(p, "G38.2"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "G92.1"), std::vector<int>{2});
+    auto p = parseProgram("G38.2 Z-5 F10\nG92.1");
+    EXPECT_EQ(wordLines(p, "G38.2"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "G92.1"), std::vector<int>{2});
     EXPECT_TRUE(p.moves().empty()) << "probing is not modelled as a move";
 }
 
 TEST(GcodeProgram, MotionModeAndFeedCarryOverToFollowingLines) {
-    auto p = parsed("G1 X10 F1000\nX20\nY5\nG0 X0\nX1");
+    auto p = parseProgram("G1 X10 F1000\nX20\nY5\nG0 X0\nX1");
     ASSERT_EQ(p.moves().size(), 5u);
     for (int i = 0; i < 3; ++i) {
         EXPECT_FALSE(p.moves()[i].rapid);
@@ -93,7 +93,7 @@ TEST(GcodeProgram, MotionModeAndFeedCarryOverToFollowingLines) {
 }
 
 TEST(GcodeProgram, RelativeMovesAccumulateUntilG90) {
-    auto p = parsed("G91\nG1 X10 F100\nX10 Y-5\nZ2\nG90\nX0");
+    auto p = parseProgram("G91\nG1 X10 F100\nX10 Y-5\nZ2\nG90\nX0");
     ASSERT_EQ(p.moves().size(), 4u);
     EXPECT_DOUBLE_EQ(p.moves()[0].to.x, 10);
     EXPECT_DOUBLE_EQ(p.moves()[1].to.x, 20);
@@ -104,7 +104,7 @@ TEST(GcodeProgram, RelativeMovesAccumulateUntilG90) {
 }
 
 TEST(GcodeProgram, InchesAreConvertedToMillimetresIncludingFeed) {
-    auto p = parsed("G20\nG1 X1 Y2 F10\nG21\nG1 X1");
+    auto p = parseProgram("G20\nG1 X1 Y2 F10\nG21\nG1 X1");
     ASSERT_EQ(p.moves().size(), 2u);
     EXPECT_NEAR(p.moves()[0].to.x, 25.4, 1e-12);
     EXPECT_NEAR(p.moves()[0].to.y, 50.8, 1e-12);
@@ -114,13 +114,13 @@ TEST(GcodeProgram, InchesAreConvertedToMillimetresIncludingFeed) {
 }
 
 TEST(GcodeProgram, UnitsOnALineApplyToThatLinesNumbers) {
-    auto p = parsed("G20 G1 X2 F1");
+    auto p = parseProgram("G20 G1 X2 F1");
     ASSERT_EQ(p.moves().size(), 1u);
     EXPECT_NEAR(p.moves()[0].to.x, 50.8, 1e-12);
 }
 
 TEST(GcodeProgram, G92ShiftsLaterCoordinatesAndG921ClearsTheShift) {
-    auto p = parsed("G0 X50 Y20\nG92 X0 Y0\nG0 X10 Y10\nG92.1\nG0 X10");
+    auto p = parseProgram("G0 X50 Y20\nG92 X0 Y0\nG0 X10 Y10\nG92.1\nG0 X10");
     ASSERT_EQ(p.moves().size(), 3u);
     EXPECT_DOUBLE_EQ(p.moves()[1].to.x, 60);
     EXPECT_DOUBLE_EQ(p.moves()[1].to.y, 30);
@@ -128,14 +128,14 @@ TEST(GcodeProgram, G92ShiftsLaterCoordinatesAndG921ClearsTheShift) {
 }
 
 TEST(GcodeProgram, G53MovesInMachineCoordinatesDespiteAShift) {
-    auto p = parsed("G0 X50\nG92 X0\nG53 G0 X5\nG0 X5");
+    auto p = parseProgram("G0 X50\nG92 X0\nG53 G0 X5\nG0 X5");
     ASSERT_EQ(p.moves().size(), 3u);
     EXPECT_DOUBLE_EQ(p.moves()[1].to.x, 5);
     EXPECT_DOUBLE_EQ(p.moves()[2].to.x, 55);
 }
 
 TEST(GcodeProgram, G28HomesTheNamedAxesAndClearsTheirShift) {
-    auto p = parsed("G0 X50 Y50\nG92 X0 Y0\nG28 X\nG0 X10 Y10");
+    auto p = parseProgram("G0 X50 Y50\nG92 X0 Y0\nG28 X\nG0 X10 Y10");
     ASSERT_EQ(p.moves().size(), 2u);
     EXPECT_DOUBLE_EQ(p.moves()[1].from.x, 0);
     EXPECT_DOUBLE_EQ(p.moves()[1].from.y, 50);
@@ -144,18 +144,18 @@ TEST(GcodeProgram, G28HomesTheNamedAxesAndClearsTheirShift) {
 }
 
 TEST(GcodeProgram, AbsoluteExtrusionGivesDeltasAndG92E0ResetsIt) {
-    auto p = parsed("M82\nG1 X10 E5 F100\nG1 X20 E8\nG92 E0\nG1 X30 E3\nG1 E1");
+    auto p = parseProgram("M82\nG1 X10 E5 F100\nG1 X20 E8\nG92 E0\nG1 X30 E3\nG1 E1");
     ASSERT_EQ(p.moves().size(), 4u);
     EXPECT_DOUBLE_EQ(p.moves()[0].e, 5);
     EXPECT_DOUBLE_EQ(p.moves()[1].e, 3);
     EXPECT_DOUBLE_EQ(p.moves()[2].e, 3);
     EXPECT_DOUBLE_EQ(p.moves()[3].e, -2) << "an E-only move is a retraction";
     EXPECT_DOUBLE_EQ(p.moves()[3].to.x, 30);
-    EXPECT_EQ(linesOf(p, "E"), (std::vector<int>{2, 3, 5, 6})) << "G92 E0 resets, it does not extrude";
+    EXPECT_EQ(wordLines(p, "E"), (std::vector<int>{2, 3, 5, 6})) << "G92 E0 resets, it does not extrude";
 }
 
 TEST(GcodeProgram, M83MakesExtrusionRelativeEvenAfterG90) {
-    auto p = parsed("M83\nG90\nG1 X10 E1 F100\nG1 X20 E1\nM82\nG1 X30 E5");
+    auto p = parseProgram("M83\nG90\nG1 X10 E1 F100\nG1 X20 E1\nM82\nG1 X30 E5");
     ASSERT_EQ(p.moves().size(), 3u);
     EXPECT_DOUBLE_EQ(p.moves()[0].e, 1);
     EXPECT_DOUBLE_EQ(p.moves()[1].e, 1);
@@ -164,14 +164,14 @@ TEST(GcodeProgram, M83MakesExtrusionRelativeEvenAfterG90) {
 }
 
 TEST(GcodeProgram, G91MakesExtrusionRelativeToo) {
-    auto p = parsed("G91\nG1 X1 E2 F100\nG1 X1 E2");
+    auto p = parseProgram("G91\nG1 X1 E2 F100\nG1 X1 E2");
     ASSERT_EQ(p.moves().size(), 2u);
     EXPECT_DOUBLE_EQ(p.moves()[0].e, 2);
     EXPECT_DOUBLE_EQ(p.moves()[1].e, 2);
 }
 
 TEST(GcodeProgram, SpindleStateAndPowerFollowM3M4M5AndS) {
-    auto p = parsed("M3 S500\nG1 X10 F1000\nM5\nG1 X20\nM4\nS0\nG1 X30\nS250 G1 X40\nM2\nG1 X50");
+    auto p = parseProgram("M3 S500\nG1 X10 F1000\nM5\nG1 X20\nM4\nS0\nG1 X30\nS250 G1 X40\nM2\nG1 X50");
     ASSERT_EQ(p.moves().size(), 5u);
     EXPECT_TRUE(p.moves()[0].toolOn);
     EXPECT_DOUBLE_EQ(p.moves()[0].power, 500);
@@ -185,7 +185,7 @@ TEST(GcodeProgram, SpindleStateAndPowerFollowM3M4M5AndS) {
 TEST(GcodeProgram, ProgramEndResetsMotionPlaneAndDistanceModeAsGrblDoesButKeepsUnitsAndFeed) {
     // G18 and G91 before M2; after it a bare "X2 Y1" is an absolute G1 in inches at the old feed, and an
     // XY arc is allowed again.
-    auto p = parsed("G20 G91 G18 G1 X1 F10\nG0 X1\nM2\nX2 Y1\nG2 X3 Y0 I0.5 J-0.5");
+    auto p = parseProgram("G20 G91 G18 G1 X1 F10\nG0 X1\nM2\nX2 Y1\nG2 X3 Y0 I0.5 J-0.5");
     ASSERT_GE(p.moves().size(), 4u);
     const Move& after = p.moves()[2];
     EXPECT_FALSE(after.rapid) << "G1 after the end, not the G0 before it";
@@ -196,64 +196,64 @@ TEST(GcodeProgram, ProgramEndResetsMotionPlaneAndDistanceModeAsGrblDoesButKeepsU
 }
 
 TEST(GcodeProgram, LastCommandLineSkipsTrailingCommentsAndBlankLines) {
-    EXPECT_EQ(parsed("G0 X1\nM2\n; done\n\n(end)\n%\n").lastCommandLine(), 2);
-    EXPECT_EQ(parsed("G0 X1\nS0\n").lastCommandLine(), 2);
-    EXPECT_EQ(parsed("G0 X1\n$H\n").lastCommandLine(), 2);
-    EXPECT_EQ(parsed("; only a comment\n").lastCommandLine(), 0);
-    EXPECT_EQ(parsed("").lastCommandLine(), 0);
+    EXPECT_EQ(parseProgram("G0 X1\nM2\n; done\n\n(end)\n%\n").lastCommandLine(), 2);
+    EXPECT_EQ(parseProgram("G0 X1\nS0\n").lastCommandLine(), 2);
+    EXPECT_EQ(parseProgram("G0 X1\n$H\n").lastCommandLine(), 2);
+    EXPECT_EQ(parseProgram("; only a comment\n").lastCommandLine(), 0);
+    EXPECT_EQ(parseProgram("").lastCommandLine(), 0);
 }
 
 TEST(GcodeProgram, ParametersOfOtherCommandsAreNotPowerFeedOrMotion) {
-    auto p = parsed("M104 S200\nM92 X80 Y80 E93\nG4 P1\nM106 S255\nG1 X1 F100");
+    auto p = parseProgram("M104 S200\nM92 X80 Y80 E93\nG4 P1\nM106 S255\nG1 X1 F100");
     ASSERT_EQ(p.moves().size(), 1u);
     EXPECT_DOUBLE_EQ(p.moves()[0].power, 0);
     EXPECT_DOUBLE_EQ(p.moves()[0].from.x, 0);
-    EXPECT_TRUE(linesOf(p, "S").empty());
-    EXPECT_TRUE(linesOf(p, "P").empty());
-    EXPECT_EQ(linesOf(p, "M104"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "G4"), std::vector<int>{3});
+    EXPECT_TRUE(wordLines(p, "S").empty());
+    EXPECT_TRUE(wordLines(p, "P").empty());
+    EXPECT_EQ(wordLines(p, "M104"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "G4"), std::vector<int>{3});
 }
 
 TEST(GcodeProgram, UnknownLettersAndToolNumbersAreListedAsWords) {
-    auto p = parsed("G1 X1 A5 F100\nT1\nM6 T2");
-    EXPECT_EQ(linesOf(p, "A"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "T1"), std::vector<int>{2});
-    EXPECT_TRUE(linesOf(p, "T2").empty()) << "T on M6 is M6's parameter";
-    EXPECT_EQ(linesOf(p, "M6"), std::vector<int>{3});
+    auto p = parseProgram("G1 X1 A5 F100\nT1\nM6 T2");
+    EXPECT_EQ(wordLines(p, "A"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "T1"), std::vector<int>{2});
+    EXPECT_TRUE(wordLines(p, "T2").empty()) << "T on M6 is M6's parameter";
+    EXPECT_EQ(wordLines(p, "M6"), std::vector<int>{3});
 }
 
 TEST(GcodeProgram, MessageAndFileNameTextIsNotParsed) {
-    auto p = parsed("M117 Printing X10 (oops :-(\nM23 part.gco\nM118 E1 hello ; note");
+    auto p = parseProgram("M117 Printing X10 (oops :-(\nM23 part.gco\nM118 E1 hello ; note");
     EXPECT_TRUE(p.moves().empty());
-    EXPECT_EQ(linesOf(p, "M117"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "M23"), std::vector<int>{2});
-    EXPECT_TRUE(linesOf(p, "E").empty());
+    EXPECT_EQ(wordLines(p, "M117"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "M23"), std::vector<int>{2});
+    EXPECT_TRUE(wordLines(p, "E").empty());
 }
 
 TEST(GcodeProgram, GrblSystemCommandsAreListedByName) {
-    auto p = parsed("$H\n$32=1\n$X ; unlock\nG0 X1");
-    EXPECT_EQ(linesOf(p, "$H"), std::vector<int>{1});
-    EXPECT_EQ(linesOf(p, "$32"), std::vector<int>{2});
-    EXPECT_EQ(linesOf(p, "$X"), std::vector<int>{3});
+    auto p = parseProgram("$H\n$32=1\n$X ; unlock\nG0 X1");
+    EXPECT_EQ(wordLines(p, "$H"), std::vector<int>{1});
+    EXPECT_EQ(wordLines(p, "$32"), std::vector<int>{2});
+    EXPECT_EQ(wordLines(p, "$X"), std::vector<int>{3});
 }
 
 TEST(GcodeProgram, PercentDelimitersAndBlankLinesAreSkipped) {
-    auto p = parsed("%\n\n   \nG0 X1\n%\n");
+    auto p = parseProgram("%\n\n   \nG0 X1\n%\n");
     EXPECT_EQ(p.moves().size(), 1u);
     EXPECT_EQ(p.lineCount(), 5u);
 }
 
 TEST(GcodeProgram, LineEndingsCrLfAndLoneCrCountAsOneLineEach) {
-    auto p = parsed("G0 X1\r\nG0 X2\rG0 X3\n");
+    auto p = parseProgram("G0 X1\r\nG0 X2\rG0 X3\n");
     ASSERT_EQ(p.moves().size(), 3u);
     EXPECT_EQ(p.moves()[2].line, 3);
     EXPECT_EQ(p.lineCount(), 3u);
-    EXPECT_EQ(parsed("").lineCount(), 0u);
-    EXPECT_EQ(parsed("G0 X1").lineCount(), 1u);
+    EXPECT_EQ(parseProgram("").lineCount(), 0u);
+    EXPECT_EQ(parseProgram("G0 X1").lineCount(), 1u);
 }
 
 TEST(GcodeProgram, ClockwiseHalfCircleIsPiRLongAndBulgesUp) {
-    auto p = parsed("G1 X0 Y0 F100\nG2 X20 Y0 I10 J0");
+    auto p = parseProgram("G1 X0 Y0 F100\nG2 X20 Y0 I10 J0");
     EXPECT_NEAR(pathLength(p, 2), std::numbers::pi * 10, 0.02);
     double maxY = -1, minY = 1;
     for (const Move& m : p.moves()) {
@@ -269,7 +269,7 @@ TEST(GcodeProgram, ClockwiseHalfCircleIsPiRLongAndBulgesUp) {
 }
 
 TEST(GcodeProgram, CounterClockwiseHalfCircleBulgesDown) {
-    auto p = parsed("G3 X20 Y0 I10 J0");
+    auto p = parseProgram("G3 X20 Y0 I10 J0");
     double minY = 1;
     for (const Move& m : p.moves()) minY = std::min(minY, m.to.y);
     EXPECT_NEAR(minY, -10, 0.01);
@@ -277,21 +277,21 @@ TEST(GcodeProgram, CounterClockwiseHalfCircleBulgesDown) {
 }
 
 TEST(GcodeProgram, ArcEndingAtItsStartIsAFullCircle) {
-    auto p = parsed("G0 X10 Y0\nG3 X10 Y0 I-10 J0 F100");
+    auto p = parseProgram("G0 X10 Y0\nG3 X10 Y0 I-10 J0 F100");
     EXPECT_NEAR(pathLength(p, 2), 2 * std::numbers::pi * 10, 0.05);
     EXPECT_GT(p.moves().size(), 20u);
 }
 
 TEST(GcodeProgram, RadiusFormArcsPickTheShortOrLongWayBySign) {
-    auto shortArc = parsed("G2 X10 Y10 R10 F100");
+    auto shortArc = parseProgram("G2 X10 Y10 R10 F100");
     EXPECT_NEAR(pathLength(shortArc, 1), std::numbers::pi * 5, 0.02);
     for (const Move& m : shortArc.moves()) EXPECT_NEAR(std::hypot(m.to.x - 10, m.to.y), 10, 1e-9) << "centre (10,0)";
-    auto longArc = parsed("G2 X10 Y10 R-10 F100");
+    auto longArc = parseProgram("G2 X10 Y10 R-10 F100");
     EXPECT_NEAR(pathLength(longArc, 1), std::numbers::pi * 15, 0.05);
 }
 
 TEST(GcodeProgram, HelicalArcRaisesZEvenly) {
-    auto p = parsed("G2 X20 Y0 Z4 I10 J0 F100");
+    auto p = parseProgram("G2 X20 Y0 Z4 I10 J0 F100");
     ASSERT_GT(p.moves().size(), 4u);
     double prevZ = 0;
     for (const Move& m : p.moves()) {
@@ -302,14 +302,14 @@ TEST(GcodeProgram, HelicalArcRaisesZEvenly) {
 }
 
 TEST(GcodeProgram, ArcExtrusionIsSpreadOverItsChords) {
-    auto p = parsed("M83\nG2 X20 Y0 I10 J0 E6 F100");
+    auto p = parseProgram("M83\nG2 X20 Y0 I10 J0 E6 F100");
     double sum = 0;
     for (const Move& m : p.moves()) sum += m.e;
     EXPECT_NEAR(sum, 6, 1e-9);
 }
 
 TEST(GcodeProgram, ArcsInInchesScaleTheirCentre) {
-    auto p = parsed("G20\nG2 X1 Y0 I0.5 J0 F10");
+    auto p = parseProgram("G20\nG2 X1 Y0 I0.5 J0 F10");
     EXPECT_NEAR(pathLength(p, 2), std::numbers::pi * 12.7, 0.03);
 }
 
@@ -328,7 +328,7 @@ TEST(GcodeProgram, ArcsNeedACentreOrRadiusAndTheXYPlane) {
 
 TEST(GcodeProgram, ValidChecksumsPassAndBadOnesNameTheLine) {
     std::string good = withChecksum("N1 G1 X10 F100") + "\n" + withChecksum("N2 G1 Y5") + " ; trailing comment\n";
-    auto p = parsed(good);
+    auto p = parseProgram(good);
     EXPECT_EQ(p.moves().size(), 2u);
     EXPECT_TRUE(p.words().count("N") == 0);
 
@@ -364,7 +364,7 @@ TEST(GcodeProgram, MalformedLinesAreReportedWithTheirLineNumber) {
 
 TEST(GcodeProgram, ExponentIsNotANumberButAnEWord) {
     // "X1e5" reads as X1 then E5: valid G-code (an extrusion), unlike the C reading 100000.
-    auto p = parsed("G1 X1e5 F100");
+    auto p = parseProgram("G1 X1e5 F100");
     ASSERT_EQ(p.moves().size(), 1u);
     EXPECT_DOUBLE_EQ(p.moves()[0].to.x, 1);
     EXPECT_DOUBLE_EQ(p.moves()[0].e, 5);
@@ -375,7 +375,7 @@ TEST(GcodeProgram, TheDefaultLineCapIsFiveMillion) { EXPECT_EQ(GcodeParseLimits{
 TEST(GcodeProgram, ProgramsLongerThanTheLineCapAreRefusedAtTheFirstExtraLine) {
     GcodeParseLimits limits;
     limits.maxLines = 3;
-    EXPECT_EQ(parsed("G0 X1\nG0 X2\nG0 X3\n", limits).moves().size(), 3u);
+    EXPECT_EQ(parseProgram("G0 X1\nG0 X2\nG0 X3\n", limits).moves().size(), 3u);
     auto e = parseError("G0 X1\nG0 X2\nG0 X3\nG0 X4\n", limits);
     EXPECT_EQ(e.line, 4);
     EXPECT_NE(e.message.find("3 lines"), std::string::npos) << e.message;
@@ -389,7 +389,7 @@ TEST(GcodeProgram, ProgramsExpandingBeyondTheMoveCapAreRefused) {
 }
 
 TEST(GcodeProgram, ByteOrderMarkAtTheStartIsIgnored) {
-    auto p = parsed("\xef\xbb\xbfG0 X1");
+    auto p = parseProgram("\xef\xbb\xbfG0 X1");
     EXPECT_EQ(p.moves().size(), 1u);
 }
 

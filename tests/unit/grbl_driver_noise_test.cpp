@@ -81,7 +81,7 @@ struct Outcomes final : DriverListener {
     void machineFault(const MachineFault& f) override { EXPECT_FALSE(f.reason.empty()); }
 };
 
-JobArtifact program(int lines) {
+JobArtifact noiseJob(int lines) {
     JobArtifact job;
     job.capability = "laser";
     job.format = "gcode-grbl";
@@ -163,7 +163,7 @@ TEST_P(GrblDriverNoise, SurvivesAnyMixOfAnswersResetsAndGarbageAndEndsEachJobOnc
 
     int submitted = 0;
     for (int step = 0; step < 1000; ++step) {
-        if (driver.state() == MachineState::Idle && rng() % 4 == 0) driver.submit("job-" + std::to_string(submitted++), program(40));
+        if (driver.state() == MachineState::Idle && rng() % 4 == 0) driver.submit("job-" + std::to_string(submitted++), noiseJob(40));
         if (driver.state() == MachineState::Alarm && rng() % 3 == 0) driver.unlock();
         if (rng() % 200 == 0) link.fail();
         std::string bytes = noise(rng);
@@ -193,7 +193,7 @@ TEST(GrblDriverStreaming, UnansweredBytesNeverExceedTheReceiveBuffer) {
     auto [io, link, outcomes, driver] = c.parts();
     ASSERT_EQ(driver.state(), MachineState::Idle);
     const std::size_t before = link.lines.size();
-    driver.submit("job", program(500));
+    driver.submit("job", noiseJob(500));
     std::mt19937 rng(3);
     std::size_t answered = before;
     std::size_t maxInFlight = 0;

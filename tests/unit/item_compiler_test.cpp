@@ -32,7 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Catalog shipped() { return Catalog::load(test::sourceDir() + "/config/catalog.toml"); }
+Catalog catalogAsShipped() { return Catalog::load(test::sourceDir() + "/config/catalog.toml"); }
 
 bool onPath(const std::string& program) {
     const char* path = std::getenv("PATH");
@@ -68,7 +68,7 @@ CompiledOperation only(const CompiledItem& item) {
     return item.operations.front();
 }
 
-ItemFailure failure(const std::variant<CompiledItem, ItemFailure>& r) {
+ItemFailure itemFailure(const std::variant<CompiledItem, ItemFailure>& r) {
     if (const auto* f = std::get_if<ItemFailure>(&r)) return *f;
     ADD_FAILURE() << "compiled, expected a failure";
     return {};
@@ -92,7 +92,7 @@ bool decodesAsImage(const std::string& png) {
 TEST(ItemCompiler, CoasterTextCompilesToACheckedLaserJobWithProof) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const auto r = compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada 2026"})", 0);
     const CompiledOperation item = only(compiled(r));
@@ -115,8 +115,8 @@ TEST(ItemCompiler, CharacterOutsideTheFontIsMissingGlyphAtTheTextParameter) {
     ItemCompiler compiler(dir.path() / "cache");
     // ♥ comes from the symbol font; a snowman is in no Hershey set.
     EXPECT_TRUE(std::holds_alternative<CompiledItem>(
-        compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ♥ 2026"})", 0)));
-    const ItemFailure f = failure(compiler.compile(shipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ☃ 2026"})", 0));
+        compiler.compile(catalogAsShipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ♥ 2026"})", 0)));
+    const ItemFailure f = itemFailure(compiler.compile(catalogAsShipped(), "COASTER-OAK-ENGRAVED", R"({"text":"Ada ☃ 2026"})", 0));
     EXPECT_EQ(f.reason, "missing_glyph");
     EXPECT_EQ(f.path, "items[0].personalization.text");
 }
@@ -126,7 +126,7 @@ TEST(ItemCompiler, LongTextOnTheSmallTagIsTooLarge) {
     test::TempDir dir;
     ItemCompiler compiler(dir.path() / "cache");
     const std::string name(60, 'W');
-    const ItemFailure f = failure(compiler.compile(shipped(), "TAG-STEEL-ENGRAVED", R"({"name":")" + name + "\"}", 3));
+    const ItemFailure f = itemFailure(compiler.compile(catalogAsShipped(), "TAG-STEEL-ENGRAVED", R"({"name":")" + name + "\"}", 3));
     EXPECT_EQ(f.reason, "text_too_large");
     EXPECT_EQ(f.path, "items[3].personalization.name");
 }
@@ -153,7 +153,7 @@ CutExtent cutExtent(const JobArtifact& a) {
 TEST(ItemCompiler, SignIsEngravedThenCutOutAsTwoCheckedJobsOnOneProof) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const CompiledItem item =
         compiled(compiler.compile(catalog, "SIGN-PINE-CNC", R"({"text":"The Millers","width_mm":300,"height_mm":120})", 1));
@@ -208,7 +208,7 @@ TEST(ItemCompiler, SignIsEngravedThenCutOutAsTwoCheckedJobsOnOneProof) {
 TEST(ItemCompiler, RoundCoasterIsCarvedInsideItsCircleThenCutOutAsADisc) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const CompiledItem item =
         compiled(compiler.compile(catalog, "COASTER-PINE-CNC", R"({"text":"A & M","diameter_mm":110})", 0));
@@ -241,10 +241,10 @@ TEST(ItemCompiler, SmallSignLeavesTooLittleRoomForLongTextInsideItsMargin) {
     ItemCompiler compiler(dir.path() / "cache");
     // Fits the 420 mm work area at 10 mm, but not the 120 mm inside of a 150 mm sign.
     const std::string text(24, 'W');
-    const auto big = compiler.compile(shipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":400})", 0);
+    const auto big = compiler.compile(catalogAsShipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":400})", 0);
     EXPECT_TRUE(std::holds_alternative<CompiledItem>(big));
     const ItemFailure f =
-        failure(compiler.compile(shipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":150})", 0));
+        itemFailure(compiler.compile(catalogAsShipped(), "SIGN-PINE-CNC", R"({"text":")" + text + R"(","width_mm":150})", 0));
     EXPECT_EQ(f.reason, "text_too_large");
     EXPECT_EQ(f.path, "items[0].personalization.text");
 }
@@ -253,7 +253,7 @@ TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
     for (const char* tool : {"openscad", "prusa-slicer", "fc-list"})
         if (!onPath(tool)) GTEST_SKIP() << tool << " is not installed (apt install openscad prusa-slicer fontconfig)";
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const CompiledOperation first = only(compiled(compiler.compile(catalog, "KEYCHAIN-PLA-PRINT", R"({"name":"Lin"})", 0)));
     EXPECT_EQ(first.artifact.capability, "fdm");
@@ -276,7 +276,7 @@ TEST(ItemCompiler, KeychainPrintsWithTheRealToolsAndIsCachedTheSecondTime) {
 
 TEST(ItemCompiler, StockClipIsItsPreSlicedProgramCheckedAgainstThePrinter) {
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const CompiledOperation clip = only(compiled(compiler.compile(catalog, "CLIP-PLA-PRINT", "", 0)));
     EXPECT_EQ(clip.operation, "print");
@@ -293,7 +293,7 @@ TEST(ItemCompiler, StockClipIsItsPreSlicedProgramCheckedAgainstThePrinter) {
 
 TEST(ItemCompiler, PreSlicedProgramOutsideThePrinterIsRefusedWithTheCheckersReason) {
     test::TempDir dir;
-    Catalog catalog = shipped();
+    Catalog catalog = catalogAsShipped();
     // The same clip moved 300 mm to the right: past the MK3S's 250 mm bed.
     std::string program = test::readFile(test::sourceDir() + "/config/gcode/cable-clip.gcode");
     std::string moved;
@@ -311,7 +311,7 @@ TEST(ItemCompiler, PreSlicedProgramOutsideThePrinterIsRefusedWithTheCheckersReas
     far.gcodePath = (dir.path() / "far.gcode").string();
     catalog.add(far);
     ItemCompiler compiler(dir.path() / "cache");
-    const ItemFailure f = failure(compiler.compile(catalog, "CLIP-FAR", "", 4));
+    const ItemFailure f = itemFailure(compiler.compile(catalog, "CLIP-FAR", "", 4));
     EXPECT_EQ(f.reason, "outside_envelope");
     EXPECT_EQ(f.path, "items[4].sku");
     EXPECT_NE(f.message.find("mk3s"), std::string::npos) << f.message;
@@ -322,7 +322,7 @@ TEST(ItemCompiler, PreSlicedProgramOutsideThePrinterIsRefusedWithTheCheckersReas
 TEST(ItemCompiler, EveryGrblJobOpensWithTheModalPreambleAndEndsWithM2) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const std::vector<std::pair<std::string, std::string>> orders{
         {"COASTER-OAK-ENGRAVED", R"({"text":"Ada"})"},
@@ -347,12 +347,12 @@ TEST(ItemCompiler, EveryGrblJobOpensWithTheModalPreambleAndEndsWithM2) {
 TEST(ItemCompiler, GrblMachineWhoseAllowedWordsLackTheProgramEndIsCompileFailedNamingIt) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    Catalog catalog = shipped();
+    Catalog catalog = catalogAsShipped();
     MachineProfile old = *catalog.machine("laser-400");
     old.allowedWords.erase("M2");
     catalog.addMachine(old);
     ItemCompiler compiler(dir.path() / "cache");
-    const ItemFailure f = failure(compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada"})", 0));
+    const ItemFailure f = itemFailure(compiler.compile(catalog, "COASTER-OAK-ENGRAVED", R"({"text":"Ada"})", 0));
     EXPECT_EQ(f.reason, "compile_failed");
     EXPECT_NE(f.message.find("does not allow M2"), std::string::npos) << f.message;
 }
@@ -362,22 +362,22 @@ TEST(ItemCompiler, SkuWithoutGeneratorIsCompileFailedAtTheSku) {
     Catalog catalog;
     catalog.add(CatalogEntry{.sku = "MUG-PLAIN", .name = "Plain mug"});
     ItemCompiler compiler(dir.path() / "cache");
-    ItemFailure f = failure(compiler.compile(catalog, "MUG-PLAIN", "{}", 2));
+    ItemFailure f = itemFailure(compiler.compile(catalog, "MUG-PLAIN", "{}", 2));
     EXPECT_EQ(f.reason, "compile_failed");
     EXPECT_EQ(f.path, "items[2].sku");
-    f = failure(compiler.compile(catalog, "NOT-SOLD-HERE", "{}", 0));
+    f = itemFailure(compiler.compile(catalog, "NOT-SOLD-HERE", "{}", 0));
     EXPECT_EQ(f.reason, "unknown_sku");
 }
 
 TEST(ItemCompiler, ToolErrorsComeBackAsCompileFailedNotExceptions) {
     test::TempDir dir;
-    Catalog catalog = shipped();
+    Catalog catalog = catalogAsShipped();
     CatalogEntry broken = *catalog.find("COASTER-OAK-ENGRAVED");
     broken.sku = "COASTER-NO-FONT";
     broken.font = "../etc/passwd";   // fontPath refuses it
     catalog.add(broken);
     ItemCompiler compiler(dir.path() / "cache");
-    const ItemFailure f = failure(compiler.compile(catalog, "COASTER-NO-FONT", R"({"text":"Ada"})", 0));
+    const ItemFailure f = itemFailure(compiler.compile(catalog, "COASTER-NO-FONT", R"({"text":"Ada"})", 0));
     EXPECT_EQ(f.reason, "compile_failed");
     EXPECT_EQ(f.path, "items[0].sku");
     EXPECT_FALSE(f.message.empty());
@@ -389,7 +389,7 @@ TEST(ItemCompiler, ToolErrorsComeBackAsCompileFailedNotExceptions) {
 TEST(ItemCompiler, RandomPersonalizationsCompileOrFailWithAReasonNeverAnException) {
     REQUIRE_HERSHEY_FONTS();
     test::TempDir dir;
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     ItemCompiler compiler(dir.path() / "cache");
     const std::vector<std::string> skus{"COASTER-OAK-ENGRAVED", "TAG-STEEL-ENGRAVED", "SIGN-PINE-CNC", "COASTER-PINE-CNC",
                                         "CLIP-PLA-PRINT", "NO-SUCH-SKU"};
@@ -460,7 +460,7 @@ TEST(ItemCompiler, RandomPersonalizationsCompileOrFailWithAReasonNeverAnExceptio
 }
 
 TEST(CatalogMachines, ShippedCatalogDefinesTheMachinesAndMaterialsItsSkusUse) {
-    const Catalog catalog = shipped();
+    const Catalog catalog = catalogAsShipped();
     const MachineProfile* laser = catalog.machine("laser-400");
     ASSERT_NE(laser, nullptr);
     EXPECT_EQ(laser->capability, "laser");

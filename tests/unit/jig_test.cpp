@@ -53,7 +53,7 @@ Jig tagJig() {
     return j;
 }
 
-const GcodeProgram& parsed(const std::variant<GcodeProgram, GcodeParseError>& v) {
+const GcodeProgram& parsedProgram(const std::variant<GcodeProgram, GcodeParseError>& v) {
     EXPECT_TRUE(std::holds_alternative<GcodeProgram>(v)) << std::get<GcodeParseError>(v).message;
     return std::get<GcodeProgram>(v);
 }
@@ -86,7 +86,7 @@ TEST(JigLayout, EachUnitRunsInItsOwnSlotAndTheWholeJigIsOneCheckedAndEstimatedPr
     const JigProgram& run = std::get<JigProgram>(built);
 
     const auto p = GcodeProgram::parse(run.artifact.program);
-    const GcodeProgram& program = parsed(p);
+    const GcodeProgram& program = parsedProgram(p);
     EXPECT_TRUE(GcodeChecker(profile).check(program).empty());
     ASSERT_EQ(program.words().at("M2").size(), 1u) << "one program end, after the last unit";
     EXPECT_EQ(program.words().at("M2").front(), program.lastCommandLine());

@@ -38,7 +38,7 @@ std::string zbarimg() {
     if (zbarimg().empty()) GTEST_SKIP() << "zbarimg (Debian package zbar-tools) is needed to read labels back"
 
 // What zbarimg reads from an image: one line per symbol, nothing else.
-std::string decode(const fs::path& image) {
+std::string zbarDecode(const fs::path& image) {
     // stdout only: zbarimg's image library may complain on stderr (no D-Bus in a container).
     std::string out = Subprocess({zbarimg(), "--raw", "-q", image.string()}).timeout(std::chrono::seconds(60)).run().out;
     while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
@@ -99,7 +99,7 @@ TEST(LabelRenderer, EveryCodeReadsBackExactlyInCode128AndQrAtEachResolution) {
                 r.writeAll(c, base);
                 fs::path png = base;
                 png += ".png";
-                EXPECT_EQ(decode(png), barcode::itemCode(order, item)) << toString(symbology) << " " << dpi;
+                EXPECT_EQ(zbarDecode(png), barcode::itemCode(order, item)) << toString(symbology) << " " << dpi;
                 fs::path pdf = base;
                 pdf += ".pdf";
                 EXPECT_EQ(test::readFile(pdf).rfind("%PDF-", 0), 0u);
@@ -168,7 +168,7 @@ TEST(LabelRenderer, LongPersonalizationIsCutWithAnEllipsisInsideTheLabel) {
         // And on the pixels: the right margin stays white, the code still reads.
         r.writePng(l, dir.path() / "long.png");
         EXPECT_EQ(darkShare(dir.path() / "long.png", l, {cfg.widthMm - 1.0, 0, 1.0, cfg.heightMm}), 0.0);
-        EXPECT_EQ(decode(dir.path() / "long.png"), barcode::itemCode(c.orderId, c.itemId));
+        EXPECT_EQ(zbarDecode(dir.path() / "long.png"), barcode::itemCode(c.orderId, c.itemId));
     }
 }
 

@@ -98,7 +98,7 @@ double length(const LaserMove& m) {
     return std::hypot(m.to.x - m.from.x, m.to.y - m.from.y);
 }
 
-MachineProfile laserProfile() {
+MachineProfile generatorLaser() {
     MachineProfile p;
     p.name = "grbl-laser-400x400";
     p.capability = "laser";
@@ -114,7 +114,7 @@ LaserMaterial birch() {
     return {"birch plywood 3mm", 700, 1800, 1};
 }
 
-std::vector<Polyline> shifted(std::vector<Polyline> strokes, double dx, double dy) {
+std::vector<Polyline> shiftedStrokes(std::vector<Polyline> strokes, double dx, double dy) {
     for (auto& s : strokes) {
         for (auto& p : s.points) {
             p.x += dx;
@@ -138,7 +138,7 @@ protected:
         ASSERT_TRUE(r) << r.error->message;
         text_ = *r.text;
         // The area sits at (50, 60) on the bed.
-        strokes_ = shifted(text_.strokes, 50, 60);
+        strokes_ = shiftedStrokes(text_.strokes, 50, 60);
     }
     TextLayoutOptions options_;
     LaidOutText text_;
@@ -146,7 +146,7 @@ protected:
 };
 
 TEST_F(LaserTextGeneratorTest, TravelIsDarkAndEveryBurnMoveHasPower) {
-    const auto job = LaserTextGenerator(laserProfile()).generate(strokes_, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(strokes_, birch());
     const auto parsed = parseLaser(job.program);
     ASSERT_FALSE(parsed.moves.empty());
     for (const auto& m : parsed.moves) {
@@ -161,7 +161,7 @@ TEST_F(LaserTextGeneratorTest, TravelIsDarkAndEveryBurnMoveHasPower) {
 }
 
 TEST_F(LaserTextGeneratorTest, HeaderAndFooterFollowGrblLaserMode) {
-    const auto job = LaserTextGenerator(laserProfile()).generate(strokes_, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(strokes_, birch());
     const auto parsed = parseLaser(job.program);
     ASSERT_GE(parsed.lines.size(), 6u);
     EXPECT_EQ(parsed.lines[0], "G21 G90 G17 G94");
@@ -174,7 +174,7 @@ TEST_F(LaserTextGeneratorTest, HeaderAndFooterFollowGrblLaserMode) {
 }
 
 TEST_F(LaserTextGeneratorTest, BurntStrokesMatchTheLaidOutGlyphsAndStayInTheArea) {
-    const auto job = LaserTextGenerator(laserProfile()).generate(strokes_, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(strokes_, birch());
     const auto parsed = parseLaser(job.program);
     std::size_t strokeStarts = 0;
     for (const auto& m : parsed.moves) {
@@ -202,7 +202,7 @@ TEST_F(LaserTextGeneratorTest, BurntStrokesMatchTheLaidOutGlyphsAndStayInTheArea
 }
 
 TEST_F(LaserTextGeneratorTest, ArtifactMetricsDescribeTheProgram) {
-    const auto job = LaserTextGenerator(laserProfile()).generate(strokes_, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(strokes_, birch());
     const auto parsed = parseLaser(job.program);
     EXPECT_EQ(job.capability, "laser");
     EXPECT_EQ(job.format, "gcode-grbl");
@@ -230,7 +230,7 @@ TEST_F(LaserTextGeneratorTest, ArtifactMetricsDescribeTheProgram) {
 }
 
 TEST_F(LaserTextGeneratorTest, PassesRepeatEveryStrokeAndLaterPassesStartWhereTheLastEnded) {
-    const LaserTextGenerator generator(laserProfile());
+    const LaserTextGenerator generator(generatorLaser());
     const auto once = generator.generate(strokes_, birch());
     auto thrice = birch();
     thrice.passes = 3;
@@ -251,7 +251,7 @@ TEST_F(LaserTextGeneratorTest, PassesRepeatEveryStrokeAndLaterPassesStartWhereTh
 }
 
 TEST_F(LaserTextGeneratorTest, TheSameInputGivesTheSameProgram) {
-    const LaserTextGenerator generator(laserProfile());
+    const LaserTextGenerator generator(generatorLaser());
     EXPECT_EQ(generator.generate(strokes_, birch()).sha256, generator.generate(strokes_, birch()).sha256);
 }
 
@@ -271,13 +271,13 @@ TEST_F(LaserTextGeneratorTest, OrderingShortensTravelComparedWithTheLayoutOrder)
         naive += std::hypot(a.x - b.x, a.y - b.y);
     }
     naive += std::hypot(zigzag.back().points.back().x, zigzag.back().points.back().y);
-    const auto job = LaserTextGenerator(laserProfile()).generate(zigzag, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(zigzag, birch());
     EXPECT_LT(job.travelMm, naive / 2);
 }
 
 TEST(LaserTextGenerator, AStrokeIsBurntBackwardsWhenItsEndIsNearer) {
     std::vector<Polyline> strokes = {{{{10, 10}, {20, 10}}}, {{{30, 10}, {21, 10}}}, {{{21, 12}, {30, 12}}}};
-    const auto job = LaserTextGenerator(laserProfile()).generate(strokes, birch());
+    const auto job = LaserTextGenerator(generatorLaser()).generate(strokes, birch());
     EXPECT_EQ(job.program,
               "G21 G90 G17 G94\nM4 S0\n"
               "G0 X10.000 Y10.000 S0\nG1 X20.000 Y10.000 S700 F1800\n"
@@ -291,7 +291,7 @@ TEST(LaserTextGenerator, AStrokeIsBurntBackwardsWhenItsEndIsNearer) {
 TEST(LaserTextGenerator, StrokesThatMeetAreBurntWithoutAStop) {
     // The two legs of a V share their apex: the second starts where the first ends, so no G0.
     std::vector<Polyline> strokes = {{{{10, 10}, {15, 20}}}, {{{15, 20}, {20, 10}}}};
-    const auto parsed = parseLaser(LaserTextGenerator(laserProfile()).generate(strokes, birch()).program);
+    const auto parsed = parseLaser(LaserTextGenerator(generatorLaser()).generate(strokes, birch()).program);
     EXPECT_EQ(std::count_if(parsed.moves.begin(), parsed.moves.end(), [](const LaserMove& m) { return m.rapid; }), 2)
         << "to the first stroke and home";
     EXPECT_EQ(std::count_if(parsed.moves.begin(), parsed.moves.end(),
@@ -313,7 +313,7 @@ TEST(LaserTextGenerator, CoordinatesUseAPointWhateverTheGlobalLocale) {
     std::vector<Polyline> strokes = {{{{1234.5678 / 10, 1.25}, {300.0005, 2}}}};
     std::string program;
     try {
-        program = LaserTextGenerator(laserProfile()).generate(strokes, {"x", 333.5, 1234.25, 1}).program;
+        program = LaserTextGenerator(generatorLaser()).generate(strokes, {"x", 333.5, 1234.25, 1}).program;
     } catch (...) {
         std::locale::global(previous);
         throw;
@@ -325,7 +325,7 @@ TEST(LaserTextGenerator, CoordinatesUseAPointWhateverTheGlobalLocale) {
 }
 
 TEST(LaserTextGenerator, DegenerateStrokesAreDroppedAndNothingLeftIsAnError) {
-    const LaserTextGenerator generator(laserProfile());
+    const LaserTextGenerator generator(generatorLaser());
     std::vector<Polyline> strokes = {{}, {{{5, 5}}}, {{{5, 5}, {5.0002, 5.0001}}}, {{{1, 1}, {2, 2}}}};
     const auto parsed = parseLaser(generator.generate(strokes, birch()).program);
     EXPECT_EQ(std::count_if(parsed.moves.begin(), parsed.moves.end(), [](const LaserMove& m) { return !m.rapid; }), 1);
@@ -343,14 +343,14 @@ TEST(LaserTextGenerator, RefusesWhatTheMachineCannotDo) {
             EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
         }
     };
-    auto cnc = laserProfile();
+    auto cnc = generatorLaser();
     cnc.capability = "cnc";
     expectError([&] { LaserTextGenerator{cnc}; }, "capability");
-    auto noArea = laserProfile();
+    auto noArea = generatorLaser();
     noArea.sizeX = 0;
     expectError([&] { LaserTextGenerator{noArea}; }, "sizeX");
 
-    const LaserTextGenerator generator(laserProfile());
+    const LaserTextGenerator generator(generatorLaser());
     expectError([&] { generator.generate(ok, {"m", 1001, 1000, 1}); }, "maxPower");
     expectError([&] { generator.generate(ok, {"m", 0, 1000, 1}); }, "power");
     expectError([&] { generator.generate(ok, {"m", 500, 6001, 1}); }, "maxFeed");
@@ -360,19 +360,19 @@ TEST(LaserTextGenerator, RefusesWhatTheMachineCannotDo) {
     expectError([&] { generator.generate({{{{1, 1}, {-0.01, 2}}}}, birch()); }, "outside");
     expectError([&] { generator.generate({{{{1, 1}, {NAN, 2}}}}, birch()); }, "not a number");
     expectError([&] { generator.generate({{{{1, 1}, {1e300, 2}}}}, birch()); }, "outside");
-    auto huge = laserProfile();
+    auto huge = generatorLaser();
     huge.sizeY = 1e300;
     expectError([&] { LaserTextGenerator{huge}; }, "sizeX and sizeY");
 
-    auto noM4 = laserProfile();
+    auto noM4 = generatorLaser();
     noM4.allowedWords.erase("M4");
     expectError([&] { LaserTextGenerator(noM4).generate(ok, birch()); }, "M4");
     for (const char* frame : {"G17", "G21", "G90", "G94", "M2"}) {
-        auto noFrame = laserProfile();
+        auto noFrame = generatorLaser();
         noFrame.allowedWords.erase(frame);
         expectError([&] { LaserTextGenerator(noFrame).generate(ok, birch()); }, std::string("does not allow ") + frame);
     }
-    auto open = laserProfile();
+    auto open = generatorLaser();
     open.allowedWords.clear();
     EXPECT_NO_THROW(LaserTextGenerator(open).generate(ok, birch()));
 }

@@ -114,7 +114,7 @@ PrintRequest keychain(const std::string& name) {
     return r;
 }
 
-std::string failure(PrintJobCompiler& compiler, const PrintRequest& request) {
+std::string compileFailure(PrintJobCompiler& compiler, const PrintRequest& request) {
     try {
         compiler.compile(request);
     } catch (const Error& e) {
@@ -160,7 +160,7 @@ TEST(PrintToolsFake, AMissingFontStopsBeforeOpenscadRuns) {
     auto tools = std::make_shared<Tools>();
     tools->fontInstalled = false;
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    EXPECT_NE(failure(compiler, keychain("Lin")).find("is not installed"), std::string::npos);
+    EXPECT_NE(compileFailure(compiler, keychain("Lin")).find("is not installed"), std::string::npos);
     EXPECT_EQ(tools->openscadRuns, 0);
 }
 
@@ -169,7 +169,7 @@ TEST(PrintToolsFake, OpenscadThatSucceedsWithoutAModelIsRefused) {
     auto tools = std::make_shared<Tools>();
     tools->stl.clear();
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    EXPECT_NE(failure(compiler, keychain("Lin")).find("exited 0 but wrote no model"), std::string::npos);
+    EXPECT_NE(compileFailure(compiler, keychain("Lin")).find("exited 0 but wrote no model"), std::string::npos);
     EXPECT_EQ(tools->slicerRuns, 0);
     EXPECT_FALSE(cacheHoldsGcode(dir.path() / "cache"));
 }
@@ -179,7 +179,7 @@ TEST(PrintToolsFake, APlateWithoutItsLettersIsRefusedWithTheFontHint) {
     auto tools = std::make_shared<Tools>();
     tools->stl = stlOf({kKeychain[0]});   // what openscad renders when the font is missing: the plate only
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    const std::string error = failure(compiler, keychain("Lin"));
+    const std::string error = compileFailure(compiler, keychain("Lin"));
     EXPECT_NE(error.find("3.00 mm tall (Z), expected 4.40 to 4.60 mm"), std::string::npos) << error;
     EXPECT_NE(error.find("font not installed"), std::string::npos) << error;
     EXPECT_EQ(tools->slicerRuns, 0);
@@ -192,12 +192,12 @@ TEST(PrintToolsFake, OpenscadErrorsAndTimeoutsCarryTheToolsWords) {
     tools->stl.clear();
     tools->openscadResult = {.exitCode = 1, .err = "ERROR: Parser error in file keychain.scad, line 12: syntax error\n"};
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    std::string error = failure(compiler, keychain("Lin"));
+    std::string error = compileFailure(compiler, keychain("Lin"));
     EXPECT_NE(error.find("openscad failed (exit code 1)"), std::string::npos) << error;
     EXPECT_NE(error.find("Parser error in file keychain.scad, line 12"), std::string::npos) << error;
 
     tools->openscadResult = {.termSignal = 15, .timedOut = true};
-    error = failure(compiler, keychain("Lin"));
+    error = compileFailure(compiler, keychain("Lin"));
     EXPECT_NE(error.find("the limit is 120000 ms"), std::string::npos) << error;
 }
 
@@ -206,13 +206,13 @@ TEST(PrintToolsFake, SlicerFailuresAndEmptyProgramsAreRefusedAndNotCached) {
     auto tools = std::make_shared<Tools>();
     tools->gcode = "G28\nG1 X10 Y10 F1200\n";   // moves, but nothing extruded
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    std::string error = failure(compiler, keychain("Lin"));
+    std::string error = compileFailure(compiler, keychain("Lin"));
     EXPECT_NE(error.find("without extruding moves"), std::string::npos) << error;
     EXPECT_FALSE(cacheHoldsGcode(dir.path() / "cache"));
 
     tools->gcode.clear();
     tools->slicerResult = {.exitCode = 1, .err = "Objects could not fit on the bed\n"};
-    error = failure(compiler, keychain("Lin"));
+    error = compileFailure(compiler, keychain("Lin"));
     EXPECT_NE(error.find("prusa-slicer failed (exit code 1)"), std::string::npos) << error;
     EXPECT_NE(error.find("could not fit on the bed"), std::string::npos) << error;
     EXPECT_FALSE(cacheHoldsGcode(dir.path() / "cache"));
@@ -228,7 +228,7 @@ TEST(PrintToolsFake, AToolThatDoesNotSayItsVersionIsReported) {
     auto tools = std::make_shared<Tools>();
     tools->openscadVersion = "something else entirely";
     PrintJobCompiler compiler(options(dir.path() / "cache", tools));
-    EXPECT_NE(failure(compiler, keychain("Lin")).find("cannot tell the version of openscad"), std::string::npos);
+    EXPECT_NE(compileFailure(compiler, keychain("Lin")).find("cannot tell the version of openscad"), std::string::npos);
     EXPECT_EQ(tools->openscadRuns, 0);
 }
 

@@ -18,7 +18,7 @@
 namespace mto {
 namespace {
 
-MachineProfile laser(double sx = 200, double sy = 200) {
+MachineProfile proofLaser(double sx = 200, double sy = 200) {
     MachineProfile p;
     p.name = "grbl-laser-test";
     p.capability = "laser";
@@ -29,7 +29,7 @@ MachineProfile laser(double sx = 200, double sy = 200) {
     return p;
 }
 
-GcodeProgram program(std::string_view text) {
+GcodeProgram proofProgram(std::string_view text) {
     auto result = GcodeProgram::parse(text);
     if (auto* e = std::get_if<GcodeParseError>(&result)) {
         ADD_FAILURE() << "line " << e->line << ": " << e->message;
@@ -38,7 +38,7 @@ GcodeProgram program(std::string_view text) {
     return std::get<GcodeProgram>(std::move(result));
 }
 
-cv::Mat decode(const std::string& png) {
+cv::Mat decodePng(const std::string& png) {
     std::vector<uchar> bytes(png.begin(), png.end());
     return cv::imdecode(bytes, cv::IMREAD_COLOR);
 }
@@ -52,8 +52,8 @@ double distanceToSegment(double px, double py, Point2 a, Point2 b) {
 }
 
 TEST(ProofRenderer, PngDecodesWithTheDefaultLongSide) {
-    ProofRenderer r(laser(400, 200));
-    cv::Mat img = decode(r.render(program("G0 X10 Y10\nM3 S100\nG1 X300 F1000\nM5\n"), {}, "order 42"));
+    ProofRenderer r(proofLaser(400, 200));
+    cv::Mat img = decodePng(r.render(proofProgram("G0 X10 Y10\nM3 S100\nG1 X300 F1000\nM5\n"), {}, "order 42"));
     ASSERT_FALSE(img.empty());
     EXPECT_EQ(img.cols, 1024);
     EXPECT_LT(img.rows, 1024);
@@ -61,17 +61,17 @@ TEST(ProofRenderer, PngDecodesWithTheDefaultLongSide) {
 }
 
 TEST(ProofRenderer, LongSideIsConfigurableForTallMachines) {
-    ProofRenderer r(laser(200, 400), 500);
-    cv::Mat img = decode(r.render(program("G0 X1")));
+    ProofRenderer r(proofLaser(200, 400), 500);
+    cv::Mat img = decodePng(r.render(proofProgram("G0 X1")));
     ASSERT_FALSE(img.empty());
     EXPECT_EQ(img.rows, 500);
     EXPECT_LT(img.cols, 500);
 }
 
 TEST(ProofRenderer, EmptyProgramDrawsJustTheOutline) {
-    ProofRenderer r(laser(), 400);
-    GcodeProgram empty = program("");
-    cv::Mat img = decode(r.render(empty));
+    ProofRenderer r(proofLaser(), 400);
+    GcodeProgram empty = proofProgram("");
+    cv::Mat img = decodePng(r.render(empty));
     ASSERT_FALSE(img.empty());
     ProofLayout l = r.layout(empty);
     // The envelope's bottom edge (Y = 0) is grey, neither white nor black.
@@ -86,9 +86,9 @@ TEST(ProofRenderer, EmptyProgramDrawsJustTheOutline) {
 }
 
 TEST(ProofRenderer, DarkPixelsLieOnTheWorkLineAndNowhereElse) {
-    ProofRenderer r(laser());
-    GcodeProgram p = program("G0 X50 Y50\nM3 S1000\nG1 X150 Y120 F1000\nM5\nG0 X0 Y0\n");
-    cv::Mat img = decode(r.render(p, {20, 20, 160, 160}, "proof"));
+    ProofRenderer r(proofLaser());
+    GcodeProgram p = proofProgram("G0 X50 Y50\nM3 S1000\nG1 X150 Y120 F1000\nM5\nG0 X0 Y0\n");
+    cv::Mat img = decodePng(r.render(p, {20, 20, 160, 160}, "proof"));
     ASSERT_FALSE(img.empty());
     ProofLayout l = r.layout(p, {20, 20, 160, 160});
     ASSERT_EQ(img.cols, l.width);
@@ -113,10 +113,10 @@ TEST(ProofRenderer, DarkPixelsLieOnTheWorkLineAndNowhereElse) {
 }
 
 TEST(ProofRenderer, CircleMadeOfManyShortChordsIsDrawnAllAround) {
-    ProofRenderer r(laser(), 512);
-    GcodeProgram p = program("G0 X150 Y100\nM3 S500\nG3 X150 Y100 I-50 J0 F1000\nM5\n");
+    ProofRenderer r(proofLaser(), 512);
+    GcodeProgram p = proofProgram("G0 X150 Y100\nM3 S500\nG3 X150 Y100 I-50 J0 F1000\nM5\n");
     ASSERT_GT(p.moves().size(), 100u);
-    cv::Mat img = decode(r.render(p));
+    cv::Mat img = decodePng(r.render(p));
     ProofLayout l = r.layout(p);
     for (int deg = 0; deg < 360; deg += 5) {
         double a = deg * std::acos(-1.0) / 180;
@@ -130,10 +130,10 @@ TEST(ProofRenderer, CircleMadeOfManyShortChordsIsDrawnAllAround) {
 }
 
 TEST(ProofRenderer, TravelIsLightAndTheWorkAreaIsBlue) {
-    ProofRenderer r(laser());
-    GcodeProgram p = program("G0 X100 Y100\nM3 S1000\nG1 X150 F1000\nM5\n");
+    ProofRenderer r(proofLaser());
+    GcodeProgram p = proofProgram("G0 X100 Y100\nM3 S1000\nG1 X150 F1000\nM5\n");
     WorkArea area{20, 20, 160, 160};
-    cv::Mat img = decode(r.render(p, area));
+    cv::Mat img = decodePng(r.render(p, area));
     ProofLayout l = r.layout(p, area);
     Point2 travel = l.toPixel({50, 50});
     cv::Vec3b t = img.at<cv::Vec3b>(static_cast<int>(std::lround(travel.y)), static_cast<int>(std::lround(travel.x)));
@@ -145,27 +145,27 @@ TEST(ProofRenderer, TravelIsLightAndTheWorkAreaIsBlue) {
 }
 
 TEST(ProofRenderer, MachineYPointsUpInTheImage) {
-    ProofRenderer r(laser());
-    GcodeProgram p = program("");
+    ProofRenderer r(proofLaser());
+    GcodeProgram p = proofProgram("");
     ProofLayout l = r.layout(p);
     EXPECT_LT(l.toPixel({0, 200}).y, l.toPixel({0, 0}).y);
     EXPECT_LT(l.toPixel({0, 0}).x, l.toPixel({200, 0}).x);
 }
 
 TEST(ProofRenderer, FarAwayMovesAndOddTitlesDoNotBreakTheImage) {
-    ProofRenderer r(laser(), 256);
-    GcodeProgram p = program("M3 S100\nG1 X999999999 Y-999999999 F100\nG1 X-5 Y300\n");
+    ProofRenderer r(proofLaser(), 256);
+    GcodeProgram p = proofProgram("M3 S100\nG1 X999999999 Y-999999999 F100\nG1 X-5 Y300\n");
     std::string title(300, 'W');
     title += "\xc3\xa9\n\t";
-    cv::Mat img = decode(r.render(p, {1e9, 1e9, 1e9, 1e9}, title));
+    cv::Mat img = decodePng(r.render(p, {1e9, 1e9, 1e9, 1e9}, title));
     ASSERT_FALSE(img.empty());
     EXPECT_EQ(std::max(img.cols, img.rows), 256);
 }
 
 TEST(ProofRenderer, SizesOutsideTheSupportedRangeAreRefused) {
-    EXPECT_THROW(ProofRenderer(laser(), 10), Error);
-    EXPECT_THROW(ProofRenderer(laser(), 100000), Error);
-    EXPECT_THROW(ProofRenderer(laser(0, 100)), Error);
+    EXPECT_THROW(ProofRenderer(proofLaser(), 10), Error);
+    EXPECT_THROW(ProofRenderer(proofLaser(), 100000), Error);
+    EXPECT_THROW(ProofRenderer(proofLaser(0, 100)), Error);
 }
 
 // A raster of long lines from corner to corner: the worst case for drawing time.
@@ -193,27 +193,27 @@ std::size_t countColour(const cv::Mat& img, cv::Vec3b colour) {
 }
 
 TEST(ProofRenderer, TheTimeLimitLeavesAMarkedIncompleteProofInsteadOfHangingTheCompiler) {
-    const GcodeProgram huge = program(longLines(300'000));
-    const Proof cut = ProofRenderer(laser(), 1024, std::chrono::milliseconds(1)).renderProof({&huge});
+    const GcodeProgram huge = proofProgram(longLines(300'000));
+    const Proof cut = ProofRenderer(proofLaser(), 1024, std::chrono::milliseconds(1)).renderProof({&huge});
     EXPECT_FALSE(cut.complete);
     EXPECT_EQ(cut.moves, huge.moves().size());
     EXPECT_LT(cut.movesDrawn, cut.moves);
-    const cv::Mat img = decode(cut.png);
+    const cv::Mat img = decodePng(cut.png);
     ASSERT_FALSE(img.empty());
     EXPECT_GT(countRed(img), 50u) << "the red INCOMPLETE line is on the image";
 
-    const GcodeProgram small = program(longLines(50));
-    const Proof whole = ProofRenderer(laser()).renderProof({&small});
+    const GcodeProgram small = proofProgram(longLines(50));
+    const Proof whole = ProofRenderer(proofLaser()).renderProof({&small});
     EXPECT_TRUE(whole.complete);
     EXPECT_EQ(whole.movesDrawn, whole.moves);
-    EXPECT_EQ(countRed(decode(whole.png)), 0u);
+    EXPECT_EQ(countRed(decodePng(whole.png)), 0u);
 }
 
 TEST(ProofRenderer, LayersShareOneViewAndEachHasItsColour) {
-    const GcodeProgram engrave = program("G0 X20 Y20\nM4 S500\nG1 X60 F1000\nM5\n");
-    const GcodeProgram cut = program("G0 X20 Y100\nM4 S500\nG1 X180 F1000\nM5\n");
-    const ProofRenderer r(laser());
-    const cv::Mat img = decode(r.render(std::vector<const GcodeProgram*>{&engrave, &cut}));
+    const GcodeProgram engrave = proofProgram("G0 X20 Y20\nM4 S500\nG1 X60 F1000\nM5\n");
+    const GcodeProgram cut = proofProgram("G0 X20 Y100\nM4 S500\nG1 X180 F1000\nM5\n");
+    const ProofRenderer r(proofLaser());
+    const cv::Mat img = decodePng(r.render(std::vector<const GcodeProgram*>{&engrave, &cut}));
     const auto first = ProofRenderer::layerColour(0), second = ProofRenderer::layerColour(1);
     const std::size_t black = countColour(img, cv::Vec3b(first[0], first[1], first[2]));
     const std::size_t red = countColour(img, cv::Vec3b(second[0], second[1], second[2]));

@@ -26,7 +26,7 @@ FloorView sampleFloor() {
     return v;
 }
 
-std::vector<std::string> linesOf(const std::string& text, const std::string& end = "\n") {
+std::vector<std::string> screenLines(const std::string& text, const std::string& end = "\n") {
     std::vector<std::string> out;
     std::size_t from = 0;
     for (std::size_t at; (at = text.find(end, from)) != std::string::npos; from = at + end.size())
@@ -35,7 +35,7 @@ std::vector<std::string> linesOf(const std::string& text, const std::string& end
 }
 
 std::string lineWith(const std::string& frame, const std::string& needle) {
-    for (const auto& l : linesOf(frame))
+    for (const auto& l : screenLines(frame))
         if (l.find(needle) != std::string::npos) return l;
     return "<no line with " + needle + ">";
 }
@@ -113,7 +113,7 @@ TEST(WatchScreen, OnATerminalAFrameRedrawsInPlaceAndFitsTheWindow) {
     ASSERT_GE(frame.size(), 3u);
     EXPECT_EQ(frame.substr(frame.size() - 3), "\x1b[J") << "the rest of the last frame is cleared";
     const std::string body = frame.substr(9, frame.size() - 12);
-    const auto lines = linesOf(body, "\x1b[K\n");
+    const auto lines = screenLines(body, "\x1b[K\n");
     EXPECT_EQ(lines.size(), static_cast<std::size_t>(rows - 1)) << "one row stays free so nothing scrolls";
     for (const auto& l : lines) EXPECT_LT(l.size(), static_cast<std::size_t>(width)) << l;
     EXPECT_NE(lines.back().find("more line(s)"), std::string::npos) << lines.back();
