@@ -152,16 +152,16 @@ std::size_t occurrences(const std::string& text, const std::string& needle) {
 TEST_F(PlateRestartTest, APlateKilledMidPrintIsInterruptedWholeAndARestartSlicesItOnceAndPrintsEachUnitOnce) {
     AgentRig rig(options(2));
     auto& hq = rig.hq();
-    hq.sendOrder("PL-K", order("PL-K", "standard", 2, "Kim"));
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "production_started").size() == 2; }, 240s))
+    hq.sendOrder("PL-K", keychainOrder("PL-K", "standard", 2, "Kim"));
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-K", "production_started").size() == 2; }, 240s))
         << diagnostics(rig);
     std::map<std::int64_t, std::pair<double, double>> placeOf;   // by slot, where the slicer put each part
-    for (const auto& e : eventsOf(hq, "PL-K", "production_started"))
+    for (const auto& e : milestoneEvents(hq, "PL-K", "production_started"))
         placeOf[e.data.at("slot").as_int64()] = {e.data.at("plate_x").to_number<double>(),
                                                  e.data.at("plate_y").to_number<double>()};
     ASSERT_EQ(placeOf.size(), 2u);
     rig.agent().kill9();
-    ASSERT_TRUE(eventsOf(hq, "PL-K", "job_done").empty()) << "the plate was still printing when the agent died";
+    ASSERT_TRUE(milestoneEvents(hq, "PL-K", "job_done").empty()) << "the plate was still printing when the agent died";
     EXPECT_EQ(occurrences(rig.agent().log(), "prusa-slicer sliced a plate of 2 parts"), 1u);
 
     // The slice cache was trimmed meanwhile: the plate's program is gone, the parts' models are kept.
@@ -171,8 +171,8 @@ TEST_F(PlateRestartTest, APlateKilledMidPrintIsInterruptedWholeAndARestartSlices
     ASSERT_EQ(trimmed, 2u) << "the plate's program and its record";
 
     rig.agent().start();
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "interrupted").size() == 2; }, 60s)) << diagnostics(rig);
-    for (const auto& e : eventsOf(hq, "PL-K", "interrupted")) {
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-K", "interrupted").size() == 2; }, 60s)) << diagnostics(rig);
+    for (const auto& e : milestoneEvents(hq, "PL-K", "interrupted")) {
         EXPECT_EQ(std::string(e.data.at("reason").as_string()), "agent_restarted");
         EXPECT_EQ(std::string(e.data.at("jig").as_string()), "plate");
         const std::int64_t slot = e.data.at("slot").as_int64();
@@ -181,12 +181,12 @@ TEST_F(PlateRestartTest, APlateKilledMidPrintIsInterruptedWholeAndARestartSlices
         EXPECT_DOUBLE_EQ(e.data.at("plate_y").to_number<double>(), placeOf[slot].second);
     }
     // Nothing prints until the operator decides.
-    EXPECT_EQ(eventsOf(hq, "PL-K", "production_started").size(), 2u);
+    EXPECT_EQ(milestoneEvents(hq, "PL-K", "production_started").size(), 2u);
 
     std::string out;
     ASSERT_TRUE(waitUntil([&] { return rig.mtoctl({"restart", "printer-1"}, out) == 0; }, 60s)) << out << diagnostics(rig);
-    ASSERT_TRUE(waitUntil([&] { return eventsOf(hq, "PL-K", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
-    const auto started = eventsOf(hq, "PL-K", "production_started");
+    ASSERT_TRUE(waitUntil([&] { return milestoneEvents(hq, "PL-K", "job_done").size() == 2; }, 240s)) << diagnostics(rig);
+    const auto started = milestoneEvents(hq, "PL-K", "production_started");
     ASSERT_EQ(started.size(), 4u);
     for (std::size_t i = 2; i < 4; ++i) {
         EXPECT_TRUE(started[i].data.at("restart").as_bool());
@@ -195,7 +195,7 @@ TEST_F(PlateRestartTest, APlateKilledMidPrintIsInterruptedWholeAndARestartSlices
             << "the same parts sliced again land in the same places";
     }
     std::map<std::int64_t, int> doneUnits;
-    for (const auto& e : eventsOf(hq, "PL-K", "job_done")) ++doneUnits[e.data.at("unit").as_int64()];
+    for (const auto& e : milestoneEvents(hq, "PL-K", "job_done")) ++doneUnits[e.data.at("unit").as_int64()];
     EXPECT_EQ(doneUnits, (std::map<std::int64_t, int>{{1, 1}, {2, 1}}));
     // Sliced once more for the restart, not again in later rounds.
     clearBed(rig);

@@ -17,7 +17,7 @@ namespace mto {
 namespace {
 
 // One move as the controller would execute it, with where it started.
-struct Move {
+struct CutMove {
     bool rapid = false;
     double x0 = 0, y0 = 0, z0 = 0;
     double x = 0, y = 0, z = 0;
@@ -26,7 +26,7 @@ struct Move {
 };
 
 struct Parsed {
-    std::vector<Move> moves;
+    std::vector<CutMove> moves;
     std::vector<std::string> words;     // every G/M word in order, e.g. "G21", "M3"
     double spindleS = 0;
     double dwellP = 0;                  // G4 P: seconds in GRBL
@@ -43,7 +43,7 @@ Parsed parse(const std::string& program, double startZ) {
         ++lineNo;
         std::istringstream ls(text);
         std::string word;
-        Move m;
+        CutMove m;
         bool motion = false;
         m.x0 = x, m.y0 = y, m.z0 = z;
         while (ls >> word) {
@@ -101,7 +101,7 @@ ProfileCut plateCut() {
 // The distinct depths the tool cuts at, from the G1 plunges at the path start of each pass.
 std::vector<double> passDepths(const Parsed& p, double startX, double startY) {
     std::vector<double> depths;
-    for (const Move& m : p.moves)
+    for (const CutMove& m : p.moves)
         if (!m.rapid && !m.hasXY && m.z < m.z0 && std::abs(m.x - startX) < 1e-3 && std::abs(m.y - startY) < 1e-3)
             depths.push_back(m.z);
     return depths;
@@ -116,7 +116,7 @@ TEST(ProfileCutGenerator, EveryCuttingPointIsOneToolRadiusOutsideTheOutline) {
         cut.shape = shape;
         const Parsed p = parse(gen.generate(cut).program, kTool.safeZ);
         int checked = 0;
-        for (const Move& m : p.moves) {
+        for (const CutMove& m : p.moves) {
             if (m.rapid || m.z >= 0) continue;
             // Vertices lie on the offset path; 3-decimal output adds at most 0.0007 mm.
             EXPECT_NEAR(distanceToOutline(shape, m.x, m.y), kTool.diameter / 2, 0.001) << m.x << "," << m.y;
@@ -146,7 +146,7 @@ TEST(ProfileCutGenerator, PassesStepDownEvenlyToThicknessPlusBreakthrough) {
     }
     EXPECT_NEAR(depths.back(), -6.3, 1e-9);
     double lowest = 0;
-    for (const Move& m : p.moves) lowest = std::min(lowest, m.z);
+    for (const CutMove& m : p.moves) lowest = std::min(lowest, m.z);
     EXPECT_NEAR(lowest, -6.3, 1e-9);
 }
 
@@ -161,7 +161,7 @@ TEST(ProfileCutGenerator, TabsLiftTheToolOnlyOnPassesBelowTheTabTop) {
     std::map<double, std::vector<double>> lengths;
     double passDepth = 0;
     bool onTab = false;
-    for (const Move& m : p.moves) {
+    for (const CutMove& m : p.moves) {
         if (m.rapid) continue;
         if (!m.hasXY && m.z < m.z0 && !onTab) passDepth = m.z;
         if (!m.hasXY && m.z > m.z0) {
@@ -196,7 +196,7 @@ TEST(ProfileCutGenerator, FourTabsSitAtTheMiddleOfEachSideAndNotAtThePlunge) {
         bool up = false;
         double length = 0;
         std::vector<std::pair<double, double>> pts;
-        for (const Move& m : p.moves) {
+        for (const CutMove& m : p.moves) {
             if (m.rapid) continue;
             if (!m.hasXY && m.z > m.z0 && m.z0 < -6.29) {
                 up = true;
@@ -246,7 +246,7 @@ TEST(ProfileCutGenerator, EveryRapidInXYHappensAtSafeZ) {
     second.shape = ProfileShape::circle({30, 30}, 25);
     const Parsed p = parse(gen.generate({plateCut(), second}).program, kTool.safeZ);
     int rapidsXY = 0;
-    for (const Move& m : p.moves) {
+    for (const CutMove& m : p.moves) {
         if (!m.rapid) continue;
         if (m.hasXY) {
             EXPECT_DOUBLE_EQ(m.z0, kTool.safeZ) << "rapid to " << m.x << "," << m.y << " from Z " << m.z0;
@@ -285,7 +285,7 @@ TEST(ProfileCutGenerator, ProgramIsPlainGrblWithSpindleAroundTheCut) {
     EXPECT_GT(m5, firstCut);
     EXPECT_DOUBLE_EQ(p.spindleS, kTool.rpm);
     // Plunges and lifts at the plunge feed, the outline at the cutting feed.
-    for (const Move& m : p.moves)
+    for (const CutMove& m : p.moves)
         if (!m.rapid) {
             EXPECT_DOUBLE_EQ(m.feed, m.hasXY ? kTool.feed : kTool.plungeFeed);
         }
@@ -314,7 +314,7 @@ TEST(ProfileCutGenerator, ArtifactDescribesTheProgram) {
 
     const Parsed p = parse(a.program, kTool.safeZ);
     double travel = 0, work = 0;
-    for (const Move& m : p.moves)
+    for (const CutMove& m : p.moves)
         (m.rapid ? travel : work) +=
             std::sqrt(std::pow(m.x - m.x0, 2) + std::pow(m.y - m.y0, 2) + std::pow(m.z - m.z0, 2));
     EXPECT_NEAR(a.travelMm, travel, 0.01);
@@ -360,7 +360,7 @@ TEST(ProfileCutGenerator, NoTabsMeansNoLifts) {
     ProfileCut cut = plateCut();
     cut.tabs = {};
     const Parsed p = parse(gen.generate(cut).program, kTool.safeZ);
-    for (const Move& m : p.moves)
+    for (const CutMove& m : p.moves)
         if (!m.rapid) {
             EXPECT_LE(m.z, m.z0 + 1e-12) << "a feed move went up at " << m.x << "," << m.y;
         }
@@ -410,7 +410,7 @@ TEST(ProfileCutGenerator, ThinStockNeedsASinglePass) {
     ASSERT_EQ(depths.size(), 1u);
     EXPECT_NEAR(depths[0], -1.2, 1e-9);
     int lifts = 0;
-    for (const Move& m : p.moves)
+    for (const CutMove& m : p.moves)
         if (!m.rapid && !m.hasXY && m.z > m.z0) ++lifts;
     EXPECT_EQ(lifts, 2);
 }
