@@ -184,18 +184,14 @@ TEST_F(FloorTest, FiftyMixedJobsRunInPriorityOrderAcrossThreeMachinesAndARouteWa
     EXPECT_GT(seqOf("ORD-SIGN", "production_started", "cnc_profile"), seqOf("ORD-SIGN", "job_done", "cnc_engrave"))
         << "the cut starts only after the engraving is done";
 
-    // Every job was scheduled on a machine once, before it started; many milestones shared each commit.
-    std::size_t machineEvents = 0;
+    // Every job was scheduled on a machine once, before it started. (That milestones ready in one loop round share a
+    // commit is pinned by CommitQueueTest; here it depends on when the emulated machines answer, so it is not asserted.)
     for (const auto& p : planned) {
         const std::string op = p.capability == "laser" ? "laser_engrave" : "cnc_engrave";
         EXPECT_GT(seqOf(p.orderId, "scheduled", op), 0) << p.orderId;
         EXPECT_LT(seqOf(p.orderId, "scheduled", op), seqOf(p.orderId, "production_started", op)) << p.orderId;
     }
-    for (const auto& e : store_.eventsAfter(0, 100000))
-        machineEvents += e.milestone == "scheduled" || e.milestone == "production_started" ||
-                         e.milestone == "progress" || e.milestone == "job_done";
     EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM events WHERE milestone = 'scheduled'"), 52) << "once per job (50 orders and the sign's two)";
-    EXPECT_LT(commits_.commits(), machineEvents) << "milestones of one loop round commit together";
 
     bool stopped = false;
     scheduler_->stop([&] { stopped = true; });
