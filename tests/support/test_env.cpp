@@ -13,6 +13,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -41,6 +42,17 @@ TempDir::~TempDir() {
     }
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+}
+
+int openRawSerial(const std::string& path, int extraFlags) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC | extraFlags);
+    if (fd < 0) return -1;
+    termios t{};
+    ::tcgetattr(fd, &t);
+    ::cfmakeraw(&t);
+    t.c_cflag |= CLOCAL | CREAD;
+    ::tcsetattr(fd, TCSANOW, &t);
+    return fd;
 }
 
 int freeTcpPort() {

@@ -30,6 +30,9 @@ private:
 };
 
 int freeTcpPort();
+// Opens a serial device (a pty) as a host program does: raw mode, no controlling tty; `extraFlags` such as
+// O_NONBLOCK are added to the open. Returns the fd, or -1 with errno set.
+int openRawSerial(const std::string& path, int extraFlags = 0);
 bool waitForPort(int port, std::chrono::milliseconds timeout);
 std::string readFile(const std::filesystem::path& p);
 void writeFile(const std::filesystem::path& p, const std::string& text);

@@ -24,6 +24,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "test_env.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -35,13 +37,7 @@ class Host {
 public:
     explicit Host(const std::string& path)
     {
-        fd_ = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (fd_ < 0) return;
-        termios t{};
-        ::tcgetattr(fd_, &t);
-        ::cfmakeraw(&t);
-        t.c_cflag |= CLOCAL | CREAD;
-        ::tcsetattr(fd_, TCSANOW, &t);
+        fd_ = mto::test::openRawSerial(path);
     }
     ~Host() { close(); }
     bool ok() const { return fd_ >= 0; }

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "test_env.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -26,13 +28,7 @@ using Clock = std::chrono::steady_clock;
 class Host {
 public:
     explicit Host(const std::string& path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-        if (fd_ < 0) return;
-        termios t{};
-        ::tcgetattr(fd_, &t);
-        ::cfmakeraw(&t);
-        t.c_cflag |= CLOCAL | CREAD;
-        ::tcsetattr(fd_, TCSANOW, &t);
+        fd_ = mto::test::openRawSerial(path, O_NONBLOCK);
     }
     ~Host() {
         if (fd_ >= 0) ::close(fd_);
