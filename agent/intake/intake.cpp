@@ -32,6 +32,17 @@ struct Submission {
     std::promise<bool> committed;
 };
 
+// What the compiler needs of an order just committed; the items move, the order is not used after.
+CompileInput compileInputOf(Order& order) {
+    return CompileInput{order.orderId, order.revision, order.contentHash, order.priority == Priority::Rush,
+                        std::move(order.items)};
+}
+
+std::string storedSummary(const Order& order) {
+    return fmt::format("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
+                       order.items.size(), toString(order.priority));
+}
+
 } // namespace
 
 Intake::~Intake() = default;
@@ -83,10 +94,8 @@ std::optional<bool> Intake::storeNewOrder(const std::string& payload) {
     }
     Outcome out;
     out.level = spdlog::level::info;
-    out.summary = fmt::format("order {} stored: revision {}, {} item(s), {}", order->orderId, order->revision,
-                              order->items.size(), toString(order->priority));
-    out.stored = CompileInput{order->orderId, order->revision, order->contentHash, order->priority == Priority::Rush,
-                              std::move(order->items)};
+    out.summary = storedSummary(*order);
+    out.stored = compileInputOf(*order);
     boost::asio::post(io_, [this, out = std::move(out)]() mutable {
         ++counters_.orders;
         commits_.committedElsewhere();   // the receipt goes out, storage is known to be healthy
@@ -156,19 +165,13 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             return out;
         }
         Order& order = std::get<Order>(parsed);
-        // What the compiler needs of an order just committed; the items move, the order is not used after.
-        auto compileInput = [&order] {
-            return CompileInput{order.orderId, order.revision, order.contentHash, order.priority == Priority::Rush,
-                                std::move(order.items)};
-        };
         Rejection refusal;
         switch (store_.storeOrder(order, "", refusal)) {
         case OrderOutcome::Stored:
             ++counters_.orders;
             out.level = spdlog::level::info;
-            out.summary = fmt::format("order {} stored: revision {}, {} item(s), {}", order.orderId, order.revision,
-                                      order.items.size(), toString(order.priority));
-            out.stored = compileInput();
+            out.summary = storedSummary(order);
+            out.stored = compileInputOf(order);
             break;
         case OrderOutcome::Duplicate:
             ++counters_.duplicates;
@@ -183,7 +186,7 @@ Intake::Outcome Intake::process(const std::string& topic, const std::string& pay
             ++counters_.revisions;
             out.level = spdlog::level::info;
             out.summary = fmt::format("order {} changed to revision {}", order.orderId, order.revision);
-            out.stored = compileInput();
+            out.stored = compileInputOf(order);
             break;
         case OrderOutcome::Rejected: {
             Rejections rej;

@@ -8,6 +8,13 @@
 
 namespace mto {
 
+namespace {
+
+// The storage health a failed commit leaves: what status and events report.
+const char* problemOf(const DbError& e) { return e.diskFull() ? "disk_full" : "io_error"; }
+
+} // namespace
+
 CommitQueue::CommitQueue(boost::asio::io_context& io, Database& db) : io_(io), db_(db) {}
 
 void CommitQueue::submit(Work work, Done done) {
@@ -34,7 +41,7 @@ void CommitQueue::committedElsewhere() {
     if (afterCommit_) afterCommit_();
 }
 
-void CommitQueue::failedElsewhere(const DbError& error) { setProblem(error.diskFull() ? "disk_full" : "io_error"); }
+void CommitQueue::failedElsewhere(const DbError& error) { setProblem(problemOf(error)); }
 
 void CommitQueue::flush() {
     scheduled_ = false;
@@ -70,7 +77,7 @@ void CommitQueue::flush() {
         ++commits_;
     } catch (const DbError& e) {
         spdlog::error("commit of {} change(s) failed: {}", batch.size(), e.what());
-        setProblem(e.diskFull() ? "disk_full" : "io_error");
+        setProblem(problemOf(e));
     } catch (const std::exception& e) {
         spdlog::error("commit of {} change(s) failed: {}", batch.size(), e.what());
         setProblem("io_error");
