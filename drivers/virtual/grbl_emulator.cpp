@@ -135,6 +135,7 @@ public:
     void injectAlarm(int code);
     void failLine(std::uint64_t n, int code) { failLines_[n] = code; }
     void loseOk(std::uint64_t n) { loseOks_[n] = true; }
+    void atGcodeLine(std::uint64_t n, std::function<void()> action) { gcodeLineActions_.emplace(n, std::move(action)); }
     void stall(bool on);
     void disconnect();
     void reconnect();
@@ -382,6 +383,7 @@ private:
     std::uint64_t resets_ = 0;
     std::map<std::uint64_t, int> failLines_;
     std::map<std::uint64_t, bool> loseOks_;
+    std::multimap<std::uint64_t, std::function<void()>> gcodeLineActions_;   // by G-code line number
 
     unsigned segmentId_ = 0;   // which motion timer expiry is current
     unsigned dwellId_ = 0;
@@ -837,7 +839,15 @@ void GrblMachine::completeLine()
     line_.clear();
     commentParen_ = commentSemicolon_ = overflow_ = lineComplete_ = false;
     std::uint64_t n = ++linesReceived_;
-    if (!line.empty() && line[0] != '$') ++gcodeLinesReceived_;
+    if (!line.empty() && line[0] != '$') {
+        ++gcodeLinesReceived_;
+        // Taken out before they run: an action may add more, and each runs once.
+        auto range = gcodeLineActions_.equal_range(gcodeLinesReceived_);
+        std::vector<std::function<void()>> due;
+        for (auto it = range.first; it != range.second; ++it) due.push_back(std::move(it->second));
+        gcodeLineActions_.erase(range.first, range.second);
+        for (auto& action : due) action();
+    }
 
     job_.emplace();
     LineJob& job = *job_;
@@ -1833,6 +1843,10 @@ void GrblEmulator::setLogger(std::function<void(std::string_view)> logger) { mac
 void GrblEmulator::injectAlarm(int code) { machine_->injectAlarm(code); }
 void GrblEmulator::failLine(std::uint64_t lineNo, int errorCode) { machine_->failLine(lineNo, errorCode); }
 void GrblEmulator::loseOk(std::uint64_t lineNo) { machine_->loseOk(lineNo); }
+void GrblEmulator::atGcodeLine(std::uint64_t n, std::function<void()> action)
+{
+    machine_->atGcodeLine(n, std::move(action));
+}
 void GrblEmulator::stall(bool on) { machine_->stall(on); }
 void GrblEmulator::disconnect() { machine_->disconnect(); }
 void GrblEmulator::reconnect() { machine_->reconnect(); }

@@ -54,6 +54,11 @@ public:
     void stall(bool on);                                 // stop reading and answering; bytes pile up unread
     void disconnect();                                   // close the pty master, remove the symlink
     void reconnect();                                    // a new pty at the same symlink, power-on state
+    // Runs `action` when the n-th line of G-code (1-based, counted as gcodeLinesReceived counts) has been taken,
+    // before it is executed or answered, so failLine(linesReceived(), …) and loseOk(linesReceived()) called from
+    // it hit that very line. It runs inside the firmware's line handling: an action that unplugs, stalls or
+    // alarms the board should post that to the io_context. Several actions at one line run in the order given.
+    void atGcodeLine(std::uint64_t n, std::function<void()> action);
 
     // Observation.
     std::uint64_t linesReceived() const;   // lines GRBL answered or will answer (empty lines included, as

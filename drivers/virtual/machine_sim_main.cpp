@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// mto-machine-sim: emulated GRBL machines and Marlin printers on pseudo-terminals (and optionally TCP) and test
-// OctoPrint/Moonraker print hosts on loopback, for the demo and for trying the agent without machines.
+// mto-machine-sim: emulated GRBL machines (with injected faults on request) and Marlin printers on pseudo-terminals
+// (and optionally TCP) and test OctoPrint/Moonraker print hosts on loopback, for the demo and for trying the agent
+// without machines.
 #include "virtual/grbl_emulator.hpp"
 #include "virtual/marlin_emulator.hpp"
 #include "virtual/moonraker_server.hpp"
@@ -11,14 +12,23 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/program_options.hpp>
+#include <charconv>
+#include <chrono>
 #include <fcntl.h>
+#include <functional>
 #include <iostream>
+#include <list>
+#include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 #include <vector>
 
@@ -104,6 +114,165 @@ private:
     std::weak_ptr<Session> session_;
 };
 
+// A fault the options ask every emulated GRBL machine to show once, at a line of the program it is sent.
+struct GrblLineFault {
+    enum class Kind { Error, LoseOk, Alarm, Stall, Disconnect };
+    Kind kind = Kind::Error;
+    std::uint64_t line = 0;          // the n-th line of G-code the machine takes (1-based)
+    int code = 0;                    // error:CODE, ALARM:CODE
+    std::optional<double> seconds;   // stall or unplug this long; none: for good
+};
+
+struct GrblFaultOption {
+    const char* name;
+    GrblLineFault::Kind kind;
+    const char* shape;        // what the value looks like
+    const char* help;
+};
+
+const GrblFaultOption kGrblFaultOptions[] = {
+    {"fail-line", GrblLineFault::Kind::Error, "LINE:CODE",
+     "LINE answers error:CODE (1..38) instead of ok and is not executed"},
+    {"lose-ok", GrblLineFault::Kind::LoseOk, "LINE", "LINE is executed but its ok is never sent"},
+    {"alarm-at", GrblLineFault::Kind::Alarm, "LINE:CODE",
+     "ALARM:CODE (1..10) just after LINE is taken: motion, spindle and laser stop; after 1 or 2 (hard or soft "
+     "limit) the board answers nothing until a reset (Ctrl-X), after the others it resets itself and stays "
+     "locked in Alarm until $X"},
+    {"stall-at", GrblLineFault::Kind::Stall, "LINE[:SECONDS]",
+     "just after LINE the controller stops reading and answering (status reports too), for SECONDS of real "
+     "time or for good"},
+    {"disconnect-at", GrblLineFault::Kind::Disconnect, "LINE[:SECONDS]",
+     "just after LINE the cable is pulled: the pty closes and PATH goes away; after SECONDS a new pty appears "
+     "at PATH with a freshly powered board, without SECONDS it stays unplugged"},
+};
+
+bool parseWholeNumber(std::string_view text, std::uint64_t& out)
+{
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// "LINE", "LINE:CODE" or "LINE:SECONDS" as the option wants; an empty string when it is well-formed, else
+// what is wrong with it.
+std::string parseGrblLineFault(const GrblFaultOption& option, const std::string& text, GrblLineFault& out)
+{
+    const std::string usage = std::string("--") + option.name + " wants " + option.shape + ", got '" + text + "'";
+    out = {};
+    out.kind = option.kind;
+    const auto colon = text.find(':');
+    const std::string_view lineText = std::string_view(text).substr(0, colon);
+    if (!parseWholeNumber(lineText, out.line) || out.line == 0)
+        return usage + ": LINE is a line of G-code counted from 1";
+    const bool hasValue = colon != std::string::npos;
+    const std::string valueText = hasValue ? text.substr(colon + 1) : std::string();
+    switch (option.kind) {
+    case GrblLineFault::Kind::LoseOk:
+        if (hasValue) return usage;
+        return {};
+    case GrblLineFault::Kind::Error:
+    case GrblLineFault::Kind::Alarm: {
+        const int maxCode = option.kind == GrblLineFault::Kind::Error ? 38 : 10;
+        std::uint64_t code = 0;
+        if (!hasValue) return usage;
+        if (!parseWholeNumber(valueText, code) || code < 1 || code > static_cast<std::uint64_t>(maxCode))
+            return usage + ": CODE is a GRBL 1.1 " + (maxCode == 38 ? "error" : "alarm") + " code from 1 to " +
+                   std::to_string(maxCode);
+        out.code = static_cast<int>(code);
+        return {};
+    }
+    case GrblLineFault::Kind::Stall:
+    case GrblLineFault::Kind::Disconnect: {
+        if (!hasValue) return {};
+        double seconds = 0;
+        auto [end, ec] = std::from_chars(valueText.data(), valueText.data() + valueText.size(), seconds);
+        if (ec != std::errc() || end != valueText.data() + valueText.size() || valueText.empty() ||
+            !(seconds > 0) || seconds > 86400)
+            return usage + ": SECONDS is above 0 and at most 86400 (leave it out for good)";
+        out.seconds = seconds;
+        return {};
+    }
+    }
+    return usage;
+}
+
+std::string describeGrblLineFault(const GrblLineFault& f)
+{
+    const std::string at = "line " + std::to_string(f.line) + " of G-code";
+    std::ostringstream howLong;
+    if (f.seconds)
+        howLong << " for " << *f.seconds << " s";
+    else
+        howLong << " for good";
+    switch (f.kind) {
+    case GrblLineFault::Kind::Error: return at + " answers error:" + std::to_string(f.code);
+    case GrblLineFault::Kind::LoseOk: return at + " loses its ok";
+    case GrblLineFault::Kind::Alarm: return "ALARM:" + std::to_string(f.code) + " after " + at;
+    case GrblLineFault::Kind::Stall: return "stalls after " + at + howLong.str();
+    case GrblLineFault::Kind::Disconnect: return "unplugged after " + at + howLong.str();
+    }
+    return at;
+}
+
+// Arms the faults on one machine. Faults that reset, silence or unplug the board are posted: they must not run
+// inside its line handling. `timers` outlive the machine's pending waits (they are cleared before it is).
+void armGrblLineFaults(asio::io_context& io, mto::virt::GrblEmulator& machine, const std::string& name,
+                       const std::vector<GrblLineFault>& faults, std::list<asio::steady_timer>& timers)
+{
+    for (const auto& f : faults) {
+        auto* m = &machine;
+        auto note = [name, text = describeGrblLineFault(f)] { std::cerr << name << ": fault: " << text << "\n"; };
+        std::function<void()> action;
+        switch (f.kind) {
+        case GrblLineFault::Kind::Error:
+            action = [m, note, code = f.code] {
+                note();
+                m->failLine(m->linesReceived(), code);
+            };
+            break;
+        case GrblLineFault::Kind::LoseOk:
+            action = [m, note] {
+                note();
+                m->loseOk(m->linesReceived());
+            };
+            break;
+        case GrblLineFault::Kind::Alarm:
+            action = [&io, m, note, code = f.code] {
+                note();
+                asio::post(io, [m, code] { m->injectAlarm(code); });
+            };
+            break;
+        case GrblLineFault::Kind::Stall:
+        case GrblLineFault::Kind::Disconnect: {
+            const bool unplug = f.kind == GrblLineFault::Kind::Disconnect;
+            action = [&io, &timers, m, note, name, unplug, seconds = f.seconds] {
+                note();
+                asio::post(io, [&io, &timers, m, name, unplug, seconds] {
+                    if (unplug)
+                        m->disconnect();
+                    else
+                        m->stall(true);
+                    if (!seconds) return;
+                    auto& timer = timers.emplace_back(io);
+                    timer.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>(*seconds)));
+                    timer.async_wait([m, name, unplug](const boost::system::error_code& ec) {
+                        if (ec) return;
+                        std::cerr << name << ": fault over: " << (unplug ? "plugged in again" : "answering again")
+                                  << "\n";
+                        if (unplug)
+                            m->reconnect();
+                        else
+                            m->stall(false);
+                    });
+                });
+            };
+            break;
+        }
+        }
+        machine.atGcodeLine(f.line, std::move(action));
+    }
+}
+
 bool parseTravel(const std::string& text, double (&out)[3])
 {
     std::istringstream in(text);
@@ -119,6 +288,7 @@ int main(int argc, char** argv)
 {
     po::options_description desc(
         "Usage: mto-machine-sim [--grbl PATH ...] [--marlin PATH ...] [--octoprint PORT] [--moonraker PORT] [options]\n"
+        "                       [GRBL faults]\n"
         "Runs emulated GRBL 1.1h controllers and Marlin 2.1 printers, each on a pseudo-terminal published at PATH\n"
         "(a symlink), and test OctoPrint and Moonraker hosts on 127.0.0.1 (PORT 0: a free port; the URL is printed\n"
         "on stdout).\n"
@@ -154,6 +324,14 @@ int main(int argc, char** argv)
         ("moonraker-key", "the test Moonraker wants --api-key too")
         ("print-seconds", po::value(&printSeconds)->default_value(600),
          "machine time of every print on the test hosts (run --speed times faster)");
+    po::options_description faultsDesc(
+        "GRBL faults, shown by every --grbl machine (repeatable; each happens once). LINE counts the lines of\n"
+        "G-code a machine has taken since the simulator started, from 1: $ commands and empty lines are not\n"
+        "counted; the lines of a check-mode ($C) dry run are. E.g. --fail-line 40:20 answers error:20 to line 40");
+    std::map<std::string, std::vector<std::string>> faultTexts;
+    for (const auto& f : kGrblFaultOptions)
+        faultsDesc.add_options()(f.name, po::value(&faultTexts[f.name])->composing()->value_name(f.shape), f.help);
+    desc.add(faultsDesc);
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -189,6 +367,21 @@ int main(int argc, char** argv)
         std::cerr << "mto-machine-sim: --tcp wants a port between 1 and 65535\n";
         return 2;
     }
+    std::vector<GrblLineFault> faults;
+    for (const auto& option : kGrblFaultOptions) {
+        for (const auto& text : faultTexts[option.name]) {
+            GrblLineFault f;
+            if (auto wrong = parseGrblLineFault(option, text, f); !wrong.empty()) {
+                std::cerr << "mto-machine-sim: " << wrong << "\n";
+                return 2;
+            }
+            faults.push_back(f);
+        }
+    }
+    if (!faults.empty() && grblPaths.empty()) {
+        std::cerr << "mto-machine-sim: the GRBL fault options need at least one --grbl PATH\n";
+        return 2;
+    }
     base.baud = baud;
     base.speedFactor = speed;
     base.laserMode = vm.count("laser") > 0;
@@ -199,6 +392,7 @@ int main(int argc, char** argv)
     std::vector<std::unique_ptr<mto::virt::GrblEmulator>> machines;
     std::vector<std::unique_ptr<mto::virt::MarlinEmulator>> printers;
     std::vector<std::unique_ptr<TcpBridge>> bridges;
+    std::list<asio::steady_timer> faultTimers;   // ends of stalls and unplugs; cleared before the machines
     std::unique_ptr<mto::virt::OctoPrintServer> octoprint;
     std::unique_ptr<mto::virt::MoonrakerServer> moonraker;
     try {
@@ -232,6 +426,8 @@ int main(int argc, char** argv)
             std::string name = grblPaths[i];
             machine->setLogger([name](std::string_view line) { std::cerr << name << ": " << line << "\n"; });
             std::cerr << name << ": GRBL 1.1h emulator on " << machine->devicePath() << "\n";
+            armGrblLineFaults(io, *machine, name, faults, faultTimers);
+            for (const auto& f : faults) std::cerr << name << ": will fault: " << describeGrblLineFault(f) << "\n";
             if (vm.count("tcp")) {
                 auto port = static_cast<unsigned short>(tcpPort + i);
                 bridges.push_back(std::make_unique<TcpBridge>(io, port, machine->devicePath()));
@@ -268,6 +464,7 @@ int main(int argc, char** argv)
         if (ec) return;
         std::cerr << "mto-machine-sim: stopping\n";
         bridges.clear();
+        faultTimers.clear();
         machines.clear();   // removes the symlinks
         printers.clear();
         octoprint.reset();

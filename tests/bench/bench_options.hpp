@@ -18,6 +18,7 @@ struct BenchOptions {
     int events = 100000;                   // drain
     int memoryEvents = 100000;             // memory
     int window = 64;                       // the agent's mqtt.inflight_window, and the bare publisher's
+    int idleStatusMs = 5000;               // idle: the machines' status_idle_ms
     std::string logLevel = "info";         // the agent's log level; info is what factories run
 };
 

@@ -21,5 +21,6 @@ void runMediaDrainBench(const BenchOptions& options, BenchReport& report);
 void runCameraMemoryBench(const BenchOptions& options, BenchReport& report);
 void runScanBench(const BenchOptions& options, BenchReport& report);
 void runJigBench(const BenchOptions& options, BenchReport& report);
+void runIdleBench(const BenchOptions& options, BenchReport& report);
 
 } // namespace mto::bench

@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // GRBL streaming: how much of the serial line a job uses, character counting against send-and-wait.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <boost/asio/io_context.hpp>
-#include <csignal>
 #include <cstdio>
-#include <filesystem>
+#include <functional>
 
 #include "bench_support.hpp"
 #include "benchmarks.hpp"
@@ -103,83 +99,6 @@ double grblStreamSeconds(const JobArtifact& job, bool characterCounting, std::ui
     return seconds;
 }
 
-// CPU this process spends keeping `machines` idle machines connected (status polls at the idle rate), next
-// to a `sleep` child over the same time: a driver that polls busily shows up as milliseconds per second.
-struct IdleCost {
-    double driverCpu = 0;     // s, this process (drivers, their timers and links)
-    double simulatorCpu = 0;  // s, the emulator process
-    double sleepCpu = 0;      // s, the baseline
-    double seconds = 0;
-};
-
-IdleCost idleCost(int machines, std::chrono::seconds window) {
-    test::TempDir dir;
-    const auto sim = std::filesystem::path(test::agentBinary()).parent_path() / "mto-machine-sim";
-    std::vector<std::string> args{sim.string(), "--laser"};
-    for (int i = 0; i < machines; ++i) {
-        args.push_back("--grbl");
-        args.push_back((dir.path() / ("m" + std::to_string(i))).string());
-    }
-    test::Process simulator;
-    simulator.start(args, dir.path() / "sim.log");
-    waitFor([&] { return std::filesystem::exists(dir.path() / ("m" + std::to_string(machines - 1))); },
-            std::chrono::seconds(10), "the simulator's machines");
-    boost::asio::io_context io;
-    std::vector<std::unique_ptr<GrblOutcome>> outcomes;
-    std::vector<std::unique_ptr<grbl::GrblDriver>> drivers;
-    for (int i = 0; i < machines; ++i) {
-        grbl::GrblDriverOptions o;
-        o.machineId = "idle-" + std::to_string(i);
-        o.port = (dir.path() / ("m" + std::to_string(i))).string();
-        o.profile.capability = "laser";
-        o.profile.sizeX = 400;
-        o.profile.sizeY = 400;
-        outcomes.push_back(std::make_unique<GrblOutcome>());
-        drivers.push_back(std::make_unique<grbl::GrblDriver>(io, o, *outcomes.back()));
-        drivers.back()->start();
-    }
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    auto allIdle = [&] {
-        for (auto& d : drivers)
-            if (d->state() != MachineState::Idle) return false;
-        return true;
-    };
-    while (!allIdle()) {
-        throwIfInterrupted();
-        if (Clock::now() > deadline) throw BenchError("the idle machines did not connect");
-        io.restart();
-        io.run_for(std::chrono::milliseconds(5));
-    }
-    test::Process sleeper;
-    sleeper.start({"/bin/sleep", std::to_string(window.count() + 5)}, dir.path() / "sleep.log");
-    IdleCost cost;
-    const double selfBefore = cpuSeconds(::getpid()), simBefore = cpuSeconds(simulator.pid()),
-                 sleepBefore = cpuSeconds(sleeper.pid());
-    const auto started = Clock::now();
-    // The loop blocks in the io_context between timer expiries, as the agent's does.
-    while (Clock::now() - started < window) {
-        throwIfInterrupted();
-        io.restart();
-        io.run_for(std::chrono::milliseconds(250));
-    }
-    cost.seconds = secondsBetween(started, Clock::now());
-    cost.driverCpu = cpuSeconds(::getpid()) - selfBefore;
-    cost.simulatorCpu = cpuSeconds(simulator.pid()) - simBefore;
-    cost.sleepCpu = cpuSeconds(sleeper.pid()) - sleepBefore;
-    for (auto& d : drivers) {
-        bool stopped = false;
-        d->stop([&] { stopped = true; });
-        while (!stopped) {
-            io.restart();
-            io.run_for(std::chrono::milliseconds(5));
-        }
-    }
-    sleeper.kill9();
-    simulator.signal(SIGTERM);
-    simulator.wait(std::chrono::seconds(5));
-    return cost;
-}
-
 } // namespace
 
 void runGrblStreamBench(const BenchOptions& o, BenchReport& report) {
@@ -203,17 +122,6 @@ void runGrblStreamBench(const BenchOptions& o, BenchReport& report) {
     report.info(kGrblBench, "ratio character counting / send-and-wait (speed-up)", fixed(waiting / counting, 2));
     report.check(kGrblBench, "no byte lost to receive-buffer overrun", lostCounting == 0 && lostWaiting == 0,
                  std::to_string(lostCounting + lostWaiting) + " bytes lost");
-
-    const auto window = std::chrono::seconds(o.quick ? 10 : 60);
-    const IdleCost idle = idleCost(3, window);
-    report.figure(kGrblBench, "idle: 3 connected machines (status every 5 s), " + fixed(idle.seconds, 0) + " s",
-                  "drivers " + fixed(idle.driverCpu * 1000, 1) + " ms CPU, emulators " +
-                      fixed(idle.simulatorCpu * 1000, 1) + " ms, baseline `sleep` " + fixed(idle.sleepCpu * 1000, 1) +
-                      " ms");
-    // The clock tick (10 ms) is the resolution of /proc's CPU figures; a busy poll would cost seconds.
-    report.check(kGrblBench, "no busy polling: the drivers use under 1% of the CPU of one core when idle",
-                 idle.driverCpu < idle.seconds * 0.01,
-                 fixed(idle.driverCpu / idle.seconds * 1000, 2) + " ms CPU per second");
 }
 
 } // namespace mto::bench

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     const std::map<std::string, std::function<void(const BenchOptions&, BenchReport&)>> runners{
         {"ingest", runIngestBench}, {"latency", runLatencyBench}, {"drain", runDrainBench}, {"memory", runMemoryBench},
         {"compile", runCompileBench}, {"grbl", runGrblStreamBench}, {"marlin", runMarlinStreamBench},
-        {"scheduler", runSchedulerBench}, {"scan", runScanBench}, {"jig", runJigBench},
+        {"scheduler", runSchedulerBench}, {"scan", runScanBench}, {"jig", runJigBench}, {"idle", runIdleBench},
         {"media-latency", runMediaLatencyBench}, {"media-drain", runMediaDrainBench},
         {"camera-memory", runCameraMemoryBench}};
     BenchReport report;
