@@ -49,6 +49,7 @@ void CommitQueue::flush() {
     batch.swap(pending_);
     std::vector<bool> ok(batch.size(), false);
     bool committed = false;
+    const sqlite3_int64 changesBefore = sqlite3_total_changes64(db_.handle());
     try {
         Transaction txn(db_);
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -84,8 +85,11 @@ void CommitQueue::flush() {
     }
     if (committed) setProblem("");
     // New events are handed on before anyone is told of the commit: an inbound order's delivery
-    // thread, once released, then finds its receipt already queued for publishing.
-    if (committed && afterCommit_) afterCommit_();
+    // thread, once released, then finds its receipt already queued for publishing. A group that wrote
+    // no row brings nothing new to anyone: telling them would only wake them (the forecast's commit,
+    // which usually writes nothing, would otherwise re-run the forecast every second forever).
+    const bool wrote = sqlite3_total_changes64(db_.handle()) != changesBefore;
+    if (committed && wrote && afterCommit_) afterCommit_();
     for (std::size_t i = 0; i < batch.size(); ++i)
         if (batch[i].done) batch[i].done(committed && ok[i]);
 }

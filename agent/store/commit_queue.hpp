@@ -23,7 +23,8 @@ public:
     // Work that throws is undone alone (savepoint); a failed COMMIT fails the whole group.
     void submit(Work work, Done done);
 
-    // Called on the loop after every successful commit (the uplink drains new events from here).
+    // Called on the loop after every successful commit that wrote a row (the uplink drains new events from
+    // here); and after a commit made on another connection (committedElsewhere).
     void onCommitted(std::function<void()> f) { afterCommit_ = std::move(f); }
     // Called when the health of storage changes: empty string = healthy, else the reason (disk_full, io_error).
     void onHealthChange(std::function<void(const std::string&)> f) { healthChange_ = std::move(f); }

@@ -170,6 +170,28 @@ TEST_F(CommitQueueTest, OnCommittedRunsOnceAfterTheDataIsDurable) {
     EXPECT_EQ(doneCount, 3);
 }
 
+TEST_F(CommitQueueTest, AGroupThatWritesNothingIsCommittedWithoutWakingThoseWhoFollowCommits) {
+    CommitQueue queue(io_, db_);
+    int calls = 0;
+    queue.onCommitted([&] { ++calls; });
+    bool readOnlyDone = false;
+    queue.submit([this] { db_.prepare("SELECT COUNT(*) FROM notes").step(); },
+                 [&](bool ok) { readOnlyDone = ok; });
+    io_.run();
+    EXPECT_TRUE(readOnlyDone) << "work that only reads still learns it was committed";
+    EXPECT_EQ(calls, 0) << "nothing new to publish or schedule: a follower woken here would, like the "
+                           "scheduler's forecast, commit again and be woken again";
+    // An UPDATE that matches no row writes nothing either; one that matches does.
+    queue.submit([this] { db_.prepare("UPDATE notes SET body = 'y' WHERE id = -1").run(); }, nullptr);
+    io_.restart();
+    io_.run();
+    EXPECT_EQ(calls, 0);
+    queue.submit([this] { insertNote(db_, "z"); }, nullptr);
+    io_.restart();
+    io_.run();
+    EXPECT_EQ(calls, 1);
+}
+
 TEST_F(CommitQueueTest, SubmitFromADoneCallbackGoesIntoTheNextGroup) {
     CommitQueue queue(io_, db_);
     bool secondDone = false;
