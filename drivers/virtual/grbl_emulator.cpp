@@ -142,6 +142,7 @@ public:
     std::uint64_t linesReceived() const { return linesReceived_; }
     std::uint64_t gcodeLinesReceived() const { return gcodeLinesReceived_; }
     std::uint64_t bytesLost() const { return bytesLost_; }
+    std::uint64_t statusQueries() const { return statusQueries_; }
     std::string stateName() const;
     Vec3 position() const { return currentPosition(); }
     double spindleOutput() const { return spindleOutputNow(); }
@@ -379,6 +380,7 @@ private:
     std::uint64_t linesReceived_ = 0;
     std::uint64_t gcodeLinesReceived_ = 0;   // of them, lines with G-code (not empty, not a $ command)
     std::uint64_t bytesLost_ = 0;
+    std::uint64_t statusQueries_ = 0;        // '?' bytes taken off the line, answered or not
     std::uint64_t resets_ = 0;
     std::map<std::uint64_t, int> failLines_;
     std::map<std::uint64_t, bool> loseOks_;
@@ -560,6 +562,7 @@ void GrblMachine::uartReceive(unsigned char c)
         softReset();
         return;
     case '?':
+        ++statusQueries_;
         if (!criticalLock_ && !resetting_) emit(statusReport());
         return;
     case '~':
@@ -1839,6 +1842,7 @@ void GrblEmulator::reconnect() { machine_->reconnect(); }
 std::uint64_t GrblEmulator::linesReceived() const { return machine_->linesReceived(); }
 std::uint64_t GrblEmulator::gcodeLinesReceived() const { return machine_->gcodeLinesReceived(); }
 std::uint64_t GrblEmulator::bytesLost() const { return machine_->bytesLost(); }
+std::uint64_t GrblEmulator::statusQueries() const { return machine_->statusQueries(); }
 std::string GrblEmulator::state() const { return machine_->stateName(); }
 std::array<double, 3> GrblEmulator::position() const { return machine_->position(); }
 double GrblEmulator::spindleOutput() const { return machine_->spindleOutput(); }

@@ -60,6 +60,7 @@ public:
                                            // GRBL answers "ok" to them), counted since construction
     std::uint64_t gcodeLinesReceived() const;  // of them, the lines of G-code (not empty, not a $ command)
     std::uint64_t bytesLost() const;       // bytes dropped because the 128-byte RX buffer was full
+    std::uint64_t statusQueries() const;   // realtime '?' bytes received since construction
     std::string state() const;             // Idle, Run, Hold:0, Hold:1, Alarm, Check, Sleep
     std::array<double, 3> position() const;   // machine position (mm)
     double spindleOutput() const;          // the spindle/laser output now, as FS: reports it
