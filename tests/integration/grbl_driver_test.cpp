@@ -503,5 +503,33 @@ TEST_F(GrblDriverTest, StatusIsAskedForAtTheIdleRateWhileIdleAndAtTheRunningRate
     driver_->cancel();
 }
 
+// GRBL 1.1 reports Idle during a G4 dwell (the planner is empty), with the G4 line unanswered until the dwell
+// ends: the same picture as a lost ok. A spin-up dwell longer than the silence limit must still be waited out.
+TEST_F(GrblDriverTest, ASpinUpDwellLongerThanTheSilenceLimitIsWaitedOutWhileTheControllerSaysIdle) {
+    auto o = cncMachine();
+    o.speedFactor = 4;   // G4 P8 dwells 2 s here, past the 1 s silence limit below
+    startMachine(o);
+    startCncDriver([](auto& d) { d.silenceLimit = 1000ms; });
+    ASSERT_TRUE(runUntil([&] { return idle(); }));
+    driver_->submit("job-1", cncJob(12000, 1, 8));
+    std::chrono::steady_clock::duration longestIdle{}, idleStretch{};
+    auto idleSince = std::chrono::steady_clock::now();
+    bool wasIdle = false;
+    ASSERT_TRUE(runUntil(
+        [&] {
+            const bool idleNow = emulator_->state() == "Idle";
+            const auto now = std::chrono::steady_clock::now();
+            if (idleNow && !wasIdle) idleSince = now;
+            if (idleNow) idleStretch = now - idleSince;
+            longestIdle = std::max(longestIdle, idleStretch);
+            wasIdle = idleNow;
+            return !rec_.finished.empty() || !rec_.interrupted.empty();
+        },
+        20s));
+    EXPECT_GT(longestIdle, 1500ms) << "the controller said Idle through the dwell, longer than the silence limit";
+    EXPECT_TRUE(rec_.interrupted.empty()) << rec_.interrupted.back().why.reason << ": " << rec_.interrupted.back().why.message;
+    EXPECT_EQ(rec_.finished, std::vector<std::string>{"job-1"});
+}
+
 } // namespace
 } // namespace mto
