@@ -408,9 +408,14 @@ void GrblDriver::onStatus(const StatusReport& report) {
             if (!idleWithUnanswered_) idleWithUnanswered_ = now;
             if (now - *idleWithUnanswered_ >= options_.silenceLimit + oldestUnansweredDwell()) {
                 idleWithUnanswered_.reset();
+                // Reset, as after an error: what the controller may still hold must not run once the job is
+                // given up, and its banner brings the driver back to a known controller (Idle, or locked).
+                const std::string unanswered = std::to_string(unacked_.size());
+                sendRealtime(kSoftReset);
+                resetPending_ = true;
                 interruptJob({"lost_answer", "",
-                              std::to_string(unacked_.size()) +
-                                  " line(s) never answered while the controller sat idle: an ok was lost on the line"});
+                              unanswered + " line(s) never answered while the controller sat idle: an ok was lost on "
+                                           "the line; the controller was reset so nothing after it runs"});
                 unacked_.clear();
                 unackedBytes_ = 0;
             }

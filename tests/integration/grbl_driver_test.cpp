@@ -312,6 +312,11 @@ TEST_F(GrblDriverTest, ALostOkStopsTheJobInsteadOfHangingForever) {
     ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty() || !rec_.finished.empty(); }, 15s));
     ASSERT_FALSE(rec_.interrupted.empty()) << "finished although an answer never came";
     EXPECT_EQ(rec_.interrupted.back().why.reason, "lost_answer");
+    // The count is lost, so the controller is reset (nothing it holds runs on) and comes back idle for the next job.
+    ASSERT_TRUE(runUntil([&] { return idle(); })) << toString(driver_->state());
+    driver_->submit("job-2", laserJob(30));
+    ASSERT_TRUE(runUntil([&] { return !rec_.finished.empty() || rec_.interrupted.size() > 1; }, 15s));
+    EXPECT_EQ(rec_.finished, std::vector<std::string>{"job-2"});
 }
 
 TEST_F(GrblDriverTest, FeedHoldPausesAndCycleStartResumes) {
