@@ -483,24 +483,24 @@ TEST_F(GrblDriverTest, StatusIsAskedForAtTheIdleRateWhileIdleAndAtTheRunningRate
     o.speedFactor = 5;   // the job below runs far longer than the window counted
     startMachine(o);
     startDriver([](auto& d) {
-        d.statusWhileIdle = 1000ms;
+        d.statusWhileIdle = 500ms;
         d.statusWhileRunning = 100ms;
     });
     ASSERT_TRUE(runUntil([&] { return idle(); }));
     // Timers only fire late on a loaded machine, never early: the upper bounds hold anywhere and catch busy
     // polling or swapped rates; the lower ones leave room for a late timer at every tick.
     const auto idleFrom = emulator_->statusQueries();
-    runUntil([] { return false; }, 4s);
+    runUntil([] { return false; }, 2s);
     const auto whileIdle = emulator_->statusQueries() - idleFrom;
-    EXPECT_GE(whileIdle, 2u) << "about one a second while idle";
-    EXPECT_LE(whileIdle, 6u) << "about one a second while idle";
+    EXPECT_GE(whileIdle, 2u) << "about two a second while idle";
+    EXPECT_LE(whileIdle, 6u) << "about two a second while idle";
 
     driver_->submit("job-1", laserJob(2000));
     ASSERT_TRUE(runUntil([&] { return emulator_->state() == "Run"; }));
     const auto runFrom = emulator_->statusQueries();
     runUntil([] { return false; }, 2s);
     const auto whileRunning = emulator_->statusQueries() - runFrom;
-    RecordProperty("status_queries_idle_4s", static_cast<int>(whileIdle));
+    RecordProperty("status_queries_idle_2s", static_cast<int>(whileIdle));
     RecordProperty("status_queries_running_2s", static_cast<int>(whileRunning));
     ASSERT_TRUE(rec_.finished.empty() && rec_.interrupted.empty()) << "the job ran through the whole window";
     EXPECT_GE(whileRunning, 10u) << "about ten a second while running";
