@@ -401,15 +401,21 @@ void GrblDriver::onStatus(const StatusReport& report) {
         }
         if ((phase_ == Phase::Streaming || phase_ == Phase::Draining) && !unacked_.empty()) {
             // Idle with lines unanswered: either a dwell or a non-motion line is being worked on, or an answer
-            // was lost on the line. Past the silence limit it is the latter, and the count can no longer be
-            // trusted: stop the job rather than guess which lines ran.
+            // was lost on the line. Past the silence limit (and the dwell's own length, as GRBL 1.1 reports Idle
+            // through a G4) it is the latter, and the count can no longer be trusted: stop the job rather than
+            // guess which lines ran.
             const auto now = std::chrono::steady_clock::now();
             if (!idleWithUnanswered_) idleWithUnanswered_ = now;
-            if (now - *idleWithUnanswered_ >= options_.silenceLimit) {
+            if (now - *idleWithUnanswered_ >= options_.silenceLimit + oldestUnansweredDwell()) {
                 idleWithUnanswered_.reset();
+                // Reset, as after an error: what the controller may still hold must not run once the job is
+                // given up, and its banner brings the driver back to a known controller (Idle, or locked).
+                const std::string unanswered = std::to_string(unacked_.size());
+                sendRealtime(kSoftReset);
+                resetPending_ = true;
                 interruptJob({"lost_answer", "",
-                              std::to_string(unacked_.size()) +
-                                  " line(s) never answered while the controller sat idle: an ok was lost on the line"});
+                              unanswered + " line(s) never answered while the controller sat idle: an ok was lost on "
+                                           "the line; the controller was reset so nothing after it runs"});
                 unacked_.clear();
                 unackedBytes_ = 0;
             }
@@ -422,6 +428,17 @@ void GrblDriver::onStatus(const StatusReport& report) {
             setState(refusal_ ? MachineState::Refused : MachineState::Idle);
         }
     }
+}
+
+std::chrono::milliseconds GrblDriver::oldestUnansweredDwell() const {
+    // Lines are answered in order and a G4 waits for the planner first, so a dwell being worked on is the
+    // oldest unanswered line.
+    if (!job_ || unacked_.empty() || unacked_.front().jobLine < 0) return {};
+    const auto seconds = dwellSeconds(job_->lines[static_cast<std::size_t>(unacked_.front().jobLine)]);
+    if (!seconds) return {};
+    constexpr double kLongestDwellSeconds = 24 * 3600;   // keeps the conversion in range; no spin-up is longer
+    const double ms = std::ceil(std::min(*seconds, kLongestDwellSeconds) * 1000);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
 void GrblDriver::sendLine(const std::string& line, long jobLine) {

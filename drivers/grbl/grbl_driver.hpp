@@ -28,7 +28,8 @@ struct GrblDriverOptions {
     std::chrono::milliseconds statusWhileRunning{200};
     std::chrono::milliseconds statusWhileIdle{5000};
     std::chrono::milliseconds bannerWait{2500};   // after opening; then a soft reset is sent
-    // No byte from the controller for this long while it is being asked (status, a command) = it hangs.
+    // No byte from the controller for this long while it is being asked (status, a command) = it hangs; a line
+    // unanswered this long while it says Idle (plus the length of a G4 being worked on) = its ok was lost.
     std::chrono::milliseconds silenceLimit{10000};
     std::chrono::milliseconds reconnectMin{500};
     std::chrono::milliseconds reconnectMax{10000};
@@ -103,6 +104,8 @@ private:
     void onAnswer(bool ok, int errorCode);
     void onAlarm(int code);
     void onStatus(const StatusReport& report);
+    // The dwell of the oldest unanswered line when it is a job's G4; zero otherwise.
+    std::chrono::milliseconds oldestUnansweredDwell() const;
     void sendLine(const std::string& line, long jobLine = -1);
     void sendRealtime(char c);
     void pump();

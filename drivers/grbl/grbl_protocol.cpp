@@ -475,4 +475,39 @@ std::string wireForm(std::string_view programLine) {
     return out;
 }
 
+std::optional<double> dwellSeconds(std::string_view wireLine) {
+    // Words as GRBL's read_float takes them: a letter, then an optional sign, digits and one decimal point
+    // (no exponent, no hex: "P0X10" is P0 and X10).
+    bool dwell = false;
+    std::optional<double> p;
+    std::size_t i = 0;
+    while (i < wireLine.size()) {
+        const char letter = wireLine[i++];
+        if (letter < 'A' || letter > 'Z') return std::nullopt;
+        bool negative = false;
+        if (i < wireLine.size() && (wireLine[i] == '-' || wireLine[i] == '+')) negative = wireLine[i++] == '-';
+        double value = 0, scale = 1;
+        bool digits = false, point = false;
+        for (; i < wireLine.size(); ++i) {
+            const char c = wireLine[i];
+            if (c >= '0' && c <= '9') {
+                digits = true;
+                if (point) scale /= 10;
+                value = value * 10 + (c - '0');
+            } else if (c == '.' && !point) {
+                point = true;
+            } else {
+                break;
+            }
+        }
+        if (!digits) return std::nullopt;   // a letter without a number: GRBL refuses the line
+        value *= scale;
+        if (negative) value = -value;
+        if (letter == 'G' && value == 4) dwell = true;
+        if (letter == 'P') p = value;
+    }
+    if (!dwell || !p || *p < 0) return std::nullopt;
+    return p;
+}
+
 } // namespace mto::grbl

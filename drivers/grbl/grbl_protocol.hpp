@@ -112,4 +112,8 @@ std::vector<std::string> parseGCodeState(std::string_view line);
 // will be counted. Returns the line as it goes on the wire (no line ending), empty when nothing is left.
 std::string wireForm(std::string_view programLine);
 
+// The seconds a line in wire form dwells: its P word when it holds G4 (GRBL 1.1 reads P as seconds); nullopt
+// for any other line or a P GRBL would refuse. GRBL reports Idle during a dwell, so the host must know it.
+std::optional<double> dwellSeconds(std::string_view wireLine);
+
 } // namespace mto::grbl

@@ -143,6 +143,9 @@ public:
     std::uint64_t linesReceived() const { return linesReceived_; }
     std::uint64_t gcodeLinesReceived() const { return gcodeLinesReceived_; }
     std::uint64_t bytesLost() const { return bytesLost_; }
+    std::uint64_t statusQueries() const { return statusQueries_; }
+    double lowestZ() const { return lowestZ_; }
+    double highestSpindle() const { return highestSpindle_; }
     std::string stateName() const;
     Vec3 position() const { return currentPosition(); }
     double spindleOutput() const { return spindleOutputNow(); }
@@ -380,6 +383,9 @@ private:
     std::uint64_t linesReceived_ = 0;
     std::uint64_t gcodeLinesReceived_ = 0;   // of them, lines with G-code (not empty, not a $ command)
     std::uint64_t bytesLost_ = 0;
+    std::uint64_t statusQueries_ = 0;        // '?' bytes taken off the line, answered or not
+    double lowestZ_ = 0;                      // the lowest machine Z a move ended at
+    double highestSpindle_ = 0;               // the highest spindle speed / laser power set by M3/M4
     std::uint64_t resets_ = 0;
     std::map<std::uint64_t, int> failLines_;
     std::map<std::uint64_t, bool> loseOks_;
@@ -562,6 +568,7 @@ void GrblMachine::uartReceive(unsigned char c)
         softReset();
         return;
     case '?':
+        ++statusQueries_;
         if (!criticalLock_ && !resetting_) emit(statusReport());
         return;
     case '~':
@@ -1602,6 +1609,7 @@ void GrblMachine::onSegmentDone()
     const Block b = planner_.front();
     planner_.pop_front();
     position_ = b.target;
+    lowestZ_ = std::min(lowestZ_, position_[2]);
     if (laserMode()) {
         // M4 (dynamic power) switches the beam off at the end of motion; M3 keeps the last block's power.
         spindleRpm_ = (spindleMode_ == 3 && !b.laserOff) ? clampRpm(b.spindle) : 0.0;
@@ -1657,6 +1665,7 @@ void GrblMachine::setSpindle(int mode, double rpm)
     }
     if (laserMode() && mode == 4) rpm = 0;   // dynamic laser power is off while nothing moves
     spindleRpm_ = clampRpm(rpm);
+    highestSpindle_ = std::max(highestSpindle_, spindleRpm_);
 }
 
 double GrblMachine::spindleOutputNow() const
@@ -1853,6 +1862,9 @@ void GrblEmulator::reconnect() { machine_->reconnect(); }
 std::uint64_t GrblEmulator::linesReceived() const { return machine_->linesReceived(); }
 std::uint64_t GrblEmulator::gcodeLinesReceived() const { return machine_->gcodeLinesReceived(); }
 std::uint64_t GrblEmulator::bytesLost() const { return machine_->bytesLost(); }
+std::uint64_t GrblEmulator::statusQueries() const { return machine_->statusQueries(); }
+double GrblEmulator::lowestZ() const { return machine_->lowestZ(); }
+double GrblEmulator::highestSpindle() const { return machine_->highestSpindle(); }
 std::string GrblEmulator::state() const { return machine_->stateName(); }
 std::array<double, 3> GrblEmulator::position() const { return machine_->position(); }
 double GrblEmulator::spindleOutput() const { return machine_->spindleOutput(); }

@@ -65,6 +65,9 @@ public:
                                            // GRBL answers "ok" to them), counted since construction
     std::uint64_t gcodeLinesReceived() const;  // of them, the lines of G-code (not empty, not a $ command)
     std::uint64_t bytesLost() const;       // bytes dropped because the 128-byte RX buffer was full
+    std::uint64_t statusQueries() const;   // realtime '?' bytes received since construction
+    double lowestZ() const;                // the lowest machine Z a move ended at since construction (mm)
+    double highestSpindle() const;         // the highest spindle speed / laser power M3/M4 set since construction
     std::string state() const;             // Idle, Run, Hold:0, Hold:1, Alarm, Check, Sleep
     std::array<double, 3> position() const;   // machine position (mm)
     double spindleOutput() const;          // the spindle/laser output now, as FS: reports it

@@ -64,6 +64,24 @@ JobArtifact laserJob(int segments, double power = 500, double size = 40) {
     return job;
 }
 
+// A router program: the spindle at `rpm`, a spin-up dwell of `dwellSeconds` (none when 0), then a 20 mm square
+// cut `depth` mm deep, ended with M2.
+JobArtifact cncJob(double rpm, double depth, double dwellSeconds = 0) {
+    JobArtifact job;
+    job.capability = "cnc";
+    job.format = "gcode-grbl";
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "G21 G90 G17 G94\nG0 Z5\nG0 X10 Y10\nM3 S%g\n%sG1 Z%g F300\nG1 X30 F1200\nG1 Y30\nG1 X10\n"
+                  "G1 Y10\nG0 Z5\nM5\nG0 X0 Y0\nM2\n",
+                  rpm, dwellSeconds > 0 ? ("G4 P" + std::to_string(dwellSeconds) + "\n").c_str() : "", -depth);
+    job.program = text;
+    job.bbox = {0, 0, -depth, 30, 30, 5};
+    job.lines = 14;
+    job.estimatedSeconds = 1 + dwellSeconds;
+    return job;
+}
+
 class GrblDriverTest : public ::testing::Test {
 protected:
     void SetUp() override { dir_ = std::make_unique<test::TempDir>(); }
@@ -78,6 +96,19 @@ protected:
         virt::GrblEmulatorOptions o;
         o.laserMode = true;
         return o;
+    }
+    // A router the size of the catalog's cnc-600: $32=0, a spindle of 24,000 rpm, 600 x 400 x 50 mm of travel.
+    static virt::GrblEmulatorOptions cncMachine() {
+        virt::GrblEmulatorOptions o;
+        o.maxSpindle = 24000;
+        o.maxTravel[0] = 600;
+        return o;
+    }
+    void startCncDriver(std::function<void(grbl::GrblDriverOptions&)> tweak = {}) {
+        auto o = test::cncDriverOptions("cnc-1", emulator_->devicePath());
+        if (tweak) tweak(o);
+        driver_ = std::make_unique<grbl::GrblDriver>(io_, o, rec_);
+        driver_->start();
     }
     void startDriver(std::function<void(grbl::GrblDriverOptions&)> tweak = {}) {
         auto o = test::laserDriverOptions("laser-1", emulator_->devicePath());
@@ -281,6 +312,11 @@ TEST_F(GrblDriverTest, ALostOkStopsTheJobInsteadOfHangingForever) {
     ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty() || !rec_.finished.empty(); }, 15s));
     ASSERT_FALSE(rec_.interrupted.empty()) << "finished although an answer never came";
     EXPECT_EQ(rec_.interrupted.back().why.reason, "lost_answer");
+    // The count is lost, so the controller is reset (nothing it holds runs on) and comes back idle for the next job.
+    ASSERT_TRUE(runUntil([&] { return idle(); })) << toString(driver_->state());
+    driver_->submit("job-2", laserJob(30));
+    ASSERT_TRUE(runUntil([&] { return !rec_.finished.empty() || rec_.interrupted.size() > 1; }, 15s));
+    EXPECT_EQ(rec_.finished, std::vector<std::string>{"job-2"});
 }
 
 TEST_F(GrblDriverTest, FeedHoldPausesAndCycleStartResumes) {
@@ -368,6 +404,136 @@ TEST_F(GrblDriverTest, TheSimulatorBinaryServesAMachineOverTcpLikeASerialBridge)
     process.signal(SIGTERM);
     EXPECT_EQ(process.wait(5s), 0) << "the simulator exits cleanly on SIGTERM";
     EXPECT_FALSE(std::filesystem::exists(dir_->path() / "laser")) << "and removes its symlink";
+}
+
+TEST_F(GrblDriverTest, ARouterProgramBelowTheMinimumSpindleSpeedIsRefusedWithTheSetting) {
+    auto o = cncMachine();
+    o.minSpindle = 8000;   // $31: GRBL would run an S5000 at 8000 rpm
+    startMachine(o);
+    startCncDriver();
+    ASSERT_TRUE(runUntil([&] { return idle(); })) << toString(driver_->state());
+    EXPECT_FALSE(driver_->check(cncJob(12000, 2))) << "a speed inside $31..$30 passes";
+    auto tooSlow = driver_->check(cncJob(5000, 2));
+    ASSERT_TRUE(tooSlow);
+    EXPECT_EQ(tooSlow->reason, "spindle_range");
+    EXPECT_NE(tooSlow->message.find("S5000 but $31 is 8000"), std::string::npos) << tooSlow->message;
+    const auto before = emulator_->linesReceived();
+    driver_->submit("job-1", cncJob(5000, 2));
+    ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }));
+    EXPECT_EQ(rec_.interrupted.back().why.reason, "spindle_range");
+    runUntil([] { return false; }, 100ms);
+    EXPECT_EQ(emulator_->linesReceived(), before) << "a refused job sends nothing";
+}
+
+TEST_F(GrblDriverTest, ARouterWhoseControllerIsInLaserModeIsRefusedWithTheSetting) {
+    auto o = cncMachine();
+    o.laserMode = true;   // $32=1 would skip the spindle's spin-up waits and fire at every motion
+    startMachine(o);
+    startCncDriver();
+    ASSERT_TRUE(runUntil([&] { return driver_->state() == MachineState::Refused; })) << toString(driver_->state());
+    ASSERT_FALSE(rec_.faults.empty());
+    EXPECT_EQ(rec_.faults.back().reason, "settings_mismatch");
+    EXPECT_NE(rec_.faults.back().message.find("$32 (laser mode) is on"), std::string::npos) << rec_.faults.back().message;
+    auto refused = driver_->check(cncJob(12000, 2));
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->reason, "settings_mismatch");
+    driver_->submit("job-1", cncJob(12000, 2));
+    ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }));
+    EXPECT_EQ(emulator_->position()[2], 0) << "nothing moved";
+}
+
+TEST_F(GrblDriverTest, AZTravelShorterThanTheRoutersProfileIsRefusedWithTheSetting) {
+    auto o = cncMachine();
+    o.maxTravel[2] = 30;   // $132: the profile spans Z -20..30, 50 mm
+    startMachine(o);
+    startCncDriver();
+    ASSERT_TRUE(runUntil([&] { return driver_->state() == MachineState::Refused; })) << toString(driver_->state());
+    ASSERT_FALSE(rec_.faults.empty());
+    EXPECT_EQ(rec_.faults.back().reason, "settings_mismatch");
+    EXPECT_NE(rec_.faults.back().message.find("Z travel $132 is 30 mm but the profile cnc-600 needs 50 mm"),
+              std::string::npos)
+        << rec_.faults.back().message;
+}
+
+TEST_F(GrblDriverTest, AProgramDeeperThanTheZTravelIsRefusedBeforeSending) {
+    auto o = cncMachine();
+    o.maxTravel[2] = 20;   // $132, and a profile that fits it
+    startMachine(o);
+    startCncDriver([](auto& d) {
+        d.profile.minZ = -10;
+        d.profile.maxZ = 10;
+    });
+    ASSERT_TRUE(runUntil([&] { return idle(); })) << toString(driver_->state());
+    EXPECT_FALSE(driver_->check(cncJob(12000, 10))) << "Z -10..5 fits in 20 mm";
+    auto tooDeep = driver_->check(cncJob(12000, 25));
+    ASSERT_TRUE(tooDeep);
+    EXPECT_EQ(tooDeep->reason, "envelope");
+    EXPECT_NE(tooDeep->message.find("Z -25..5 mm"), std::string::npos) << tooDeep->message;
+    EXPECT_NE(tooDeep->message.find("x 20 mm"), std::string::npos) << tooDeep->message;
+    const auto before = emulator_->linesReceived();
+    driver_->submit("job-1", cncJob(12000, 25));
+    ASSERT_TRUE(runUntil([&] { return !rec_.interrupted.empty(); }));
+    EXPECT_EQ(rec_.interrupted.back().why.reason, "envelope");
+    runUntil([] { return false; }, 100ms);
+    EXPECT_EQ(emulator_->linesReceived(), before) << "a refused job sends nothing";
+}
+
+TEST_F(GrblDriverTest, StatusIsAskedForAtTheIdleRateWhileIdleAndAtTheRunningRateDuringAJob) {
+    auto o = laserMachine();
+    o.speedFactor = 5;   // the job below runs far longer than the window counted
+    startMachine(o);
+    startDriver([](auto& d) {
+        d.statusWhileIdle = 500ms;
+        d.statusWhileRunning = 100ms;
+    });
+    ASSERT_TRUE(runUntil([&] { return idle(); }));
+    // Timers only fire late on a loaded machine, never early: the upper bounds hold anywhere and catch busy
+    // polling or swapped rates; the lower ones leave room for a late timer at every tick.
+    const auto idleFrom = emulator_->statusQueries();
+    runUntil([] { return false; }, 2s);
+    const auto whileIdle = emulator_->statusQueries() - idleFrom;
+    EXPECT_GE(whileIdle, 2u) << "about two a second while idle";
+    EXPECT_LE(whileIdle, 6u) << "about two a second while idle";
+
+    driver_->submit("job-1", laserJob(2000));
+    ASSERT_TRUE(runUntil([&] { return emulator_->state() == "Run"; }));
+    const auto runFrom = emulator_->statusQueries();
+    runUntil([] { return false; }, 2s);
+    const auto whileRunning = emulator_->statusQueries() - runFrom;
+    RecordProperty("status_queries_idle_2s", static_cast<int>(whileIdle));
+    RecordProperty("status_queries_running_2s", static_cast<int>(whileRunning));
+    ASSERT_TRUE(rec_.finished.empty() && rec_.interrupted.empty()) << "the job ran through the whole window";
+    EXPECT_GE(whileRunning, 10u) << "about ten a second while running";
+    EXPECT_LE(whileRunning, 25u) << "about ten a second while running";
+    driver_->cancel();
+}
+
+// GRBL 1.1 reports Idle during a G4 dwell (the planner is empty), with the G4 line unanswered until the dwell
+// ends: the same picture as a lost ok. A spin-up dwell longer than the silence limit must still be waited out.
+TEST_F(GrblDriverTest, ASpinUpDwellLongerThanTheSilenceLimitIsWaitedOutWhileTheControllerSaysIdle) {
+    auto o = cncMachine();
+    o.speedFactor = 4;   // G4 P8 dwells 2 s here, past the 1 s silence limit below
+    startMachine(o);
+    startCncDriver([](auto& d) { d.silenceLimit = 1000ms; });
+    ASSERT_TRUE(runUntil([&] { return idle(); }));
+    driver_->submit("job-1", cncJob(12000, 1, 8));
+    std::chrono::steady_clock::duration longestIdle{}, idleStretch{};
+    auto idleSince = std::chrono::steady_clock::now();
+    bool wasIdle = false;
+    ASSERT_TRUE(runUntil(
+        [&] {
+            const bool idleNow = emulator_->state() == "Idle";
+            const auto now = std::chrono::steady_clock::now();
+            if (idleNow && !wasIdle) idleSince = now;
+            if (idleNow) idleStretch = now - idleSince;
+            longestIdle = std::max(longestIdle, idleStretch);
+            wasIdle = idleNow;
+            return !rec_.finished.empty() || !rec_.interrupted.empty();
+        },
+        20s));
+    EXPECT_GT(longestIdle, 1500ms) << "the controller said Idle through the dwell, longer than the silence limit";
+    EXPECT_TRUE(rec_.interrupted.empty()) << rec_.interrupted.back().why.reason << ": " << rec_.interrupted.back().why.message;
+    EXPECT_EQ(rec_.finished, std::vector<std::string>{"job-1"});
 }
 
 } // namespace

@@ -236,6 +236,83 @@ TEST_F(SchedulerTest, AfterAnAlarmTheOperatorUnlocksAndRestartsTheUnitWhichThenF
     EXPECT_TRUE(restartFlag) << "HQ can tell the second start is a restart";
 }
 
+// The emulator's other injected faults, as the unplug and the alarm above: each interrupts the running unit with
+// its reason, the machine needs the operator, and nothing runs again until the operator decides.
+TEST_F(SchedulerTest, AnErrorOnALineMidJobInterruptsTheUnitWithTheDecodedCodeAndARestartFinishesIt) {
+    addOrder("ORD-1", 1);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1; }));
+    emulator_->failLine(emulator_->linesReceived() + 40, 20);
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    auto why = lastData("ORD-1", "interrupted");
+    EXPECT_EQ(why.at("reason").as_string(), "error");
+    EXPECT_EQ(why.at("code").as_string(), "error:20");
+    EXPECT_NE(std::string(why.at("message").as_string()).find("at program line"), std::string::npos) << why;
+    EXPECT_GT(why.at("last_line").as_int64(), 0);
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    EXPECT_EQ(scheduler_->machines().at(0).reason, "error");
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM machines WHERE bay = 'needs_attention'"), 1);
+    // The driver reset the controller to stop the lines after the refused one; reset in motion, GRBL locks.
+    ASSERT_TRUE(runUntil([&] {
+        const auto state = scheduler_->machines().at(0).state;
+        return state == MachineState::Alarm || state == MachineState::Idle;
+    }));
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u) << "nothing runs again by itself";
+    if (scheduler_->machines().at(0).state == MachineState::Alarm) {
+        EXPECT_FALSE(scheduler_->unlock("laser-1"));
+    }
+    ASSERT_TRUE(runUntil([&] { return !scheduler_->restart("laser-1"); }));
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; })) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(count("ORD-1", "production_started"), 2u);
+}
+
+TEST_F(SchedulerTest, AControllerThatStopsAnsweringMidJobInterruptsTheUnitAsATimeout) {
+    addOrder("ORD-1", 1, 3000);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1 && emulator_->linesReceived() > 50; }));
+    emulator_->stall(true);
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    auto why = lastData("ORD-1", "interrupted");
+    EXPECT_EQ(why.at("reason").as_string(), "timeout");
+    EXPECT_NE(std::string(why.at("message").as_string()).find("has not answered"), std::string::npos) << why;
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    EXPECT_EQ(scheduler_->machines().at(0).reason, "timeout");
+    EXPECT_NE(scheduler_->machines().at(0).state, MachineState::Running) << "the link was closed";
+    emulator_->stall(false);
+    // The link is opened again and the controller identified; the unit still waits for the operator.
+    ASSERT_TRUE(runUntil([&] {
+        const auto state = scheduler_->machines().at(0).state;
+        return state == MachineState::Alarm || state == MachineState::Idle;
+    }));
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u) << "nothing runs again by itself";
+    EXPECT_EQ(scheduler_->bay("laser-1"), Bay::NeedsAttention);
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units WHERE state = 'interrupted' AND reason = 'timeout'"), 1);
+}
+
+TEST_F(SchedulerTest, ALostOkMidJobInterruptsTheUnitAndTheIdleMachineCanRunItAgain) {
+    addOrder("ORD-1", 1);
+    startFloor();
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "production_started") == 1; }));
+    emulator_->loseOk(emulator_->linesReceived() + 40);
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "interrupted") == 1; }));
+    EXPECT_EQ(count("ORD-1", "job_done"), 0u) << "not done: one line's answer never came";
+    auto why = lastData("ORD-1", "interrupted");
+    EXPECT_EQ(why.at("reason").as_string(), "lost_answer");
+    EXPECT_NE(std::string(why.at("message").as_string()).find("never answered"), std::string::npos) << why;
+    ASSERT_TRUE(runUntil([&] { return scheduler_->bay("laser-1") == Bay::NeedsAttention; }));
+    EXPECT_EQ(scheduler_->machines().at(0).reason, "lost_answer");
+    ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }))
+        << "the controller sits idle; its state was " << toString(scheduler_->machines().at(0).state);
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(count("ORD-1", "production_started"), 1u) << "nothing runs again by itself";
+    const auto refused = scheduler_->restart("laser-1");
+    ASSERT_FALSE(refused) << *refused;
+    ASSERT_TRUE(runUntil([&] { return count("ORD-1", "job_done") == 1; })) << ::testing::PrintToString(milestones("ORD-1"));
+    EXPECT_EQ(count("ORD-1", "production_started"), 2u);
+}
+
 TEST_F(SchedulerTest, AScrappedUnitIsQueuedAgainUnderItsIndexAndRunsBeforeTheNextUnit) {
     addOrder("ORD-1", 2, 3000);
     startFloor();

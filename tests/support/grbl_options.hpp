@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// GRBL driver settings for tests: a 400 x 400 mm laser and timings short enough for a test to wait on, and
-// the loop a test turns while it waits for the driver.
+// GRBL driver settings for tests: a 400 x 400 mm laser, a 600 x 400 mm router with 50 mm of Z, timings short
+// enough for a test to wait on, and the loop a test turns while it waits for the driver.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -28,6 +28,18 @@ inline grbl::GrblDriverOptions laserDriverOptions(const std::string& machineId, 
     o.silenceLimit = 1500ms;
     o.reconnectMin = 50ms;
     o.reconnectMax = 200ms;
+    return o;
+}
+
+// The router of the catalog's cnc-600: 600 x 400 mm, Z from -20 to 30 mm, with the laser's test timings.
+inline grbl::GrblDriverOptions cncDriverOptions(const std::string& machineId, const std::string& port) {
+    grbl::GrblDriverOptions o = laserDriverOptions(machineId, port);
+    o.profile.name = "cnc-600";
+    o.profile.capability = "cnc";
+    o.profile.sizeX = 600;
+    o.profile.sizeY = 400;
+    o.profile.minZ = -20;
+    o.profile.maxZ = 30;
     return o;
 }
 

@@ -475,6 +475,24 @@ TEST(GrblWireForm, RealtimeAndControlBytesNeverGoOnTheWire) {
     EXPECT_EQ(wireForm("/G1 X1"), "G1X1");   // block delete: GRBL drops the character
 }
 
+TEST(GrblDwell, AG4LineDwellsItsPWordInSecondsAndNoOtherLineDwells) {
+    EXPECT_EQ(dwellSeconds("G4P2"), 2.0);
+    EXPECT_EQ(dwellSeconds("G04P12.5"), 12.5);
+    EXPECT_EQ(dwellSeconds("P0.25G4"), 0.25) << "words in any order, as GRBL reads them";
+    EXPECT_EQ(dwellSeconds("G4P0"), 0.0);
+    EXPECT_EQ(dwellSeconds("G4P.5"), 0.5);
+    EXPECT_EQ(dwellSeconds("G4P0X10"), 0.0) << "a number ends at the next letter: no exponent, no hex";
+    EXPECT_EQ(dwellSeconds("G4P1E3"), 1.0);
+    EXPECT_FALSE(dwellSeconds("G4")) << "no P: GRBL refuses it";
+    EXPECT_FALSE(dwellSeconds("G4P-1"));
+    EXPECT_FALSE(dwellSeconds("G40P2")) << "G40 is not G4";
+    EXPECT_FALSE(dwellSeconds("G1X4P2"));
+    EXPECT_FALSE(dwellSeconds("M3S18000"));
+    EXPECT_FALSE(dwellSeconds("$J=G4P2"));
+    EXPECT_FALSE(dwellSeconds("G4PP2"));
+    EXPECT_FALSE(dwellSeconds(""));
+}
+
 // --- Robustness ---------------------------------------------------------------------------------------------
 
 const std::vector<std::string>& realSamples() {
