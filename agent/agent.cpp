@@ -72,7 +72,7 @@ Agent::Agent(Config config)
     addScanners();
     control_ = std::make_unique<ControlServer>(io_, config_.stateDir / "control.sock",
                                                [this](const std::vector<std::string>& words) { return control(words); });
-    uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *commits_, *intake_);
+    uplink_ = std::make_unique<Uplink>(io_, config_, *store_, *jobQueue_, *commits_, *intake_);
     // Every commit may bring new events (for HQ) and new work (a compiled order, a resumed one, a cleared bed).
     // The uplink comes first and at once: an inbound order's receipt is then queued before its delivery
     // thread is released (it publishes the receipt on its way out). The rest runs right after the commit's
@@ -456,10 +456,9 @@ FloorView Agent::floorView(std::size_t queueHead) const {
     v.at = formatRfc3339Ms(clock_.nowMs());
     v.machines = floorMachines();
     v.queue = jobQueue_->head(queueHead);
-    // Every capability on the floor, and any the queue asks for that no machine has.
-    for (const auto& m : v.machines) v.queuedSeconds[m.capability] = 0;
-    for (const auto& e : v.queue) v.queuedSeconds[e.capability] = 0;
-    for (auto& [capability, seconds] : v.queuedSeconds) seconds = jobQueue_->queuedSeconds(capability);
+    // Every capability on the floor (0 when nothing waits for it), and any the queue asks for that no machine has.
+    v.queuedSeconds = jobQueue_->queuedSeconds();
+    for (const auto& m : v.machines) v.queuedSeconds.try_emplace(m.capability, 0.0);
     return v;
 }
 

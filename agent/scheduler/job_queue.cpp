@@ -392,13 +392,19 @@ std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
     return out;
 }
 
-double JobQueue::queuedSeconds(const std::string& capability) {
-    auto& st = db_.prepare("SELECT COALESCE(SUM(estimated_s * (qty - started_units + requeued_units)), 0) FROM jobs "
-                           "WHERE state = 'queued' AND capability = ?1");
-    st.bind(1, capability);
-    const double seconds = st.step() ? st.columnReal(0) : 0;
+std::map<std::string, double> JobQueue::queuedSeconds() {
+    // The units nextFor and the forecast still have to hand out: those of jobs in the queue (state 'queued')
+    // of orders that may run, whether or not their route step is ready yet.
+    const std::string sql =
+        std::string("SELECT j.capability, SUM(j.estimated_s * (j.qty - j.started_units + j.requeued_units)) "
+                    "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                    "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
+        kRunnableOrderStates + " GROUP BY j.capability";
+    std::map<std::string, double> out;
+    auto& st = db_.prepare(sql);
+    while (st.step()) out[st.columnText(0)] = st.columnReal(1);
     st.reset();
-    return seconds;
+    return out;
 }
 
 std::vector<QueueEntry> JobQueue::head(std::size_t limit) {

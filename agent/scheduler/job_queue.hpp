@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -138,8 +139,12 @@ public:
     // most `limit` jobs.
     std::vector<PendingJob> pendingJobs(std::size_t limit = 100000);
 
-    // Ready and started-but-unfinished work for a capability, in estimated seconds (for the status).
-    double queuedSeconds(const std::string& capability);
+    // Queued work per capability, in estimated seconds: every unit of a runnable order not yet started (a
+    // scrapped unit waiting to run again included) times its job's per-unit estimate. Units running, finished or
+    // interrupted count no more; held, cancelled and rejected orders count nothing (a held order's units come
+    // back when it is resumed). Capabilities with nothing queued are absent. The one figure the retained status,
+    // `mtoctl watch` and the station display show.
+    std::map<std::string, double> queuedSeconds();
 
     // The first `limit` queued jobs of runnable orders with units left to start, in queue order (across all
     // capabilities; a later route step is listed even while it waits for the step before): pendingJobs() as

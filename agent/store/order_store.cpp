@@ -663,15 +663,6 @@ bool OrderStore::awaitsCompile(const std::string& orderId) {
     return awaits;
 }
 
-std::map<std::string, double> OrderStore::queuedWorkSeconds() {
-    std::map<std::string, double> out;
-    auto& st = db_.prepare("SELECT j.capability, SUM(j.estimated_s) FROM jobs j JOIN orders o ON o.order_id = "
-                           "j.order_id WHERE o.state NOT IN ('shipped', 'cancelled', 'rejected') GROUP BY j.capability");
-    while (st.step()) out[st.columnText(0)] = st.columnReal(1);
-    st.reset();
-    return out;
-}
-
 std::vector<JobRecord> OrderStore::jobsForOrder(const std::string& orderId) {
     std::vector<JobRecord> out;
     auto& st = db_.prepare("SELECT item_id, operation, step, revision, capability, artifact_sha, proof_sha, estimated_s, rush, "

@@ -158,8 +158,6 @@ public:
     // Moves the order to `to`; throws mto::Error when the state table does not allow it from where it is.
     void moveOrder(const std::string& orderId, OrderState to);
 
-    // Seconds of compiled work per capability over orders not yet shipped or cancelled.
-    std::map<std::string, double> queuedWorkSeconds();
     // The proof of an item's job: the given operation's, or the first operation's when none is given.
     // The order's jobs, by item id and then route step.
     std::vector<JobRecord> jobsForOrder(const std::string& orderId);

@@ -30,11 +30,14 @@ std::string statusPayload(const StatusInputs& in) {
     boost::json::array alerts;
     for (const auto& a : in.alerts) alerts.push_back(boost::json::string(a));
     o["alerts"] = std::move(alerts);
-    // Capacity forecast: hours of compiled, not yet shipped work per machine capability.
+    // Capacity forecast: hours of queued work (units not yet started of orders that may run) per capability.
     boost::json::object hours;
     // A job whose stored estimate is not a number (a damaged row) counts as nothing rather than poisoning the sum.
     for (const auto& [capability, seconds] : in.queuedWorkSeconds)
         hours[capability] = std::isfinite(seconds) ? std::round(seconds / 36.0) / 100.0 : 0.0;
+    // A capability of the floor with nothing waiting says 0 rather than nothing, as `mtoctl watch` does.
+    for (const auto& m : in.machines)
+        if (!hours.contains(m.capability)) hours[m.capability] = 0.0;
     o["queued_hours"] = std::move(hours);
     boost::json::array machines;
     for (const auto& m : in.machines) machines.push_back(machineJson(m));
@@ -45,6 +48,11 @@ std::string statusPayload(const StatusInputs& in) {
                             {"detail", sc.detail.empty() ? boost::json::value(nullptr) : boost::json::value(sc.detail)}});
     o["scanners"] = std::move(scanners);
     return toPlainJson(o);
+}
+
+void readStoredStatus(StatusInputs& in, OrderStore& store, JobQueue& queue) {
+    in.outbox = store.outboxStats();
+    in.queuedWorkSeconds = queue.queuedSeconds();
 }
 
 std::uint64_t diskFreeBytes(const std::filesystem::path& dir) {

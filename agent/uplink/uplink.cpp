@@ -117,8 +117,9 @@ private:
     std::vector<std::int64_t> handling_;   // the loop's: the batch being handled
 };
 
-Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits, Intake& intake)
-    : io_(io), config_(config), store_(store), commits_(commits), intake_(intake),
+Uplink::Uplink(asio::io_context& io, const Config& config, OrderStore& store, JobQueue& queue, CommitQueue& commits,
+               Intake& intake)
+    : io_(io), config_(config), store_(store), queue_(queue), commits_(commits), intake_(intake),
       reconnectTimer_(io), retryTimer_(io), persistTimer_(io), statusTimer_(io), machinesTimer_(io), stopTimer_(io) {
     callbacks_ = std::make_unique<PahoCallbacks>(*this);
     connectOptions_ = brokerConnectOptions(config_);
@@ -178,8 +179,7 @@ std::string Uplink::statusText(const std::string& state) {
         in.diskFreeBytes = diskFreeBytes(config_.stateDir);
         in.degradedReason = commits_.problem();
         try {
-            in.outbox = store_.outboxStats();
-            in.queuedWorkSeconds = store_.queuedWorkSeconds();
+            readStoredStatus(in, store_, queue_);
             // Not in a will: it is published later, when these would be stale.
             if (state == "online" && machines_) in.machines = machines_();
             if (statusExtras_) statusExtras_(in);

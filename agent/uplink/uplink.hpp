@@ -55,7 +55,7 @@ namespace mto {
 //   the loop; so the loop never calls Paho itself: every Paho call goes through a PahoCallQueue.
 class Uplink {
 public:
-    Uplink(boost::asio::io_context& io, const Config& config, OrderStore& store, CommitQueue& commits,
+    Uplink(boost::asio::io_context& io, const Config& config, OrderStore& store, JobQueue& queue, CommitQueue& commits,
            Intake& intake);
     ~Uplink();
 
@@ -118,6 +118,7 @@ private:
     boost::asio::io_context& io_;
     const Config& config_;
     OrderStore& store_;
+    JobQueue& queue_;   // read for the status's queued work
     CommitQueue& commits_;
     Intake& intake_;
     PahoCallQueue pahoCalls_;

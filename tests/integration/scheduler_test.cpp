@@ -19,6 +19,7 @@
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 #include "store/order_store.hpp"
+#include "scripted_driver.hpp"
 #include "store_rig.hpp"
 #include "test_env.hpp"
 #include "util/clock.hpp"
@@ -52,10 +53,12 @@ protected:
         catalog_.add({"COASTER", "Coaster"});
     }
 
-    void addOrder(const std::string& id, std::int64_t qty, int segments = 300, const std::string& dueBy = "") {
+    // An accepted order of one laser item; `estimateS` is the per-unit estimate the compile room stored.
+    void addOrder(const std::string& id, std::int64_t qty, int segments = 300, const std::string& dueBy = "",
+                  double estimateS = 2, const std::string& priority = "standard") {
         const std::string due = dueBy.empty() ? "" : R"(,"due_by":")" + dueBy + "\"";
-        const std::string p = R"({"order_id":")" + id + "\"" + due + R"(,"items":[{"item_id":"1","sku":"COASTER","qty":)" +
-                              std::to_string(qty) + "}]}";
+        const std::string p = R"({"order_id":")" + id + R"(","priority":")" + priority + "\"" + due +
+                              R"(,"items":[{"item_id":"1","sku":"COASTER","qty":)" + std::to_string(qty) + "}]}";
         auto parsed = parser_.parseOrder(p, catalog_);
         ASSERT_TRUE(std::holds_alternative<Order>(parsed));
         programs_["sha-" + id] = laserProgram(segments);
@@ -64,7 +67,8 @@ protected:
         ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
         auto input = store_.compileInput(id);
         ASSERT_TRUE(input);
-        store_.recordCompiled(*input, {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", 2, 5, "laser-400", "oak"}});
+        store_.recordCompiled(*input,
+                              {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", estimateS, 5, "laser-400", "oak"}});
         txn.commit();
     }
 
@@ -463,6 +467,72 @@ TEST_F(SchedulerTest, AnOrderForecastToFinishAfterItsDueTimeIsDelayedOncePerCros
     EXPECT_GT(data.at("late_by_s").as_int64(), 0);
     EXPECT_TRUE(isRfc3339(std::string(data.at("estimated_finish").as_string())));
     EXPECT_EQ(test::scalar(db_, "SELECT forecast_late FROM orders WHERE order_id = 'LATE'"), 1);
+}
+
+// The scheduler's clock in the lateness test: time moves only when the test says.
+class LatenessTestClock final : public Clock {
+public:
+    std::int64_t nowMs() const override { return now; }
+    std::int64_t now = 0;
+};
+
+TEST_F(SchedulerTest, AFutureDueTimeCrossedTwiceByTheForecastGivesTwoDelayedEachWithItsNewEstimate) {
+    LatenessTestClock clock;
+    clock.now = 1'893'456'000'000;   // 2030-01-01T00:00:00Z
+    // One laser that takes nothing (its floor is never poked): the forecast alone decides, when the test asks.
+    scheduler_ = std::make_unique<Scheduler>(io_, commits_, store_, queue_, loader(), clock);
+    scheduler_->addMachine({"laser-1", "laser-400", "laser", {"oak"}},
+                           [](DriverListener& l) { return std::make_unique<test::ScriptedDriver>(l); });
+    scheduler_->setForecastOptions({60});   // a minute's bed clear between two units
+    auto forecast = [&] {
+        scheduler_->runForecast();
+        io_.poll();   // its commit
+        io_.restart();
+    };
+    auto delayed = [&] {
+        std::vector<std::string> out;
+        for (const auto& e : store_.eventsForOrder("DUE"))
+            if (e.milestone == "delayed") {
+                const auto data = boost::json::parse(e.payload).as_object().at("data").as_object();
+                out.push_back(std::string(data.at("estimated_finish").as_string()) + " late_by_s " +
+                              std::to_string(data.at("late_by_s").as_int64()));
+            }
+        return out;
+    };
+    // Due at 02:00; its 30 minutes of work alone finish at 00:30.
+    addOrder("DUE", 1, 300, "2030-01-01T02:00:00Z", 1800);
+    forecast();
+    EXPECT_TRUE(delayed().empty());
+
+    // The queue grows: three rush units of 30 minutes go first (with a bed clear after each), so DUE runs
+    // 01:33-02:03.
+    addOrder("RUSH", 3, 300, "", 1800, "rush");
+    forecast();
+    EXPECT_EQ(delayed(), std::vector<std::string>{"2030-01-01T02:03:00.000Z late_by_s 180"});
+    forecast();
+    EXPECT_EQ(delayed().size(), 1u) << "once per crossing, not on every forecast";
+    EXPECT_EQ(test::scalar(db_, "SELECT forecast_late FROM orders WHERE order_id = 'DUE'"), 1);
+
+    // The rush order is cancelled: DUE is back on time (00:30), with more than the margin to spare.
+    {
+        Transaction txn(db_);   // as intake applies it, without the poke that would start DUE on the idle laser
+        ASSERT_FALSE(store_.applyCommand({CommandKind::Cancel, "c-rush", "RUSH", "test", std::nullopt}));
+        txn.commit();
+    }
+    forecast();
+    EXPECT_EQ(delayed().size(), 1u);
+    EXPECT_EQ(test::scalar(db_, "SELECT forecast_late FROM orders WHERE order_id = 'DUE'"), 0) << "armed again";
+
+    // Time passes with nothing started: at 01:40 the same 30 minutes finish at 02:10.
+    clock.now += 100 * 60 * 1000;
+    forecast();
+    EXPECT_EQ(delayed(), (std::vector<std::string>{"2030-01-01T02:03:00.000Z late_by_s 180",
+                                                   "2030-01-01T02:10:00.000Z late_by_s 600"}));
+    clock.now += 60 * 1000;
+    forecast();
+    EXPECT_EQ(delayed().size(), 2u) << "still late: no third delayed";
+    EXPECT_EQ(test::scalar(db_, "SELECT COUNT(*) FROM units"), 0) << "nothing was started";
+    stopFloor();   // before the clock it reads goes
 }
 
 TEST_F(SchedulerTest, TheMachineViewFollowsAUnitFromRunningWithProgressToAwaitingClearAndSaysWhenItChanges) {

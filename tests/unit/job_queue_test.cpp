@@ -175,10 +175,10 @@ TEST_F(JobQueueTest, AnInterruptedUnitIsRecordedWithItsLastLineAndNotRunAgainByI
 
 TEST_F(JobQueueTest, QueuedSecondsCountTheUnitsNotYetStarted) {
     addOrder("three", "standard", "", 3, {laserJob()});
-    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 180);
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds().at("laser"), 180);
     start(*queue_.nextFor(laser_));
-    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 120);
-    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("cnc"), 0);
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds().at("laser"), 120);
+    EXPECT_EQ(queue_.queuedSeconds().count("cnc"), 0u) << "nothing queued: absent";
 }
 
 TEST_F(JobQueueTest, AScrappedUnitRunsAgainUnderItsIndexBeforeTheJobsNextUnits) {
@@ -195,7 +195,7 @@ TEST_F(JobQueueTest, AScrappedUnitRunsAgainUnderItsIndexBeforeTheJobsNextUnits) 
         queue_.markScrapped(*u1, clock_.now, "scrapped");
         txn.commit();
     }
-    EXPECT_DOUBLE_EQ(queue_.queuedSeconds("laser"), 120) << "unit 3 and the scrapped unit 1";
+    EXPECT_DOUBLE_EQ(queue_.queuedSeconds().at("laser"), 120) << "unit 3 and the scrapped unit 1";
     auto again = queue_.nextFor(laser_);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->unit, 1) << "the scrapped unit before unit 3";
