@@ -214,7 +214,11 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
     std::vector<Placed> run;
     try {
         std::int64_t slot = 0;
-        for (auto& u : queue_.batchFor(m.slot, lead, jig.slots.size())) run.push_back({std::move(u), slot++});
+        for (auto& u : queue_.batchFor(m.slot, lead, jig.slots.size())) {
+            // A unit whose own program the machine refused would get the jig program refused as well.
+            if (slot > 0 && refusedHere(m, u)) continue;
+            run.push_back({std::move(u), slot++});
+        }
     } catch (const std::exception& e) {
         spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
         return false;
@@ -276,7 +280,8 @@ void Scheduler::dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& le
     try {
         for (auto& u : queue_.batchFor(m.slot, lead, plate.capacity())) {
             // Units another machine holds, and prints whose model is gone (they run alone later), stay out.
-            if (!run.empty() && (onABed(u, &m) || !plateTools_.hasModel(u.artifactSha))) continue;
+            // So do units whose own program the machine refused (it passes them over).
+            if (!run.empty() && (onABed(u, &m) || !plateTools_.hasModel(u.artifactSha) || refusedHere(m, u))) continue;
             run.push_back({std::move(u), static_cast<std::int64_t>(run.size())});
         }
     } catch (const std::exception& e) {
@@ -432,6 +437,11 @@ void Scheduler::refuse(Machine& m, const QueuedUnit& u, const MachineFault& why)
         },
         nullptr);
     machineChanged();
+}
+
+bool Scheduler::refusedHere(const Machine& m, const QueuedUnit& u) {
+    auto it = m.refused.find(JobKey{u.orderId, u.itemId, u.operation});
+    return it != m.refused.end() && it->second == u.artifactSha;
 }
 
 void Scheduler::forgetRefusals(Machine& m, const std::string& why) {

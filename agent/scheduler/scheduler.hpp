@@ -212,6 +212,8 @@ private:
     // Remembers that m's driver refused this unit's job and tells HQ and the log, once per job and cause.
     void refuse(Machine& m, const QueuedUnit& unit, const MachineFault& why);
     void forgetRefusals(Machine& m, const std::string& why);
+    // Whether m passes this unit's job over (its driver refused the job's program).
+    static bool refusedHere(const Machine& m, const QueuedUnit& u);
     // Stores a jig or plate run's proof and remembers its sha256 on the machine.
     void keepProof(Machine& m, const Jig& jig, const JigProgram& program);
     // The program of these units in these slots of the machine's jig, or why not.
