@@ -434,6 +434,11 @@ std::vector<FloorMachine> Agent::floorMachines() const {
         m.state = toString(v.state);
         m.detail = v.stateDetail;
         m.reason = v.reason;
+        if (v.lastRefusal) {
+            const auto& r = *v.lastRefusal;
+            m.refused = FloorRefusal{v.refusedJobs, r.unit.orderId, r.unit.itemId, r.unit.operation, r.unit.unit,
+                                     r.reason, r.message};
+        }
         if (v.unit) {
             FloorJob j;
             j.orderId = v.unit->orderId;
@@ -560,6 +565,8 @@ void Agent::reload() {
         auto catalog = std::make_shared<const Catalog>(Catalog::load(fresh.intake.catalogPath));
         intake_->setCatalog(catalog);
         compiler_->setCatalog(catalog);
+        // A profile or machine setting may have been fixed: what the machines refused is tried again.
+        scheduler_->forgetRefusals("the configuration was reloaded");
         spdlog::info("reloaded: log level {}, catalog {} ({} SKUs)", fresh.logLevel,
                      fresh.intake.catalogPath.string(), catalog->size());
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include "control/floor_view.hpp"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cmath>
 
 #include "mto/error.hpp"
@@ -73,6 +74,19 @@ json::object machineJson(const FloorMachine& m) {
         o["job"] = nullptr;
     }
     o["reason"] = stringOrNull(m.reason);
+    if (m.refused) {
+        json::object r;
+        r["jobs"] = static_cast<std::int64_t>(m.refused->jobs);
+        r["order_id"] = m.refused->orderId;
+        r["item_id"] = m.refused->itemId;
+        r["operation"] = m.refused->operation;
+        r["unit"] = m.refused->unit;
+        r["reason"] = m.refused->reason;
+        r["message"] = m.refused->message;
+        o["refused"] = std::move(r);
+    } else {
+        o["refused"] = nullptr;
+    }
     return o;
 }
 
@@ -124,6 +138,19 @@ FloorView parseFloorView(std::string_view text_) {
         m.state = text(mo, "state", where);
         m.detail = text(mo, "detail", where);
         m.reason = text(mo, "reason", where);
+        // Absent from agents before it was added: nothing refused.
+        if (const auto* rv = mo.if_contains("refused"); rv && !rv->is_null()) {
+            const auto& ro = object(*rv, where + " refused");
+            FloorRefusal r;
+            r.jobs = static_cast<std::size_t>(std::max(0.0, numberField(ro, "jobs", where)));
+            r.orderId = text(ro, "order_id", where);
+            r.itemId = text(ro, "item_id", where);
+            r.operation = text(ro, "operation", where);
+            r.unit = static_cast<std::int64_t>(numberField(ro, "unit", where));
+            r.reason = text(ro, "reason", where);
+            r.message = text(ro, "message", where);
+            m.refused = std::move(r);
+        }
         const auto& jv = field(mo, "job", where);
         if (!jv.is_null()) {
             const auto& jo = object(jv, where + " job");

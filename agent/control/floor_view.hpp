@@ -25,6 +25,17 @@ struct FloorJob {
     double secondsLeft = -1;     // < 0 when unknown
 };
 
+// The jobs a machine's driver refused since it last connected (it takes other work meanwhile), and the last.
+struct FloorRefusal {
+    std::size_t jobs = 0;
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    std::int64_t unit = 1;
+    std::string reason;          // the driver's, machine-readable
+    std::string message;
+};
+
 struct FloorMachine {
     std::string id;
     std::string profile;
@@ -34,6 +45,7 @@ struct FloorMachine {
     std::string detail;          // the driver's words with its last state change
     std::optional<FloorJob> job;
     std::string reason;          // why it needs attention; empty otherwise
+    std::optional<FloorRefusal> refused{};   // none: it refused nothing
 };
 
 struct FloorView {

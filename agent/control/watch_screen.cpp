@@ -107,6 +107,13 @@ std::string WatchScreen::frame(const FloorView& v) const {
                            pad(m.job ? jobText(*m.job) : "-", jobW) + "  " + progressText(m);
         while (!line.empty() && line.back() == ' ') line.pop_back();
         lines.push_back(std::move(line));
+        // Work it passes over: the operator fixes the machine (or its profile) or lets another machine run it.
+        if (m.refused) {
+            const FloorRefusal& r = *m.refused;
+            lines.push_back("  refuses " + std::to_string(r.jobs) + " job(s), last " +
+                            terminalSafe(r.orderId + "/" + r.itemId + " " + r.operation + " unit " + std::to_string(r.unit) +
+                                         ": " + r.reason + (r.message.empty() ? "" : " (" + r.message + ")")));
+        }
     }
     lines.emplace_back();
     if (v.queue.empty()) {

@@ -2,6 +2,7 @@
 // The scheduler's queue: which unit of which job a machine should run next, decided from the store alone.
 #include "scheduler/job_queue.hpp"
 
+#include <algorithm>
 #include <tuple>
 
 
@@ -10,14 +11,15 @@ namespace mto {
 namespace {
 
 // Candidates are read in queue order a page at a time; most decisions end on the first row.
-constexpr int kPage = 16;
+constexpr std::int64_t kPage = 16;
+constexpr std::int64_t kMaxQueuePage = 1024;
 
 // Orders whose jobs may run. Held, cancelled, rejected and shipped orders are skipped.
 constexpr const char* kRunnableOrderStates = "('accepted', 'scheduled', 'in_production')";
 
 } // namespace
 
-std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
+std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine, const RefusedJobs& refused) {
     // Profile and material are matched in SQL, so the walk of the queue index reads only rows this machine
     // could run; the first of them is usually ready.
     const std::string sql =
@@ -32,13 +34,28 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
     std::string materials;
     for (const auto& m : machine.materials) materials += "," + m;
     if (!materials.empty()) materials += ",";
-    for (int offset = 0;; offset += kPage) {
-        std::vector<QueuedUnit> page;
+    // A job the machine refused is recognised from the row's text, before any of it is copied.
+    struct RowKey {
+        std::string_view orderId, itemId, operation;
+    };
+    auto passedOver = [&refused](const Statement& st) {
+        if (refused.empty()) return false;
+        auto it = refused.find(RowKey{st.columnView(0), st.columnView(1), st.columnView(2)});
+        return it != refused.end() && it->second == st.columnView(7);
+    };
+    // Pages grow while the walk goes on (jobs the machine refuses, units not ready), so a long stretch of them
+    // is read in a few statements rather than one per 16 rows.
+    std::int64_t page = kPage;
+    for (std::int64_t offset = 0;; offset += page, page = std::min<std::int64_t>(page * 2, kMaxQueuePage)) {
+        std::vector<QueuedUnit> rows;
+        std::int64_t read = 0;
         {
             auto& st = db_.prepare(sql);
             st.bind(1, machine.capability).bind(2, machine.profile).bind(3, materials);
-            st.bind(4, std::int64_t{kPage}).bind(5, std::int64_t{offset});
+            st.bind(4, page).bind(5, offset);
             while (st.step()) {
+                ++read;
+                if (passedOver(st)) continue;
                 QueuedUnit u;
                 u.orderId = st.columnText(0);
                 u.itemId = st.columnText(1);
@@ -50,16 +67,15 @@ std::optional<QueuedUnit> JobQueue::nextFor(const MachineSlot& machine) {
                 u.artifactSha = st.columnText(7);
                 u.estimatedSeconds = st.columnReal(8);
                 u.requeued = st.columnInt(9) > 0;
-                page.push_back(std::move(u));
+                rows.push_back(std::move(u));
             }
             st.reset();
         }
-        for (auto& u : page)
+        for (auto& u : rows) {
             if (u.requeued) u.unit = firstRequeued(u);
-        if (page.empty()) return std::nullopt;
-        for (auto& u : page)
             if (unitReady(u)) return std::move(u);
-        if (page.size() < static_cast<std::size_t>(kPage)) return std::nullopt;
+        }
+        if (read < page) return std::nullopt;
     }
 }
 

@@ -8,6 +8,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,28 @@ struct QueuedUnit {
     double estimatedSeconds = 0;
     bool requeued = false;        // the unit ran before and was scrapped: it runs again under its index
 };
+
+// One job (an item's machine operation), as the scheduler tells jobs apart.
+struct JobKey {
+    std::string orderId;
+    std::string itemId;
+    std::string operation;
+    auto operator<=>(const JobKey&) const = default;
+};
+
+// Orders JobKeys, and finds them by any key with the same three fields (a row's text, not copied).
+struct JobKeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return std::tuple<std::string_view, std::string_view, std::string_view>(a.orderId, a.itemId, a.operation) <
+               std::tuple<std::string_view, std::string_view, std::string_view>(b.orderId, b.itemId, b.operation);
+    }
+};
+
+// Jobs one machine passes over: by job, the sha256 of the program its driver refused. The same job with
+// another program (compiled again) is not passed over.
+using RefusedJobs = std::map<JobKey, std::string, JobKeyLess>;
 
 // A job with units still to start, as the forecast needs it.
 struct PendingJob {
@@ -85,8 +109,9 @@ public:
     // that waits for its bed to be cleared. Set by the scheduler, which knows the beds; unset: never.
     void setPartOnBed(std::function<bool(const QueuedUnit&)> partOnBed) { partOnBed_ = std::move(partOnBed); }
 
-    // The best ready unit for this machine, or nullopt.
-    std::optional<QueuedUnit> nextFor(const MachineSlot& machine);
+    // The best ready unit for this machine, or nullopt; jobs in `refused` are passed over (the machine takes
+    // the work behind them). Each passed-over job costs a row of the index walk, nothing more.
+    std::optional<QueuedUnit> nextFor(const MachineSlot& machine, const RefusedJobs& refused = {});
     // The SKU of a unit's item; empty when unknown.
     std::string skuOf(const QueuedUnit& u);
     // What runs with `lead` (nextFor's answer) in one jig program: `lead` first, then ready units of the same

@@ -41,8 +41,9 @@ std::optional<Bay> bayFromString(const std::string& s) {
 // A forecast that falls back under an order's due time by less than this does not re-arm `delayed`.
 constexpr std::int64_t kOnTimeMarginMs = 5 * 60 * 1000;
 
-// Refusals a machine remembers having logged; past this many it forgets them all (and says them once more).
-constexpr std::size_t kRefusalsRemembered = 1000;
+// Programs a machine may refuse in one dispatch round before the rest waits for the next round: each costs a
+// program read and a check, and the loop has other machines to serve.
+constexpr int kRefusalsPerRound = 8;
 
 std::int64_t toMs(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
 
@@ -83,7 +84,10 @@ struct Scheduler::Machine {
     std::string jigId;                      // of that run
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
-    std::set<std::string> refusalsTold;     // "<job>\n<reason>\n<message>" of refusals logged since a unit last started
+    RefusedJobs refused;                    // jobs its driver refused since it last connected: passed over
+    std::map<JobKey, std::string> refusalCauses;   // "<reason>\n<message>" told for each of them
+    std::optional<Refusal> lastRefusal;     // the last refusal told, for the status
+    MachineState lastState = MachineState::Disconnected;   // the driver's, as last reported
     std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
     double runSeconds = 0;                  // estimate of the program on the machine
     bool preparing = false;                 // a plate for the units on its bed is being sliced; nothing sent yet
@@ -210,7 +214,11 @@ bool Scheduler::dispatchJig(Machine& m, const Jig& jig, const QueuedUnit& lead) 
     std::vector<Placed> run;
     try {
         std::int64_t slot = 0;
-        for (auto& u : queue_.batchFor(m.slot, lead, jig.slots.size())) run.push_back({std::move(u), slot++});
+        for (auto& u : queue_.batchFor(m.slot, lead, jig.slots.size())) {
+            // A unit whose own program the machine refused would get the jig program refused as well.
+            if (slot > 0 && refusedHere(m, u)) continue;
+            run.push_back({std::move(u), slot++});
+        }
     } catch (const std::exception& e) {
         spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
         return false;
@@ -272,7 +280,8 @@ void Scheduler::dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& le
     try {
         for (auto& u : queue_.batchFor(m.slot, lead, plate.capacity())) {
             // Units another machine holds, and prints whose model is gone (they run alone later), stay out.
-            if (!run.empty() && (onABed(u, &m) || !plateTools_.hasModel(u.artifactSha))) continue;
+            // So do units whose own program the machine refused (it passes them over).
+            if (!run.empty() && (onABed(u, &m) || !plateTools_.hasModel(u.artifactSha) || refusedHere(m, u))) continue;
             run.push_back({std::move(u), static_cast<std::int64_t>(run.size())});
         }
     } catch (const std::exception& e) {
@@ -371,7 +380,7 @@ void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) 
         spdlog::warn("machine {}: no plate for {} ({}); it runs alone", m.slot.machineId, jobIdOf(lead),
                      why.empty() ? "not even two parts fit on the bed" : why);
         release();
-        if (m.driver->state() != MachineState::Idle || !dispatchOne(m, lead))
+        if (m.driver->state() != MachineState::Idle || dispatchOne(m, lead) != Dispatched::Started)
             m.plateDeclined = jobIdOf(lead) + "\n" + lead.artifactSha;
         poke();
         return;
@@ -386,30 +395,68 @@ void Scheduler::finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome) 
     poke();   // units left off the plate may go to another machine
 }
 
-bool Scheduler::dispatchOne(Machine& m, const QueuedUnit& next) {
+Scheduler::Dispatched Scheduler::dispatchOne(Machine& m, const QueuedUnit& next) {
     auto artifact = loader_(next.artifactSha);
     if (!artifact) {
         spdlog::error("scheduler: program {} of {} cannot be read; {} waits", next.artifactSha, jobIdOf(next),
                       m.slot.machineId);
-        return false;
+        return Dispatched::Waits;
     }
     if (auto why = m.driver->check(*artifact)) {
-        // This machine cannot run it as it is set up now; the unit stays queued for another machine or a fix.
-        // Every dispatch round meets it again: said once per unit and cause until something starts here.
-        std::string told = jobIdOf(next) + "\n" + why->reason + "\n" + why->message;
-        if (m.refusalsTold.size() >= kRefusalsRemembered) m.refusalsTold.clear();
-        if (m.refusalsTold.insert(std::move(told)).second)
-            spdlog::warn("scheduler: {} refuses {}: {} ({}); it waits, said again only if this changes",
-                         m.slot.machineId, jobIdOf(next), why->reason, why->message);
-        return false;
+        refuse(m, next, *why);
+        return Dispatched::Refused;
     }
-    m.refusalsTold.clear();
     m.unit = next;
     m.jigRun.clear();
     m.jigId.clear();
     m.plateSpots.clear();
     startUnit(m, std::move(*artifact), Start::New);
-    return true;
+    return Dispatched::Started;
+}
+
+void Scheduler::refuse(Machine& m, const QueuedUnit& u, const MachineFault& why) {
+    // This machine cannot run the job as it is set up now: it passes the job over and takes other work; the unit
+    // stays queued for another machine, or for this one once its settings change (forgetRefusals).
+    JobKey job{u.orderId, u.itemId, u.operation};
+    m.refused[job] = u.artifactSha;
+    std::string cause = why.reason + "\n" + why.message;
+    auto [told, added] = m.refusalCauses.try_emplace(std::move(job), cause);
+    // The same job compiled again and refused for the same cause is no news.
+    if (!added && told->second == cause) return;
+    told->second = std::move(cause);
+    m.lastRefusal = Refusal{u, why.reason, why.message};
+    spdlog::warn("scheduler: {} refuses {}: {} ({}); it takes other work, the unit waits for a machine that can run it; "
+                 "said again only if this changes",
+                 m.slot.machineId, jobIdOf(u), why.reason, why.message);
+    auto data = unitData(m, u, -1);
+    data["reason"] = why.reason;
+    data["message"] = why.message;
+    commits_.submit(
+        [this, orderId = u.orderId, itemId = u.itemId, data = std::move(data)]() mutable {
+            store_.recordProduction(orderId, itemId, "refused_by_machine", std::move(data));
+        },
+        nullptr);
+    machineChanged();
+}
+
+bool Scheduler::refusedHere(const Machine& m, const QueuedUnit& u) {
+    auto it = m.refused.find(JobKey{u.orderId, u.itemId, u.operation});
+    return it != m.refused.end() && it->second == u.artifactSha;
+}
+
+void Scheduler::forgetRefusals(Machine& m, const std::string& why) {
+    if (m.refused.empty() && m.refusalCauses.empty()) return;
+    spdlog::info("machine {}: {}: the {} job(s) it refused are offered to it again", m.slot.machineId, why,
+                 m.refused.size());
+    m.refused.clear();
+    m.refusalCauses.clear();
+    m.lastRefusal.reset();
+    machineChanged();
+    poke();
+}
+
+void Scheduler::forgetRefusals(const std::string& why) {
+    for (auto& m : machines_) forgetRefusals(*m, why);
 }
 
 void Scheduler::start() {
@@ -495,30 +542,37 @@ void Scheduler::poke() {
 }
 
 void Scheduler::dispatch(Machine& m) {
-    if (stopping_ || m.bay != Bay::Ready || m.driver->state() != MachineState::Idle) return;
-    std::optional<QueuedUnit> next;
-    try {
-        next = queue_.nextFor(m.slot);
-    } catch (const std::exception& e) {
-        spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
-        return;
-    }
-    if (!next) return;
-    // Taken by a machine whose start is not committed yet, or on a plate being sliced: the next round sees.
-    if (onABed(*next, &m)) return;
-    if (const Jig* jig = jigFor(m, *next)) {
-        if (jig->isPlate()) {
-            if (m.plateDeclined == jobIdOf(*next) + "\n" + next->artifactSha)
-                dispatchOne(m, *next);
-            else
-                dispatchPlate(m, *jig, *next);
+    // A job the machine refuses is passed over for its next best work, a few per round (see kRefusalsPerRound).
+    for (int refusals = 0;; ++refusals) {
+        if (stopping_ || m.bay != Bay::Ready || m.driver->state() != MachineState::Idle) return;
+        if (refusals == kRefusalsPerRound) {
+            poke();
             return;
         }
-        // With a jig on the bed the part goes in a slot, even alone; a run that cannot be built waits.
-        dispatchJig(m, *jig, *next);
-        return;
+        std::optional<QueuedUnit> next;
+        try {
+            next = queue_.nextFor(m.slot, m.refused);
+        } catch (const std::exception& e) {
+            spdlog::error("scheduler: cannot read the queue for {}: {}", m.slot.machineId, e.what());
+            return;
+        }
+        if (!next) return;
+        // Taken by a machine whose start is not committed yet, or on a plate being sliced: the next round sees.
+        if (onABed(*next, &m)) return;
+        if (const Jig* jig = jigFor(m, *next)) {
+            if (jig->isPlate()) {
+                if (m.plateDeclined != jobIdOf(*next) + "\n" + next->artifactSha) {
+                    dispatchPlate(m, *jig, *next);
+                    return;
+                }
+            } else {
+                // With a jig on the bed the part goes in a slot, even alone; a run that cannot be built waits.
+                dispatchJig(m, *jig, *next);
+                return;
+            }
+        }
+        if (dispatchOne(m, *next) != Dispatched::Refused) return;
     }
-    dispatchOne(m, *next);
 }
 
 void Scheduler::startUnit(Machine& m, JobArtifact artifact, Start how, std::uint64_t fromLine) {
@@ -637,6 +691,11 @@ std::string Scheduler::runningWorkAction(const std::string& machineId, CommandKi
 }
 
 void Scheduler::onState(Machine& m, MachineState s) {
+    const MachineState was = m.lastState;
+    m.lastState = s;
+    const auto linkUp = [](MachineState x) { return x != MachineState::Disconnected && x != MachineState::Connecting; };
+    // The driver connected again and read the machine's settings: the operator may have fixed what it refused.
+    if (linkUp(s) && !linkUp(was)) forgetRefusals(m, "connected, settings read again");
     if (s == MachineState::Idle) {
         m.lastFault.clear();   // the episode is over: the next fault is news again
         poke();
@@ -1191,6 +1250,8 @@ std::vector<Scheduler::MachineView> Scheduler::machines() const {
             v.units = onBed(m).size();
         }
         if (m.bay == Bay::NeedsAttention) v.reason = reasons[m.slot.machineId];
+        v.refusedJobs = m.refused.size();
+        v.lastRefusal = m.lastRefusal;
         if (v.unit && m.bay == Bay::AwaitingClear) {
             v.fraction = 1;
             v.secondsLeft = 0;

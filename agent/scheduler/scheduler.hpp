@@ -64,6 +64,12 @@ struct MachinePolicy {
 //   go on a plate of two runs alone with its own program.
 // - Hold and cancel policies act on a jig run only when all its units belong to one order; a run mixing
 //   orders finishes (stopping it would spoil the other orders' parts).
+// - Refusals: a job whose program a machine's driver refuses (check(): settings, work area) is passed over by
+//   that machine only, which takes its next best work; other machines still may run it. The machine keeps the
+//   jobs it refused in memory (`Machine::refused`) until its driver connects again and reads its settings, or
+//   the configuration is reloaded: then they are offered to it again. Nothing about it is stored beyond the
+//   `refused_by_machine` event HQ gets once per job, machine and cause: after a restart the drivers connect
+//   afresh and check() finds the same refusals again.
 class Scheduler {
 public:
     // The program and metadata of a compiled job, by its sha256; nullopt when it cannot be read.
@@ -99,6 +105,9 @@ public:
     void stop(std::function<void()> done);
     // New work may be ready (an order compiled, resumed).
     void poke();
+    // Every machine takes again the jobs it refused (the configuration or catalog was reloaded: a setting or a
+    // profile may have been fixed); `why` goes to the log.
+    void forgetRefusals(const std::string& why);
 
     // The operator's bed-clear: nullopt when done, else why not.
     std::optional<std::string> clear(const std::string& machineId);
@@ -131,6 +140,13 @@ public:
     // `delayed` for orders whose forecast finish crossed their due time.
     void runForecast();
 
+    // A unit whose program a machine's driver refused, with the driver's reason.
+    struct Refusal {
+        QueuedUnit unit;
+        std::string reason;    // machine-readable, the driver's (MachineFault::reason)
+        std::string message;   // for people
+    };
+
     // What one machine is doing, as the operator's watch and HQ's status show it.
     struct MachineView {
         std::string machineId;
@@ -145,6 +161,8 @@ public:
         double fraction = 0;                               // of the unit's program, 0..1
         double secondsLeft = -1;                           // < 0 when unknown
         std::string reason;                                // why it needs attention; empty in other bays
+        std::size_t refusedJobs = 0;                       // jobs its driver refused since it last connected
+        std::optional<Refusal> lastRefusal{};              // the last of them
     };
     // Every machine in the order they were added. Progress comes from the driver's last report; before the
     // first one, the time left is the unit's estimate minus the time since it started.
@@ -187,8 +205,15 @@ private:
     void dispatchPlate(Machine& m, const Jig& plate, const QueuedUnit& lead);
     struct PlateOutcome;
     void finishPlate(Machine& m, const Jig& plate, PlateOutcome outcome);
-    // Runs one unit with its own program; false when it cannot (logged), the unit then stays queued.
-    bool dispatchOne(Machine& m, const QueuedUnit& unit);
+    // Runs one unit with its own program. Refused: the driver refused the program, the machine passes the job
+    // over (refuse); Waits: the program cannot be read (logged), the unit stays queued.
+    enum class Dispatched { Started, Refused, Waits };
+    Dispatched dispatchOne(Machine& m, const QueuedUnit& unit);
+    // Remembers that m's driver refused this unit's job and tells HQ and the log, once per job and cause.
+    void refuse(Machine& m, const QueuedUnit& unit, const MachineFault& why);
+    void forgetRefusals(Machine& m, const std::string& why);
+    // Whether m passes this unit's job over (its driver refused the job's program).
+    static bool refusedHere(const Machine& m, const QueuedUnit& u);
     // Stores a jig or plate run's proof and remembers its sha256 on the machine.
     void keepProof(Machine& m, const Jig& jig, const JigProgram& program);
     // The program of these units in these slots of the machine's jig, or why not.

@@ -113,6 +113,8 @@ constexpr std::string_view kScript = R"JS(
         c.append(bar, el('div', 'pct', p + ' %' + (left ? ' · ' + left + ' left' : '')));
       }
       if (m.reason) c.append(el('div', 'reason', m.reason));
+      if (m.refused) c.append(el('div', 'reason', 'refuses ' + m.refused.jobs + ' job(s), last ' + m.refused.order_id +
+        ' / ' + m.refused.item_id + ': ' + m.refused.reason));
       box.append(c);
     });
   }

@@ -52,6 +52,8 @@ public:
     std::int64_t columnInt(int col) const;
     double columnReal(int col) const;
     std::string columnText(int col) const;
+    // The same text without a copy; valid until the next step() or reset() of this statement.
+    std::string_view columnView(int col) const;
     bool columnIsNull(int col) const;
 
 private:

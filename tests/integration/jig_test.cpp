@@ -408,9 +408,11 @@ TEST_F(JigTest, AUnitTheMachineRefusesIsLoggedOnceHoweverManyDispatchRoundsMeetI
     EXPECT_EQ(log.count("refuses COASTERS/1"), 1u);
     EXPECT_EQ(programsRun_, 0);   // the unit waits, as before
 
+    // The machine passes the refused job over until it is offered it again: a reload of the configuration (or a
+    // reconnect of its driver) does that.
     for (auto& [sha, a] : programs_)
         if (!before.count(sha)) a.format = "gcode-grbl";
-    scheduler_->poke();
+    scheduler_->forgetRefusals("the configuration was reloaded");
     ASSERT_TRUE(runClearing([&] { return count("COASTERS", "job_done") == 1; }));
     EXPECT_EQ(log.count("refuses COASTERS/1"), 1u);
     EXPECT_EQ(programsRun_, 1);

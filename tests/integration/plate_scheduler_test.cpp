@@ -323,13 +323,23 @@ TEST_F(PlateSchedulerTest, APlateThatCannotBeBuiltForALeadThatCannotPrintAloneIs
         std::lock_guard lock(mutex_);
         EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{2})) << "the plate was tried once, not in every round";
     }
-    EXPECT_TRUE(events({"O-1"}, "production_started").empty());
-    EXPECT_EQ(scheduler_->bay("printer-1"), Bay::Ready);
-    // Fixed, the lead prints alone at the next round, then the other unit.
+    // The printer passes the lead over and prints the unit behind it, alone (the lead is left off its plate).
+    ASSERT_TRUE(runClearing([&] { return events({"O-1"}, "job_done").size() == 1; }));
+    auto started = events({"O-1"}, "production_started");
+    ASSERT_EQ(started.size(), 1u);
+    EXPECT_EQ(started[0].itemId, "2");
+    EXPECT_FALSE(started[0].data.contains("jig"));
+    EXPECT_EQ(events({"O-1"}, "refused_by_machine").size(), 1u);
+    // Fixed, the lead prints alone once the printer is offered it again (a reload; a reconnect does the same).
     programs_.at(printProgram(square(20, 20)).sha256).format = "gcode-marlin";
-    scheduler_->poke();
+    scheduler_->forgetRefusals("the configuration was reloaded");
     ASSERT_TRUE(runClearing([&] { return events({"O-1"}, "job_done").size() == 2; }));
-    EXPECT_FALSE(events({"O-1"}, "production_started")[0].data.contains("jig")) << "the lead printed alone";
+    started = events({"O-1"}, "production_started");
+    ASSERT_EQ(started.size(), 2u);
+    EXPECT_EQ(started[1].itemId, "1");
+    EXPECT_FALSE(started[1].data.contains("jig")) << "the lead printed alone";
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(slicedSizes_, (std::vector<std::size_t>{2})) << "no plate was sliced again";
 }
 
 TEST_F(PlateSchedulerTest, AfterAPlateFellBackToFewerPartsTheForecastPlansPlatesOfThatSize) {

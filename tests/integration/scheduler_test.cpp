@@ -612,6 +612,31 @@ TEST_F(SchedulerTest, ProgressPointsAndTheEndOfAUnitAreToldAfterTheirMilestonesC
     EXPECT_EQ(scheduler_->bay("laser-1"), Bay::AwaitingClear);
 }
 
+TEST_F(SchedulerTest, AUnitBeyondTheLasersSpindleRangeIsPassedOverWithOneEventAndTheWorkBehindItRuns) {
+    // First in the queue (a due time), but its S500 is beyond this laser's $30 = 400.
+    addOrder("STRONG", 2, 50, "2026-01-01T00:00:00Z");
+    addOrder("WEAK", 1, 50);
+    auto& weak = programs_["sha-WEAK"];
+    for (std::size_t at; (at = weak.program.find("S500")) != std::string::npos;) weak.program.replace(at, 4, "S300");
+    virt::GrblEmulatorOptions eo;
+    eo.maxSpindle = 400;
+    startFloor(eo);
+    ASSERT_TRUE(runUntil([&] { return count("WEAK", "job_done") == 1; })) << ::testing::PrintToString(milestones("WEAK"));
+    scheduler_->clear("laser-1");
+    runUntil([] { return false; }, 500ms);
+    EXPECT_EQ(count("STRONG", "production_started"), 0u);
+    ASSERT_EQ(count("STRONG", "refused_by_machine"), 1u) << "once for the job, not per unit or per round";
+    const auto data = lastData("STRONG", "refused_by_machine");
+    EXPECT_EQ(data.at("machine").as_string(), "laser-1");
+    EXPECT_EQ(data.at("unit").as_int64(), 1);
+    EXPECT_EQ(data.at("reason").as_string(), "spindle_range");
+    EXPECT_NE(data.at("message").as_string().find("$30 is 400"), boost::json::string::npos) << data.at("message");
+    const auto v = scheduler_->machines().at(0);
+    EXPECT_EQ(v.refusedJobs, 1u);
+    ASSERT_TRUE(v.lastRefusal);
+    EXPECT_EQ(v.lastRefusal->unit.orderId, "STRONG");
+}
+
 TEST_F(SchedulerTest, AFaultOutsideAJobIsAMachineFaultOnTheFloorTopicOncePerEpisode) {
     startFloor();
     ASSERT_TRUE(runUntil([&] { return scheduler_->machines().at(0).state == MachineState::Idle; }));

@@ -65,6 +65,34 @@ TEST(FloorView, AMachineWithoutAUnitHasANullJobAndReason) {
     EXPECT_EQ(o.at("bay").as_string(), "ready");
 }
 
+TEST(FloorView, AMachineThatRefusedJobsSaysHowManyAndTheLastAndReadsBackTheSame) {
+    FloorView v = twoMachines();
+    v.machines[0].refused = FloorRefusal{3, "ORD-5", "2", "laser_engrave", 1, "spindle_range",
+                                         "the program asks for S1000 but $30 is 500"};
+    const auto o = machineJson(v.machines[0]);
+    EXPECT_EQ(o.at("refused").at("jobs").as_int64(), 3);
+    EXPECT_EQ(o.at("refused").at("reason").as_string(), "spindle_range");
+    EXPECT_TRUE(machineJson(v.machines[1]).at("refused").is_null());
+    const FloorView back = parseFloorView(floorViewJson(v));
+    ASSERT_TRUE(back.machines[0].refused);
+    EXPECT_EQ(back.machines[0].refused->jobs, 3u);
+    EXPECT_EQ(back.machines[0].refused->orderId, "ORD-5");
+    EXPECT_EQ(back.machines[0].refused->itemId, "2");
+    EXPECT_EQ(back.machines[0].refused->operation, "laser_engrave");
+    EXPECT_EQ(back.machines[0].refused->unit, 1);
+    EXPECT_EQ(back.machines[0].refused->message, "the program asks for S1000 but $30 is 500");
+    EXPECT_FALSE(back.machines[1].refused);
+}
+
+TEST(FloorView, AnAnswerFromAnAgentThatDoesNotSayWhatItsMachinesRefusedReadsAsNothingRefused) {
+    const std::string json = floorViewJson(twoMachines());
+    std::string older = json;
+    for (std::size_t at; (at = older.find(",\"refused\":null")) != std::string::npos;) older.erase(at, 15);
+    ASSERT_NE(older, json);
+    const FloorView v = parseFloorView(older);
+    EXPECT_FALSE(v.machines[0].refused);
+}
+
 TEST(FloorView, AnAnswerThatIsNotAStatusIsAClearError) {
     auto message = [](const std::string& text) {
         try {

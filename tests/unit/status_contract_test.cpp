@@ -115,7 +115,9 @@ std::string fullStatus() {
     in.degradedReason = "disk_full";
     in.queuedWorkSeconds = {{"laser", 4500}};
     in.machines.push_back({"laser-1", "laser-400", "laser", "running", "running", "streaming",
-                           FloorJob{"ORD-1", "1", "laser_engrave", 1, 2, 40, 90.4}, ""});
+                           FloorJob{"ORD-1", "1", "laser_engrave", 1, 2, 40, 90.4}, "",
+                           FloorRefusal{2, "ORD-7", "1", "laser_engrave", 1, "spindle_range",
+                                        "the program asks for S1000 but $30 is 500"}});
     in.cameras.push_back(json::object{{"id", "cam-1"}, {"source", "http://10.0.0.5/cam.mjpg"},
                                       {"machines", json::array{"laser-1"}}, {"state", "unavailable"},
                                       {"alert", true}, {"failures", 3}, {"reason", "cannot open"},
@@ -165,6 +167,8 @@ TEST(StatusContract, EveryKeyOfItsMachinesScannersCamerasAndShedIsInTheSchemaAnd
         {"machines[]", status.at("machines").at(0), yamlChildKeys(yaml, {"components", "schemas", "MachineStatus", "properties"})},
         {"machines[].job", status.at("machines").at(0).at("job"),
          yamlAllKeys(yaml, {"components", "schemas", "MachineStatus", "properties", "job"})},
+        {"machines[].refused", status.at("machines").at(0).at("refused"),
+         yamlAllKeys(yaml, {"components", "schemas", "MachineStatus", "properties", "refused"})},
         {"scanners[]", status.at("scanners").at(0), yamlChildKeys(yaml, {"components", "schemas", "ScannerStatus", "properties"})},
         {"cameras[]", status.at("cameras").at(0), yamlChildKeys(yaml, {"components", "schemas", "CameraStatus", "properties"})},
         {"shed[]", status.at("shed").at(0), yamlAllKeys(yaml, {"components", "schemas", "Status", "properties", "shed"})},

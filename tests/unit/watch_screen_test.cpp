@@ -2,6 +2,7 @@
 // What `mtoctl watch` draws: bars, percents, times left, the queue, plain lines and the in-place terminal redraw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -95,6 +96,20 @@ TEST(WatchScreen, APlainFrameShowsEachMachineWithStateJobBarPercentAndTimeLeftTh
         << frame;
     EXPECT_NE(lineWith(frame, "ORD-7").find("ORD-7/1 cnc_engrave unit 1/1  cnc  1m 30s each"), std::string::npos) << frame;
     EXPECT_NE(frame.find("queued work: cnc 1m 30s, laser 2h 30m"), std::string::npos) << frame;
+}
+
+TEST(WatchScreen, AMachineThatRefusesJobsGetsALineSayingHowManyAndWhy) {
+    FloorView v = sampleFloor();
+    v.machines[0].refused = FloorRefusal{2, "ORD-5", "1", "laser_engrave", 1, "spindle_range",
+                                         "the program asks for S1000 but $30 is 500"};
+    const std::string frame = WatchScreen(false, 0, 0).frame(v);
+    const auto lines = screenLines(frame);
+    auto at = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("laser-1", 0) == 0; });
+    ASSERT_NE(at, lines.end());
+    ASSERT_NE(at + 1, lines.end());
+    EXPECT_EQ(*(at + 1), "  refuses 2 job(s), last ORD-5/1 laser_engrave unit 1: spindle_range (the program asks for "
+                         "S1000 but $30 is 500)");
+    EXPECT_EQ(frame.find("refuses", frame.find("laser-2")), std::string::npos) << "only the machine that refuses";
 }
 
 TEST(WatchScreen, AnEmptyFloorSaysSo) {
