@@ -360,52 +360,75 @@ std::optional<QueuedUnit> JobQueue::unitOf(const std::string& orderId, const std
 
 std::vector<PendingJob> JobQueue::pendingJobs(std::size_t limit) {
     std::vector<PendingJob> out;
-    const std::string sql =
-        std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
-                    "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL, "
-                    "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND i.item_id = j.item_id), ''), "
-                    "j.rush, COALESCE(o.due_by, '') "
-                    "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
-                    "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND o.state IN ") +
-        kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
-    {
-        auto& st = db_.prepare(sql);
-        st.bind(1, static_cast<std::int64_t>(limit));
-        while (st.step()) {
-            PendingJob j;
-            j.orderId = st.columnText(0);
-            j.itemId = st.columnText(1);
-            j.operation = st.columnText(2);
-            j.step = static_cast<int>(st.columnInt(3));
-            j.capability = st.columnText(4);
-            j.profile = st.columnText(5);
-            j.material = st.columnText(6);
-            const std::int64_t started = st.columnInt(7), qty = st.columnInt(8);
-            for (auto u = started + 1; u <= qty; ++u) j.units.push_back(u);
-            if (st.columnInt(9) > 0) j.units.insert(j.units.begin(), -1);   // placeholder, filled below
-            j.estimatedSeconds = st.columnReal(10);
-            j.announced = st.columnInt(11) != 0;
-            j.sku = st.columnText(12);
-            j.qty = qty;
-            j.rush = st.columnInt(13) != 0;
-            j.dueBy = st.columnText(14);
-            out.push_back(std::move(j));
-        }
-        st.reset();
-    }
-    for (auto& j : out) {
-        if (j.units.empty() || j.units.front() != -1) continue;
-        j.units.erase(j.units.begin());
-        // Requeued units start first, lowest index first (as nextFor hands them out).
-        std::vector<std::int64_t> requeued;
-        auto& st = db_.prepare("SELECT unit FROM units WHERE order_id = ?1 AND item_id = ?2 AND operation = ?3 "
-                               "AND state = 'requeued' ORDER BY unit");
-        st.bind(1, j.orderId).bind(2, j.itemId).bind(3, j.operation);
-        while (st.step()) requeued.push_back(st.columnInt(0));
-        st.reset();
-        j.units.insert(j.units.begin(), requeued.begin(), requeued.end());
-    }
+    forEachPending([&out](const PendingJob& j) { out.push_back(j); }, limit);
     return out;
+}
+
+namespace {
+
+// Every queued job of a runnable order with units left to start, in queue order. The index jobs_in_queue_order
+// gives the rows in this order: no sort of the whole queue before the first row.
+std::string pendingSql() {
+    return std::string("SELECT j.order_id, j.item_id, j.operation, j.step, j.capability, j.profile, j.material, "
+                       "j.started_units, j.qty, j.requeued_units, j.estimated_s, j.scheduled_machine IS NOT NULL, "
+                       "COALESCE((SELECT i.sku FROM items i WHERE i.order_id = j.order_id AND "
+                       "i.item_id = j.item_id), ''), "
+                       "j.rush, COALESCE(o.due_by, ''), j.due_key, o.forecast_late, j.artifact_sha "
+                       "FROM jobs j JOIN orders o ON o.order_id = j.order_id "
+                       "WHERE j.state = 'queued' AND (j.started_units < j.qty OR j.requeued_units > 0) AND "
+                       "o.state IN ") +
+           kRunnableOrderStates + " ORDER BY j.rush DESC, j.due_key, j.arrival, j.order_id, j.item_id, j.step LIMIT ?1";
+}
+
+} // namespace
+
+std::vector<std::string> JobQueue::pendingPlan() {
+    std::vector<std::string> out;
+    auto& st = db_.prepare("EXPLAIN QUERY PLAN " + pendingSql());
+    while (st.step()) out.push_back(st.columnText(3));
+    st.reset();
+    return out;
+}
+
+void JobQueue::forEachPending(const std::function<void(const PendingJob&)>& each, std::size_t limit) {
+    auto& st = db_.prepare(pendingSql());
+    // The read ends (and releases its snapshot) however `each` leaves.
+    struct Reset {
+        Statement& st;
+        ~Reset() { st.reset(); }
+    } reset{st};
+    st.bind(1, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    PendingJob j;
+    while (st.step()) {
+        j.orderId = st.columnText(0);
+        j.itemId = st.columnText(1);
+        j.operation = st.columnText(2);
+        j.step = static_cast<int>(st.columnInt(3));
+        j.capability = st.columnText(4);
+        j.profile = st.columnText(5);
+        j.material = st.columnText(6);
+        const std::int64_t started = st.columnInt(7), qty = st.columnInt(8);
+        j.units.clear();
+        if (st.columnInt(9) > 0) {
+            // Requeued units start first, lowest index first (as nextFor hands them out).
+            auto& requeued = db_.prepare("SELECT unit FROM units WHERE order_id = ?1 AND item_id = ?2 AND "
+                                         "operation = ?3 AND state = 'requeued' ORDER BY unit");
+            requeued.bind(1, j.orderId).bind(2, j.itemId).bind(3, j.operation);
+            while (requeued.step()) j.units.push_back(requeued.columnInt(0));
+            requeued.reset();
+        }
+        for (auto u = started + 1; u <= qty; ++u) j.units.push_back(u);
+        j.estimatedSeconds = st.columnReal(10);
+        j.announced = st.columnInt(11) != 0;
+        j.sku = st.columnText(12);
+        j.qty = qty;
+        j.rush = st.columnInt(13) != 0;
+        j.dueBy = st.columnText(14);
+        j.dueKey = st.columnInt(15);
+        j.forecastLate = st.columnInt(16) != 0;
+        j.artifactSha = st.columnText(17);
+        each(j);
+    }
 }
 
 std::map<std::string, double> JobQueue::queuedSeconds() {

@@ -79,6 +79,9 @@ struct PendingJob {
     std::int64_t qty = 1;
     bool rush = false;
     std::string dueBy;                 // as the order gave it; empty when none
+    std::int64_t dueKey = 0;           // the due time in epoch seconds (INT64_MAX: none or unreadable)
+    bool forecastLate = false;         // HQ was last told the order will be late (`delayed`)
+    std::string artifactSha;           // of the job's program
 };
 
 // One job waiting in the queue with the units of it not yet started, as operators and HQ see it.
@@ -163,6 +166,12 @@ public:
     // Every job of a runnable order with units still to start, in queue order (what nextFor would walk), at
     // most `limit` jobs.
     std::vector<PendingJob> pendingJobs(std::size_t limit = 100000);
+    // The same jobs, each handed to `each` as it is read, so a queue of any depth costs one job's memory. An
+    // order's jobs come one after another (the queue's sort keys come from the order), and an item's steps in
+    // route order. `each` must not use this queue's connection for writes.
+    void forEachPending(const std::function<void(const PendingJob&)>& each, std::size_t limit = SIZE_MAX);
+    // SQLite's plan for the read above, one line per step (EXPLAIN QUERY PLAN's detail column).
+    std::vector<std::string> pendingPlan();
 
     // Queued work per capability, in estimated seconds: every unit of a runnable order not yet started (a
     // scrapped unit waiting to run again included) times its job's per-unit estimate. Units running, finished or

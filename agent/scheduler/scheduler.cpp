@@ -1079,9 +1079,9 @@ void Scheduler::armForecast(std::chrono::milliseconds after) {
         forecastArmed_ = false;
         if (stopping_) return;
         const auto started = std::chrono::steady_clock::now();
-        runForecast();
+        const bool more = runForecast();
         forecastCost_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        armForecast(forecastPeriod_);
+        armForecast(more ? forecastDebounce_ : forecastPeriod_);
     });
 }
 
@@ -1092,10 +1092,12 @@ double Scheduler::secondsLeft(const Machine& m) const {
     return std::max(0.0, m.runSeconds - elapsed);
 }
 
-void Scheduler::runForecast() {
+bool Scheduler::runForecast() {
+    bool more = false;
     try {
         std::vector<ForecastMachine> floor;
         std::map<UnitKey, double> running;
+        std::map<std::string, double> runningByOrder;
         for (const auto& mp : machines_) {
             const Machine& m = *mp;
             std::map<std::string, std::size_t> jigSlots;
@@ -1104,61 +1106,133 @@ void Scheduler::runForecast() {
                     jigSlots.emplace(sku, j.isPlate() ? m.plateFits.partsFor(sku, j.capacity()) : j.capacity());
             switch (m.bay) {
             case Bay::Ready:
-                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots});
+                if (m.driver->state() == MachineState::Idle) floor.push_back({m.slot, 0, jigSlots, &m.refused});
                 break;
             case Bay::Running: {
                 const double left = secondsLeft(m);
-                for (const Placed& p : onBed(m)) running[{p.unit.orderId, p.unit.itemId, p.unit.step, p.unit.unit}] = left;
-                floor.push_back({m.slot, left + forecastOptions_.bedClearS, jigSlots});
+                for (const Placed& p : onBed(m)) {
+                    running[{p.unit.orderId, p.unit.itemId, p.unit.step, p.unit.unit}] = left;
+                    double& order = runningByOrder[p.unit.orderId];
+                    order = std::max(order, left);
+                }
+                floor.push_back({m.slot, left + forecastOptions_.bedClearS, jigSlots, &m.refused});
                 break;
             }
             case Bay::AwaitingClear:
                 if (m.driver->state() == MachineState::Idle)
-                    floor.push_back({m.slot, forecastOptions_.bedClearS, jigSlots});
+                    floor.push_back({m.slot, forecastOptions_.bedClearS, jigSlots, &m.refused});
                 break;
             case Bay::NeedsAttention:
                 break;   // takes no work until an operator decides; when is not known
             }
         }
-        const auto pending = queue_.pendingJobs();
-        std::set<std::tuple<std::string, std::string, std::string>> announced;
-        for (const auto& j : pending)
-            if (j.announced) announced.insert({j.orderId, j.itemId, j.operation});
-        const auto plan = forecastQueue(std::move(floor), pending, running, forecastOptions_);
         const std::int64_t now = clock_.nowMs();
 
-        // Per job: the machine of its first planned unit, from its first start to its last finish.
+        // Jobs and orders whose units are not all settled yet (the one being read, and those with units in an open
+        // jig run): a handful, whatever the depth of the queue. Once settled, what HQ must hear is kept (at most
+        // writesPerForecast changes) and the rest is forgotten.
         struct JobPlan {
+            std::string machineId;   // of its first planned unit in queue order
+            std::size_t firstSeq = SIZE_MAX;
+            double start = std::numeric_limits<double>::infinity(), finish = 0;
+            std::size_t unsettled = 0;
+            bool announced = false;
+        };
+        struct OrderPlan {
+            std::string dueBy;
+            std::int64_t dueKey = 0;
+            bool toldLate = false;
+            std::optional<double> finish;   // over planned and running units
+            std::size_t unsettled = 0;
+            bool read = false;   // every job of it has been read
+        };
+        std::map<JobKey, JobPlan, JobKeyLess> jobs;
+        std::map<std::string, OrderPlan> orders;
+        struct Scheduled {
             std::string orderId, itemId, operation, machineId;
             double start = 0, finish = 0;
         };
-        std::vector<JobPlan> jobs;
-        std::map<std::string, double> orderFinish;   // seconds from now, over planned and running units
-        for (const auto& p : plan) {
-            if (p.machineId.empty()) continue;
-            if (jobs.empty() || jobs.back().orderId != p.orderId || jobs.back().itemId != p.itemId ||
-                jobs.back().operation != p.operation)
-                jobs.push_back({p.orderId, p.itemId, p.operation, p.machineId, p.startInS, p.finishInS});
-            jobs.back().finish = std::max(jobs.back().finish, p.finishInS);
-            orderFinish[p.orderId] = std::max(orderFinish[p.orderId], p.finishInS);
-        }
-        // Only jobs HQ has not been told about are written.
-        std::erase_if(jobs, [&](const JobPlan& j) { return announced.count({j.orderId, j.itemId, j.operation}) > 0; });
-        for (const auto& [key, left] : running)
-            orderFinish[std::get<0>(key)] = std::max(orderFinish[std::get<0>(key)], left);
+        std::vector<Scheduled> scheduled;
+        std::vector<LatenessChange> lateness;
+        auto room = [&] {
+            if (scheduled.size() + lateness.size() < writesPerForecast) return true;
+            more = true;
+            return false;
+        };
+        auto orderDone = [&](std::map<std::string, OrderPlan>::iterator it) {
+            OrderPlan& o = it->second;
+            if (!o.read || o.unsettled > 0) return;
+            if (auto r = runningByOrder.find(it->first); r != runningByOrder.end())
+                o.finish = std::max(o.finish.value_or(0), r->second);
+            if (auto change = latenessChange(it->first, o.dueBy, o.dueKey, o.toldLate, o.finish, now); change && room())
+                lateness.push_back(std::move(*change));
+            orders.erase(it);
+        };
+        Forecaster forecaster(std::move(floor), std::move(running), forecastOptions_, [&](const PlannedUnit& p) {
+            auto job = jobs.find(p);
+            auto order = orders.find(p.orderId);
+            if (job == jobs.end() || order == orders.end()) return;   // not read through the forecast: none
+            JobPlan& j = job->second;
+            if (!p.machineId.empty()) {
+                if (p.seq < j.firstSeq) {
+                    j.firstSeq = p.seq;
+                    j.machineId = p.machineId;
+                }
+                j.start = std::min(j.start, p.startInS);
+                j.finish = std::max(j.finish, p.finishInS);
+                order->second.finish = std::max(order->second.finish.value_or(0), p.finishInS);
+            }
+            if (--j.unsettled == 0) {
+                if (!j.machineId.empty() && !j.announced && room())
+                    scheduled.push_back({p.orderId, p.itemId, p.operation, j.machineId, j.start, j.finish});
+                jobs.erase(job);
+            }
+            --order->second.unsettled;
+            orderDone(order);
+        });
+        std::string reading;   // the order being read
+        auto orderRead = [&] {
+            if (auto it = orders.find(reading); it != orders.end()) {
+                it->second.read = true;
+                orderDone(it);
+            }
+        };
+        queue_.forEachPending([&](const PendingJob& pj) {
+            if (pj.orderId != reading) {
+                orderRead();
+                reading = pj.orderId;
+            }
+            auto [order, fresh] = orders.try_emplace(pj.orderId);
+            if (fresh) {
+                order->second.dueBy = pj.dueBy;
+                order->second.dueKey = pj.dueKey;
+                order->second.toldLate = pj.forecastLate;
+            }
+            if (pj.units.empty()) return;
+            order->second.unsettled += pj.units.size();
+            JobPlan& j = jobs[JobKey{pj.orderId, pj.itemId, pj.operation}];
+            j.unsettled += pj.units.size();
+            j.announced = pj.announced;
+            forecaster.add(pj);
+        });
+        orderRead();
+        forecaster.finish();
 
         commits_.submit(
-            [this, jobs = std::move(jobs), orderFinish = std::move(orderFinish), now] {
-                for (const auto& j : jobs)
+            [this, scheduled = std::move(scheduled), lateness = std::move(lateness),
+             runningByOrder = std::move(runningByOrder), now] {
+                for (const auto& j : scheduled)
                     recordScheduled(j.orderId, j.itemId, j.operation, j.machineId, now + toMs(j.start),
                                     now + toMs(j.finish));
-                recordLateness(orderFinish, now);
+                for (const auto& change : lateness) recordLateness(change);
+                recordLatenessOfOrdersNotQueued(runningByOrder, now);
             },
             nullptr);
     } catch (const std::exception& e) {
         // The forecast informs; it never stops the floor.
         spdlog::error("scheduler: forecast failed: {}", e.what());
     }
+    return more;
 }
 
 void Scheduler::recordScheduled(const std::string& orderId, const std::string& itemId, const std::string& operation,
@@ -1180,47 +1254,64 @@ void Scheduler::recordScheduled(const std::string& orderId, const std::string& i
     store_.recordProduction(orderId, itemId, "scheduled", std::move(data));
 }
 
-void Scheduler::recordLateness(const std::map<std::string, double>& orderFinish, std::int64_t now) {
-    // Orders with a due time whose work is not finished, with what HQ was last told.
-    struct Due {
-        std::string orderId, dueBy;
-        std::int64_t dueMs;
-        bool late;
-    };
-    std::vector<Due> due;
+std::optional<Scheduler::LatenessChange> Scheduler::latenessChange(const std::string& orderId, const std::string& dueBy,
+                                                                std::int64_t dueKey, bool toldLate,
+                                                                std::optional<double> finishInS, std::int64_t now) {
+    // No due time, or one that could not be read.
+    if (dueBy.empty() || dueKey >= std::numeric_limits<std::int64_t>::max() / 1000) return std::nullopt;
+    const std::int64_t dueMs = dueKey * 1000;
+    // Work with no forecast (no machine can take it now) is late only once its due time has passed.
+    const std::int64_t finishMs = finishInS ? now + toMs(*finishInS) : now;
+    const bool late = finishMs > dueMs;
+    // Back on time only with a margin, so a forecast hovering at the due time does not repeat `delayed`.
+    if ((late && !toldLate) || (!late && toldLate && finishMs <= dueMs - kOnTimeMarginMs))
+        return LatenessChange{orderId, dueBy, dueMs, finishMs, finishInS.has_value(), late};
+    return std::nullopt;
+}
+
+void Scheduler::recordLateness(const LatenessChange& c) {
+    // What HQ was told may have changed since the forecast read it, and the order may have left the queue: the
+    // update says whether this change still holds.
+    Database& db = store_.database();
+    db.prepare("UPDATE orders SET forecast_late = ?2 WHERE order_id = ?1 AND forecast_late = ?3 AND state IN "
+               "('accepted', 'scheduled', 'in_production')")
+        .bind(1, c.orderId)
+        .bind(2, std::int64_t{c.late ? 1 : 0})
+        .bind(3, std::int64_t{c.late ? 0 : 1})
+        .run();
+    if (db.changes() != 1 || !c.late) return;
+    json::object data;
+    data["due_by"] = c.dueBy;
+    if (c.known)
+        data["estimated_finish"] = formatRfc3339Ms(c.finishMs);
+    else
+        data["estimated_finish"] = nullptr;
+    data["late_by_s"] = (c.finishMs - c.dueMs + 999) / 1000;
+    store_.recordProduction(c.orderId, "", "delayed", std::move(data));
+}
+
+void Scheduler::recordLatenessOfOrdersNotQueued(const std::map<std::string, double>& runningByOrder, std::int64_t now) {
+    // Orders with a due time and work not finished, none of it queued (the forecast judged the others as it read
+    // them), with what HQ was last told.
+    std::vector<LatenessChange> changes;
     {
         auto& st = store_.database().prepare(
             "SELECT o.order_id, o.due_by, MIN(j.due_key), o.forecast_late FROM orders o JOIN jobs j ON j.order_id = "
             "o.order_id WHERE o.due_by IS NOT NULL AND o.state IN ('accepted', 'scheduled', 'in_production') AND "
-            "j.state <> 'done' GROUP BY o.order_id");
+            "j.state <> 'done' AND NOT EXISTS (SELECT 1 FROM jobs q WHERE q.order_id = o.order_id AND q.state = "
+            "'queued' AND (q.started_units < q.qty OR q.requeued_units > 0)) GROUP BY o.order_id");
         while (st.step()) {
-            const std::int64_t key = st.columnInt(2);
-            if (key >= std::numeric_limits<std::int64_t>::max() / 1000) continue;   // unreadable due time
-            due.push_back({st.columnText(0), st.columnText(1), key * 1000, st.columnInt(3) != 0});
+            const std::string orderId = st.columnText(0);
+            auto running = runningByOrder.find(orderId);
+            auto change = latenessChange(orderId, st.columnText(1), st.columnInt(2), st.columnInt(3) != 0,
+                                         running == runningByOrder.end() ? std::nullopt
+                                                                         : std::optional<double>(running->second),
+                                         now);
+            if (change) changes.push_back(std::move(*change));
         }
         st.reset();
     }
-    for (const auto& d : due) {
-        auto f = orderFinish.find(d.orderId);
-        // Work with no forecast (no machine can take it now) is late only once its due time has passed.
-        const bool known = f != orderFinish.end();
-        const std::int64_t finishMs = known ? now + toMs(f->second) : now;
-        const bool late = finishMs > d.dueMs;
-        if (late && !d.late) {
-            store_.database().prepare("UPDATE orders SET forecast_late = 1 WHERE order_id = ?").bind(1, d.orderId).run();
-            json::object data;
-            data["due_by"] = d.dueBy;
-            if (known)
-                data["estimated_finish"] = formatRfc3339Ms(finishMs);
-            else
-                data["estimated_finish"] = nullptr;
-            data["late_by_s"] = (finishMs - d.dueMs + 999) / 1000;
-            store_.recordProduction(d.orderId, "", "delayed", std::move(data));
-        } else if (!late && d.late && finishMs <= d.dueMs - kOnTimeMarginMs) {
-            // Back on time with a margin, so a forecast hovering at the due time does not repeat `delayed`.
-            store_.database().prepare("UPDATE orders SET forecast_late = 0 WHERE order_id = ?").bind(1, d.orderId).run();
-        }
-    }
+    for (const auto& c : changes) recordLateness(c);
 }
 
 std::vector<Scheduler::MachineView> Scheduler::machines() const {

@@ -137,8 +137,12 @@ public:
     }
     void setForecastOptions(const ForecastOptions& o) { forecastOptions_ = o; }
     // Plans the queue now and commits what HQ has not been told yet: `scheduled` for jobs that got a machine,
-    // `delayed` for orders whose forecast finish crossed their due time.
-    void runForecast();
+    // `delayed` for orders whose forecast finish crossed their due time. The queue is read and planned a job at
+    // a time (memory does not grow with it), and one forecast writes at most `writesPerForecast` of those changes,
+    // so a deep queue is announced over a few forecasts rather than in one long commit. Returns whether changes
+    // were left for the next forecast (it then runs after the debounce, not the period).
+    bool runForecast();
+    static constexpr std::size_t writesPerForecast = 500;
 
     // A unit whose program a machine's driver refused, with the driver's reason.
     struct Refusal {
@@ -245,7 +249,22 @@ private:
     // Inside a transaction: `scheduled` for a job not yet told; `delayed` for an order crossing its due time.
     void recordScheduled(const std::string& orderId, const std::string& itemId, const std::string& operation,
                          const std::string& machineId, std::int64_t startMs, std::int64_t finishMs);
-    void recordLateness(const std::map<std::string, double>& orderFinishInS, std::int64_t now);
+    // An order's forecast crossed its due time (late) or came back before it with a margin.
+    struct LatenessChange {
+        std::string orderId, dueBy;
+        std::int64_t dueMs = 0;
+        std::int64_t finishMs = 0;   // the forecast finish; `known` false: none (no machine can take its work now)
+        bool known = false;
+        bool late = false;
+    };
+    // Whether HQ must hear of an order's lateness: from what it was last told (`late`) and the new forecast.
+    static std::optional<LatenessChange> latenessChange(const std::string& orderId, const std::string& dueBy,
+                                                        std::int64_t dueKey, bool toldLate,
+                                                        std::optional<double> finishInS, std::int64_t now);
+    void recordLateness(const LatenessChange& change);
+    // Lateness of orders with a due time and unfinished work of which none is queued (running, or waiting for
+    // an operator): from the running units' finishes, by order.
+    void recordLatenessOfOrdersNotQueued(const std::map<std::string, double>& runningFinishInS, std::int64_t now);
     boost::json::object unitData(const Machine& m) const;
     boost::json::object unitData(const Machine& m, const QueuedUnit& u, std::int64_t slot) const;
     ProofWriter proofWriter_;

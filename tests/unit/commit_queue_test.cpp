@@ -216,7 +216,7 @@ protected:
     void SetUp() override {
         mountPoint_ = dir_.path() / "small";
         fs::create_directories(mountPoint_);
-        if (::mount("tmpfs", mountPoint_.c_str(), "tmpfs", 0, "size=256k") != 0)
+        if (::mount("tmpfs", mountPoint_.c_str(), "tmpfs", 0, "size=1m") != 0)
             GTEST_SKIP() << "cannot mount a tmpfs to fill (" << std::strerror(errno)
                          << "); this test needs root or CAP_SYS_ADMIN";
         mounted_ = true;

@@ -151,5 +151,80 @@ TEST(Forecast, PlatesOfASkuThatDidNotFitArePlannedWithThePartsThatFitted) {
     EXPECT_EQ(fits.partsFor("KEY", 3), 3u);
 }
 
+TEST(Forecast, AMachinePassesOverAJobItsDriverRefusedButNotTheSameJobCompiledAgain) {
+    ForecastOptions o;
+    o.bedClearS = 10;
+    RefusedJobs refused;
+    refused[JobKey{"o1", "1", "laser_engrave"}] = "sha-refused";
+    ForecastMachine a = laserMachine("a", 0);
+    a.refused = &refused;
+    std::vector<PendingJob> jobs{job("o1", {1}, 60), job("o2", {1}, 60)};
+    jobs[0].artifactSha = "sha-refused";
+
+    auto plan = forecastQueue({a, laserMachine("b", 500)}, jobs, {}, o);
+    ASSERT_EQ(plan.size(), 2u);
+    EXPECT_EQ(plan[0].machineId, "b") << "a refuses o1's program: only b runs it, later";
+    EXPECT_DOUBLE_EQ(plan[0].startInS, 500);
+    EXPECT_EQ(plan[1].machineId, "a") << "a takes the work behind the refused job at once";
+    EXPECT_DOUBLE_EQ(plan[1].startInS, 0);
+
+    plan = forecastQueue({a}, jobs, {}, o);
+    EXPECT_TRUE(plan[0].machineId.empty()) << "no machine that will run it";
+
+    jobs[0].artifactSha = "sha-compiled-again";
+    plan = forecastQueue({a}, jobs, {}, o);
+    EXPECT_EQ(plan[0].machineId, "a") << "another program of the job is not refused";
+}
+
+TEST(Forecaster, UnitsSettleAsTheyArePlannedExceptAJigRunsWhichSettleTogetherWhenTheRunCloses) {
+    ForecastOptions o;
+    o.bedClearS = 60;
+    ForecastMachine m = laserMachine("a", 0);
+    m.jigSlots["TAG"] = 3;
+    std::vector<PlannedUnit> settled;
+    Forecaster f({m}, {}, o, [&](const PlannedUnit& p) { settled.push_back(p); });
+    auto tag = [](const std::string& id) {
+        PendingJob j = job(id, {1}, 10);
+        j.sku = "TAG";
+        return j;
+    };
+    f.add(tag("t1"));
+    f.add(tag("t2"));
+    EXPECT_TRUE(settled.empty()) << "the run still has a free slot: its finish may move";
+    PendingJob coaster = job("coaster", {1, 2}, 10);
+    coaster.sku = "COASTER";
+    f.add(coaster);
+    ASSERT_EQ(settled.size(), 4u) << "the coaster closed the run: its two tags settle, then the coaster's units";
+    EXPECT_EQ(settled[0].orderId, "t1");
+    EXPECT_DOUBLE_EQ(settled[0].finishInS, 20) << "the final finish of the run, with t2 in it";
+    EXPECT_EQ(settled[1].orderId, "t2");
+    EXPECT_EQ(settled[2].orderId, "coaster");
+    EXPECT_EQ(settled[2].seq, 2u);
+    EXPECT_EQ(settled[3].seq, 3u);
+    f.add(tag("t3"));
+    EXPECT_EQ(settled.size(), 4u);
+    f.finish();
+    ASSERT_EQ(settled.size(), 5u) << "finish closes every open run";
+    EXPECT_EQ(settled[4].orderId, "t3");
+    EXPECT_EQ(f.units(), 5u);
+}
+
+TEST(Forecaster, ALaterStepWaitsOnlyForItsOwnItemsStepBefore) {
+    // The forecaster keeps the finishes of the item being read only; another item's step 1 with the same unit
+    // index must not wait for this item's step 0.
+    ForecastOptions o;
+    o.bedClearS = 0;
+    ForecastMachine cnc1{{"cnc-1", "cnc-600", "cnc", {}}, 0, {}};
+    ForecastMachine cnc2{{"cnc-2", "cnc-600", "cnc", {}}, 0, {}};
+    PendingJob engrave = job("sign", {1}, 100, "cnc", "pine", 0, "cnc_engrave");
+    PendingJob cut = job("sign", {1}, 20, "cnc", "pine", 1, "cnc_profile");
+    PendingJob otherCut = job("other", {1}, 20, "cnc", "pine", 1, "cnc_profile");   // its engraving is done
+    const auto plan = forecastQueue({cnc1, cnc2}, {engrave, cut, otherCut}, {}, o);
+    ASSERT_EQ(plan.size(), 3u);
+    EXPECT_DOUBLE_EQ(plan[1].startInS, 100) << "sign's cut waits for sign's engraving";
+    EXPECT_EQ(plan[2].machineId, "cnc-2");
+    EXPECT_DOUBLE_EQ(plan[2].startInS, 0) << "other's cut waits for nothing planned here";
+}
+
 } // namespace
 } // namespace mto

@@ -2,6 +2,8 @@
 // The scheduler's queue on a real SQLite file: order of work, machine matching, units and route steps.
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <variant>
 
@@ -261,6 +263,41 @@ TEST_F(JobQueueTest, PendingJobsListTheUnitsLeftInQueueOrder) {
     EXPECT_EQ(jobs[0].units, (std::vector<std::int64_t>{1, 2, 3})) << "scrapped unit 1 first, then 2 and 3";
     EXPECT_EQ(jobs[0].material, "oak");
     EXPECT_DOUBLE_EQ(jobs[0].estimatedSeconds, 60);
+}
+
+TEST_F(JobQueueTest, ThePendingReadWalksTheQueueOrderIndexWithoutSortingTheWholeQueue) {
+    // A sort of every queued job before the first row is what made a deep queue's forecast cost memory and time
+    // that grew faster than the queue.
+    addOrder("a", "standard", "", 1, {laserJob()});
+    db_.exec("ANALYZE");
+    const auto plan = queue_.pendingPlan();
+    std::string all;
+    for (const auto& line : plan) all += line + "\n";
+    EXPECT_NE(all.find("jobs_in_queue_order"), std::string::npos) << all;
+    EXPECT_EQ(all.find("TEMP B-TREE"), std::string::npos) << all;
+}
+
+TEST_F(JobQueueTest, EachPendingJobIsHandedOverAsItIsReadWithWhatTheForecastNeeds) {
+    addOrder("late", "standard", "2026-12-20T10:00:00Z", 2, {laserJob("steel")});
+    addOrder("rush", "rush", "", 1, {laserJob()});
+    db_.exec("UPDATE orders SET forecast_late = 1 WHERE order_id = 'late'");
+    std::vector<PendingJob> seen;
+    queue_.forEachPending([&](const PendingJob& j) { seen.push_back(j); });
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].orderId, "rush");
+    EXPECT_FALSE(seen[0].forecastLate);
+    EXPECT_EQ(seen[0].dueKey, std::numeric_limits<std::int64_t>::max()) << "no due time";
+    EXPECT_EQ(seen[1].orderId, "late");
+    EXPECT_TRUE(seen[1].forecastLate);
+    EXPECT_EQ(seen[1].dueKey, 1'797'760'800) << "2026-12-20T10:00:00Z in epoch seconds";
+    EXPECT_EQ(seen[1].artifactSha, "sha-steel");
+    EXPECT_EQ(seen[1].units, (std::vector<std::int64_t>{1, 2}));
+
+    // A reader that gives up half-way leaves the queue readable (the statement is reset, its snapshot let go).
+    EXPECT_THROW(queue_.forEachPending([](const PendingJob&) { throw std::runtime_error("reader failed"); }),
+                 std::runtime_error);
+    EXPECT_EQ(queue_.pendingJobs().size(), 2u);
+    EXPECT_EQ(queue_.pendingJobs(1).size(), 1u);
 }
 
 TEST_F(JobQueueTest, TheHeadListsQueuedJobsInQueueOrderWithTheirNextUnitAndStopsAtTheLimit) {
