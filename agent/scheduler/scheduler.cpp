@@ -85,7 +85,6 @@ struct Scheduler::Machine {
     std::string jigProofSha;                // of that run's proof; empty when none was drawn
     std::int64_t jigProofBytes = 0;
     RefusedJobs refused;                    // jobs its driver refused since it last connected: passed over
-    std::map<JobKey, std::string> refusalCauses;   // "<reason>\n<message>" told for each of them
     std::optional<Refusal> lastRefusal;     // the last refusal told, for the status
     MachineState lastState = MachineState::Disconnected;   // the driver's, as last reported
     std::string jigRefusalTold;             // "<jig>\n<why>" of the last jig run refusal logged; empty: none since
@@ -417,26 +416,35 @@ Scheduler::Dispatched Scheduler::dispatchOne(Machine& m, const QueuedUnit& next)
 void Scheduler::refuse(Machine& m, const QueuedUnit& u, const MachineFault& why) {
     // This machine cannot run the job as it is set up now: it passes the job over and takes other work; the unit
     // stays queued for another machine, or for this one once its settings change (forgetRefusals).
-    JobKey job{u.orderId, u.itemId, u.operation};
-    m.refused[job] = u.artifactSha;
-    std::string cause = why.reason + "\n" + why.message;
-    auto [told, added] = m.refusalCauses.try_emplace(std::move(job), cause);
-    // The same job compiled again and refused for the same cause is no news.
-    if (!added && told->second == cause) return;
-    told->second = std::move(cause);
+    m.refused[JobKey{u.orderId, u.itemId, u.operation}] = u.artifactSha;
     m.lastRefusal = Refusal{u, why.reason, why.message};
-    spdlog::warn("scheduler: {} refuses {}: {} ({}); it takes other work, the unit waits for a machine that can run it; "
-                 "said again only if this changes",
-                 m.slot.machineId, jobIdOf(u), why.reason, why.message);
+    machineChanged();
     auto data = unitData(m, u, -1);
     data["reason"] = why.reason;
     data["message"] = why.message;
+    // HQ hears of it once per job, machine and cause, across reconnects, reloads and restarts: the events
+    // table says what it was told (checked in the commit, after every refusal committed before it).
     commits_.submit(
-        [this, orderId = u.orderId, itemId = u.itemId, data = std::move(data)]() mutable {
-            store_.recordProduction(orderId, itemId, "refused_by_machine", std::move(data));
+        [this, machineId = m.slot.machineId, u, why, data = std::move(data)]() mutable {
+            auto& told = store_.database().prepare(
+                "SELECT 1 FROM events WHERE order_id = ?1 AND item_id = ?2 AND milestone = 'refused_by_machine' AND "
+                "json_extract(payload, '$.data.machine') = ?3 AND json_extract(payload, '$.data.operation') = ?4 AND "
+                "json_extract(payload, '$.data.reason') = ?5 AND json_extract(payload, '$.data.message') = ?6 LIMIT 1");
+            told.bind(1, u.orderId).bind(2, u.itemId).bind(3, machineId).bind(4, u.operation).bind(5, why.reason);
+            told.bind(6, why.message);
+            const bool before = told.step();
+            told.reset();
+            if (before) {
+                spdlog::info("scheduler: {} refuses {} again: {} ({}); HQ was told", machineId, jobIdOf(u), why.reason,
+                             why.message);
+                return;
+            }
+            spdlog::warn("scheduler: {} refuses {}: {} ({}); it takes other work, the unit waits for a machine that "
+                         "can run it; said again only if this changes",
+                         machineId, jobIdOf(u), why.reason, why.message);
+            store_.recordProduction(u.orderId, u.itemId, "refused_by_machine", std::move(data));
         },
         nullptr);
-    machineChanged();
 }
 
 bool Scheduler::refusedHere(const Machine& m, const QueuedUnit& u) {
@@ -445,11 +453,10 @@ bool Scheduler::refusedHere(const Machine& m, const QueuedUnit& u) {
 }
 
 void Scheduler::forgetRefusals(Machine& m, const std::string& why) {
-    if (m.refused.empty() && m.refusalCauses.empty()) return;
+    if (m.refused.empty()) return;
     spdlog::info("machine {}: {}: the {} job(s) it refused are offered to it again", m.slot.machineId, why,
                  m.refused.size());
     m.refused.clear();
-    m.refusalCauses.clear();
     m.lastRefusal.reset();
     machineChanged();
     poke();

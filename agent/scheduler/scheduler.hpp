@@ -68,8 +68,9 @@ struct MachinePolicy {
 //   that machine only, which takes its next best work; other machines still may run it. The machine keeps the
 //   jobs it refused in memory (`Machine::refused`) until its driver connects again and reads its settings, or
 //   the configuration is reloaded: then they are offered to it again. Nothing about it is stored beyond the
-//   `refused_by_machine` event HQ gets once per job, machine and cause: after a restart the drivers connect
-//   afresh and check() finds the same refusals again.
+//   `refused_by_machine` event: after a restart the drivers connect afresh and check() finds the same refusals
+//   again. HQ gets that event once per job, machine and cause, across reconnects and restarts (the events
+//   table is what was told), and the forecast plans a refused job on the machines that will run it.
 class Scheduler {
 public:
     // The program and metadata of a compiled job, by its sha256; nullopt when it cannot be read.

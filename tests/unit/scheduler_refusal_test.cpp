@@ -255,11 +255,20 @@ TEST_F(SchedulerRefusalTest, AfterTheDriverReconnectsTheRefusedUnitIsTriedAgain)
     startFloor({{"laser-1", 800}});
     ASSERT_TRUE(runUntil([&] { return count("HOT", "refused_by_machine") == 1; }));
 
-    // Reconnected with the same settings: refused again, and HQ is told again (its refusals were cleared).
+    // Reconnected with the same settings: tried and refused again, but HQ has heard that cause already (a
+    // machine whose link flaps does not repeat it).
+    int checks = drivers_["laser-1"]->checks;
+    drivers_["laser-1"]->reconnect();
+    ASSERT_TRUE(runUntil([&] { return drivers_["laser-1"]->checks == checks + 1 && view("laser-1").lastRefusal; }));
+    dispatchRounds(20);
+    EXPECT_EQ(count("HOT", "refused_by_machine"), 1u);
+    EXPECT_EQ(view("laser-1").refusedJobs, 1u);
+
+    // Reconnected with another $30 that still does not cover the job: a new cause, told.
+    drivers_["laser-1"]->setSpindleMaxOnController(900);
     drivers_["laser-1"]->reconnect();
     ASSERT_TRUE(runUntil([&] { return count("HOT", "refused_by_machine") == 2; }));
-    dispatchRounds(20);
-    EXPECT_EQ(count("HOT", "refused_by_machine"), 2u);
+    EXPECT_NE(dataOf("HOT", "refused_by_machine")[1].at("message"), dataOf("HOT", "refused_by_machine")[0].at("message"));
 
     // The operator raises $30; the driver knows only once it has read the settings again.
     drivers_["laser-1"]->setSpindleMaxOnController(1000);
@@ -278,8 +287,26 @@ TEST_F(SchedulerRefusalTest, AReloadedConfigurationOffersTheRefusedUnitsAgain) {
     ASSERT_TRUE(runUntil([&] { return count("HOT", "refused_by_machine") == 1; }));
     const int checks = drivers_["laser-1"]->checks;
     scheduler_->forgetRefusals("the configuration was reloaded");
-    ASSERT_TRUE(runUntil([&] { return count("HOT", "refused_by_machine") == 2; }));
-    EXPECT_EQ(drivers_["laser-1"]->checks, checks + 1);
+    ASSERT_TRUE(runUntil([&] { return drivers_["laser-1"]->checks == checks + 1 && view("laser-1").lastRefusal; }));
+    dispatchRounds(20);
+    EXPECT_EQ(count("HOT", "refused_by_machine"), 1u) << "the same cause: HQ knows";
+}
+
+TEST_F(SchedulerRefusalTest, AfterAnAgentRestartTheSameRefusalIsNotToldAgain) {
+    addOrder("HOT", 1000);
+    startFloor({{"laser-1", 800}});
+    ASSERT_TRUE(runUntil([&] { return count("HOT", "refused_by_machine") == 1; }));
+    bool stopped = false;
+    scheduler_->stop([&] { stopped = true; });
+    ASSERT_TRUE(runUntil([&] { return stopped; }));
+    scheduler_.reset();
+
+    // A new scheduler on the same store, as after a restart: it finds the refusal again through check().
+    startFloor({{"laser-1", 800}});
+    ASSERT_TRUE(runUntil([&] { return drivers_["laser-1"]->checks >= 1 && view("laser-1").lastRefusal; }));
+    dispatchRounds(20);
+    EXPECT_EQ(view("laser-1").refusedJobs, 1u);
+    EXPECT_EQ(count("HOT", "refused_by_machine"), 1u);
 }
 
 TEST_F(SchedulerRefusalTest, AMachineRefusingALongStretchOfTheQueueStillFindsTheWorkBehindIt) {
