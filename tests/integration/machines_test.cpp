@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <regex>
 #include <string>
@@ -157,7 +159,11 @@ std::optional<boost::json::object> statusOfLaser(HqClient& hq) {
 
 // Runs a command on a pseudo-terminal of 100x30 for `runFor`, then sends SIGINT; returns what it wrote and its
 // wait status (-1 when it did not end within 5 s of the signal).
-std::pair<std::string, int> runOnTerminal(const std::vector<std::string>& args, std::chrono::milliseconds runFor) {
+// Runs a program on a terminal of 100x30 until what it wrote satisfies `enough` (or `limit` passes), then sends it
+// Ctrl-C; returns everything it wrote and its wait status (-1: it did not end on Ctrl-C).
+std::pair<std::string, int> runOnTerminal(const std::vector<std::string>& args,
+                                          const std::function<bool(const std::string&)>& enough,
+                                          std::chrono::milliseconds limit) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -175,9 +181,9 @@ std::pair<std::string, int> runOnTerminal(const std::vector<std::string>& args, 
         ::_exit(127);
     }
     std::string out;
-    auto drain = [&](std::chrono::milliseconds limit) {
-        const auto until = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < until) {
+    auto drain = [&](std::chrono::milliseconds upTo, const std::function<bool(const std::string&)>& done) {
+        const auto until = std::chrono::steady_clock::now() + upTo;
+        while (std::chrono::steady_clock::now() < until && !(done && done(out))) {
             pollfd p{master, POLLIN, 0};
             if (::poll(&p, 1, 50) <= 0) continue;
             char buf[4096];
@@ -186,9 +192,9 @@ std::pair<std::string, int> runOnTerminal(const std::vector<std::string>& args, 
             out.append(buf, static_cast<std::size_t>(n));
         }
     };
-    drain(runFor);
+    drain(limit, enough);
     ::kill(pid, SIGINT);
-    drain(5s);
+    drain(5s, nullptr);
     int status = -1;
     for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(50ms);
     if (::waitpid(pid, &status, WNOHANG) == 0) {
@@ -270,14 +276,21 @@ TEST_F(WatchedMachines, WatchShowsTheLaserRunningItsUnitAndTheRetainedStatusFoll
 TEST_F(WatchedMachines, OnATerminalWatchRedrawsInPlaceUntilCtrlC) {
     sendCoasters("ORD-1", 1);
     ASSERT_TRUE(waitUntil([&] { return countOf(rig_->hq(), "ORD-1", "production_started") == 1; }, 60s));
+    auto framesIn = [](const std::string& screen) {
+        std::size_t frames = 0;
+        for (std::size_t at = 0; (at = screen.find("\x1b[H", at)) != std::string::npos; ++at) ++frames;
+        return frames;
+    };
+    // Ctrl-C once three frames are drawn (a slow start, as under the sanitizers, only delays the first).
+    const auto started = std::chrono::steady_clock::now();
     auto [screen, status] = runOnTerminal(
-        {mtoctlBinary(), "--config", rig_->agent().configPath().string(), "watch", "--interval", "0.2"}, 1500ms);
+        {mtoctlBinary(), "--config", rig_->agent().configPath().string(), "watch", "--interval", "0.2"},
+        [&](const std::string& out) { return framesIn(out) >= 3; }, 20s);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     ASSERT_NE(status, -1) << "watch ends on Ctrl-C";
     ASSERT_TRUE(WIFEXITED(status)) << status;
     EXPECT_EQ(WEXITSTATUS(status), 0);
-    std::size_t frames = 0;
-    for (std::size_t at = 0; (at = screen.find("\x1b[H", at)) != std::string::npos; ++at) ++frames;
-    EXPECT_GE(frames, 3u) << "redrawn from the top left every 0.2 s";
+    EXPECT_GE(framesIn(screen), 3u) << "redrawn from the top left every 0.2 s; " << seconds << " s";
     EXPECT_NE(screen.find("\x1b[J"), std::string::npos) << "and what is below the frame cleared";
     EXPECT_NE(screen.find("laser-1"), std::string::npos);
     EXPECT_NE(screen.find("ORD-1/1 laser_engrave"), std::string::npos);
