@@ -105,21 +105,13 @@ protected:
             p += std::string(i > 1 ? "," : "") + R"({"item_id":")" + std::to_string(i) + R"(","sku":")" + sku +
                  R"(","qty":1,"personalization":{"name":"N)" + std::to_string(i) + "\"}}";
         p += "]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
         std::vector<CompiledJob> jobs;
         for (int i = 1; i <= items; ++i) {
             JobArtifact a = tagProgram(i + static_cast<int>(programs_.size()), strokes);
             programs_[a.sha256] = a;
             jobs.push_back({std::to_string(i), "laser_engrave", 0, "laser", a.sha256, "proof", 1, 5, "laser-400", "steel"});
         }
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input, jobs);
-        txn.commit();
+        storeCompiled(p, jobs);
     }
 
     void startFloor() {

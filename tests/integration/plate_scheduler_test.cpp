@@ -77,21 +77,13 @@ protected:
             p += std::string(i > 1 ? "," : "") + R"({"item_id":")" + std::to_string(i) +
                  R"(","sku":"KEY","qty":1,"personalization":{"name":"N)" + std::to_string(i) + "\"}}";
         p += "]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
         std::vector<CompiledJob> jobs;
         for (int i = 1; i <= items; ++i) {
             JobArtifact a = printProgram(square(20, 20 + static_cast<double>(programs_.size())));
             programs_[a.sha256] = a;
             jobs.push_back({std::to_string(i), "print", 0, "fdm", a.sha256, "proof", 2, 0, "mk3s", "pla"});
         }
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input, jobs);
-        txn.commit();
+        storeCompiled(p, jobs);
     }
 
     void startFloor() {

@@ -59,17 +59,8 @@ protected:
         const std::string due = dueBy.empty() ? "" : R"(,"due_by":")" + dueBy + "\"";
         const std::string p = R"({"order_id":")" + id + R"(","priority":")" + priority + "\"" + due +
                               R"(,"items":[{"item_id":"1","sku":"COASTER","qty":)" + std::to_string(qty) + "}]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed));
         programs_["sha-" + id] = laserProgram(segments);
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input,
-                              {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", estimateS, 5, "laser-400", "oak"}});
-        txn.commit();
+        storeCompiled(p, {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", estimateS, 5, "laser-400", "oak"}});
     }
 
     void startFloor(virt::GrblEmulatorOptions eo = {}) {

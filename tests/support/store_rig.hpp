@@ -3,10 +3,14 @@
 // the scheduler's tests stand on.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <boost/asio/io_context.hpp>
 #include <map>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "catalog.hpp"
 #include "intake/order_parser.hpp"
@@ -34,6 +38,21 @@ protected:
             if (it == programs_.end()) return std::nullopt;
             return it->second;
         };
+    }
+
+    // Stores the order HQ sent as `payload` and records `jobs` as its compiled jobs, in one commit, as intake and
+    // the compile room do. A payload that does not parse fails the test and stores nothing.
+    void storeCompiled(const std::string& payload, const std::vector<CompiledJob>& jobs) {
+        auto parsed = parser_.parseOrder(payload, catalog_);
+        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
+        const Order& order = std::get<Order>(parsed);
+        Transaction txn(db_);
+        Rejection r;
+        ASSERT_EQ(store_.storeOrder(order, "", r), OrderOutcome::Stored) << r.message;
+        auto input = store_.compileInput(order.orderId);
+        ASSERT_TRUE(input);
+        store_.recordCompiled(*input, jobs);
+        txn.commit();
     }
 
     TempDir dir_;

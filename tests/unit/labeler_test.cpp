@@ -93,15 +93,7 @@ protected:
             jobs.push_back({std::to_string(i), "laser_engrave", 0, "laser", "sha", "proof", 60, 5, "laser-400", "oak"});
         }
         p += "]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input, jobs);
-        txn.commit();
+        storeCompiled(p, jobs);
     }
 
     std::unique_ptr<Labeler> labeler(std::unique_ptr<LabelPrinter> printer) {

@@ -106,16 +106,8 @@ protected:
     void addOrder(const std::string& id, int maxS, std::int64_t qty = 1, const std::string& priority = "standard") {
         const std::string p = R"({"order_id":")" + id + R"(","priority":")" + priority +
                               R"(","items":[{"item_id":"1","sku":"COASTER","qty":)" + std::to_string(qty) + "}]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed));
         programs_["sha-" + id] = refusalTestProgram("sha-" + id, maxS);
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input, {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", 1, 5, "laser-400", "oak"}});
-        txn.commit();
+        storeCompiled(p, {{"1", "laser_engrave", 0, "laser", "sha-" + id, "proof", 1, 5, "laser-400", "oak"}});
     }
 
     // Machines with these $30 values, in this order.

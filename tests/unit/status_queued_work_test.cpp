@@ -20,16 +20,8 @@ protected:
     void addOrder(const std::string& id, std::int64_t qty, const std::string& capability, double secondsPerUnit) {
         const std::string p = R"({"order_id":")" + id + R"(","items":[{"item_id":"1","sku":"COASTER","qty":)" +
                               std::to_string(qty) + "}]}";
-        auto parsed = parser_.parseOrder(p, catalog_);
-        ASSERT_TRUE(std::holds_alternative<Order>(parsed)) << std::get<Rejections>(parsed).first().message;
-        Transaction txn(db_);
-        Rejection r;
-        ASSERT_EQ(store_.storeOrder(std::get<Order>(parsed), "", r), OrderOutcome::Stored);
-        auto input = store_.compileInput(id);
-        ASSERT_TRUE(input);
-        store_.recordCompiled(*input, {{"1", capability + "_engrave", 0, capability, "sha-" + id, "proof",
-                                        secondsPerUnit, 5, capability + "-1", ""}});
-        txn.commit();
+        storeCompiled(p, {{"1", capability + "_engrave", 0, capability, "sha-" + id, "proof", secondsPerUnit, 5,
+                           capability + "-1", ""}});
     }
     // Starts the next unit of the order's job as the scheduler does (the order goes in_production).
     QueuedUnit startNext(const MachineSlot& machine) {
